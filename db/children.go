@@ -1,0 +1,226 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// pornstarChildren are the rows a performer owns besides its own.
+type pornstarChildren struct {
+	aliases []Alias
+	thumbs  []Thumbnail
+	tags    []pornstarTag
+}
+
+// newChildren builds the child rows of one performer from API or feed input.
+// Aliases are de-duplicated case-insensitively (the first spelling wins) and
+// empty ones dropped, because the database holds each alias once.
+func newChildren(id int64, f *PornstarFields, aliases []string, thumbs []ProfileThumbnail) *pornstarChildren {
+	c := &pornstarChildren{}
+	seen := make(map[string]bool, len(aliases))
+	for _, a := range aliases {
+		key := strings.ToLower(a)
+		if strings.TrimSpace(a) == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		c.aliases = append(c.aliases, Alias{PornstarID: id, Position: int32(len(c.aliases)), Alias: a, AliasKey: key})
+	}
+	for i, t := range thumbs {
+		hash := t.URLHash
+		if hash == "" {
+			hash = URLHash(t.URL)
+		}
+		c.thumbs = append(c.thumbs, Thumbnail{
+			PornstarID: id, Position: int32(i), Type: t.Type, Width: t.Width, Height: t.Height, URL: t.URL, URLHash: hash,
+		})
+	}
+	c.tags = appendTags(c.tags, id, tagHairColor, f.HairColors)
+	c.tags = appendTags(c.tags, id, tagEthnicity, f.Ethnicities)
+	return c
+}
+
+func appendTags(tags []pornstarTag, id int64, attribute string, values []string) []pornstarTag {
+	seen := map[string]bool{}
+	for _, v := range values {
+		key := tagValue(v)
+		if key == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		tags = append(tags, pornstarTag{Attribute: attribute, Value: key, PornstarID: id})
+	}
+	return tags
+}
+
+// tagValue is how a multi-valued attribute is stored and matched.
+func tagValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+
+// searchText is what the q filter matches: the name and every alias.
+func searchText(name string, aliases []Alias) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(name))
+	for _, a := range aliases {
+		b.WriteByte('\n')
+		b.WriteString(a.AliasKey)
+	}
+	return b.String()
+}
+
+func (c *pornstarChildren) setOwner(id int64) {
+	for i := range c.aliases {
+		c.aliases[i].PornstarID = id
+	}
+	for i := range c.thumbs {
+		c.thumbs[i].PornstarID = id
+	}
+	for i := range c.tags {
+		c.tags[i].PornstarID = id
+	}
+}
+
+// syncChildren makes the aliases, thumbnails and tags of the performers in
+// want equal to want, writing only the rows that differ. existing lists the
+// performers that may already have rows; new performers have none.
+func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*pornstarChildren, existing []int64) error {
+	var (
+		haveAliases []Alias
+		haveThumbs  []Thumbnail
+		haveTags    []pornstarTag
+	)
+	err := chunks(existing, func(ids []int64) error {
+		if err := tx.NewSelect().Model(&haveAliases).Where("pornstar_id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+			return fmt.Errorf("load aliases: %w", err)
+		}
+		if err := tx.NewSelect().Model(&haveThumbs).Where("pornstar_id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+			return fmt.Errorf("load thumbnails: %w", err)
+		}
+		if err := tx.NewSelect().Model(&haveTags).Where("pornstar_id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+			return fmt.Errorf("load tags: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	var wantAliases []Alias
+	var wantThumbs []Thumbnail
+	var wantTags []pornstarTag
+	for _, c := range want {
+		wantAliases = append(wantAliases, c.aliases...)
+		wantThumbs = append(wantThumbs, c.thumbs...)
+		wantTags = append(wantTags, c.tags...)
+	}
+	inWant := func(id int64) bool { return want[id] != nil }
+
+	delAliases, insAliases := diffRows(haveAliases, wantAliases, inWant, func(a Alias) (int64, string) {
+		return a.PornstarID, strconv.Itoa(int(a.Position)) + "\x00" + a.Alias
+	})
+	delThumbs, insThumbs := diffRows(haveThumbs, wantThumbs, inWant, func(t Thumbnail) (int64, string) {
+		return t.PornstarID, fmt.Sprintf("%d\x00%s\x00%s\x00%s\x00%s\x00%s", t.Position, t.Type, optInt(t.Width), optInt(t.Height), t.URL, t.URLHash)
+	})
+	delTags, insTags := diffRows(haveTags, wantTags, inWant, func(t pornstarTag) (int64, string) {
+		return t.PornstarID, t.Attribute + "\x00" + t.Value
+	})
+
+	// Deletes first: a moved alias must leave before it comes back, or the
+	// unique (pornstar_id, alias_key) index would refuse it.
+	if err := deleteByID[Alias](ctx, tx, ids(delAliases, func(a Alias) int64 { return a.ID })); err != nil {
+		return fmt.Errorf("delete aliases: %w", err)
+	}
+	if err := deleteByID[Thumbnail](ctx, tx, ids(delThumbs, func(t Thumbnail) int64 { return t.ID })); err != nil {
+		return fmt.Errorf("delete thumbnails: %w", err)
+	}
+	if err := chunks(delTags, func(part []pornstarTag) error {
+		_, err := tx.NewDelete().Model(&part).WherePK().Exec(ctx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("delete tags: %w", err)
+	}
+	if err := insertRows(ctx, tx, insAliases, "id"); err != nil {
+		return fmt.Errorf("insert aliases: %w", err)
+	}
+	if err := insertRows(ctx, tx, insThumbs, "id"); err != nil {
+		return fmt.Errorf("insert thumbnails: %w", err)
+	}
+	if err := insertRows(ctx, tx, insTags); err != nil {
+		return fmt.Errorf("insert tags: %w", err)
+	}
+	return nil
+}
+
+// diffRows compares the rows the database has with the rows wanted, for the
+// owners in want, by a content key: it returns the rows to delete and the
+// rows to insert. Rows that are equal are left alone.
+func diffRows[T any](have, want []T, owned func(int64) bool, key func(T) (int64, string)) (del, ins []T) {
+	type ownerKey struct {
+		owner int64
+		key   string
+	}
+	wanted := make(map[ownerKey]bool, len(want))
+	for _, w := range want {
+		o, k := key(w)
+		wanted[ownerKey{o, k}] = true
+	}
+	kept := make(map[ownerKey]bool, len(have))
+	for _, h := range have {
+		o, k := key(h)
+		if !owned(o) {
+			continue
+		}
+		ok := ownerKey{o, k}
+		if wanted[ok] && !kept[ok] {
+			kept[ok] = true
+			continue
+		}
+		del = append(del, h)
+	}
+	for _, w := range want {
+		o, k := key(w)
+		if !kept[ownerKey{o, k}] {
+			ins = append(ins, w)
+		}
+	}
+	return del, ins
+}
+
+func ids[T any](rows []T, id func(T) int64) []int64 {
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = id(r)
+	}
+	return out
+}
+
+func deleteByID[T any](ctx context.Context, tx bun.Tx, ids []int64) error {
+	return chunks(ids, func(part []int64) error {
+		_, err := tx.NewDelete().Model((*T)(nil)).Where("id IN (?)", bun.List(part)).Exec(ctx)
+		return err
+	})
+}
+
+// insertRows inserts rows in batches, leaving out the exclude columns (the
+// auto-increment id). Generated ids are not read back: after a bulk insert
+// they cannot be trusted, so callers that need them select by a natural key.
+func insertRows[T any](ctx context.Context, tx bun.Tx, rows []T, exclude ...string) error {
+	return chunks(rows, func(part []T) error {
+		q := tx.NewInsert().Model(&part).Returning("NULL")
+		if len(exclude) > 0 {
+			q = q.ExcludeColumn(exclude...)
+		}
+		_, err := q.Exec(ctx)
+		return err
+	})
+}
+
+func optInt(v *int32) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.Itoa(int(*v))
+}

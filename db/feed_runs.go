@@ -1,0 +1,256 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// MaxRejectsPerRun caps the rejected items recorded for one run: a broken
+// feed with 21,000 bad items needs a sample and a count, not 21,000 rows.
+const MaxRejectsPerRun = 1000
+
+// Who asked for a feed run.
+const (
+	RequestedBySchedule = "schedule"
+	RequestedByStartup  = "startup"
+	RequestedByAPI      = "api"
+	RequestedByCLI      = "cli"
+)
+
+// QueueRun inserts a queued feed run for the scheduler to claim. While
+// another run is queued or running it fails with an *ActiveRunError naming it
+// (errors.Is(err, ErrConflict)).
+func (s *Store) QueueRun(ctx context.Context, requestedBy string, force bool) (*FeedRun, error) {
+	const op = "queue feed run"
+	if err := checkText("requested_by", requestedBy, maxShortLen); err != nil || requestedBy == "" {
+		return nil, s.fail(op, fieldError("requested_by", "must be a short non-empty name"))
+	}
+	now := s.now()
+	one := int32(1)
+	run := &FeedRun{Status: RunQueued, ActiveSlot: &one, RequestedBy: requestedBy, Force: force, Version: 1, QueuedAt: now, UpdatedAt: now}
+	_, err := s.db.W.NewInsert().Model(run).ExcludeColumn("id").Returning("id").Exec(ctx)
+	if err != nil && isUniqueViolation(err) {
+		active, aerr := s.activeRun(ctx)
+		if aerr != nil {
+			return nil, s.fail(op, aerr)
+		}
+		return nil, s.fail(op, &ActiveRunError{RunID: active.ID, Status: active.Status})
+	}
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return run, nil
+}
+
+// ActiveRun returns the queued or running feed run, or ErrNotFound.
+func (s *Store) ActiveRun(ctx context.Context) (*FeedRun, error) {
+	run, err := s.activeRun(ctx)
+	return run, s.fail("get active feed run", err)
+}
+
+func (s *Store) activeRun(ctx context.Context) (*FeedRun, error) {
+	run := new(FeedRun)
+	err := s.db.W.NewSelect().Model(run).Where("fr.active_slot IS NOT NULL").Limit(1).Scan(ctx)
+	return run, err
+}
+
+// ClaimRun moves the queued run to running and returns it, or ErrNotFound
+// when none is queued. Only one caller can claim a given run.
+func (s *Store) ClaimRun(ctx context.Context) (*FeedRun, error) {
+	const op = "claim feed run"
+	var claimed *FeedRun
+	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		run := new(FeedRun)
+		q := tx.NewSelect().Model(run).Where("fr.status = ?", RunQueued).Order("fr.id").Limit(1)
+		if err := s.forUpdate(q).Scan(ctx); err != nil {
+			return err
+		}
+		now := s.now()
+		res, err := tx.NewUpdate().Model((*FeedRun)(nil)).
+			Set("status = ?", RunRunning).Set("started_at = ?", now).Set("updated_at = ?", now).
+			Set("version = version + 1").
+			Where("id = ?", run.ID).Where("status = ?", RunQueued).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(ErrNotFound, err)
+		}
+		run.Status, run.StartedAt, run.UpdatedAt = RunRunning, &now, now
+		run.Version++
+		claimed = run
+		return nil
+	})
+	return claimed, err
+}
+
+// FinishRun records the outcome of a running run: status is completed,
+// not_modified or failed. Finishing a run that is not running is ErrConflict.
+func (s *Store) FinishRun(ctx context.Context, id int64, status string, result FeedRunResult) (*FeedRun, error) {
+	const op = "finish feed run"
+	switch status {
+	case RunCompleted, RunNotModified, RunFailed:
+	default:
+		return nil, s.fail(op, fieldError("status", "must be completed, not_modified or failed"))
+	}
+	if result.Error != nil {
+		msg := truncateRunes(*result.Error, 16000)
+		result.Error = &msg
+	}
+	for _, f := range []struct {
+		name  string
+		value *string
+		max   int
+	}{{"source", result.Source, maxURLLen}, {"etag", result.ETag, 1024}, {"last_modified", result.LastModified, 64}} {
+		if f.value != nil {
+			if err := checkText(f.name, *f.value, f.max); err != nil {
+				return nil, s.fail(op, err)
+			}
+		}
+	}
+	var finished *FeedRun
+	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		run := new(FeedRun)
+		if err := s.forUpdate(tx.NewSelect().Model(run).Where("fr.id = ?", id)).Scan(ctx); err != nil {
+			return err
+		}
+		if run.Status != RunRunning {
+			return fmt.Errorf("%w: feed run %d is %s, not running", ErrConflict, id, run.Status)
+		}
+		now := s.now()
+		if result.FinishedAt == nil {
+			result.FinishedAt = &now
+		}
+		run.Status, run.ActiveSlot, run.FeedRunResult, run.UpdatedAt = status, nil, result, now
+		run.Version++
+		if _, err := tx.NewUpdate().Model(run).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		finished = run
+		return nil
+	})
+	return finished, err
+}
+
+// AddRejects records rejected feed items of a run, up to MaxRejectsPerRun in
+// all; the rest are only counted by the caller. It returns how many it kept.
+func (s *Store) AddRejects(ctx context.Context, runID int64, rejects []FeedRunReject) (int, error) {
+	const op = "add feed run rejects"
+	kept := 0
+	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		kept = 0
+		// Locking the run serialises writers of its rejects, so concurrent
+		// calls cannot both see room under the cap; an unknown run is
+		// ErrNotFound.
+		run := new(FeedRun)
+		if err := s.forUpdate(tx.NewSelect().Model(run).Column("id").Where("fr.id = ?", runID)).Scan(ctx); err != nil {
+			return err
+		}
+		have, err := tx.NewSelect().Model((*FeedRunReject)(nil)).Where("feed_run_id = ?", runID).Count(ctx)
+		if err != nil {
+			return err
+		}
+		room := MaxRejectsPerRun - int(have)
+		if room <= 0 {
+			return nil
+		}
+		rows := make([]FeedRunReject, 0, min(room, len(rejects)))
+		for _, r := range rejects[:min(room, len(rejects))] {
+			r.ID, r.FeedRunID = 0, runID
+			r.Reason = truncateRunes(strings.ToValidUTF8(r.Reason, "\uFFFD"), 1024)
+			rows = append(rows, r)
+		}
+		if err := insertRows(ctx, tx, rows, "id"); err != nil {
+			return err
+		}
+		kept = len(rows)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return kept, nil
+}
+
+// Rejects returns the recorded rejects of a run in item order, at most limit.
+func (s *Store) Rejects(ctx context.Context, runID int64, limit int) ([]FeedRunReject, error) {
+	var rows []FeedRunReject
+	err := s.db.R.NewSelect().Model(&rows).Where("frr.feed_run_id = ?", runID).Order("frr.item_index", "frr.id").Limit(int64(limit)).Scan(ctx)
+	return rows, s.fail("list feed run rejects", err)
+}
+
+// GetRun returns one feed run.
+func (s *Store) GetRun(ctx context.Context, id int64) (*FeedRun, error) {
+	run := new(FeedRun)
+	if err := s.db.R.NewSelect().Model(run).Where("fr.id = ?", id).Limit(1).Scan(ctx); err != nil {
+		return nil, s.fail("get feed run", err)
+	}
+	return run, nil
+}
+
+// LastCompletedRun returns the newest completed run (the one whose ETag and
+// Last-Modified a conditional GET sends), from the primary.
+func (s *Store) LastCompletedRun(ctx context.Context) (*FeedRun, error) {
+	run := new(FeedRun)
+	err := s.db.W.NewSelect().Model(run).Where("fr.status = ?", RunCompleted).Order("fr.id DESC").Limit(1).Scan(ctx)
+	if err != nil {
+		return nil, s.fail("get last completed feed run", err)
+	}
+	return run, nil
+}
+
+// RunList is one page of feed runs, newest first.
+type RunList struct {
+	Runs       []FeedRun
+	NextCursor string // empty on the last page
+	Total      int64
+}
+
+// ListRuns returns feed runs newest first, first at a time (1..100), after
+// the opaque cursor of a previous page.
+func (s *Store) ListRuns(ctx context.Context, first int, after string) (*RunList, error) {
+	const op = "list feed runs"
+	if first < 1 || first > MaxPageSize {
+		return nil, s.fail(op, fieldError("first", fmt.Sprintf("must be between 1 and %d", MaxPageSize)))
+	}
+	q := s.db.R.NewSelect().Model((*FeedRun)(nil))
+	total, err := q.Count(ctx)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	var runs []FeedRun
+	q = s.db.R.NewSelect().Model(&runs).Order("fr.id DESC").Limit(int64(first) + 1)
+	if after != "" {
+		c, err := decodeCursor(after, runsCursorScope)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		q = q.Where("fr.id < ?", c.ID)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, s.fail(op, err)
+	}
+	out := &RunList{Runs: runs, Total: total}
+	if len(runs) > first {
+		out.Runs = runs[:first]
+		out.NextCursor = encodeCursor(cursor{Scope: runsCursorScope, ID: runs[first-1].ID})
+	}
+	return out, nil
+}
+
+const runsCursorScope = "feed_runs"
+
+func truncateRunes(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	return string(r[:max])
+}

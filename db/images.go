@@ -1,0 +1,159 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// Image returns the image row of one URL hash, or ErrNotFound while the image
+// is pending.
+func (s *Store) Image(ctx context.Context, urlHash string) (*Image, error) {
+	img := new(Image)
+	if err := s.db.R.NewSelect().Model(img).Where("i.url_hash = ?", urlHash).Limit(1).Scan(ctx); err != nil {
+		return nil, s.fail("get image", err)
+	}
+	return img, nil
+}
+
+// UpsertImages records image outcomes from marquee.images. For each URL hash
+// the outcome with the latest fetched_at wins, so replayed or reordered
+// messages never undo a newer one; an identical outcome costs no write.
+func (s *Store) UpsertImages(ctx context.Context, states []ImageState) error {
+	const op = "upsert images"
+	latest := make(map[string]ImageState, len(states))
+	order := make([]string, 0, len(states))
+	for i, st := range states {
+		if err := validateImageState(&st); err != nil {
+			return s.fail(op, fmt.Errorf("image %d: %w", i, err))
+		}
+		prev, seen := latest[st.URLHash]
+		if !seen {
+			order = append(order, st.URLHash)
+		}
+		if !seen || !fetchedAt(st).Before(fetchedAt(prev)) {
+			latest[st.URLHash] = st
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		now := s.now()
+		var rows []Image
+		err := chunks(order, func(part []string) error {
+			var have []Image
+			q := tx.NewSelect().Model(&have).Where("i.url_hash IN (?)", bun.List(part))
+			if err := s.forUpdate(q).Scan(ctx); err != nil {
+				return err
+			}
+			stored := make(map[string]Image, len(have))
+			for _, h := range have {
+				stored[h.URLHash] = h
+			}
+			for _, hash := range part {
+				st := latest[hash]
+				if cur, ok := stored[hash]; ok && (fetchedAt(st).Before(fetchedAt(cur.ImageState)) || sameImageState(st, cur.ImageState)) {
+					continue
+				}
+				rows = append(rows, Image{ImageState: st, Version: 1, CreatedAt: now, UpdatedAt: now})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return chunks(rows, func(part []Image) error { return s.upsertImageRows(ctx, tx, part) })
+	})
+}
+
+var imageUpdateColumns = []string{
+	"url", "status", "content_sha256", "content_type", "bytes", "width", "height", "attempts", "error", "fetched_at", "updated_at",
+}
+
+func (s *Store) upsertImageRows(ctx context.Context, tx bun.Tx, rows []Image) error {
+	q := tx.NewInsert().Model(&rows).Returning("NULL")
+	if s.db.Dialect == dialect.MySQL {
+		q = q.On("DUPLICATE KEY UPDATE")
+		for _, c := range imageUpdateColumns {
+			q = q.Set("? = VALUES(?)", bun.Ident(c), bun.Ident(c))
+		}
+		q = q.Set("version = version + 1")
+	} else {
+		q = q.On("CONFLICT (url_hash) DO UPDATE")
+		for _, c := range imageUpdateColumns {
+			q = q.Set("? = EXCLUDED.?", bun.Ident(c), bun.Ident(c))
+		}
+		q = q.Set("version = i.version + 1")
+	}
+	_, err := q.Exec(ctx)
+	return err
+}
+
+func validateImageState(st *ImageState) error {
+	if !isHex64(st.URLHash) {
+		return fieldError("url_hash", "must be 64 lowercase hex digits")
+	}
+	if st.Status != ImageCached && st.Status != ImageFailed {
+		return fieldError("status", fmt.Sprintf("must be %q or %q", ImageCached, ImageFailed))
+	}
+	if err := checkText("url", st.URL, maxURLLen); err != nil {
+		return err
+	}
+	if st.ContentSHA256 != nil && !isHex64(*st.ContentSHA256) {
+		return fieldError("content_sha256", "must be 64 lowercase hex digits")
+	}
+	if st.ContentType != nil {
+		if err := checkText("content_type", *st.ContentType, 64); err != nil {
+			return err
+		}
+	}
+	if st.Error != nil {
+		// TEXT holds 64 KiB on MySQL: 16,000 characters of UTF-8 always fit.
+		if err := checkText("error", *st.Error, 16000); err != nil {
+			return err
+		}
+	}
+	if st.FetchedAt != nil {
+		t := st.FetchedAt.UTC().Truncate(time.Microsecond)
+		st.FetchedAt = &t
+	}
+	return nil
+}
+
+func fetchedAt(st ImageState) time.Time {
+	if st.FetchedAt == nil {
+		return time.Time{}
+	}
+	return *st.FetchedAt
+}
+
+func sameImageState(a, b ImageState) bool {
+	return a.URL == b.URL && a.Status == b.Status && eqPtr(a.ContentSHA256, b.ContentSHA256) &&
+		eqPtr(a.ContentType, b.ContentType) && eqPtr(a.Bytes, b.Bytes) && eqPtr(a.Width, b.Width) &&
+		eqPtr(a.Height, b.Height) && a.Attempts == b.Attempts && eqPtr(a.Error, b.Error) &&
+		fetchedAt(a).Equal(fetchedAt(b))
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func isHex64(s string) bool {
+	if len(s) != urlHashHexChars {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,590 @@
+package db
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Page sizes of every list.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// Removed selects performers by whether they left the feed.
+type Removed string
+
+const (
+	RemovedExclude Removed = "false" // only performers in the feed (the default)
+	RemovedOnly    Removed = "true"  // only performers that left it
+	RemovedAny     Removed = "any"   // both
+)
+
+// Range is an inclusive range; a nil bound is open.
+type Range struct {
+	Min *int64 `json:"min,omitempty"`
+	Max *int64 `json:"max,omitempty"`
+}
+
+// RangeFields are the fields Filter.Ranges accepts, named as their columns
+// (and as the APIs' <field>_min / <field>_max parameters).
+var RangeFields = []string{
+	"age", "breast_size", "subscriptions", "monthly_searches", "views", "videos_count",
+	"premium_videos_count", "white_label_video_count", "rank", "rank_premium", "rank_wl",
+}
+
+// Filter selects performers. Zero fields do not filter. Lists match any of
+// their values; strings of Genders, Orientations and Licenses match exactly,
+// hair colours and ethnicities case-insensitively.
+type Filter struct {
+	// Q is a case-insensitive substring of the name or of any alias.
+	Q            string           `json:"q,omitempty"`
+	HairColors   []string         `json:"hair_colors,omitempty"`
+	Ethnicities  []string         `json:"ethnicities,omitempty"`
+	Genders      []string         `json:"genders,omitempty"`
+	Orientations []string         `json:"orientations,omitempty"`
+	Licenses     []string         `json:"licenses,omitempty"`
+	WLStatus     *bool            `json:"wl_status,omitempty"`
+	Tattoos      *bool            `json:"tattoos,omitempty"`
+	Piercings    *bool            `json:"piercings,omitempty"`
+	Ranges       map[string]Range `json:"ranges,omitempty"`
+	// HasImage: true keeps performers with at least one cached image, false
+	// those with none.
+	HasImage *bool   `json:"has_image,omitempty"`
+	Removed  Removed `json:"removed,omitempty"`
+	FeedIDs  []int64 `json:"feed_ids,omitempty"`
+}
+
+// Ordering fields of List.
+const (
+	OrderRank          = "rank"
+	OrderName          = "name"
+	OrderViews         = "views"
+	OrderSubscriptions = "subscriptions"
+	OrderAge           = "age"
+	OrderUpdatedAt     = "updated_at"
+)
+
+// OrderFields lists the fields List can order by.
+var OrderFields = []string{OrderRank, OrderName, OrderViews, OrderSubscriptions, OrderAge, OrderUpdatedAt}
+
+// OrderKey is one key of an ordering.
+type OrderKey struct {
+	Field string `json:"f"`
+	Desc  bool   `json:"d,omitempty"`
+}
+
+// Page selects a page: First rows after the cursor After, or Last rows
+// before the cursor Before. The zero Page is the first DefaultPageSize rows.
+type Page struct {
+	First     int
+	After     string
+	Last      int
+	Before    string
+	WithTotal bool // also count every row the filter matches
+}
+
+// PornstarPage is one page of List, in the requested order.
+type PornstarPage struct {
+	Items []Pornstar
+	// Cursors[i] is the opaque cursor of Items[i].
+	Cursors         []string
+	HasNextPage     bool
+	HasPreviousPage bool
+	// Total is the number of rows the filter matches, or -1 when not asked.
+	Total int64
+}
+
+// sortKey describes how one ordering field maps to a column.
+type sortKey struct {
+	field    string
+	column   string
+	nullable bool
+	kind     valueKind
+}
+
+type valueKind int
+
+const (
+	kindInt valueKind = iota
+	kindString
+	kindTime
+)
+
+var sortKeys = map[string]sortKey{
+	OrderRank:          {OrderRank, "rank", true, kindInt},
+	OrderName:          {OrderName, "name_key", false, kindString},
+	OrderViews:         {OrderViews, "views", true, kindInt},
+	OrderSubscriptions: {OrderSubscriptions, "subscriptions", true, kindInt},
+	OrderAge:           {OrderAge, "age", true, kindInt},
+	OrderUpdatedAt:     {OrderUpdatedAt, "updated_at", false, kindTime},
+}
+
+func (k sortKey) ident() bun.Ident { return bun.Ident("p." + k.column) }
+
+// value is the row's value of this key: nil, int64, string or time.Time.
+func (k sortKey) value(p *Pornstar) any {
+	switch k.field {
+	case OrderRank:
+		return derefInt(p.Rank)
+	case OrderViews:
+		return derefInt(p.Views)
+	case OrderSubscriptions:
+		return derefInt(p.Subscriptions)
+	case OrderAge:
+		if p.Age == nil {
+			return nil
+		}
+		return int64(*p.Age)
+	case OrderName:
+		return p.NameKey
+	case OrderUpdatedAt:
+		return p.UpdatedAt.UTC()
+	}
+	return nil
+}
+
+func derefInt(v *int64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
+// List returns one page of performers matching f in the given order (default
+// rank ascending). Ties are broken by id, in the direction of the first key;
+// unknown values sort last in both directions. Cursors are opaque and bound
+// to the filter and order they came from: a cursor used with another filter
+// or order is ErrInvalid. Pages neither skip nor repeat rows when rows are
+// inserted between them.
+func (s *Store) List(ctx context.Context, f Filter, order []OrderKey, page Page) (*PornstarPage, error) {
+	const op = "list pornstars"
+	plan, err := newListPlan(f, order, page)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	out := &PornstarPage{Total: -1}
+	if page.WithTotal {
+		total, err := s.Count(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out.Total = total
+	}
+	rows, err := plan.fetch(ctx, s.db.R)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	more := len(rows) > plan.size
+	if more {
+		rows = rows[:plan.size]
+	}
+	if plan.backward {
+		slices.Reverse(rows)
+		out.HasPreviousPage, out.HasNextPage = more, page.Before != ""
+	} else {
+		out.HasNextPage, out.HasPreviousPage = more, page.After != ""
+	}
+	out.Items = rows
+	out.Cursors = make([]string, len(rows))
+	for i := range rows {
+		out.Cursors[i] = plan.cursorOf(&rows[i])
+	}
+	return out, nil
+}
+
+// Count returns how many performers match f.
+func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
+	if err := validateFilter(&f); err != nil {
+		return 0, s.fail("count pornstars", err)
+	}
+	q := s.db.R.NewSelect().Model((*Pornstar)(nil))
+	applyFilter(q, &f)
+	n, err := q.Count(ctx)
+	return n, s.fail("count pornstars", err)
+}
+
+type listPlan struct {
+	filter   Filter
+	keys     []sortKey
+	descs    []bool // per key, as requested
+	size     int
+	backward bool
+	scope    string
+	cursor   *cursor // decoded After or Before
+}
+
+func newListPlan(f Filter, order []OrderKey, page Page) (*listPlan, error) {
+	if err := validateFilter(&f); err != nil {
+		return nil, err
+	}
+	if len(order) == 0 {
+		order = []OrderKey{{Field: OrderRank}}
+	}
+	p := &listPlan{filter: f}
+	seen := map[string]bool{}
+	for i, o := range order {
+		k, ok := sortKeys[o.Field]
+		if !ok {
+			return nil, fieldError(fmt.Sprintf("order/%d/field", i), fmt.Sprintf("must be one of %s", strings.Join(OrderFields, ", ")))
+		}
+		if seen[o.Field] {
+			return nil, fieldError(fmt.Sprintf("order/%d/field", i), "is repeated")
+		}
+		seen[o.Field] = true
+		p.keys = append(p.keys, k)
+		p.descs = append(p.descs, o.Desc)
+	}
+	switch {
+	case page.First < 0 || page.Last < 0:
+		return nil, fieldError("first", "must not be negative")
+	case page.First > 0 && page.Last > 0:
+		return nil, fieldError("last", "cannot be combined with first")
+	case page.After != "" && page.Before != "":
+		return nil, fieldError("before", "cannot be combined with after")
+	case page.Last > 0 && page.After != "", page.First > 0 && page.Before != "":
+		return nil, fieldError("after", "first goes with after, last with before")
+	}
+	p.size = page.First
+	if page.Last > 0 || page.Before != "" {
+		p.backward = true
+		p.size = page.Last
+	}
+	if p.size == 0 {
+		p.size = DefaultPageSize
+	}
+	if p.size > MaxPageSize {
+		return nil, fieldError("first", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
+	}
+	sig, _ := json.Marshal(struct {
+		F Filter
+		O []OrderKey
+	}{f, order})
+	sum := sha256.Sum256(sig)
+	p.scope = "pornstars:" + hex.EncodeToString(sum[:8])
+	raw := page.After
+	if p.backward {
+		raw = page.Before
+	}
+	if raw != "" {
+		c, err := decodeCursor(raw, p.scope)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.checkCursorValues(c); err != nil {
+			return nil, err
+		}
+		p.cursor = c
+	}
+	return p, nil
+}
+
+// checkCursorValues converts the cursor's JSON values to the keys' types.
+func (p *listPlan) checkCursorValues(c *cursor) error {
+	if len(c.Values) != len(p.keys) {
+		return fieldError("cursor", "does not belong to this ordering")
+	}
+	c.decoded = make([]any, len(p.keys))
+	for i, k := range p.keys {
+		raw := c.Values[i]
+		if string(raw) == "null" {
+			if !k.nullable {
+				return fieldError("cursor", "is malformed")
+			}
+			continue
+		}
+		var err error
+		switch k.kind {
+		case kindInt:
+			var v int64
+			err = json.Unmarshal(raw, &v)
+			c.decoded[i] = v
+		case kindString:
+			var v string
+			err = json.Unmarshal(raw, &v)
+			c.decoded[i] = v
+		case kindTime:
+			var v time.Time
+			err = json.Unmarshal(raw, &v)
+			c.decoded[i] = v.UTC()
+		}
+		if err != nil {
+			return fieldError("cursor", "is malformed")
+		}
+	}
+	return nil
+}
+
+func (p *listPlan) cursorOf(row *Pornstar) string {
+	c := cursor{Scope: p.scope, ID: row.ID, Values: make([]json.RawMessage, len(p.keys))}
+	for i, k := range p.keys {
+		c.Values[i], _ = json.Marshal(k.value(row))
+	}
+	return encodeCursor(c)
+}
+
+// A segment is a run of rows in which the first key is either all known or
+// all unknown. Splitting the first key's NULLs into their own segment keeps
+// "unknown last" while letting each query walk an index on that key.
+type segment struct {
+	firstKeyNull bool
+}
+
+// fetch reads up to size+1 rows in the plan's direction, segment by segment.
+func (p *listPlan) fetch(ctx context.Context, idb bun.IDB) ([]Pornstar, error) {
+	segments := []segment{{firstKeyNull: false}}
+	if p.keys[0].nullable {
+		segments = append(segments, segment{firstKeyNull: true})
+	}
+	if p.backward {
+		slices.Reverse(segments)
+	}
+	start := 0
+	if p.cursor != nil && p.keys[0].nullable {
+		cursorNull := p.cursor.decoded[0] == nil
+		for i, seg := range segments {
+			if seg.firstKeyNull == cursorNull {
+				start = i
+			}
+		}
+	}
+	want := p.size + 1
+	var rows []Pornstar
+	for i := start; i < len(segments) && len(rows) < want; i++ {
+		var part []Pornstar
+		q := idb.NewSelect().Model(&part)
+		applyFilter(q, &p.filter)
+		p.applySegment(q, segments[i], i == start && p.cursor != nil)
+		q.Limit(int64(want - len(rows)))
+		if err := q.Scan(ctx); err != nil {
+			return nil, err
+		}
+		rows = append(rows, part...)
+	}
+	return rows, nil
+}
+
+// component is one term of the lexicographic order inside a segment.
+type component struct {
+	expr  string // SQL with one ? for ident
+	ident bun.Ident
+	desc  bool // in the direction of travel
+	value any  // the cursor's value, for the keyset predicate
+}
+
+func (p *listPlan) applySegment(q *bun.SelectQuery, seg segment, afterCursor bool) {
+	first := p.keys[0]
+	if first.nullable {
+		if seg.firstKeyNull {
+			q.Where("? IS NULL", first.ident())
+		} else {
+			q.Where("? IS NOT NULL", first.ident())
+		}
+	}
+	var comps []component
+	for i, k := range p.keys {
+		desc := p.descs[i] != p.backward
+		var cv any
+		if p.cursor != nil {
+			cv = p.cursor.decoded[i]
+		}
+		if i == 0 && seg.firstKeyNull {
+			continue // every row of this segment ties on it
+		}
+		if i > 0 && k.nullable {
+			// Unknown last when moving forward, so first when moving back.
+			isNull := int64(0)
+			if cv == nil {
+				isNull = 1
+			}
+			q.OrderExpr("(? IS NULL) "+dirSQL(p.backward), k.ident())
+			q.OrderExpr("? "+dirSQL(desc), k.ident())
+			comps = append(comps, component{"(? IS NULL)", k.ident(), p.backward, isNull})
+			if cv != nil {
+				// Inside the cursor's NULL group every row ties on this key,
+				// so it is compared only when the cursor's value is known.
+				comps = append(comps, component{"?", k.ident(), desc, cv})
+			}
+			continue
+		}
+		q.OrderExpr("? "+dirSQL(desc), k.ident())
+		comps = append(comps, component{"?", k.ident(), desc, cv})
+	}
+	idDesc := p.descs[0] != p.backward
+	var cursorID any
+	if p.cursor != nil {
+		cursorID = p.cursor.ID
+	}
+	comps = append(comps, component{"?", bun.Ident("p.id"), idDesc, cursorID})
+	q.OrderExpr("? "+dirSQL(idDesc), bun.Ident("p.id"))
+	if afterCursor {
+		where, args := keysetPredicate(comps)
+		q.Where(where, args...)
+	}
+}
+
+func dirSQL(desc bool) string {
+	if desc {
+		return "DESC"
+	}
+	return "ASC"
+}
+
+// keysetPredicate is "the row comes after the cursor" for a lexicographic
+// order: c1 > v1 OR (c1 = v1 AND c2 > v2) OR ...
+func keysetPredicate(comps []component) (string, []any) {
+	var b strings.Builder
+	var args []any
+	b.WriteByte('(')
+	for i, c := range comps {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteByte('(')
+		for _, eq := range comps[:i] {
+			b.WriteString(eq.expr + " = ? AND ")
+			args = append(args, eq.ident, eq.value)
+		}
+		op := " > ?"
+		if c.desc {
+			op = " < ?"
+		}
+		b.WriteString(c.expr + op)
+		args = append(args, c.ident, c.value)
+		b.WriteByte(')')
+	}
+	b.WriteByte(')')
+	return b.String(), args
+}
+
+func validateFilter(f *Filter) error {
+	switch f.Removed {
+	case "":
+		f.Removed = RemovedExclude
+	case RemovedExclude, RemovedOnly, RemovedAny:
+	default:
+		return fieldError("removed", "must be false, true or any")
+	}
+	for name := range f.Ranges {
+		if !slices.Contains(RangeFields, name) {
+			return fieldError("ranges/"+name, "is not a range field")
+		}
+	}
+	if err := checkText("q", f.Q, maxNameLen); err != nil {
+		return err
+	}
+	for _, list := range [][]string{f.HairColors, f.Ethnicities, f.Genders, f.Orientations, f.Licenses} {
+		for _, v := range list {
+			if err := checkText("filter", v, maxTagLen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func applyFilter(q *bun.SelectQuery, f *Filter) {
+	switch f.Removed {
+	case RemovedOnly:
+		q.Where("p.removed_at IS NOT NULL")
+	case RemovedAny:
+	default:
+		q.Where("p.removed_at IS NULL")
+	}
+	if needle := strings.ToLower(strings.TrimSpace(f.Q)); needle != "" {
+		q.Where("p.search_text LIKE ? ESCAPE '!'", "%"+escapeLike(needle)+"%")
+	}
+	tagFilter(q, tagHairColor, f.HairColors)
+	tagFilter(q, tagEthnicity, f.Ethnicities)
+	if len(f.Genders) > 0 {
+		q.Where("p.gender IN (?)", bun.List(f.Genders))
+	}
+	if len(f.Orientations) > 0 {
+		q.Where("p.orientation IN (?)", bun.List(f.Orientations))
+	}
+	if len(f.Licenses) > 0 {
+		q.Where("p.license IN (?)", bun.List(f.Licenses))
+	}
+	for col, v := range map[string]*bool{"wl_status": f.WLStatus, "tattoos": f.Tattoos, "piercings": f.Piercings} {
+		if v != nil {
+			q.Where("? = ?", bun.Ident("p."+col), *v)
+		}
+	}
+	for _, name := range RangeFields { // a fixed order keeps the SQL stable
+		r, ok := f.Ranges[name]
+		if !ok {
+			continue
+		}
+		if r.Min != nil {
+			q.Where("? >= ?", bun.Ident("p."+name), *r.Min)
+		}
+		if r.Max != nil {
+			q.Where("? <= ?", bun.Ident("p."+name), *r.Max)
+		}
+	}
+	if f.HasImage != nil {
+		exists := "EXISTS"
+		if !*f.HasImage {
+			exists = "NOT EXISTS"
+		}
+		q.Where(exists+" (SELECT 1 FROM thumbnails AS t JOIN images AS i ON i.url_hash = t.url_hash WHERE t.pornstar_id = p.id AND i.status = ?)", ImageCached)
+	}
+	if len(f.FeedIDs) > 0 {
+		q.Where("p.external_id IN (?)", bun.List(f.FeedIDs))
+	}
+}
+
+func tagFilter(q *bun.SelectQuery, attribute string, values []string) {
+	var keys []string
+	for _, v := range values {
+		if k := tagValue(v); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	q.Where("p.id IN (SELECT pt.pornstar_id FROM pornstar_tags AS pt WHERE pt.attribute = ? AND pt.value IN (?))", attribute, bun.List(keys))
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
+}
+
+// cursor is the decoded form of an opaque page cursor.
+type cursor struct {
+	Scope  string            `json:"s"`
+	Values []json.RawMessage `json:"v,omitempty"`
+	ID     int64             `json:"id"`
+
+	decoded []any
+}
+
+func encodeCursor(c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(raw, scope string) (*cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil || len(raw) > 4096 {
+		return nil, fieldError("cursor", "is malformed")
+	}
+	var c cursor
+	if err := json.Unmarshal(b, &c); err != nil || c.ID <= 0 {
+		return nil, fieldError("cursor", "is malformed")
+	}
+	if c.Scope != scope {
+		return nil, fieldError("cursor", "belongs to another filter or order")
+	}
+	return &c, nil
+}

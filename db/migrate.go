@@ -1,0 +1,144 @@
+package db
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// ddlTemplate fills the dialect-specific parts of the migration files, so one
+// set of files serves MySQL and SQLite.
+type ddlTemplate struct {
+	PK           string // an auto-increment 64-bit primary key column type
+	DateTime     string // a UTC timestamp with microseconds
+	TableOptions string // appended after CREATE TABLE (...)
+}
+
+func (d *DB) migrator() (*migrate.Migrator, error) {
+	ms := migrate.NewMigrations()
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("db: migrations: %w", err)
+	}
+	if err := ms.Discover(sub); err != nil {
+		return nil, fmt.Errorf("db: migrations: %w", err)
+	}
+	tmpl := ddlTemplate{
+		PK:       "INTEGER PRIMARY KEY AUTOINCREMENT",
+		DateTime: "DATETIME",
+	}
+	if d.Dialect == dialect.MySQL {
+		tmpl = ddlTemplate{
+			PK:           "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+			DateTime:     "DATETIME(6)",
+			TableOptions: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		}
+	}
+	return migrate.NewMigrator(d.W, ms,
+		migrate.WithTemplateData(tmpl),
+		// A migration is recorded only once it has run, so a failed one is
+		// tried again on the next start instead of being skipped.
+		migrate.WithMarkAppliedOnSuccess(true),
+	), nil
+}
+
+// MigrationStatus describes one migration for `marquee migrate status`.
+type MigrationStatus struct {
+	Name      string
+	Comment   string
+	Applied   bool
+	AppliedAt time.Time
+}
+
+// Migrate applies every pending migration under bun's migration lock. A lock
+// held by another process is waited for up to lockWait; a lock left behind by
+// a crashed process is released with Unlock (`marquee migrate unlock`).
+func (d *DB) Migrate(ctx context.Context, lockWait time.Duration) (applied []string, err error) {
+	m, err := d.migrator()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("db: migrate: init: %w", err)
+	}
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := m.Lock(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("db: migrate: the migration lock is held by another process (if none runs, release it with `marquee migrate unlock`): %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	defer func() {
+		// Unlock even when ctx is cancelled, or the next start would wait.
+		unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if uerr := m.Unlock(unlockCtx); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("db: migrate: unlock: %w", uerr))
+		}
+	}()
+	group, err := m.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("db: migrate: %w", err)
+	}
+	for _, mig := range group.Migrations {
+		applied = append(applied, mig.String())
+	}
+	return applied, nil
+}
+
+// Unlock releases the migration lock, for use after a crash during Migrate.
+func (d *DB) Unlock(ctx context.Context) error {
+	m, err := d.migrator()
+	if err != nil {
+		return err
+	}
+	if err := m.Init(ctx); err != nil {
+		return fmt.Errorf("db: migrate: init: %w", err)
+	}
+	if err := m.Unlock(ctx); err != nil {
+		return fmt.Errorf("db: migrate: unlock: %w", err)
+	}
+	return nil
+}
+
+// Migrations lists every known migration and whether it has been applied.
+func (d *DB) Migrations(ctx context.Context) ([]MigrationStatus, error) {
+	m, err := d.migrator()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("db: migrate: init: %w", err)
+	}
+	ms, err := m.MigrationsWithStatus(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("db: migrate: status: %w", err)
+	}
+	out := make([]MigrationStatus, 0, len(ms))
+	for _, mig := range ms {
+		out = append(out, MigrationStatus{
+			Name:      mig.Name,
+			Comment:   mig.Comment,
+			Applied:   mig.IsApplied(),
+			AppliedAt: mig.MigratedAt.UTC(),
+		})
+	}
+	return out, nil
+}

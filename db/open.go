@@ -1,0 +1,287 @@
+// Package db is Marquee's shared data model: the Bun models, the versioned
+// migrations, the dialect set-up for MySQL and SQLite, and the Store, which is
+// the only place in Marquee that holds SQL. Both APIs and the loader use it.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/feature"
+	"github.com/uptrace/bun/dialect/mysqldialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// mysqlSQLMode is MySQL 8's default sql_mode. It is forced on every MySQL and
+// MariaDB connection so that MariaDB in CI is as strict as MySQL 8 in production.
+const mysqlSQLMode = "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+
+// Options configure Open. Zero values pick the defaults noted on each field.
+type Options struct {
+	// URL is "sqlite://PATH" or "mysql://user:pass@host:3306/db".
+	URL string
+	// ReplicaURL, when set, is a MySQL read replica used for reads.
+	ReplicaURL string
+	// MaxOpenConns bounds the MySQL pool (default 16: two cores gain nothing
+	// from more concurrent statements, and MySQL's own default limit is 151).
+	MaxOpenConns int
+	// SQLiteReadConns bounds the SQLite read pool (default 4).
+	SQLiteReadConns int
+	// SQLiteBusyTimeout is how long a SQLite statement waits for a lock
+	// (default 10s: long enough to outlast any single write batch).
+	SQLiteBusyTimeout time.Duration
+}
+
+// DB holds the write handle (the primary) and the read handle (a replica, the
+// SQLite read pool, or the primary again). It is safe for concurrent use.
+type DB struct {
+	// W is the primary. Every write and every read-your-own-write goes here.
+	W *bun.DB
+	// R serves reads. It may lag behind W when it is a replica.
+	R *bun.DB
+	// Dialect is dialect.MySQL or dialect.SQLite.
+	Dialect dialect.Name
+}
+
+// Open connects to the database named by opts.URL and checks that it answers.
+// A SQLite file and its directory are created when missing.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	if opts.MaxOpenConns <= 0 {
+		opts.MaxOpenConns = 16
+	}
+	if opts.SQLiteReadConns <= 0 {
+		opts.SQLiteReadConns = 4
+	}
+	if opts.SQLiteBusyTimeout <= 0 {
+		opts.SQLiteBusyTimeout = 10 * time.Second
+	}
+	scheme, _, ok := strings.Cut(opts.URL, "://")
+	if !ok {
+		return nil, fmt.Errorf("db: open: %q is not a URL (want sqlite://PATH or mysql://user:pass@host:port/db)", redact(opts.URL))
+	}
+	var (
+		d   *DB
+		err error
+	)
+	switch scheme {
+	case "sqlite":
+		if opts.ReplicaURL != "" {
+			return nil, errors.New("db: open: a read replica needs MySQL, not SQLite")
+		}
+		d, err = openSQLite(opts)
+	case "mysql":
+		d, err = openMySQL(opts)
+	default:
+		return nil, fmt.Errorf("db: open: unsupported scheme %q (want sqlite or mysql)", scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Ping(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Ping checks that both handles answer.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.W.PingContext(ctx); err != nil {
+		return fmt.Errorf("db: ping primary: %w", err)
+	}
+	if d.R != d.W {
+		if err := d.R.PingContext(ctx); err != nil {
+			return fmt.Errorf("db: ping read handle: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes both handles.
+func (d *DB) Close() error {
+	err := d.W.Close()
+	if d.R != d.W {
+		err = errors.Join(err, d.R.Close())
+	}
+	return err
+}
+
+// SQLitePath returns the file path of a sqlite:// URL.
+func SQLitePath(rawURL string) (string, error) {
+	path, ok := strings.CutPrefix(rawURL, "sqlite://")
+	if !ok || path == "" {
+		return "", fmt.Errorf("db: %q is not a sqlite://PATH URL", rawURL)
+	}
+	return path, nil
+}
+
+func openSQLite(opts Options) (*DB, error) {
+	path, err := SQLitePath(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("db: open sqlite: %w", err)
+		}
+	}
+	pragmas := url.Values{}
+	for _, p := range []string{
+		fmt.Sprintf("busy_timeout(%d)", opts.SQLiteBusyTimeout.Milliseconds()),
+		"journal_mode(WAL)",
+		// NORMAL is durable across application crashes in WAL mode; only an OS
+		// crash or power loss can lose the last transactions, which the
+		// at-least-once pipeline replays from Kafka.
+		"synchronous(NORMAL)",
+		"foreign_keys(1)",
+	} {
+		pragmas.Add("_pragma", p)
+	}
+	// The writer takes the write lock at BEGIN, so two transactions never
+	// deadlock upgrading from read to write ("database is locked").
+	// _timezone=UTC: times read back are in time.UTC, as on MySQL (without it
+	// the driver returns them in time.Local or a nameless fixed zone).
+	writeDSN := "file:" + path + "?" + pragmas.Encode() + "&_txlock=immediate&_time_format=sqlite&_timezone=UTC"
+	readDSN := "file:" + path + "?" + pragmas.Encode() + "&_query_only=1&_time_format=sqlite&_timezone=UTC"
+
+	wsql, err := sql.Open("sqlite", writeDSN)
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite: %w", err)
+	}
+	// SQLite allows one writer at a time: one connection serialises writers in
+	// Go instead of making them wait on file locks.
+	wsql.SetMaxOpenConns(1)
+	wsql.SetMaxIdleConns(1)
+	wsql.SetConnMaxLifetime(0)
+	rsql, err := sql.Open("sqlite", readDSN)
+	if err != nil {
+		wsql.Close()
+		return nil, fmt.Errorf("db: open sqlite: %w", err)
+	}
+	rsql.SetMaxOpenConns(opts.SQLiteReadConns)
+	rsql.SetMaxIdleConns(opts.SQLiteReadConns)
+	rsql.SetConnMaxLifetime(0)
+	return &DB{
+		W:       bun.NewDB(wsql, sqlitedialect.New()),
+		R:       bun.NewDB(rsql, sqlitedialect.New()),
+		Dialect: dialect.SQLite,
+	}, nil
+}
+
+func openMySQL(opts Options) (*DB, error) {
+	w, err := openMySQLHandle(opts.URL, opts.MaxOpenConns)
+	if err != nil {
+		return nil, err
+	}
+	d := &DB{W: w, R: w, Dialect: dialect.MySQL}
+	if opts.ReplicaURL != "" {
+		if !strings.HasPrefix(opts.ReplicaURL, "mysql://") {
+			w.Close()
+			return nil, errors.New("db: open: the read replica URL must be mysql://")
+		}
+		r, err := openMySQLHandle(opts.ReplicaURL, opts.MaxOpenConns)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		d.R = r
+	}
+	return d, nil
+}
+
+func openMySQLHandle(rawURL string, maxOpen int) (*bun.DB, error) {
+	dsn, err := MySQLDSN(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	sqldb, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: open mysql: %w", err)
+	}
+	sqldb.SetMaxOpenConns(maxOpen)
+	sqldb.SetMaxIdleConns(maxOpen)
+	// Below the usual server wait_timeout and proxy idle limits.
+	sqldb.SetConnMaxLifetime(5 * time.Minute)
+	return bun.NewDB(sqldb, newPortableMySQLDialect()), nil
+}
+
+// MySQLDSN turns a mysql://user:pass@host:port/db URL into a go-sql-driver DSN
+// with parseTime, UTC, utf8mb4 and MySQL 8's strict sql_mode forced.
+func MySQLDSN(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "mysql" {
+		return "", fmt.Errorf("db: %q is not a mysql://user:pass@host:port/db URL", redact(rawURL))
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("db: %q names no database", redact(rawURL))
+	}
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" {
+		cfg.Addr = u.Host + ":3306"
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.DBName = name
+	cfg.Params = map[string]string{}
+	for k, vs := range u.Query() {
+		if len(vs) > 0 {
+			cfg.Params[k] = vs[len(vs)-1]
+		}
+	}
+	for _, k := range []string{"parseTime", "loc", "charset", "sql_mode", "time_zone"} {
+		delete(cfg.Params, k)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.Params["charset"] = "utf8mb4"
+	cfg.Params["sql_mode"] = "'" + mysqlSQLMode + "'"
+	cfg.Params["time_zone"] = "'+00:00'"
+	cfg.Timeout = 10 * time.Second
+	cfg.ReadTimeout = 60 * time.Second
+	cfg.WriteTimeout = 60 * time.Second
+	return cfg.FormatDSN(), nil
+}
+
+// redact hides the password of a URL for error messages.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// portableMySQLDialect is bun's MySQL dialect with the features that only some
+// servers have switched off, so that MariaDB and MySQL 8 get the same SQL:
+// bun would otherwise use RETURNING on MariaDB and CTEs on MySQL 8.
+type portableMySQLDialect struct {
+	*mysqldialect.Dialect
+}
+
+const nonPortableMySQLFeatures = feature.InsertReturning | feature.DeleteReturning |
+	feature.CTE | feature.WithValues | feature.DeleteTableAlias | feature.CreateIndexIfNotExists
+
+func newPortableMySQLDialect() *portableMySQLDialect {
+	return &portableMySQLDialect{Dialect: mysqldialect.New(mysqldialect.WithTimeLocation("UTC"))}
+}
+
+func (d *portableMySQLDialect) Features() feature.Feature {
+	return d.Dialect.Features().Remove(nonPortableMySQLFeatures)
+}

@@ -1,0 +1,167 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"modernc.org/sqlite"
+)
+
+// Store is the only place in Marquee with SQL. It writes to the primary and
+// reads from the read handle (a replica where one is configured). It is safe
+// for concurrent use.
+type Store struct {
+	db  *DB
+	now func() time.Time
+}
+
+// NewStore returns a Store over d. The Store does not own d: close d yourself.
+func NewStore(d *DB) *Store {
+	return &Store{db: d, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+}
+
+// DB returns the handles the Store uses.
+func (s *Store) DB() *DB { return s.db }
+
+// batchRows bounds the rows of one INSERT or IN list: large enough to
+// amortise round trips, small enough to stay far below max_allowed_packet.
+const batchRows = 500
+
+// maxTxAttempts bounds the retries of a transaction that lost a deadlock.
+const maxTxAttempts = 5
+
+// inTx runs fn in a transaction on the primary, retrying it when the server
+// chose it as a deadlock victim or it timed out waiting for a lock.
+func (s *Store) inTx(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+		err = s.db.W.RunInTx(ctx, nil, fn)
+		if err == nil || !isRetryable(err) || ctx.Err() != nil {
+			break
+		}
+		backoff := time.Duration(rand.Int64N(int64(10*time.Millisecond) << attempt))
+		select {
+		case <-ctx.Done():
+			return s.fail(op, ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+	return s.fail(op, err)
+}
+
+// forUpdate locks the selected rows on MySQL. SQLite needs no row locks: its
+// writer transactions are serialised (BEGIN IMMEDIATE on one connection).
+func (s *Store) forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
+	if s.db.Dialect == dialect.MySQL {
+		return q.For("UPDATE")
+	}
+	return q
+}
+
+// fail wraps err for the caller: sentinels and typed errors pass through,
+// database errors are summarised without any SQL text.
+func (s *Store) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		fieldErr   *FieldError
+		profileErr *ProfileError
+		runErr     *ActiveRunError
+	)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrVersionMismatch),
+		errors.Is(err, ErrInvalid), errors.As(err, &fieldErr), errors.As(err, &profileErr), errors.As(err, &runErr):
+		return fmt.Errorf("store: %s: %w", op, err)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("store: %s: %w", op, err)
+	case isUniqueViolation(err):
+		return fmt.Errorf("store: %s: %w", op, ErrConflict)
+	}
+	return &DatabaseError{Op: op, cause: err}
+}
+
+// DatabaseError is a failure of the database itself (unreachable, out of
+// space, a bug in a query). Its text names the operation and the server's
+// error number, never the SQL; Cause gives the driver's error for logs.
+type DatabaseError struct {
+	Op    string
+	cause error
+}
+
+func (e *DatabaseError) Error() string {
+	var (
+		myErr   *mysql.MySQLError
+		liteErr *sqlite.Error
+	)
+	switch {
+	case errors.As(e.cause, &myErr):
+		return fmt.Sprintf("store: %s: database error (mysql %d)", e.Op, myErr.Number)
+	case errors.As(e.cause, &liteErr):
+		return fmt.Sprintf("store: %s: database error (sqlite %d)", e.Op, liteErr.Code())
+	}
+	return fmt.Sprintf("store: %s: database error", e.Op)
+}
+
+// Unwrap exposes the driver error to errors.Is / errors.As (for example
+// driver.ErrBadConn); print Cause only to operators' logs.
+func (e *DatabaseError) Unwrap() error { return e.cause }
+
+// Cause is the driver's error, which may quote SQL: log it, never send it.
+func (e *DatabaseError) Cause() error { return e.cause }
+
+const (
+	mysqlDuplicateEntry   = 1062
+	mysqlLockWaitTimeout  = 1205
+	mysqlDeadlock         = 1213
+	sqliteConstraintPK    = 1555
+	sqliteConstraintUniq  = 2067
+	sqliteBusy            = 5
+	sqliteLocked          = 6
+	sqlitePrimaryCodeMask = 0xff
+)
+
+func isUniqueViolation(err error) bool {
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		return myErr.Number == mysqlDuplicateEntry
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqliteConstraintUniq || liteErr.Code() == sqliteConstraintPK
+	}
+	return false
+}
+
+func isRetryable(err error) bool {
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		return myErr.Number == mysqlDeadlock || myErr.Number == mysqlLockWaitTimeout
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		code := liteErr.Code() & sqlitePrimaryCodeMask
+		return code == sqliteBusy || code == sqliteLocked
+	}
+	return false
+}
+
+// chunks calls fn with consecutive slices of at most batchRows items.
+func chunks[T any](items []T, fn func(part []T) error) error {
+	for start := 0; start < len(items); start += batchRows {
+		end := min(start+batchRows, len(items))
+		if err := fn(items[start:end]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
