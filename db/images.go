@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // Image returns the image row of one URL hash, or ErrNotFound while the image
@@ -75,21 +74,7 @@ var imageUpdateColumns = []string{
 }
 
 func (s *Store) upsertImageRows(ctx context.Context, tx bun.Tx, rows []Image) error {
-	q := tx.NewInsert().Model(&rows).Returning("NULL")
-	if s.db.Dialect == dialect.MySQL {
-		q = q.On("DUPLICATE KEY UPDATE")
-		for _, c := range imageUpdateColumns {
-			q = q.Set("? = VALUES(?)", bun.Ident(c), bun.Ident(c))
-		}
-		q = q.Set("version = version + 1")
-	} else {
-		q = q.On("CONFLICT (url_hash) DO UPDATE")
-		for _, c := range imageUpdateColumns {
-			q = q.Set("? = EXCLUDED.?", bun.Ident(c), bun.Ident(c))
-		}
-		q = q.Set("version = i.version + 1")
-	}
-	_, err := q.Exec(ctx)
+	_, err := s.upsert(tx.NewInsert().Model(&rows), "i", "url_hash", imageUpdateColumns, true).Exec(ctx)
 	return err
 }
 

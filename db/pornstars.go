@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // UpsertResult counts what UpsertProfiles did.
@@ -127,7 +126,10 @@ func prepareProfiles(profiles []Profile) (map[int64]*Profile, []int64, error) {
 	return byID, order, nil
 }
 
-func prepareProfile(p *Profile) error {
+// ValidateProfile reports what UpsertProfiles would refuse in p (a missing
+// feed id or name, a value too long for its column, invalid UTF-8), as a
+// *FieldError; ingest uses it to reject such a feed item up front.
+func ValidateProfile(p *Profile) error {
 	if p.FeedID <= 0 {
 		return fieldError("feed_id", "must be a positive integer")
 	}
@@ -137,7 +139,11 @@ func prepareProfile(p *Profile) error {
 	if err := validateAliases(p.Aliases); err != nil {
 		return err
 	}
-	if err := validateThumbnails(p.Thumbnails); err != nil {
+	return validateThumbnails(p.Thumbnails)
+}
+
+func prepareProfile(p *Profile) error {
+	if err := ValidateProfile(p); err != nil {
 		return err
 	}
 	if p.ContentHash == "" {
@@ -212,24 +218,10 @@ var upsertColumns = []string{
 }
 
 // upsertPornstarRows inserts rows keyed by external_id, or updates the ones
-// that exist (bumping version, clearing removed_at). The statement differs
-// by dialect only in its conflict clause.
+// that exist (bumping version, clearing removed_at).
 func (s *Store) upsertPornstarRows(ctx context.Context, tx bun.Tx, rows []Pornstar) error {
-	q := tx.NewInsert().Model(&rows).ExcludeColumn("id").Returning("NULL")
-	if s.db.Dialect == dialect.MySQL {
-		q = q.On("DUPLICATE KEY UPDATE")
-		for _, c := range upsertColumns {
-			q = q.Set("? = VALUES(?)", bun.Ident(c), bun.Ident(c))
-		}
-		q = q.Set("version = version + 1").Set("removed_at = NULL")
-	} else {
-		q = q.On("CONFLICT (external_id) DO UPDATE")
-		for _, c := range upsertColumns {
-			q = q.Set("? = EXCLUDED.?", bun.Ident(c), bun.Ident(c))
-		}
-		q = q.Set("version = p.version + 1").Set("removed_at = NULL")
-	}
-	_, err := q.Exec(ctx)
+	q := tx.NewInsert().Model(&rows).ExcludeColumn("id")
+	_, err := s.upsert(q, "p", "external_id", upsertColumns, true, "removed_at = NULL").Exec(ctx)
 	return err
 }
 

@@ -155,6 +155,35 @@ func isRetryable(err error) bool {
 	return false
 }
 
+// upsert turns q into an insert that, for rows whose key conflicts,
+// replaces the given columns with the new row's values and applies the extra
+// SET clauses (the same text on both dialects). With bumpVersion, the
+// existing row's version is incremented. Only the conflict clause differs.
+func (s *Store) upsert(q *bun.InsertQuery, alias, key string, columns []string, bumpVersion bool, extra ...string) *bun.InsertQuery {
+	q = q.Returning("NULL")
+	if s.db.Dialect == dialect.MySQL {
+		q = q.On("DUPLICATE KEY UPDATE")
+		for _, c := range columns {
+			q = q.Set("? = VALUES(?)", bun.Ident(c), bun.Ident(c))
+		}
+		if bumpVersion {
+			q = q.Set("version = version + 1")
+		}
+	} else {
+		q = q.On("CONFLICT (?) DO UPDATE", bun.Ident(key))
+		for _, c := range columns {
+			q = q.Set("? = EXCLUDED.?", bun.Ident(c), bun.Ident(c))
+		}
+		if bumpVersion {
+			q = q.Set("version = ?.version + 1", bun.Ident(alias))
+		}
+	}
+	for _, e := range extra {
+		q = q.Set(e)
+	}
+	return q
+}
+
 // chunks calls fn with consecutive slices of at most batchRows items.
 func chunks[T any](items []T, fn func(part []T) error) error {
 	for start := 0; start < len(items); start += batchRows {
