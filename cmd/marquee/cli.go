@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"marquee/server"
+)
+
+// Exit codes of every subcommand.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// environment is what a command takes from its process besides its
+// arguments, so that tests run the CLI in-process with their own.
+type environment struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(key string) (string, bool)
+	// serverStarting, when set, is called with the HTTP server of a
+	// long-running command after it listens and before it serves. Tests use
+	// it to learn the bound address and to mount routes of their own.
+	serverStarting func(*server.Server)
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, env environment) int
+}
+
+// commands lists the subcommands in the order `marquee --help` shows them.
+var commands = []command{
+	{"run", "run Marquee in one process: database, migrations, HTTP server", runCommand},
+	{"migrate", "apply pending database migrations (also: migrate status, migrate unlock)", migrateCommand},
+	{"version", "print the version", versionCommand},
+}
+
+// run is the whole CLI: it runs the subcommand args name and returns the exit
+// code. ctx ends on SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, env environment) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, "marquee: no command given\n\n"+mainUsage())
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "-help", "--help":
+		fmt.Fprint(env.stdout, mainUsage())
+		return exitOK
+	case "help":
+		if len(rest) == 0 {
+			fmt.Fprint(env.stdout, mainUsage())
+			return exitOK
+		}
+		// `marquee help run` is `marquee run --help`.
+		name, rest = rest[0], []string{"--help"}
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(ctx, rest, env)
+		}
+	}
+	fmt.Fprintf(env.stderr, "marquee: unknown command %q\n\n%s", name, mainUsage())
+	return exitUsage
+}
+
+func mainUsage() string {
+	var b strings.Builder
+	b.WriteString("Usage: marquee <command> [flags]\n\n")
+	b.WriteString("Marquee ingests the performer feed, caches every thumbnail once and serves\n")
+	b.WriteString("the data through GraphQL and REST.\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun 'marquee <command> --help' for its flags. Every setting is a flag and an\n")
+	b.WriteString("environment variable: --data-dir is MARQUEE_DATA_DIR; a flag beats the variable.\n")
+	return b.String()
+}

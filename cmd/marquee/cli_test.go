@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// syncBuffer is an io.Writer that a command may write from several
+// goroutines while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runCLI runs the CLI in-process with only the variables in env.
+func runCLI(ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	var out, errOut syncBuffer
+	code = run(ctx, args, environment{stdout: &out, stderr: &errOut, lookupEnv: envFrom(env)})
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantText string
+	}{
+		{[]string{"--help"}, "Usage: marquee <command>"},
+		{[]string{"-h"}, "Usage: marquee <command>"},
+		{[]string{"help"}, "Usage: marquee <command>"},
+		{[]string{"help", "run"}, "Usage: marquee run [flags]"},
+		{[]string{"run", "--help"}, "Usage: marquee run [flags]"},
+		{[]string{"run", "-h"}, "Usage: marquee run [flags]"},
+		{[]string{"migrate", "--help"}, "Usage: marquee migrate [flags]"},
+		{[]string{"migrate", "status", "--help"}, "Usage: marquee migrate status [flags]"},
+		{[]string{"migrate", "unlock", "--help"}, "Usage: marquee migrate unlock [flags]"},
+		{[]string{"version", "--help"}, "Usage: marquee version"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runCLI(t.Context(), nil, tt.args...)
+			if code != exitOK || !strings.Contains(stdout, tt.wantText) || stderr != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and %q on stdout only", code, stdout, stderr, tt.wantText)
+			}
+		})
+	}
+}
+
+func TestRunHelpListsSettingsWithVariables(t *testing.T) {
+	_, stdout, _ := runCLI(t.Context(), nil, "run", "--help")
+	for _, want := range []string{
+		"--data-dir directory", "$MARQUEE_DATA_DIR, default ./data",
+		"--db URL", "$MARQUEE_DB]",
+		"--db-replica URL", "$MARQUEE_DB_REPLICA]",
+		"--http-addr address", "$MARQUEE_HTTP_ADDR, default :8080",
+		"--shutdown-timeout duration", "$MARQUEE_SHUTDOWN_TIMEOUT, default 8s",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("marquee run --help lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		wantError string
+		wantUsage string
+	}{
+		{"no command", nil, nil, "no command given", "Usage: marquee <command>"},
+		{"unknown command", []string{"serve"}, nil, `unknown command "serve"`, "Usage: marquee <command>"},
+		{"unknown flag of run", []string{"run", "--bogus"}, nil, "flag provided but not defined: -bogus", "Usage: marquee run"},
+		{"bad flag value", []string{"run", "--shutdown-timeout", "soon"}, nil, `invalid value "soon" for flag -shutdown-timeout`, "Usage: marquee run"},
+		{"bad variable", []string{"run"}, map[string]string{"MARQUEE_SHUTDOWN_TIMEOUT": "soon"}, `invalid value "soon" for MARQUEE_SHUTDOWN_TIMEOUT`, "Usage: marquee run"},
+		{"bad log level", []string{"migrate"}, map[string]string{"MARQUEE_LOG_LEVEL": "loud"}, "MARQUEE_LOG_LEVEL", "Usage: marquee migrate"},
+		{"argument to run", []string{"run", "now"}, nil, `unexpected argument "now"`, "Usage: marquee run"},
+		{"unknown flag of migrate status", []string{"migrate", "status", "--all"}, nil, "flag provided but not defined: -all", "Usage: marquee migrate status"},
+		{"unknown migrate action", []string{"migrate", "down"}, nil, `unexpected argument "down"`, "Usage: marquee migrate [flags]"},
+		{"action after flags", []string{"migrate", "--db", "sqlite:///nowhere.db", "status"}, nil, `unexpected argument "status"`, "Usage: marquee migrate [flags]"},
+		{"argument to version", []string{"version", "--short"}, nil, "flag provided but not defined: -short", "Usage: marquee version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t.Context(), tt.env, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if !strings.Contains(stderr, tt.wantError) || !strings.Contains(stderr, tt.wantUsage) {
+				t.Errorf("stderr %q, want %q and the usage %q", stderr, tt.wantError, tt.wantUsage)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t.Context(), nil, "version")
+	if code != exitOK || !strings.HasPrefix(stdout, "marquee dev go1.") || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("marquee version = %d %q, want 0 and one line starting \"marquee dev go1.\"", code, stdout)
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"marquee/db"
+	"marquee/server"
+)
+
+const runAbout = `Runs Marquee in one process: it takes the data dir's lock, opens the database
+(embedded SQLite in the data dir unless --db says otherwise), applies pending
+migrations and serves HTTP on --http-addr: /healthz, /readyz and /metrics.
+SIGINT or SIGTERM stops it gracefully: in-flight requests finish, exit status 0.`
+
+func runCommand(ctx context.Context, args []string, env environment) int {
+	cfg := defaultConfig()
+	f := runFlags(&cfg)
+	if code, ok := f.parseOrExit(args, env); !ok {
+		return code
+	}
+	if f.set.NArg() > 0 {
+		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env)
+	}
+	cfg.resolve()
+	logger := newLogger(env.stderr, cfg)
+	if err := runEmbedded(ctx, cfg, logger, env); err != nil {
+		logger.Error("marquee run failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// runFlags declares the settings of `marquee run` on cfg.
+func runFlags(cfg *Config) *flags {
+	f := newFlags("marquee run [flags]", runAbout)
+	cfg.declareDatabase(f)
+	cfg.declareReplica(f)
+	cfg.declareHTTP(f)
+	cfg.declareLogging(f)
+	return f
+}
+
+// runEmbedded runs everything of `marquee run` until ctx ends, then shuts
+// down in reverse order: HTTP server, database, data dir lock.
+func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env environment) (err error) {
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, lock.Release()) }()
+
+	build := readBuildInfo()
+	srv := server.New(server.Options{
+		Addr:            cfg.HTTPAddr,
+		Logger:          logger,
+		Version:         build.Version,
+		Revision:        build.Revision,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	// Bind before the slow start-up, so a taken port fails in milliseconds.
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	defer srv.Close() // gives the port back when start-up fails
+	dataDir, _ := filepath.Abs(cfg.DataDir)
+	startAttrs := []any{
+		"addr", srv.Addr().String(),
+		"data_dir", dataDir,
+		"db", redactURL(cfg.DB),
+		"version", build.Version,
+		"pid", os.Getpid(),
+	}
+	if cfg.DBReplica != "" {
+		startAttrs = append(startAttrs, "db_replica", redactURL(cfg.DBReplica))
+	}
+	logger.Info("marquee run starting", startAttrs...)
+
+	database, err := openAndMigrate(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, database.Close()) }()
+	srv.AddCheck("database", databaseCheck(database, logger))
+
+	if env.serverStarting != nil {
+		env.serverStarting(srv)
+	}
+	logger.Info("marquee run serving", "addr", srv.Addr().String())
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	logger.Info("marquee run stopped")
+	return nil
+}
+
+// openAndMigrate opens the database of cfg and applies pending migrations.
+func openAndMigrate(ctx context.Context, cfg Config, logger *slog.Logger) (*db.DB, error) {
+	database, err := db.Open(ctx, db.Options{URL: cfg.DB, ReplicaURL: cfg.DBReplica})
+	if err != nil {
+		return nil, err
+	}
+	applied, err := database.Migrate(ctx, cfg.MigrateLockWait)
+	if err != nil {
+		database.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		logger.Info("database migrated", "applied", applied)
+	}
+	return database, nil
+}
+
+// databaseCheck is the readiness check of the database: it answers a ping.
+// The reason it gives /readyz is generic, because the body is public; the
+// driver's error (hosts, user names) goes to the log.
+func databaseCheck(database *db.DB, logger *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := database.Ping(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		logger.Warn("database ping failed", "err", err)
+		return errors.New("ping failed (details in the log)")
+	}
+}
