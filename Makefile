@@ -4,6 +4,9 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# gotestsum prints every test by name (so the log shows each store test's
+# sqlite and mysql runs) and a closing summary line.
+GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 # Benchmarks: how long each runs (Go's -benchtime).
 BENCHTIME ?= 1s
 
@@ -20,7 +23,7 @@ build:
 # MARQUEE_TEST_MYSQL_DSN); otherwise the MySQL tests try Docker, then skip
 # loudly, or fail under CI=true.
 test: lint check-generate
-	scripts/test-mysql.sh $(GO) test -count=1 ./...
+	scripts/test-mysql.sh $(GOTESTSUM) --format testname -- -count=1 ./...
 
 # Without MySQL and the slower suites: a quick check while editing.
 test-short:
