@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 )
@@ -195,12 +196,43 @@ func (s *Store) GetRun(ctx context.Context, id int64) (*FeedRun, error) {
 // LastCompletedRun returns the newest completed run (the one whose ETag and
 // Last-Modified a conditional GET sends), from the primary.
 func (s *Store) LastCompletedRun(ctx context.Context) (*FeedRun, error) {
+	return s.LastRun(ctx, RunCompleted)
+}
+
+// LastRun returns the newest run with one of these statuses, from the
+// primary, or ErrNotFound.
+func (s *Store) LastRun(ctx context.Context, statuses ...string) (*FeedRun, error) {
 	run := new(FeedRun)
-	err := s.db.W.NewSelect().Model(run).Where("fr.status = ?", RunCompleted).Order("fr.id DESC").Limit(1).Scan(ctx)
+	err := s.db.W.NewSelect().Model(run).Where("fr.status IN (?)", bun.List(statuses)).Order("fr.id DESC").Limit(1).Scan(ctx)
 	if err != nil {
-		return nil, s.fail("get last completed feed run", err)
+		return nil, s.fail("get last feed run", err)
 	}
 	return run, nil
+}
+
+// TouchRun records that the process running run id is alive; a running run
+// that is not touched for a while is abandoned (see FailAbandonedRuns).
+func (s *Store) TouchRun(ctx context.Context, id int64) error {
+	_, err := s.db.W.NewUpdate().Model((*FeedRun)(nil)).Set("updated_at = ?", s.now()).
+		Where("id = ?", id).Where("status = ?", RunRunning).Exec(ctx)
+	return s.fail("touch feed run", err)
+}
+
+// FailAbandonedRuns marks failed every running run not touched since before,
+// whose process died without finishing it, so that the active slot frees up.
+// It returns how many it failed.
+func (s *Store) FailAbandonedRuns(ctx context.Context, before time.Time) (int64, error) {
+	now := s.now()
+	msg := "abandoned: the process running it stopped without finishing it"
+	res, err := s.db.W.NewUpdate().Model((*FeedRun)(nil)).
+		Set("status = ?", RunFailed).Set("active_slot = NULL").Set("error = ?", msg).
+		Set("finished_at = ?", now).Set("updated_at = ?", now).Set("version = version + 1").
+		Where("status = ?", RunRunning).Where("updated_at < ?", before.UTC()).Exec(ctx)
+	if err != nil {
+		return 0, s.fail("fail abandoned feed runs", err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.fail("fail abandoned feed runs", err)
 }
 
 // RunList is one page of feed runs, newest first.

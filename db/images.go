@@ -26,7 +26,7 @@ func (s *Store) UpsertImages(ctx context.Context, states []ImageState) error {
 	latest := make(map[string]ImageState, len(states))
 	order := make([]string, 0, len(states))
 	for i, st := range states {
-		if err := validateImageState(&st); err != nil {
+		if err := ValidateImageState(&st); err != nil {
 			return s.fail(op, fmt.Errorf("image %d: %w", i, err))
 		}
 		prev, seen := latest[st.URLHash]
@@ -78,7 +78,10 @@ func (s *Store) upsertImageRows(ctx context.Context, tx bun.Tx, rows []Image) er
 	return err
 }
 
-func validateImageState(st *ImageState) error {
+// ValidateImageState reports what UpsertImages would refuse in st, as a
+// *FieldError, and normalises fetched_at to UTC microseconds; the loader uses
+// it to dead-letter one bad message instead of failing a batch.
+func ValidateImageState(st *ImageState) error {
 	if !isHex64(st.URLHash) {
 		return fieldError("url_hash", "must be 64 lowercase hex digits")
 	}

@@ -37,7 +37,11 @@ type command struct {
 // commands lists the subcommands in the order `marquee --help` shows them.
 var commands = []command{
 	{"run", "run Marquee in one process: database, migrations, HTTP server", runCommand},
+	{"ingest", "ingest the feed: one run with --once, else on the schedule", ingestCommand},
+	{"load", "write published profiles and image outcomes into the database", loadCommand},
+	{"broker", "run the embedded Kafka broker alone", brokerCommand},
 	{"migrate", "apply pending database migrations (also: migrate status, migrate unlock)", migrateCommand},
+	{"dev", "developer tools: dev gen-feed, dev verify", devCommand},
 	{"version", "print the version", versionCommand},
 }
 

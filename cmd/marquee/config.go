@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,24 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight HTTP requests may take to finish
 	// after SIGINT or SIGTERM.
 	ShutdownTimeout time.Duration
+	// KafkaBrokers are external Kafka brokers, comma-separated; empty runs
+	// the embedded broker.
+	KafkaBrokers string
+	// KafkaAddr is where the embedded broker listens.
+	KafkaAddr string
+	// KafkaPartitions is the partition count of the topics Marquee creates.
+	KafkaPartitions int
+	// FeedURL is the feed source: an http(s) URL, a file:// URL or a path.
+	FeedURL string
+	// FeedSchedule is a five-field cron expression, in UTC.
+	FeedSchedule string
+	// FeedMaxBytes caps the feed body.
+	FeedMaxBytes byteSize
+	// FeedMaxShrink: no removals when the feed shrank by more than this share.
+	FeedMaxShrink float64
+	// ImagesRetryCooldown is how long a failed image URL waits before a feed
+	// run requests it again.
+	ImagesRetryCooldown time.Duration
 	// LogLevel is the least severe level logged.
 	LogLevel slog.Level
 	// LogFormat is text, json, or auto (text on a terminal, json otherwise).
@@ -49,6 +68,24 @@ func defaultConfig() Config {
 		// Inside the 10s that `docker stop` grants before SIGKILL, leaving
 		// time to close the database and release the lock after the server.
 		ShutdownTimeout: 8 * time.Second,
+		// Where DESIGN.md promises it, so `kcat -b 127.0.0.1:9092` reads the
+		// topics; loopback only, since the embedded broker has no auth.
+		KafkaAddr: "127.0.0.1:9092",
+		// Six partitions let up to six loaders or compactors share a topic,
+		// while a single process still reads them all cheaply.
+		KafkaPartitions: 6,
+		// The real feed (FEED.md).
+		FeedURL: "https://ph-c3fuhehkfqh6huc0.z01.azurefd.net/feed_pornstars.json",
+		// Daily at 02:00 UTC: the upstream feed is regenerated once a day.
+		FeedSchedule: "0 2 * * *",
+		// 25 times the real feed's 21 MB: room to grow, yet a runaway body
+		// cannot fill the disk or the memory of a parser that streams anyway.
+		FeedMaxBytes: 512 << 20,
+		// A feed that lost more than a fifth of its performers overnight is
+		// far likelier broken upstream than real.
+		FeedMaxShrink: 0.20,
+		// A day: the next daily run tries again, not every run of the day.
+		ImagesRetryCooldown: 24 * time.Hour,
 		// Info: start-up, shutdown and problems, not every request.
 		LogLevel:  slog.LevelInfo,
 		LogFormat: logFormatAuto,
@@ -79,6 +116,34 @@ func (c *Config) declareDatabase(f *flags) {
 // declareReplica declares the read replica setting, for commands that serve reads.
 func (c *Config) declareReplica(f *flags) {
 	f.String(&c.DBReplica, "db-replica", "read replica `URL` (mysql:// only); reads go to the primary when empty")
+}
+
+// declareKafka declares the settings of the Kafka side: external brokers or
+// the embedded one.
+func (c *Config) declareKafka(f *flags) {
+	f.String(&c.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers`; empty runs the embedded broker")
+	f.String(&c.KafkaAddr, "kafka-addr", "listen `address` of the embedded broker")
+	f.Int(&c.KafkaPartitions, "kafka-partitions", "partitions per topic created")
+}
+
+// declareFeed declares the settings of feed runs.
+func (c *Config) declareFeed(f *flags) {
+	f.String(&c.FeedURL, "feed-url", "feed `source`: an http(s) URL, a file:// URL or a path")
+	f.String(&c.FeedSchedule, "feed-schedule", "feed run `schedule`: a five-field cron expression in UTC")
+	f.Size(&c.FeedMaxBytes, "feed-max-bytes", "feed body cap")
+	f.Float(&c.FeedMaxShrink, "feed-max-shrink", "no removals when the feed shrank by more than this `share`")
+	f.Duration(&c.ImagesRetryCooldown, "images-retry-cooldown", "how long a failed image URL waits before a feed run requests it again")
+}
+
+// brokers returns the external brokers, or nil for the embedded broker.
+func (c *Config) brokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // declareHTTP declares the settings of the HTTP server of long-running commands.

@@ -30,7 +30,17 @@ func (f *logFormat) UnmarshalText(text []byte) error {
 
 // newLogger returns the logger of a command, writing to w: text for a person
 // at a terminal, JSON lines for a log collector.
+//
+// It also becomes slog's default, so that libraries logging through slog or
+// the standard log package (bun's dialect, kafka-go via bus) write the same
+// format to the same place.
 func newLogger(w io.Writer, cfg Config) *slog.Logger {
+	logger := buildLogger(w, cfg)
+	slog.SetDefault(logger)
+	return logger
+}
+
+func buildLogger(w io.Writer, cfg Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	format := cfg.LogFormat
 	if format == logFormatAuto {

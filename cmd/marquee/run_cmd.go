@@ -8,14 +8,18 @@ import (
 	"os"
 	"path/filepath"
 
+	"marquee/bus"
 	"marquee/db"
 	"marquee/server"
 )
 
 const runAbout = `Runs Marquee in one process: it takes the data dir's lock, opens the database
 (embedded SQLite in the data dir unless --db says otherwise), applies pending
-migrations and serves HTTP on --http-addr: /healthz, /readyz and /metrics.
-SIGINT or SIGTERM stops it gracefully: in-flight requests finish, exit status 0.`
+migrations, starts the embedded Kafka broker (unless --kafka-brokers names
+external ones), the loader and the feed schedule, and serves HTTP on
+--http-addr: /healthz, /readyz and /metrics.
+SIGINT or SIGTERM stops it gracefully: in-flight requests finish, the loader
+makes its final commit, exit status 0.`
 
 func runCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
@@ -40,6 +44,8 @@ func runFlags(cfg *Config) *flags {
 	f := newFlags("marquee run [flags]", runAbout)
 	cfg.declareDatabase(f)
 	cfg.declareReplica(f)
+	cfg.declareKafka(f)
+	cfg.declareFeed(f)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
 	return f
@@ -86,6 +92,32 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	defer func() { err = errors.Join(err, database.Close()) }()
 	srv.AddCheck("database", databaseCheck(database, logger))
+	store := db.NewStore(database)
+
+	kafka, err := startKafka(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, kafka.Close()) }()
+	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
+
+	sched, err := newScheduler(cfg, store, kafka.writer, logger, cfg.FeedURL)
+	if err != nil {
+		return err
+	}
+	// The workers stop when ctx ends or when the server fails: stopWork runs
+	// first among the deferred calls, then they are waited for.
+	workCtx, stopWork := context.WithCancel(ctx)
+	loader, err := startLoader(workCtx, kafka.brokers, store, logger)
+	if err != nil {
+		stopWork()
+		return err
+	}
+	defer func() { err = errors.Join(err, loader.Wait()) }()
+	schedDone := make(chan error, 1)
+	go func() { schedDone <- sched.Run(workCtx) }()
+	defer func() { err = errors.Join(err, <-schedDone) }()
+	defer stopWork()
 
 	if env.serverStarting != nil {
 		env.serverStarting(srv)
@@ -96,6 +128,18 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	logger.Info("marquee run stopped")
 	return nil
+}
+
+// kafkaCheck is the readiness check of Kafka: the brokers answer.
+func kafkaCheck(brokers []string, logger *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := bus.Ping(ctx, brokers)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		logger.Warn("kafka ping failed", "err", err)
+		return errors.New("ping failed (details in the log)")
+	}
 }
 
 // openAndMigrate opens the database of cfg and applies pending migrations.

@@ -44,7 +44,7 @@ func startRun(t *testing.T, ctx context.Context, mount func(*server.Server), arg
 			serving <- srv.Addr()
 		},
 	}
-	args = append([]string{"run", "--http-addr", "127.0.0.1:0"}, args...)
+	args = append([]string{"run", "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed}, args...)
 	go func() { r.exit <- run(ctx, args, env) }()
 	select {
 	case addr := <-serving:
@@ -113,8 +113,8 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	code, contentType, body := get(t, first.baseURL+"/readyz")
 	if code != 200 || contentType != "application/json" ||
-		strings.TrimSpace(body) != `{"status":"ready","checks":{"database":"ok"}}` {
-		t.Errorf("GET /readyz = %d %s %q, want 200 ready with the database ok", code, contentType, body)
+		strings.TrimSpace(body) != `{"status":"ready","checks":{"database":"ok","kafka":"ok"}}` {
+		t.Errorf("GET /readyz = %d %s %q, want 200 ready with the database and Kafka ok", code, contentType, body)
 	}
 	code, _, body = get(t, first.baseURL+"/metrics")
 	for _, want := range []string{`marquee_build_info{goversion="go`, `version="dev"} 1`, "go_goroutines ", "process_resident_memory_bytes "} {
@@ -128,7 +128,7 @@ func TestRunEndToEnd(t *testing.T) {
 	// leaving the second process serving.
 	secondCtx, cancelSecond := context.WithTimeout(t.Context(), waitLimit)
 	defer cancelSecond()
-	code, _, stderr := runCLI(secondCtx, nil, "run", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0")
+	code, _, stderr := runCLI(secondCtx, nil, "run", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed)
 	wantOwner := fmt.Sprintf("pid %d", os.Getpid())
 	if code != exitFailure || !strings.Contains(stderr, wantOwner) {
 		t.Errorf("second run on the same data dir = %d %q, want 1 naming %q", code, stderr, wantOwner)
@@ -192,7 +192,7 @@ func TestRunPortInUse(t *testing.T) {
 	}
 	defer taken.Close()
 	dataDir := t.TempDir()
-	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", dataDir, "--http-addr", taken.Addr().String())
+	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", dataDir, "--http-addr", taken.Addr().String(), "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed)
 	if code != exitFailure || !strings.Contains(stderr, "address already in use") || !strings.Contains(stderr, taken.Addr().String()) {
 		t.Fatalf("run on a taken port = %d %q, want 1 naming the address", code, stderr)
 	}
@@ -205,7 +205,7 @@ func TestRunPortInUse(t *testing.T) {
 }
 
 func TestRunBadDatabaseFails(t *testing.T) {
-	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0",
+	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed,
 		"--db", "mysql://marquee:s3cret@127.0.0.1:1/marquee")
 	if code != exitFailure || !strings.Contains(stderr, "marquee run failed") {
 		t.Fatalf("run with an unreachable database = %d %q, want 1", code, stderr)
@@ -233,3 +233,6 @@ func waitUntilRefused(t *testing.T, addr string) {
 	}
 	t.Fatalf("%s still accepts connections after shutdown began", addr)
 }
+
+// testFeed is the real 100-item sample: tests never reach for the real feed.
+const testFeed = "../../../shared/feeds/real-head-100.json"

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"marquee/bus"
+	"marquee/db"
+	"marquee/ingest"
+)
+
+const ingestAbout = `Ingests the feed. With --once it carries out one feed run and exits: with the
+embedded broker (no --kafka-brokers) it runs the whole pipeline in this
+process and exits once the run is loaded into the database; with external
+Kafka it publishes and exits, and the loader service does the rest. Without
+--once it runs the feed schedule (and claims runs queued through the APIs)
+until SIGINT or SIGTERM.
+
+--once prints one summary line on stdout:
+  status=completed seen=100 valid=100 rejected=0 changed=100 removed=0 images_requested=96
+and a progress bar on stderr when it is a terminal. Exit status: 0 when the
+run completed or the feed was not modified, 1 when it failed, 2 for usage.`
+
+func ingestCommand(ctx context.Context, args []string, env environment) int {
+	cfg := defaultConfig()
+	f := newFlags("marquee ingest [--once] [--feed SRC] [--force] [flags]", ingestAbout)
+	var once, force bool
+	var source string
+	f.set.BoolVar(&once, "once", false, "carry out one feed run and exit")
+	f.set.StringVar(&source, "feed", "", "feed `source` for this run only (default --feed-url)")
+	f.set.BoolVar(&force, "force", false, "fetch the feed even when it is not modified (no conditional GET)")
+	cfg.declareDatabase(f)
+	cfg.declareKafka(f)
+	cfg.declareFeed(f)
+	cfg.declareHTTP(f)
+	cfg.declareLogging(f)
+	if code, ok := f.parseOrExit(args, env); !ok {
+		return code
+	}
+	if f.set.NArg() > 0 {
+		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env)
+	}
+	if source == "" {
+		source = cfg.FeedURL
+	}
+	cfg.resolve()
+	logger := newLogger(env.stderr, cfg)
+	if !once {
+		if err := serveIngest(ctx, cfg, logger, env); err != nil {
+			return failed(logger, "marquee ingest", err, f, env)
+		}
+		return exitOK
+	}
+	summary, err := ingestOnce(ctx, cfg, source, force, logger, env)
+	if err != nil {
+		return failed(logger, "marquee ingest", err, f, env)
+	}
+	fmt.Fprintln(env.stdout, summary.String())
+	if summary.Status == db.RunFailed {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// failed reports err: a usage error exits 2 with the usage, anything else 1.
+func failed(logger *slog.Logger, what string, err error, f *flags, env environment) int {
+	var usage *usageError
+	if errors.As(err, &usage) {
+		return f.usageExit(usage, env)
+	}
+	logger.Error(what+" failed", "err", err)
+	return exitFailure
+}
+
+// ingestOnce carries out one feed run. With the embedded broker it also runs
+// the loader and returns once the run is loaded.
+func ingestOnce(ctx context.Context, cfg Config, source string, force bool, logger *slog.Logger, env environment) (summary ingest.Summary, err error) {
+	embedded := len(cfg.brokers()) == 0
+	if embedded {
+		// The embedded broker keeps its log in the data dir.
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return summary, err
+		}
+		defer func() { err = errors.Join(err, lock.Release()) }()
+	}
+	database, err := openAndMigrate(ctx, cfg, logger)
+	if err != nil {
+		return summary, err
+	}
+	defer func() { err = errors.Join(err, database.Close()) }()
+	store := db.NewStore(database)
+	kafka, err := startKafka(ctx, cfg, logger)
+	if err != nil {
+		return summary, err
+	}
+	defer func() { err = errors.Join(err, kafka.Close()) }()
+	sched, err := newScheduler(cfg, store, kafka.writer, logger, source)
+	if err != nil {
+		return summary, err
+	}
+
+	if embedded {
+		loadCtx, stopLoading := context.WithCancel(ctx)
+		loader, err := startLoader(loadCtx, kafka.brokers, store, logger)
+		if err != nil {
+			stopLoading()
+			return summary, err
+		}
+		defer func() { err = errors.Join(err, loader.Wait()) }()
+		defer stopLoading()
+	}
+
+	if _, err := store.QueueRun(ctx, db.RequestedByCLI, force); err != nil {
+		return summary, err
+	}
+	run, err := store.ClaimRun(ctx)
+	if err != nil {
+		return summary, err
+	}
+	stopProgress := startProgress(env.stderr, &sched.Runner.Progress)
+	summary, err = sched.RunClaimed(ctx, run)
+	stopProgress()
+	if err != nil || !embedded || summary.Status != db.RunCompleted {
+		return summary, err
+	}
+	for _, topic := range []string{bus.TopicPornstars, bus.TopicImages} {
+		if err := waitLoaded(ctx, kafka.brokers, topic); err != nil {
+			return summary, fmt.Errorf("waiting for the loader: %w", err)
+		}
+	}
+	return summary, nil
+}
+
+// startProgress draws bytes read and items parsed on w while a run goes on,
+// when w is a terminal. The returned func stops it and ends the line.
+func startProgress(w io.Writer, p *ingest.Progress) (stop func()) {
+	if !isTerminal(w) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			fmt.Fprintf(w, "\r\033[Kfeed: %s read, %d items", humanBytes(p.Bytes()), p.Items.Load())
+			select {
+			case <-done:
+				fmt.Fprintln(w)
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// serveIngest runs the feed schedule until ctx ends, serving health on
+// --http-addr. With the embedded broker it runs the loader too.
+func serveIngest(ctx context.Context, cfg Config, logger *slog.Logger, env environment) (err error) {
+	return serveWorker(ctx, cfg, logger, env, "ingest", func(ctx context.Context, w *worker) error {
+		sched, err := newScheduler(cfg, w.store, w.kafka.writer, logger, cfg.FeedURL)
+		if err != nil {
+			return err
+		}
+		if w.kafka.broker != nil {
+			loader, err := startLoader(ctx, w.kafka.brokers, w.store, logger)
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, loader.Wait()) }()
+		}
+		return sched.Run(ctx)
+	})
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"marquee/bus"
+	"marquee/db"
+	"marquee/ingest"
+)
+
+// loaderGroup is the consumer group of the loaders of topic: one group per
+// topic, so that a loader's two readers never rebalance each other.
+func loaderGroup(topic string) string {
+	return "marquee-loader-" + strings.TrimPrefix(topic, "marquee.")
+}
+
+// kafkaSide is the Kafka half of a process: the embedded broker (when no
+// external brokers are configured), the topics, and a writer.
+type kafkaSide struct {
+	broker  *bus.Broker // nil with external brokers
+	brokers []string
+	writer  *bus.Writer
+}
+
+// startKafka starts the embedded broker (persisted under the data dir) unless
+// cfg names external brokers, makes sure the topics exist, and opens a writer.
+func startKafka(ctx context.Context, cfg Config, logger *slog.Logger) (*kafkaSide, error) {
+	k := &kafkaSide{brokers: cfg.brokers()}
+	if len(k.brokers) == 0 {
+		broker, err := bus.StartBroker(ctx, bus.BrokerConfig{
+			Addr:       cfg.KafkaAddr,
+			DataDir:    filepath.Join(cfg.DataDir, "kafka"),
+			Partitions: cfg.KafkaPartitions,
+			Logger:     logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		k.broker, k.brokers = broker, broker.Brokers()
+		logger.Info("embedded Kafka broker listening", "addr", broker.Addr())
+	}
+	if err := bus.EnsureTopics(ctx, k.brokers, cfg.KafkaPartitions); err != nil {
+		k.Close()
+		return nil, err
+	}
+	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: k.brokers, Logger: logger})
+	if err != nil {
+		k.Close()
+		return nil, err
+	}
+	k.writer = writer
+	return k, nil
+}
+
+// Close flushes the writer, then stops the embedded broker.
+func (k *kafkaSide) Close() error {
+	var err error
+	if k.writer != nil {
+		err = k.writer.Close()
+	}
+	if k.broker != nil {
+		err = errors.Join(err, k.broker.Close())
+	}
+	return err
+}
+
+// loader runs the consumers that write marquee.pornstars and marquee.images
+// into the database.
+type loader struct {
+	consumers []*bus.Consumer
+	wg        sync.WaitGroup
+	errs      chan error
+}
+
+// startLoader starts one consumer per topic the loader reads; Wait returns
+// once ctx ends and they made their final commit.
+func startLoader(ctx context.Context, brokers []string, store *db.Store, logger *slog.Logger) (*loader, error) {
+	l := &loader{errs: make(chan error, 2)}
+	handler := &ingest.Loader{Store: store, Logger: logger}
+	for _, t := range []struct {
+		topic  string
+		handle bus.Handler
+	}{
+		{bus.TopicPornstars, handler.HandleProfiles},
+		{bus.TopicImages, handler.HandleImages},
+	} {
+		c, err := bus.NewConsumer(bus.ConsumerConfig{Brokers: brokers, GroupID: loaderGroup(t.topic), Topic: t.topic, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		l.consumers = append(l.consumers, c)
+		l.wg.Add(1)
+		go func(handle bus.Handler) {
+			defer l.wg.Done()
+			if err := c.Run(ctx, handle); err != nil {
+				l.errs <- fmt.Errorf("loader %s: %w", t.topic, err)
+			}
+		}(t.handle)
+	}
+	return l, nil
+}
+
+// Wait waits for the consumers to stop and returns their errors.
+func (l *loader) Wait() error {
+	l.wg.Wait()
+	close(l.errs)
+	var err error
+	for e := range l.errs {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// newScheduler builds the feed-run machinery of cfg.
+func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.Logger, source string) (*ingest.Scheduler, error) {
+	schedule, err := ingest.ParseSchedule(cfg.FeedSchedule)
+	if err != nil {
+		return nil, &usageError{err.Error()}
+	}
+	fetcher := ingest.NewFetcher("Marquee/"+readBuildInfo().Version, logger)
+	fetcher.MaxBytes = int64(cfg.FeedMaxBytes)
+	return &ingest.Scheduler{
+		Store: store,
+		Runner: &ingest.Runner{
+			Store:              store,
+			Fetcher:            fetcher,
+			Publisher:          writer,
+			Logger:             logger,
+			Source:             source,
+			MaxShrink:          cfg.FeedMaxShrink,
+			ImageRetryCooldown: cfg.ImagesRetryCooldown,
+		},
+		Schedule: schedule,
+		Logger:   logger,
+	}, nil
+}
+
+// waitLoaded waits until the loader group has committed everything published
+// on topic, polling the lag.
+func waitLoaded(ctx context.Context, brokers []string, topic string) error {
+	for {
+		lag, err := bus.Lag(ctx, brokers, loaderGroup(topic), topic)
+		if err == nil && lag == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"marquee/db"
+	"marquee/server"
+)
+
+// worker is what a long-running worker subcommand works with.
+type worker struct {
+	store *db.Store
+	kafka *kafkaSide
+}
+
+// serveWorker runs body until ctx ends or body fails, with what every worker
+// needs: the data dir's lock when the broker is embedded, the migrated
+// database, Kafka, and /healthz, /readyz and /metrics on --http-addr. It
+// shuts down in reverse order once both the server and body have returned.
+func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env environment, name string, body func(ctx context.Context, w *worker) error) (err error) {
+	if len(cfg.brokers()) == 0 {
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, lock.Release()) }()
+	}
+	build := readBuildInfo()
+	srv := server.New(server.Options{Addr: cfg.HTTPAddr, Logger: logger, Version: build.Version,
+		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout})
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	defer srv.Close()
+	logger.Info("marquee "+name+" starting", "addr", srv.Addr().String(), "db", redactURL(cfg.DB), "version", build.Version)
+
+	database, err := openAndMigrate(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, database.Close()) }()
+	srv.AddCheck("database", databaseCheck(database, logger))
+	kafka, err := startKafka(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, kafka.Close()) }()
+	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
+
+	// A failing body stops the server too, and the other way round.
+	workCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	bodyDone := make(chan error, 1)
+	go func() {
+		defer stop()
+		bodyDone <- body(workCtx, &worker{store: db.NewStore(database), kafka: kafka})
+	}()
+	if env.serverStarting != nil {
+		env.serverStarting(srv)
+	}
+	srvErr := srv.Run(workCtx)
+	stop()
+	err = errors.Join(srvErr, <-bodyDone)
+	logger.Info("marquee " + name + " stopped")
+	return err
+}

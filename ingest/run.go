@@ -1,0 +1,355 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"marquee/bus"
+	"marquee/db"
+)
+
+// runnerStore is what a feed run needs of db.Store.
+type runnerStore interface {
+	LastCompletedRun(ctx context.Context) (*db.FeedRun, error)
+	FinishRun(ctx context.Context, id int64, status string, result db.FeedRunResult) (*db.FeedRun, error)
+	AddRejects(ctx context.Context, runID int64, rejects []db.FeedRunReject) (int, error)
+	PublishedHashes(ctx context.Context) (map[int64]string, error)
+	RecordPublished(ctx context.Context, published []db.Published) error
+	Images(ctx context.Context, urlHashes []string) (map[string]db.Image, error)
+}
+
+// publisher is what a feed run needs of bus.Writer.
+type publisher interface {
+	Publish(ctx context.Context, topic string, msgs ...bus.Message) error
+}
+
+// Runner carries out feed runs: fetch, parse, compare with what was last
+// published, publish changes, tombstones and image requests, record the run.
+type Runner struct {
+	Store     runnerStore
+	Fetcher   *Fetcher
+	Publisher publisher
+	Logger    *slog.Logger
+	// Source is the feed: an http(s) URL, a file:// URL or a path.
+	Source string
+	// MaxShrink suppresses removals when the feed has fewer items than this
+	// share below the performers published last (a truncated or broken
+	// upstream feed must not empty the database). DESIGN default 0.20.
+	MaxShrink float64
+	// ImageRetryCooldown is how long a failed image waits before a feed run
+	// requests it again.
+	ImageRetryCooldown time.Duration
+	// BatchSize is how many profiles are published per Kafka write (500).
+	BatchSize int
+
+	// Progress is updated during a run, for a progress bar.
+	Progress Progress
+	now      func() time.Time
+}
+
+// Progress counts a run's work so far; safe to read while the run goes on.
+type Progress struct {
+	Items atomic.Int64
+	bytes atomic.Pointer[func() int64]
+}
+
+// Bytes is the number of feed bytes read so far.
+func (p *Progress) Bytes() int64 {
+	if fn := p.bytes.Load(); fn != nil {
+		return (*fn)()
+	}
+	return 0
+}
+
+// Summary is the outcome of one run, as `marquee ingest --once` prints it.
+type Summary struct {
+	RunID           int64
+	Status          string
+	Seen            int64
+	Valid           int64
+	Rejected        int64
+	Changed         int64
+	Removed         int64
+	ImagesRequested int64
+	Err             error
+}
+
+// String is the summary line of DESIGN.md "Running".
+func (s Summary) String() string {
+	return fmt.Sprintf("status=%s seen=%d valid=%d rejected=%d changed=%d removed=%d images_requested=%d",
+		s.Status, s.Seen, s.Valid, s.Rejected, s.Changed, s.Removed, s.ImagesRequested)
+}
+
+// Run carries out the claimed feed run and records its outcome. It returns
+// an error only when the outcome could not be recorded; a failed run is a
+// Summary with Status failed and Err set.
+func (r *Runner) Run(ctx context.Context, run *db.FeedRun) (Summary, error) {
+	if r.now == nil {
+		r.now = func() time.Time { return time.Now().UTC() }
+	}
+	if r.BatchSize <= 0 {
+		r.BatchSize = 500
+	}
+	st := &runState{Runner: r, run: run, requested: map[string]bool{}}
+	result, status, runErr := st.execute(ctx)
+	if runErr != nil {
+		msg := runErr.Error()
+		result.Error = &msg
+		status = db.RunFailed
+	}
+	// Record the outcome even when ctx was cancelled mid-run.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := r.Store.FinishRun(recordCtx, run.ID, status, result); err != nil {
+		return Summary{}, fmt.Errorf("ingest: record feed run %d: %w", run.ID, err)
+	}
+	return Summary{
+		RunID: run.ID, Status: status, Seen: result.ItemsSeen, Valid: result.ItemsValid, Rejected: result.ItemsRejected,
+		Changed: result.ItemsChanged, Removed: result.ItemsRemoved, ImagesRequested: result.ImagesRequested, Err: runErr,
+	}, nil
+}
+
+// runState is the working memory of one run.
+type runState struct {
+	*Runner
+	run       *db.FeedRun
+	result    db.FeedRunResult
+	published map[int64]string // feed id -> hash last published (live performers)
+	seen      map[int64]bool   // ids present in this feed, valid or rejected
+	pending   []db.Profile     // changed profiles not yet published
+	hashes    []string         // image URL hashes of the current batch
+	urls      map[string]string
+	requested map[string]bool // image URL hashes requested in this run
+	rejects   []db.FeedRunReject
+}
+
+func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, error) {
+	src := st.Source
+	st.result.Source = &src
+	cond := Conditional{}
+	if !st.run.Force {
+		last, err := st.Store.LastCompletedRun(ctx)
+		switch {
+		case err == nil:
+			cond = Conditional{ETag: deref(last.ETag), LastModified: deref(last.LastModified)}
+		case !errors.Is(err, db.ErrNotFound):
+			return st.result, "", fmt.Errorf("load last completed run: %w", err)
+		}
+	}
+	feed, err := st.Fetcher.Fetch(ctx, st.Source, cond)
+	if err != nil {
+		return st.result, "", err
+	}
+	defer feed.Body.Close()
+	status := int32(feed.StatusCode)
+	st.result.HTTPStatus = &status
+	st.result.ETag = nonEmpty(feed.ETag)
+	st.result.LastModified = nonEmpty(feed.LastModified)
+	if feed.NotModified {
+		// Keep the validators that the next conditional request will send.
+		st.result.ETag, st.result.LastModified = nonEmpty(cond.ETag), nonEmpty(cond.LastModified)
+		return st.result, db.RunNotModified, nil
+	}
+	bytesRead := feed.BytesRead
+	st.Progress.bytes.Store(&bytesRead)
+
+	if st.published, err = st.Store.PublishedHashes(ctx); err != nil {
+		return st.result, "", fmt.Errorf("load published hashes: %w", err)
+	}
+	st.seen = make(map[int64]bool, len(st.published))
+	st.urls = make(map[string]string)
+
+	header, parseErr := ParseFeed(feed.Body, func(_ int, p db.Profile) error {
+		return st.onProfile(ctx, p)
+	}, func(rej Reject) error {
+		return st.onReject(ctx, rej)
+	})
+	st.result.Bytes = feed.BytesRead()
+	st.result.ItemsSeen = int64(header.Items)
+	st.result.GenerationDate = header.GenerationDate
+	// What was parsed before a failure is still published: it is valid data.
+	if err := st.flush(ctx); err != nil {
+		return st.result, "", err
+	}
+	if err := st.flushRejects(ctx); err != nil {
+		return st.result, "", err
+	}
+	if parseErr != nil {
+		// A broken document removes nothing.
+		return st.result, "", fmt.Errorf("parse feed: %w", parseErr)
+	}
+	if err := st.publishRemovals(ctx); err != nil {
+		return st.result, "", err
+	}
+	return st.result, db.RunCompleted, nil
+}
+
+func (st *runState) onProfile(ctx context.Context, p db.Profile) error {
+	st.Progress.Items.Add(1)
+	st.result.ItemsValid++
+	st.seen[p.FeedID] = true
+	if st.published[p.FeedID] != p.ContentHash {
+		st.pending = append(st.pending, p)
+	}
+	for _, t := range p.Thumbnails {
+		if !st.requested[t.URLHash] {
+			if _, dup := st.urls[t.URLHash]; !dup {
+				st.hashes = append(st.hashes, t.URLHash)
+				st.urls[t.URLHash] = t.URL
+			}
+		}
+	}
+	if len(st.pending) >= st.BatchSize || len(st.hashes) >= st.BatchSize {
+		return st.flush(ctx)
+	}
+	return nil
+}
+
+func (st *runState) onReject(ctx context.Context, rej Reject) error {
+	st.Progress.Items.Add(1)
+	st.result.ItemsRejected++
+	if rej.FeedID != nil {
+		st.seen[*rej.FeedID] = true // a rejected item is present: never removed
+	}
+	st.rejects = append(st.rejects, db.FeedRunReject{ItemIndex: int64(rej.Index), FeedID: rej.FeedID, Reason: rej.Reason})
+	if len(st.rejects) >= st.BatchSize {
+		return st.flushRejects(ctx)
+	}
+	return nil
+}
+
+// flush publishes the pending profiles and image requests, then records
+// what was published: only after Kafka acknowledged it.
+func (st *runState) flush(ctx context.Context) error {
+	if len(st.pending) > 0 {
+		msgs := make([]bus.Message, len(st.pending))
+		done := make([]db.Published, len(st.pending))
+		for i, p := range st.pending {
+			value, err := json.Marshal(p)
+			if err != nil {
+				return fmt.Errorf("encode profile %d: %w", p.FeedID, err)
+			}
+			msgs[i] = bus.Message{Key: strconv.FormatInt(p.FeedID, 10), Value: value}
+			done[i] = db.Published{FeedID: p.FeedID, ContentHash: p.ContentHash}
+		}
+		if err := st.Publisher.Publish(ctx, bus.TopicPornstars, msgs...); err != nil {
+			return fmt.Errorf("publish profiles: %w", err)
+		}
+		if err := st.Store.RecordPublished(ctx, done); err != nil {
+			return fmt.Errorf("record published profiles: %w", err)
+		}
+		st.result.ItemsChanged += int64(len(st.pending))
+		st.pending = st.pending[:0]
+	}
+	if len(st.hashes) > 0 {
+		if err := st.requestImages(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requestImages publishes one request per URL hash of the batch whose image
+// is neither cached nor failed within the cool-down.
+func (st *runState) requestImages(ctx context.Context) error {
+	images, err := st.Store.Images(ctx, st.hashes)
+	if err != nil {
+		return fmt.Errorf("load image states: %w", err)
+	}
+	now := st.now()
+	var msgs []bus.Message
+	for _, hash := range st.hashes {
+		img, known := images[hash]
+		switch {
+		case known && img.Status == db.ImageCached:
+		case known && img.Status == db.ImageFailed && img.FetchedAt != nil && now.Sub(*img.FetchedAt) < st.ImageRetryCooldown:
+		default:
+			value, err := json.Marshal(bus.ImageRequest{URLHash: hash, URL: st.urls[hash], RequestedAt: now})
+			if err != nil {
+				return fmt.Errorf("encode image request: %w", err)
+			}
+			msgs = append(msgs, bus.Message{Key: hash, Value: value})
+		}
+		st.requested[hash] = true
+		delete(st.urls, hash)
+	}
+	if len(msgs) > 0 {
+		if err := st.Publisher.Publish(ctx, bus.TopicImageRequests, msgs...); err != nil {
+			return fmt.Errorf("publish image requests: %w", err)
+		}
+	}
+	st.result.ImagesRequested += int64(len(msgs))
+	st.hashes = st.hashes[:0]
+	return nil
+}
+
+func (st *runState) flushRejects(ctx context.Context) error {
+	if len(st.rejects) == 0 {
+		return nil
+	}
+	if _, err := st.Store.AddRejects(ctx, st.run.ID, st.rejects); err != nil {
+		return fmt.Errorf("record rejected items: %w", err)
+	}
+	st.rejects = st.rejects[:0]
+	return nil
+}
+
+// publishRemovals tombstones the performers published before that this
+// complete feed no longer has, unless the feed shrank beyond MaxShrink.
+func (st *runState) publishRemovals(ctx context.Context) error {
+	var gone []int64
+	for feedID := range st.published {
+		if !st.seen[feedID] {
+			gone = append(gone, feedID)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	before := float64(len(st.published))
+	if float64(st.result.ItemsSeen) < before*(1-st.MaxShrink) {
+		st.result.RemovalsSuppressed = true
+		if st.Logger != nil {
+			st.Logger.Warn("feed shrank beyond the limit: removals suppressed",
+				"items", st.result.ItemsSeen, "published_before", len(st.published), "would_remove", len(gone), "max_shrink", st.MaxShrink)
+		}
+		return nil
+	}
+	for start := 0; start < len(gone); start += st.BatchSize {
+		part := gone[start:min(start+st.BatchSize, len(gone))]
+		msgs := make([]bus.Message, len(part))
+		done := make([]db.Published, len(part))
+		for i, feedID := range part {
+			msgs[i] = bus.Message{Key: strconv.FormatInt(feedID, 10)} // nil value: a tombstone
+			done[i] = db.Published{FeedID: feedID}
+		}
+		if err := st.Publisher.Publish(ctx, bus.TopicPornstars, msgs...); err != nil {
+			return fmt.Errorf("publish removals: %w", err)
+		}
+		if err := st.Store.RecordPublished(ctx, done); err != nil {
+			return fmt.Errorf("record removals: %w", err)
+		}
+		st.result.ItemsRemoved += int64(len(part))
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

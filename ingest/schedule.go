@@ -1,0 +1,184 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"marquee/db"
+)
+
+// schedulerStore is what the Scheduler needs of db.Store.
+type schedulerStore interface {
+	QueueRun(ctx context.Context, requestedBy string, force bool) (*db.FeedRun, error)
+	ClaimRun(ctx context.Context) (*db.FeedRun, error)
+	LastRun(ctx context.Context, statuses ...string) (*db.FeedRun, error)
+	TouchRun(ctx context.Context, id int64) error
+	FailAbandonedRuns(ctx context.Context, before time.Time) (int64, error)
+}
+
+// ParseSchedule parses a standard five-field cron expression, evaluated in UTC.
+func ParseSchedule(expr string) (cron.Schedule, error) {
+	sched, err := cron.ParseStandard(expr)
+	if err != nil {
+		return nil, fmt.Errorf("feed schedule %q: %w", expr, err)
+	}
+	return sched, nil
+}
+
+// Scheduler queues feed runs on the schedule (and at start-up when the last
+// successful run is older than StaleAfter), claims queued runs, including the
+// ones the APIs insert, and carries them out one at a time.
+type Scheduler struct {
+	Store    schedulerStore
+	Runner   *Runner
+	Schedule cron.Schedule
+	Logger   *slog.Logger
+	// PollInterval is how often queued runs are looked for (5s: an API
+	// trigger starts within seconds without busy polling).
+	PollInterval time.Duration
+	// StaleAfter: at start-up, a run is queued when the last successful one
+	// is older than this (24h).
+	StaleAfter time.Duration
+	// Heartbeat is how often a running run is touched (30s); a run not
+	// touched for AbandonAfter (5m) is failed as abandoned.
+	Heartbeat    time.Duration
+	AbandonAfter time.Duration
+	// OnFinish, when set, sees every finished run.
+	OnFinish func(Summary)
+	now      func() time.Time
+}
+
+func (s *Scheduler) defaults() {
+	if s.PollInterval <= 0 {
+		s.PollInterval = 5 * time.Second
+	}
+	if s.StaleAfter <= 0 {
+		s.StaleAfter = 24 * time.Hour
+	}
+	if s.Heartbeat <= 0 {
+		s.Heartbeat = 30 * time.Second
+	}
+	if s.AbandonAfter <= 0 {
+		s.AbandonAfter = 5 * time.Minute
+	}
+	if s.now == nil {
+		s.now = func() time.Time { return time.Now().UTC() }
+	}
+}
+
+// Run schedules and carries out runs until ctx is cancelled. A run in
+// progress when ctx is cancelled is cut short and recorded as failed.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.defaults()
+	if err := s.queueIfStale(ctx); err != nil {
+		return err
+	}
+	next := s.Schedule.Next(s.now())
+	poll := time.NewTicker(s.PollInterval)
+	defer poll.Stop()
+	for {
+		if err := s.claimAndRun(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Error("feed run", "error", err)
+		}
+		wait := time.NewTimer(max(0, next.Sub(s.now())))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return nil
+		case <-wait.C:
+			next = s.Schedule.Next(s.now())
+			s.queue(ctx, db.RequestedBySchedule)
+		case <-poll.C:
+			wait.Stop()
+		}
+	}
+}
+
+// queueIfStale queues a run when no run succeeded within StaleAfter.
+func (s *Scheduler) queueIfStale(ctx context.Context) error {
+	last, err := s.Store.LastRun(ctx, db.RunCompleted, db.RunNotModified)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("scheduler: %w", err)
+	case last.FinishedAt != nil && s.now().Sub(*last.FinishedAt) < s.StaleAfter:
+		return nil
+	}
+	s.queue(ctx, db.RequestedByStartup)
+	return nil
+}
+
+func (s *Scheduler) queue(ctx context.Context, by string) {
+	run, err := s.Store.QueueRun(ctx, by, false)
+	var active *db.ActiveRunError
+	switch {
+	case errors.As(err, &active):
+		s.Logger.Info("feed run not queued: another is active", "requested_by", by, "active_run", active.RunID, "status", active.Status)
+	case err != nil:
+		s.Logger.Error("queue feed run", "requested_by", by, "error", err)
+	default:
+		s.Logger.Info("feed run queued", "run", run.ID, "requested_by", by)
+	}
+}
+
+// claimAndRun frees the slot of abandoned runs, then carries out the queued
+// run, if any.
+func (s *Scheduler) claimAndRun(ctx context.Context) error {
+	if n, err := s.Store.FailAbandonedRuns(ctx, s.now().Add(-s.AbandonAfter)); err != nil {
+		return err
+	} else if n > 0 {
+		s.Logger.Warn("failed abandoned feed runs", "count", n)
+	}
+	run, err := s.Store.ClaimRun(ctx)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	summary, err := s.RunClaimed(ctx, run)
+	if err != nil {
+		return err
+	}
+	if s.OnFinish != nil {
+		s.OnFinish(summary)
+	}
+	return nil
+}
+
+// RunClaimed carries out a claimed run, touching it while it goes on.
+func (s *Scheduler) RunClaimed(ctx context.Context, run *db.FeedRun) (Summary, error) {
+	s.defaults()
+	s.Logger.Info("feed run started", "run", run.ID, "requested_by", run.RequestedBy, "force", run.Force)
+	heartbeatCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		tick := time.NewTicker(s.Heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-heartbeatCtx.Done():
+				return
+			case <-tick.C:
+				if err := s.Store.TouchRun(heartbeatCtx, run.ID); err != nil && heartbeatCtx.Err() == nil {
+					s.Logger.Warn("touch feed run", "run", run.ID, "error", err)
+				}
+			}
+		}
+	}()
+	summary, err := s.Runner.Run(ctx, run)
+	if err != nil {
+		return summary, err
+	}
+	level := slog.LevelInfo
+	if summary.Err != nil {
+		level = slog.LevelError
+	}
+	s.Logger.Log(ctx, level, "feed run finished", "run", run.ID, "summary", summary.String(), "error", summary.Err)
+	return summary, nil
+}
