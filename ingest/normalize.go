@@ -49,8 +49,8 @@ type rawItem struct {
 	ID, Name, License, WLStatus, Aliases, Link, Thumbnails, Attributes []byte
 }
 
-func (r *rawItem) set(key string, value []byte) {
-	switch key {
+func (r *rawItem) set(key, value []byte) {
+	switch string(key) {
 	case "id":
 		r.ID = value
 	case "name":
@@ -74,8 +74,8 @@ type rawAttributes struct {
 	HairColor, Ethnicity, Tattoos, Piercings, BreastSize, BreastType, Gender, Orientation, Age, Stats []byte
 }
 
-func (r *rawAttributes) set(key string, value []byte) {
-	switch key {
+func (r *rawAttributes) set(key, value []byte) {
+	switch string(key) {
 	case "hairColor":
 		r.HairColor = value
 	case "ethnicity":
@@ -103,8 +103,8 @@ type rawStats struct {
 	Subscriptions, MonthlySearches, Views, VideosCount, PremiumVideosCount, WhiteLabelVideoCount, Rank, RankPremium, RankWL []byte
 }
 
-func (r *rawStats) set(key string, value []byte) {
-	switch key {
+func (r *rawStats) set(key, value []byte) {
+	switch string(key) {
 	case "subscriptions":
 		r.Subscriptions = value
 	case "monthlySearches":
@@ -130,8 +130,8 @@ type rawThumbnail struct {
 	Type, Width, Height, URLs []byte
 }
 
-func (r *rawThumbnail) set(key string, value []byte) {
-	switch key {
+func (r *rawThumbnail) set(key, value []byte) {
+	switch string(key) {
 	case "type":
 		r.Type = value
 	case "width":
@@ -216,7 +216,7 @@ func checkJSON(data []byte) error {
 // eachMember calls set with the key and raw value of each member of the
 // object raw, which must be valid JSON (normalizeItem checked the whole
 // item), in order.
-func eachMember(raw []byte, set func(key string, value []byte)) {
+func eachMember(raw []byte, set func(key, value []byte)) {
 	i := skipJSONSpace(raw, 1)
 	for i < len(raw) && raw[i] == '"' {
 		keyEnd, _ := skipJSONValue(raw, i)
@@ -225,10 +225,9 @@ func eachMember(raw []byte, set func(key string, value []byte)) {
 		end, _ := skipJSONValue(raw, i)
 		if bytes.IndexByte(key, '\\') >= 0 {
 			decoded, _ := decodeString(raw[keyEnd-len(key)-2 : keyEnd])
-			set(decoded, raw[i:end])
-		} else {
-			set(string(key), raw[i:end])
+			key = []byte(decoded)
 		}
+		set(key, raw[i:end])
 		i = skipJSONSpace(raw, end)
 		if i < len(raw) && raw[i] == ',' {
 			i = skipJSONSpace(raw, i+1)

@@ -16,8 +16,9 @@ import (
 // more than a fixed amount of memory, whatever its size.
 const (
 	// MaxItemBytes is the largest feed item ParseFeed decodes; a larger one
-	// is rejected (and skipped without being held). Real items are about
-	// 1 KiB, so 1 MiB leaves a thousandfold margin.
+	// is rejected, with the id its first MaxItemBytes hold, and skipped
+	// without being held (only its brackets and strings are checked). Real
+	// items are about 1 KiB, so 1 MiB leaves a thousandfold margin.
 	MaxItemBytes = 1 << 20
 	// maxHeaderValueBytes caps a top-level value other than items (site,
 	// generationDate, itemsCount, unknown keys): a longer one is ignored.
@@ -99,8 +100,16 @@ type Reject struct {
 // naming the byte offset; a read error is returned wrapped; an error from a
 // callback stops the parse and is returned wrapped. Items delivered before
 // an error stay delivered: the caller decides what a broken run means. The
-// header is returned in every case, with the counts reached.
+// header is returned in every case, with the counts reached. ParseFeed has
+// no context: to stop early, return an error (such as ctx.Err()) from a
+// callback, or close the reader. A nil callback ignores what it would get.
 func ParseFeed(r io.Reader, onProfile func(index int, p db.Profile) error, onReject func(Reject) error) (FeedHeader, error) {
+	if onProfile == nil {
+		onProfile = func(int, db.Profile) error { return nil }
+	}
+	if onReject == nil {
+		onReject = func(Reject) error { return nil }
+	}
 	p := &feedParser{
 		scan:         feedScanner{r: r, buf: make([]byte, readBufferSize)},
 		maxItemBytes: MaxItemBytes,
@@ -202,11 +211,14 @@ func (p *feedParser) parseWrapper() error {
 					return err
 				}
 			} else {
+				start := s.offset()
 				value, err := s.scanValue(nil, maxHeaderValueBytes)
 				if err != nil {
 					return err
 				}
-				p.setHeaderValue(key, value)
+				if err := p.setHeaderValue(key, start, value); err != nil {
+					return err
+				}
 			}
 			if !s.skipSpace() {
 				return s.endError("in the top-level object")
@@ -229,14 +241,21 @@ func (p *feedParser) parseWrapper() error {
 }
 
 // setHeaderValue records a known top-level value; unknown keys and values of
-// the wrong type are ignored (the items are what matters).
-func (p *feedParser) setHeaderValue(key string, value scannedValue) {
+// the wrong type are ignored (the items are what matters), but a value that
+// is not JSON breaks the document. A value over maxHeaderValueBytes is
+// skipped unread.
+func (p *feedParser) setHeaderValue(key string, start int64, value scannedValue) error {
 	if value.truncated {
-		return
+		return nil
 	}
-	raw := json.RawMessage(repairIfNeeded(value))
-	if checkJSON(raw) != nil {
-		return // a broken scalar; scanValue only bounds it
+	raw := repairIfNeeded(value)
+	var syntaxErr *json.SyntaxError
+	if errors.As(checkJSON(raw), &syntaxErr) {
+		offset := start
+		if !value.needsRepair {
+			offset += max(0, syntaxErr.Offset-1)
+		}
+		return &FeedSyntaxError{Offset: offset, Reason: fmt.Sprintf("the value of %q is not valid JSON: %v", key, syntaxErr)}
 	}
 	switch key {
 	case "site":
@@ -255,6 +274,7 @@ func (p *feedParser) setHeaderValue(key string, value scannedValue) {
 			p.header.ItemsCount = &n
 		}
 	}
+	return nil
 }
 
 // parseItems reads the items array, one item at a time.
@@ -299,26 +319,32 @@ func (p *feedParser) parseItems() error {
 
 // handleItem turns one scanned item into a profile or a reject.
 func (p *feedParser) handleItem(index int, start int64, value scannedValue) error {
+	var profile db.Profile
+	var invalid error
 	if value.truncated {
-		prefix := repairStrings(p.repaired[:0], value.data)
-		p.repaired = prefix
-		return p.reject(index, findItemID(prefix),
-			fmt.Sprintf("item: %d bytes, more than the limit of %d", value.size, p.maxItemBytes))
-	}
-	data := value.data
-	if value.needsRepair {
-		p.repaired = repairStrings(p.repaired[:0], data)
-		data = p.repaired
-	}
-	profile, err := normalizeItem(data)
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		offset := start
-		if !value.needsRepair { // repaired bytes no longer line up with the input
-			offset += max(0, syntaxErr.Offset-1) // Offset counts the offending byte
+		p.repaired = repairStrings(p.repaired[:0], value.data)
+		if id := findItemID(p.repaired); id != nil {
+			profile.FeedID = *id
 		}
-		return &FeedSyntaxError{Offset: offset, Reason: fmt.Sprintf("item %d is not valid JSON: %v", index, syntaxErr)}
+		invalid = fmt.Errorf("item: %d bytes, more than the limit of %d", value.size, p.maxItemBytes)
+	} else {
+		data := value.data
+		if value.needsRepair {
+			p.repaired = repairStrings(p.repaired[:0], data)
+			data = p.repaired
+		}
+		profile, invalid = normalizeItem(data)
+		var syntaxErr *json.SyntaxError
+		if errors.As(invalid, &syntaxErr) {
+			offset := start
+			if !value.needsRepair { // repaired bytes no longer line up with the input
+				offset += max(0, syntaxErr.Offset-1) // Offset counts the offending byte
+			}
+			return &FeedSyntaxError{Offset: offset, Reason: fmt.Sprintf("item %d is not valid JSON: %v", index, syntaxErr)}
+		}
 	}
+
+	// The first item with an id claims it, whether it is valid or not.
 	var feedID *int64
 	if profile.FeedID > 0 {
 		id := profile.FeedID
@@ -328,8 +354,8 @@ func (p *feedParser) handleItem(index int, start int64, value scannedValue) erro
 		}
 		p.firstIndex[id] = index
 	}
-	if err != nil {
-		return p.reject(index, feedID, err.Error())
+	if invalid != nil {
+		return p.reject(index, feedID, invalid.Error())
 	}
 	p.header.Items++
 	if err := p.onProfile(index, profile); err != nil {

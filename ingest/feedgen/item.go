@@ -1,7 +1,6 @@
 package feedgen
 
 import (
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -229,10 +228,13 @@ func (pl *plan) appendItem(dst []byte, p *performer, id, prevID int64, gen int) 
 func (pl *plan) appendStats(dst []byte, p *performer, r *rng, version int, top bool) []byte {
 	// Popularity has a heavy tail: a few performers have most searches.
 	// The medians and caps are the real head's.
-	popularity := 1 / (r.float() + 1e-6) // 1 .. 1e6, median 2
-	monthlySearches := min(int64(10_600+popularity*100_000), 419_000_000)
-	views := min(int64(23_307+math.Pow(popularity, 0.7)*250_000), 129_000_000)
-	subscriptions := min(int64(41+math.Pow(popularity, 0.7)*2_500), 718_381)
+	// Integer arithmetic only, so every platform writes the same bytes.
+	// popularity is in units of 1/10,000: 1..1e6 with a median of 2.
+	popularity := 10_000_000_000 / (1 + uint64(r.intn(1_000_000)))
+	damped := int64(isqrt(popularity) * isqrt(isqrt(popularity))) // 1000 * popularity^0.75
+	monthlySearches := min(10_600+int64(popularity)*10, 419_000_000)
+	views := min(23_307+damped*200+int64(r.intn(int(damped*100+1))), 129_000_000)
+	subscriptions := min(41+damped*2+int64(r.intn(int(damped+1))), 718_381)
 	if top {
 		views, subscriptions = 128_000_000+int64(r.intn(1_000_000)), 718_381
 	}
@@ -321,7 +323,10 @@ func slug(name string) string {
 func (pl *plan) aliases(name string, r *rng, odd int) []string {
 	count := 0
 	if !r.ppm(ppmNoAliases) {
-		count = 1 + min(10, int(-2.2*logUniform(r)))
+		count = 1
+		for count < 11 && r.intn(100) < 68 { // geometric: 3 on average
+			count++
+		}
 		if r.intn(40) == 0 {
 			count = 11 + r.intn(12)
 		}

@@ -59,9 +59,9 @@ var lastNames = func() []string {
 // shares (per mille) in the real feed.
 var (
 	hairColors = []weighted{
-		{"Brunette", 470}, {"Blonde", 370}, {"Black", 90}, {"Red", 20},
-		{"Blonde|Red", 20}, {"Red|Brunette", 10}, {"Brunette|Black", 10}, {"Blonde|Brunette", 5},
-		{"Blonde|Red|Brunette|Black", 3}, {"Red|Brunette|Black", 2},
+		{"Brunette", 440}, {"Blonde", 360}, {"Black", 90}, {"Red", 20},
+		{"Blonde|Red", 30}, {"Red|Brunette", 20}, {"Brunette|Black", 15}, {"Blonde|Brunette", 10},
+		{"Blonde|Red|Brunette|Black", 8}, {"Red|Brunette|Black", 7},
 	}
 	ethnicities = []weighted{
 		{"White", 730}, {"Latin", 140}, {"Black", 70}, {"Asian", 40}, {"Middle Eastern", 8},

@@ -1,9 +1,10 @@
 package feedgen
 
-import "math"
+import "math/bits"
 
 // rng is SplitMix64: tiny, fast and fully specified here, so a feed's bytes
-// never depend on the Go version's math/rand.
+// never depend on the Go version's math/rand. The generator draws integers
+// only (no float maths, whose last bits may differ between platforms).
 type rng struct{ state uint64 }
 
 // newRNG starts the sequence of one (seed, stream, key, sub) tuple.
@@ -26,11 +27,20 @@ func (r *rng) next() uint64 {
 // intn returns 0..n-1 (n > 0); the modulo bias is far below what matters here.
 func (r *rng) intn(n int) int { return int(r.next() % uint64(n)) }
 
-// float returns [0, 1).
-func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }
-
 // ppm is true with probability partsPerMillion / 1e6.
 func (r *rng) ppm(partsPerMillion int) bool { return r.intn(1_000_000) < partsPerMillion }
 
-// logUniform returns ln(u) for u uniform in (0, 1]: an exponential draw, negated.
-func logUniform(r *rng) float64 { return math.Log(1 - r.float()) }
+// isqrt is the integer square root, floor(sqrt(n)).
+func isqrt(n uint64) uint64 {
+	if n == 0 {
+		return 0
+	}
+	x := uint64(1) << ((bits.Len64(n) + 1) / 2) // at least sqrt(n)
+	for {
+		y := (x + n/x) / 2
+		if y >= x {
+			return x
+		}
+		x = y
+	}
+}
