@@ -23,7 +23,7 @@ func newChildren(id int64, f *PornstarFields, aliases []string, thumbs []Profile
 	c := &pornstarChildren{}
 	seen := make(map[string]bool, len(aliases))
 	for _, a := range aliases {
-		key := strings.ToLower(a)
+		key := aliasKey(a)
 		if strings.TrimSpace(a) == "" || seen[key] {
 			continue
 		}
@@ -56,6 +56,11 @@ func appendTags(tags []pornstarTag, id int64, attribute string, values []string)
 	}
 	return tags
 }
+
+// aliasKey is what makes two aliases the same: case is ignored, and so are
+// trailing spaces, which MySQL's PAD SPACE collations ignore in the unique
+// index on (pornstar_id, alias_key).
+func aliasKey(alias string) string { return strings.ToLower(strings.TrimRight(alias, " ")) }
 
 // tagValue is how a multi-valued attribute is stored and matched.
 func tagValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }

@@ -130,7 +130,8 @@ type runState struct {
 }
 
 func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, error) {
-	src := st.Source
+	// Recorded, and shown by the APIs, without credentials (a SAS "sig").
+	src := redactSource(st.Source)
 	st.result.Source = &src
 	cond := Conditional{}
 	if !st.run.Force {
@@ -144,11 +145,18 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 	}
 	feed, err := st.Fetcher.Fetch(ctx, st.Source, cond)
 	if err != nil {
+		var statusErr *StatusError
+		if errors.As(err, &statusErr) {
+			status := int32(statusErr.StatusCode)
+			st.result.HTTPStatus = &status
+		}
 		return st.result, "", err
 	}
 	defer feed.Body.Close()
-	status := int32(feed.StatusCode)
-	st.result.HTTPStatus = &status
+	if feed.StatusCode != 0 { // 0: a local file, which has no HTTP status
+		status := int32(feed.StatusCode)
+		st.result.HTTPStatus = &status
+	}
 	st.result.ETag = nonEmpty(feed.ETag)
 	st.result.LastModified = nonEmpty(feed.LastModified)
 	if feed.NotModified {

@@ -69,19 +69,40 @@ func (s *Scheduler) defaults() {
 	if s.now == nil {
 		s.now = func() time.Time { return time.Now().UTC() }
 	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
 }
 
 // Run schedules and carries out runs until ctx is cancelled. A run in
 // progress when ctx is cancelled is cut short and recorded as failed.
 func (s *Scheduler) Run(ctx context.Context) error {
 	s.defaults()
-	if err := s.queueIfStale(ctx); err != nil {
+	// A run abandoned by a crashed process holds the active slot: free it
+	// first, or the start-up run could not be queued.
+	if err := s.failAbandonedRuns(ctx); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	startupPending, err := s.queueIfStale(ctx)
+	if err != nil {
 		return err
 	}
 	next := s.Schedule.Next(s.now())
 	poll := time.NewTicker(s.PollInterval)
 	defer poll.Stop()
 	for {
+		if startupPending {
+			// The start-up run could not be queued (the slot was held, say by
+			// a run a crash left behind that is not yet abandoned): try again
+			// until it is queued or no longer due.
+			if pending, err := s.queueIfStale(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.Logger.Error("feed run", "error", err)
+				}
+			} else {
+				startupPending = pending
+			}
+		}
 		if err := s.claimAndRun(ctx); err != nil && ctx.Err() == nil {
 			s.Logger.Error("feed run", "error", err)
 		}
@@ -99,21 +120,22 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// queueIfStale queues a run when no run succeeded within StaleAfter.
-func (s *Scheduler) queueIfStale(ctx context.Context) error {
+// queueIfStale queues a run when no run succeeded within StaleAfter. It
+// reports pending when such a run is due but could not be queued.
+func (s *Scheduler) queueIfStale(ctx context.Context) (pending bool, err error) {
 	last, err := s.Store.LastRun(ctx, db.RunCompleted, db.RunNotModified)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 	case err != nil:
-		return fmt.Errorf("scheduler: %w", err)
+		return false, fmt.Errorf("scheduler: %w", err)
 	case last.FinishedAt != nil && s.now().Sub(*last.FinishedAt) < s.StaleAfter:
-		return nil
+		return false, nil
 	}
-	s.queue(ctx, db.RequestedByStartup)
-	return nil
+	return s.queue(ctx, db.RequestedByStartup) != nil, nil
 }
 
-func (s *Scheduler) queue(ctx context.Context, by string) {
+// queue queues a run and logs the outcome; it returns the error of QueueRun.
+func (s *Scheduler) queue(ctx context.Context, by string) error {
 	run, err := s.Store.QueueRun(ctx, by, false)
 	var active *db.ActiveRunError
 	switch {
@@ -124,15 +146,14 @@ func (s *Scheduler) queue(ctx context.Context, by string) {
 	default:
 		s.Logger.Info("feed run queued", "run", run.ID, "requested_by", by)
 	}
+	return err
 }
 
 // claimAndRun frees the slot of abandoned runs, then carries out the queued
 // run, if any.
 func (s *Scheduler) claimAndRun(ctx context.Context) error {
-	if n, err := s.Store.FailAbandonedRuns(ctx, s.now().Add(-s.AbandonAfter)); err != nil {
+	if err := s.failAbandonedRuns(ctx); err != nil {
 		return err
-	} else if n > 0 {
-		s.Logger.Warn("failed abandoned feed runs", "count", n)
 	}
 	run, err := s.Store.ClaimRun(ctx)
 	if errors.Is(err, db.ErrNotFound) {
@@ -147,6 +168,18 @@ func (s *Scheduler) claimAndRun(ctx context.Context) error {
 	}
 	if s.OnFinish != nil {
 		s.OnFinish(summary)
+	}
+	return nil
+}
+
+// failAbandonedRuns fails the running runs not touched for AbandonAfter.
+func (s *Scheduler) failAbandonedRuns(ctx context.Context) error {
+	n, err := s.Store.FailAbandonedRuns(ctx, s.now().Add(-s.AbandonAfter))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.Logger.Warn("failed abandoned feed runs", "count", n)
 	}
 	return nil
 }
