@@ -106,7 +106,7 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force bool, logg
 
 	if embedded {
 		loadCtx, stopLoading := context.WithCancel(ctx)
-		loader, err := startLoader(loadCtx, kafka.brokers, store, logger)
+		loader, err := startLoader(loadCtx, kafka.brokers, store, logger, onceFetchWait)
 		if err != nil {
 			stopLoading()
 			return summary, err
@@ -185,7 +185,7 @@ func serveIngest(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 			return err
 		}
 		if w.kafka.broker != nil {
-			loader, err := startLoader(ctx, w.kafka.brokers, w.store, logger)
+			loader, err := startLoader(ctx, w.kafka.brokers, w.store, logger, 0)
 			if err != nil {
 				return err
 			}

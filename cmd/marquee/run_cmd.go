@@ -108,7 +108,7 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	// The workers stop when ctx ends or when the server fails: stopWork runs
 	// first among the deferred calls, then they are waited for.
 	workCtx, stopWork := context.WithCancel(ctx)
-	loader, err := startLoader(workCtx, kafka.brokers, store, logger)
+	loader, err := startLoader(workCtx, kafka.brokers, store, logger, 0)
 	if err != nil {
 		stopWork()
 		return err
