@@ -225,6 +225,18 @@ func (f *flags) parseOrExit(args []string, env environment) (exitCode int, ok bo
 	return f.usageExit(err, env), false
 }
 
+// parseFlagsOnly is parseOrExit for a command that takes no positional
+// arguments: any left over is a usage error.
+func (f *flags) parseFlagsOnly(args []string, env environment) (exitCode int, ok bool) {
+	if code, ok := f.parseOrExit(args, env); !ok {
+		return code, false
+	}
+	if f.set.NArg() > 0 {
+		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env), false
+	}
+	return exitOK, true
+}
+
 // usageExit prints the usage for err and returns the exit code.
 func (f *flags) usageExit(err error, env environment) int {
 	if errors.Is(err, flag.ErrHelp) {

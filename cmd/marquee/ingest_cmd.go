@@ -38,11 +38,8 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 	cfg.declareFeed(f)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
-	if code, ok := f.parseOrExit(args, env); !ok {
+	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
-	}
-	if f.set.NArg() > 0 {
-		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env)
 	}
 	if source == "" {
 		source = cfg.FeedURL

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"marquee/bus"
@@ -22,11 +21,8 @@ func loadCommand(ctx context.Context, args []string, env environment) int {
 	cfg.declareKafka(f)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
-	if code, ok := f.parseOrExit(args, env); !ok {
+	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
-	}
-	if f.set.NArg() > 0 {
-		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env)
 	}
 	if len(cfg.brokers()) == 0 {
 		return f.usageExit(&usageError{"marquee load needs --kafka-brokers (MARQUEE_KAFKA_BROKERS)"}, env)
@@ -61,11 +57,8 @@ func brokerCommand(ctx context.Context, args []string, env environment) int {
 	if v, ok := env.lookupEnv("MARQUEE_KAFKA_ADDR"); ok && v != "" {
 		cfg.KafkaAddr = v
 	}
-	if code, ok := f.parseOrExit(args, env); !ok {
+	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
-	}
-	if f.set.NArg() > 0 {
-		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env)
 	}
 	logger := newLogger(env.stderr, cfg)
 	if err := runBroker(ctx, cfg, logger); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,11 +23,8 @@ makes its final commit, exit status 0.`
 func runCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
 	f := runFlags(&cfg)
-	if code, ok := f.parseOrExit(args, env); !ok {
+	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
-	}
-	if f.set.NArg() > 0 {
-		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env)
 	}
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)

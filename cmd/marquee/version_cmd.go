@@ -55,11 +55,8 @@ func (b buildInfo) String() string {
 
 func versionCommand(_ context.Context, args []string, env environment) int {
 	f := newFlags("marquee version", "Prints the version, the Go version and the VCS revision of this build.")
-	if code, ok := f.parseOrExit(args, env); !ok {
+	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
-	}
-	if f.set.NArg() > 0 {
-		return f.usageExit(&usageError{fmt.Sprintf("unexpected argument %q", f.set.Arg(0))}, env)
 	}
 	fmt.Fprintln(env.stdout, readBuildInfo())
 	return exitOK
