@@ -54,7 +54,7 @@ const brokerOffsetsRetentionMinutes = 365 * 24 * 60
 // of kfake's 100 MiB. The broker reads every segment whole when it starts, all partitions at
 // once, so the segment size bounds the memory a start costs: with a data dir holding one
 // 100,000-profile run (~160 MB of records), an unchanged `ingest --once` peaked at 150-190 MB RSS
-// with 100 MiB segments and at 80-110 MB with 4 MiB ones. Smaller segments only mean more files
+// with 100 MiB segments and at 70-130 MB with 4 MiB ones. Smaller segments only mean more files
 // (about 7 per partition for that run).
 const brokerSegmentBytes = 4 << 20
 

@@ -119,10 +119,10 @@ func (c *ConsumerConfig) setDefaults() {
 // fetchMaxBytes caps the records in one fetch response of a partition reader. A reader keeps a
 // fetch in flight per partition and the broker builds each response in memory, so this bounds
 // what reading a backlog costs: at 4 MiB the loader's twelve partition readers made the embedded
-// broker hold ~40 MB of responses during a 100,000-profile run (peak RSS of `ingest --once` 150
-// MB; 95 MB at this size, at the same throughput). It is Kafka's default max.message.bytes, so
-// every record batch a default broker accepts fits in one response (the Writer's stay under
-// 1,000,000 bytes).
+// broker hold ~40 MB of responses while `ingest --once` loaded 100,000 profiles into MySQL (peak
+// RSS 145-175 MB; 95-105 MB at this size, at the same throughput). It is Kafka's default
+// max.message.bytes, so every record batch a default broker accepts fits in one response (the
+// Writer's stay under 1,000,000 bytes).
 const fetchMaxBytes = 1_048_588
 
 // fetchDeadlineMargin is how late the broker's answer to a fetch may be. kafka-go's reader waits
