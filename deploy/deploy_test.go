@@ -1,0 +1,364 @@
+// Package deploy holds what the production deployment needs besides the
+// binary (MySQL set-up scripts) and the static checks of compose.yml and the
+// Dockerfile. No Docker engine is needed: the compose file is loaded with
+// the compose-spec loader, as `docker compose` itself does.
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// The variables .env.example names; a placeholder .env for the loader.
+var testEnv = map[string]string{
+	"MYSQL_ROOT_PASSWORD":        "root-secret",
+	"MYSQL_PASSWORD":             "app-secret",
+	"MYSQL_REPLICATION_PASSWORD": "repl-secret",
+	"MARQUEE_API_TOKENS":         "a-token-of-sixteen-or-more",
+}
+
+func loadCompose(t *testing.T, env map[string]string, opts ...func(*loader.Options)) *types.Project {
+	t.Helper()
+	path, err := filepath.Abs("../compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, func(o *loader.Options) { o.SetProjectName("marquee", true) })
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  filepath.Dir(path),
+		ConfigFiles: []types.ConfigFile{{Filename: path, Content: content}},
+		Environment: maps.Clone(env), // the loader adds to it
+	}, opts...)
+	if err != nil {
+		t.Fatalf("loading compose.yml: %v", err)
+	}
+	return project
+}
+
+// marqueeServices run the Marquee image, each with its subcommand.
+var marqueeServices = map[string]string{
+	"migrate": "migrate",
+	"api":     "api",
+	"ingest":  "ingest",
+	"imaging": "imaging",
+	"load":    "load",
+}
+
+func TestComposeServices(t *testing.T) {
+	p := loadCompose(t, testEnv)
+	want := []string{"api", "imaging", "ingest", "kafka", "load", "migrate", "mysql", "mysql-replica"}
+	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
+		t.Fatalf("services %v, want %v", got, want)
+	}
+	for name, sub := range marqueeServices {
+		s := p.Services[name]
+		if len(s.Command) == 0 || s.Command[0] != sub {
+			t.Errorf("%s: command %v, want %q first", name, s.Command, sub)
+		}
+		if !strings.HasPrefix(s.Image, "marquee:") || s.Build == nil {
+			t.Errorf("%s: image %q and build %v, want the marquee image built from this checkout", name, s.Image, s.Build)
+		}
+		for _, key := range []string{"MARQUEE_DB", "MARQUEE_KAFKA_BROKERS", "MARQUEE_DATA_DIR"} {
+			if v := s.Environment[key]; v == nil || *v == "" {
+				t.Errorf("%s: %s not set", name, key)
+			}
+		}
+		if got := *s.Environment["MARQUEE_KAFKA_BROKERS"]; got != "kafka:29092" {
+			t.Errorf("%s: MARQUEE_KAFKA_BROKERS = %q, want the containers' listener kafka:29092", name, got)
+		}
+		if db := *s.Environment["MARQUEE_DB"]; !strings.HasPrefix(db, "mysql://marquee:app-secret@mysql:3306/") {
+			t.Errorf("%s: MARQUEE_DB = %q, want the primary", name, db)
+		}
+	}
+	if got := p.Services["migrate"].Restart; got != "no" {
+		t.Errorf("migrate: restart %q, want no (it is one-shot)", got)
+	}
+	if replica := p.Services["api"].Environment["MARQUEE_DB_REPLICA"]; replica == nil || !strings.Contains(*replica, "@mysql-replica:3306/") {
+		t.Errorf("api: MARQUEE_DB_REPLICA = %v, want the replica", replica)
+	}
+	if tokens := p.Services["api"].Environment["MARQUEE_API_TOKENS"]; tokens == nil || *tokens != testEnv["MARQUEE_API_TOKENS"] {
+		t.Errorf("api: MARQUEE_API_TOKENS not taken from .env")
+	}
+}
+
+func TestComposeHealthAndOrder(t *testing.T) {
+	p := loadCompose(t, testEnv)
+	for name, s := range p.Services {
+		if name == "migrate" {
+			continue
+		}
+		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) == 0 {
+			t.Errorf("%s: no health check", name)
+		}
+	}
+	wantDeps := map[string]map[string]string{
+		"mysql-replica": {"mysql": types.ServiceConditionHealthy},
+		"migrate":       {"mysql": types.ServiceConditionHealthy},
+		"api": {"migrate": types.ServiceConditionCompletedSuccessfully,
+			"mysql-replica": types.ServiceConditionHealthy, "kafka": types.ServiceConditionHealthy},
+		"ingest":  {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
+		"imaging": {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
+		"load":    {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
+	}
+	for name, deps := range wantDeps {
+		got := p.Services[name].DependsOn
+		if len(got) != len(deps) {
+			t.Errorf("%s depends on %v, want %v", name, got, deps)
+		}
+		for dep, cond := range deps {
+			if got[dep].Condition != cond {
+				t.Errorf("%s: depends on %s with condition %q, want %q", name, dep, got[dep].Condition, cond)
+			}
+		}
+	}
+}
+
+func TestComposeNoRoot(t *testing.T) {
+	p := loadCompose(t, testEnv)
+	for name, s := range p.Services {
+		user, _, _ := strings.Cut(s.User, ":")
+		if user == "" || user == "0" || user == "root" {
+			t.Errorf("%s: user %q: every service must run as a non-root user", name, s.User)
+		}
+	}
+}
+
+func TestComposeVolumesAndPorts(t *testing.T) {
+	p := loadCompose(t, testEnv)
+	mount := func(service, target string) *types.ServiceVolumeConfig {
+		for _, v := range p.Services[service].Volumes {
+			if v.Target == target {
+				return &v
+			}
+		}
+		return nil
+	}
+	// The compactor writes the image store and the API serves it: one volume.
+	imaging, api := mount("imaging", "/data/images"), mount("api", "/data/images")
+	if imaging == nil || api == nil || imaging.Source != "images" || api.Source != "images" {
+		t.Fatalf("imaging and api must share the images volume at /data/images: %+v %+v", imaging, api)
+	}
+	if imaging.ReadOnly || !api.ReadOnly {
+		t.Errorf("images volume: imaging must write it and api only read it")
+	}
+	for service, target := range map[string]string{"mysql": "/var/lib/mysql", "mysql-replica": "/var/lib/mysql", "kafka": "/var/lib/kafka/data"} {
+		if v := mount(service, target); v == nil || v.Type != types.VolumeTypeVolume {
+			t.Errorf("%s: %s is not on a named volume", service, target)
+		}
+	}
+	for _, name := range []string{"mysql-primary", "mysql-replica", "kafka", "images"} {
+		if _, ok := p.Volumes[name]; !ok {
+			t.Errorf("volume %s not declared", name)
+		}
+	}
+
+	// --scale imaging=3 needs no fixed name and no host port.
+	if s := p.Services["imaging"]; s.ContainerName != "" || len(s.Ports) > 0 {
+		t.Errorf("imaging cannot be scaled: container_name %q, ports %v", s.ContainerName, s.Ports)
+	}
+	// Published ports listen on the host's loopback only.
+	for name, s := range p.Services {
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s: port %s published on %q, want 127.0.0.1", name, port.Published, port.HostIP)
+			}
+		}
+	}
+}
+
+func TestComposeKafkaListeners(t *testing.T) {
+	env := loadCompose(t, testEnv).Services["kafka"].Environment
+	get := func(k string) string {
+		if v := env[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	advertised := get("KAFKA_ADVERTISED_LISTENERS")
+	for _, want := range []string{"INTERNAL://kafka:29092", "HOST://127.0.0.1:9092"} {
+		if !strings.Contains(advertised, want) {
+			t.Errorf("KAFKA_ADVERTISED_LISTENERS %q lacks %s", advertised, want)
+		}
+	}
+	if get("KAFKA_PROCESS_ROLES") != "broker,controller" {
+		t.Errorf("Kafka is not in KRaft combined mode")
+	}
+	if get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") != "false" {
+		t.Errorf("Kafka auto-creates topics: Marquee creates them with their policies")
+	}
+}
+
+func TestComposeMySQLReplication(t *testing.T) {
+	p := loadCompose(t, testEnv)
+	ids := map[string]bool{}
+	for _, name := range []string{"mysql", "mysql-replica"} {
+		cmd := strings.Join(p.Services[name].Command, " ")
+		for _, flag := range []string{"--gtid-mode=ON", "--enforce-gtid-consistency=ON", "--log-bin", "--character-set-server=utf8mb4"} {
+			if !strings.Contains(cmd, flag) {
+				t.Errorf("%s: command lacks %s", name, flag)
+			}
+		}
+		id := regexp.MustCompile(`--server-id=(\d+)`).FindStringSubmatch(cmd)
+		if id == nil || ids[id[1]] {
+			t.Errorf("%s: missing or repeated --server-id in %q", name, cmd)
+		} else {
+			ids[id[1]] = true
+		}
+	}
+	primary, err := os.ReadFile("mysql/primary/10-replication-user.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replication account gets exactly the one grant it needs.
+	grants := regexp.MustCompile(`(?i)GRANT\s+(.+?)\s+ON`).FindAllStringSubmatch(string(primary), -1)
+	if len(grants) != 1 || !strings.EqualFold(grants[0][1], "REPLICATION SLAVE") {
+		t.Errorf("replication user grants %v, want only REPLICATION SLAVE", grants)
+	}
+	replica, err := os.ReadFile("mysql/replica/10-start-replica.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"SOURCE_HOST = 'mysql'", "SOURCE_AUTO_POSITION = 1", "START REPLICA", "super_read_only = ON"} {
+		if !strings.Contains(string(replica), want) {
+			t.Errorf("replica set-up lacks %q", want)
+		}
+	}
+	if _, ok := p.Services["mysql-replica"].Environment["MYSQL_USER"]; ok {
+		t.Errorf("mysql-replica sets MYSQL_USER: the account must come from the primary, or replication conflicts")
+	}
+}
+
+// TestComposeNoSecrets loads compose.yml without interpolation: every
+// password and token must come from .env, none may be written in the file.
+func TestComposeNoSecrets(t *testing.T) {
+	p := loadCompose(t, nil, func(o *loader.Options) {
+		o.SkipInterpolation = true
+		o.SkipValidation = true
+	})
+	secret := regexp.MustCompile(`(?i)PASSWORD|TOKEN|SECRET`)
+	for name, s := range p.Services {
+		for key, value := range s.Environment {
+			if value == nil || !secret.MatchString(key) {
+				continue
+			}
+			if !regexp.MustCompile(`^\$\{[A-Z_]+(:\?[^}]*)?\}$`).MatchString(*value) {
+				t.Errorf("%s: %s = %q is written in compose.yml; take it from .env", name, key, *value)
+			}
+		}
+		if db := s.Environment["MARQUEE_DB"]; db != nil && !strings.Contains(*db, "${MYSQL_PASSWORD") {
+			t.Errorf("%s: MARQUEE_DB %q has a password written in it", name, *db)
+		}
+	}
+	example, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range testEnv {
+		if !strings.Contains(string(example), "\n"+key+"=") {
+			t.Errorf(".env.example does not name %s", key)
+		}
+	}
+	ignore, err := os.ReadFile("../.gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Split(string(ignore), "\n"), ".env") {
+		t.Errorf(".gitignore does not keep .env out of the repository")
+	}
+}
+
+func TestComposeRefusesMissingSecrets(t *testing.T) {
+	path, _ := filepath.Abs("../compose.yml")
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  filepath.Dir(path),
+		ConfigFiles: []types.ConfigFile{{Filename: path, Content: content}},
+		Environment: map[string]string{},
+	}, func(o *loader.Options) { o.SetProjectName("marquee", true) })
+	if err == nil || !strings.Contains(err.Error(), ".env") {
+		t.Fatalf("loading without .env: %v, want an error naming .env", err)
+	}
+}
+
+// TestDockerfile checks the runtime stage: a static binary, a non-root
+// user, a health check, and the binary as the entry point.
+func TestDockerfile(t *testing.T) {
+	f, err := os.Open("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stages [][]string
+	sc := bufio.NewScanner(f)
+	var line strings.Builder
+	for sc.Scan() {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		if strings.HasSuffix(text, "\\") {
+			line.WriteString(strings.TrimSuffix(text, "\\") + " ")
+			continue
+		}
+		line.WriteString(text)
+		instr := line.String()
+		line.Reset()
+		if strings.HasPrefix(strings.ToUpper(instr), "FROM ") {
+			stages = append(stages, nil)
+		}
+		if len(stages) > 0 {
+			stages[len(stages)-1] = append(stages[len(stages)-1], instr)
+		}
+	}
+	if len(stages) < 2 {
+		t.Fatalf("%d stages, want a multi-stage build", len(stages))
+	}
+	has := func(stage []string, prefix string) string {
+		for _, instr := range stage {
+			if strings.HasPrefix(instr, prefix) {
+				return instr
+			}
+		}
+		return ""
+	}
+	build, runtime := stages[0], stages[len(stages)-1]
+	if run := has(build, "RUN --mount=type=cache,target=/go/pkg/mod --mount"); !strings.Contains(run, "CGO_ENABLED=0") {
+		t.Errorf("the binary is not built static (CGO_ENABLED=0): %q", run)
+	}
+	user := strings.TrimSpace(strings.TrimPrefix(has(runtime, "USER "), "USER "))
+	if uid, _, _ := strings.Cut(user, ":"); uid == "" || uid == "0" || uid == "root" {
+		t.Errorf("runtime stage USER %q, want a non-root user", user)
+	}
+	if hc := has(runtime, "HEALTHCHECK "); !strings.Contains(hc, `"healthcheck"`) {
+		t.Errorf("runtime stage health check %q, want the binary's healthcheck", hc)
+	}
+	if ep := has(runtime, "ENTRYPOINT "); !strings.Contains(ep, "/usr/local/bin/marquee") {
+		t.Errorf("entry point %q, want the marquee binary", ep)
+	}
+	if from := runtime[0]; !strings.Contains(from, "distroless/static") && !strings.Contains(from, "scratch") {
+		t.Errorf("runtime stage %q is not minimal", from)
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
