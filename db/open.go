@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,6 +42,13 @@ type Options struct {
 	// SQLiteBusyTimeout is how long a SQLite statement waits for a lock
 	// (default 10s: long enough to outlast any single write batch).
 	SQLiteBusyTimeout time.Duration
+	// ReplicaMaxLag is how far the replica may lag behind the primary before
+	// reads go to the primary instead (default 5s).
+	ReplicaMaxLag time.Duration
+	// ReplicaCheckInterval is how often the replica's lag is read (default 1s).
+	ReplicaCheckInterval time.Duration
+	// Logger receives the replica's changes of state (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // DB holds the write handle (the primary) and the read handle (a replica, the
@@ -52,6 +60,16 @@ type DB struct {
 	R *bun.DB
 	// Dialect is dialect.MySQL or dialect.SQLite.
 	Dialect dialect.Name
+
+	replica *replicaRouter // nil without a replica
+}
+
+// ReplicaStatus says whether reads go to a replica, and why not.
+func (d *DB) ReplicaStatus() ReplicaStatus {
+	if d.replica == nil {
+		return ReplicaStatus{Lag: -1}
+	}
+	return d.replica.Status()
 }
 
 // Open connects to the database named by opts.URL and checks that it answers.
@@ -65,6 +83,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if opts.SQLiteBusyTimeout <= 0 {
 		opts.SQLiteBusyTimeout = 10 * time.Second
+	}
+	if opts.ReplicaMaxLag <= 0 {
+		opts.ReplicaMaxLag = 5 * time.Second
+	}
+	if opts.ReplicaCheckInterval <= 0 {
+		opts.ReplicaCheckInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	scheme, _, ok := strings.Cut(opts.URL, "://")
 	if !ok {
@@ -113,6 +140,9 @@ func (d *DB) Close() error {
 	err := d.W.Close()
 	if d.R != d.W {
 		err = errors.Join(err, d.R.Close())
+	}
+	if d.replica != nil {
+		err = errors.Join(err, d.replica.close())
 	}
 	return err
 }
@@ -190,12 +220,25 @@ func openMySQL(opts Options) (*DB, error) {
 			w.Close()
 			return nil, errors.New("db: open: the read replica URL must be mysql://")
 		}
-		r, err := openMySQLHandle(opts.ReplicaURL, opts.MaxOpenConns)
+		primaryDSN, err := MySQLDSN(opts.URL)
 		if err != nil {
 			w.Close()
 			return nil, err
 		}
-		d.R = r
+		replicaDSN, err := MySQLDSN(opts.ReplicaURL)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		router, err := newReplicaRouter(primaryDSN, replicaDSN, opts.ReplicaMaxLag, opts.ReplicaCheckInterval,
+			opts.Logger.With("db_replica", redact(opts.ReplicaURL)))
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		router.start()
+		d.R = bun.NewDB(configurePool(sql.OpenDB(router), opts.MaxOpenConns), newPortableMySQLDialect())
+		d.replica = router
 	}
 	return d, nil
 }
@@ -209,11 +252,16 @@ func openMySQLHandle(rawURL string, maxOpen int) (*bun.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: open mysql: %w", err)
 	}
+	return bun.NewDB(configurePool(sqldb, maxOpen), newPortableMySQLDialect()), nil
+}
+
+// configurePool sizes a MySQL pool.
+func configurePool(sqldb *sql.DB, maxOpen int) *sql.DB {
 	sqldb.SetMaxOpenConns(maxOpen)
 	sqldb.SetMaxIdleConns(maxOpen)
 	// Below the usual server wait_timeout and proxy idle limits.
 	sqldb.SetConnMaxLifetime(5 * time.Minute)
-	return bun.NewDB(sqldb, newPortableMySQLDialect()), nil
+	return sqldb
 }
 
 // MySQLDSN turns a mysql://user:pass@host:port/db URL into a go-sql-driver DSN

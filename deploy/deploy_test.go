@@ -223,10 +223,17 @@ func TestComposeMySQLReplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The replication account gets exactly the one grant it needs.
-	grants := regexp.MustCompile(`(?i)GRANT\s+(.+?)\s+ON`).FindAllStringSubmatch(string(primary), -1)
-	if len(grants) != 1 || !strings.EqualFold(grants[0][1], "REPLICATION SLAVE") {
-		t.Errorf("replication user grants %v, want only REPLICATION SLAVE", grants)
+	// The replication account gets exactly the one grant it needs, and the
+	// application's account may read the replica's lag.
+	grants := map[string][]string{}
+	for _, m := range regexp.MustCompile(`(?i)GRANT\s+(.+?)\s+ON\s+\S+\s+TO\s+'([^']+)'`).FindAllStringSubmatch(string(primary), -1) {
+		grants[m[2]] = append(grants[m[2]], strings.ToUpper(m[1]))
+	}
+	if got := grants["repl"]; !slices.Equal(got, []string{"REPLICATION SLAVE"}) {
+		t.Errorf("replication user grants %v, want only REPLICATION SLAVE", got)
+	}
+	if got := grants["${MYSQL_USER}"]; !slices.Equal(got, []string{"REPLICATION CLIENT"}) {
+		t.Errorf("application user grants %v, want REPLICATION CLIENT (to read the replica's lag)", got)
 	}
 	replica, err := os.ReadFile("mysql/replica/10-start-replica.sh")
 	if err != nil {
