@@ -67,6 +67,8 @@ type Server struct {
 	logger   *slog.Logger
 	mux      *http.ServeMux
 	registry *prometheus.Registry
+	metrics  *httpMetrics
+	handler  http.Handler // mux, observed
 
 	listener net.Listener
 	draining atomic.Bool // set once shutdown begins: /readyz answers 503
@@ -111,6 +113,8 @@ func New(opts Options) *Server {
 		mux:      http.NewServeMux(),
 		registry: newRegistry(opts.Version, opts.Revision),
 	}
+	s.metrics = newHTTPMetrics(s.registry)
+	s.handler = s.observe(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(s.registry,
@@ -161,9 +165,10 @@ func (s *Server) Registerer() prometheus.Registerer {
 	return s.registry
 }
 
-// Handler is the server's whole routing tree, for tests that use httptest.
+// Handler is the server's whole routing tree with its request ids,
+// metrics and access log, for tests that use httptest.
 func (s *Server) Handler() http.Handler {
-	return s.mux
+	return s.handler
 }
 
 // Listen binds the listen address, so that a taken port is reported before
@@ -212,7 +217,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	httpServer := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.handler,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       s.opts.ReadTimeout,
 		WriteTimeout:      s.opts.WriteTimeout,
