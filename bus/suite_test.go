@@ -23,6 +23,7 @@ func runBusSuite(t *testing.T, brokers []string) {
 	t.Run("EnsureTopics", func(t *testing.T) { testEnsureTopics(t, brokers) })
 	t.Run("Ping", func(t *testing.T) { t.Parallel(); testPing(t, brokers) })
 	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, brokers) })
+	t.Run("Metrics", func(t *testing.T) { t.Parallel(); testMetrics(t, brokers) })
 	t.Run("EnsureTopicsCorrectsPolicy", func(t *testing.T) { t.Parallel(); testEnsureTopicsCorrectsPolicy(t, brokers) })
 	t.Run("RoundTrip", func(t *testing.T) { t.Parallel(); testRoundTrip(t, brokers) })
 	t.Run("PartitionByKey", func(t *testing.T) { t.Parallel(); testPartitionByKey(t, brokers) })
