@@ -42,6 +42,7 @@ var commands = []command{
 	{"broker", "run the embedded Kafka broker alone", brokerCommand},
 	{"migrate", "apply pending database migrations (also: migrate status, migrate unlock)", migrateCommand},
 	{"dev", "developer tools: dev gen-feed, dev verify", devCommand},
+	{"healthcheck", "ask the process on this machine whether it is alive (the container health check)", healthcheckCommand},
 	{"version", "print the version", versionCommand},
 }
 
