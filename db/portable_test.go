@@ -96,6 +96,16 @@ func exerciseStore(t *testing.T, s *Store) {
 	must(err)
 	now := time.Now().UTC()
 	must(s.UpsertImages(ctx, []ImageState{{URLHash: URLHash(url), URL: url, Status: ImageCached, Attempts: 1, FetchedAt: &now}}))
+	claims := []ImageClaim{{URLHash: URLHash(url), URL: url}, {URLHash: URLHash(url + "?2"), URL: url + "?2"}}
+	_, err = s.ClaimImageFetches(ctx, "exercise", now, now.Add(time.Minute), claims)
+	must(err)
+	_, err = s.ClaimImageFetches(ctx, "other", now.Add(time.Hour), now.Add(2*time.Hour), claims) // takes over
+	must(err)
+	must(s.ExtendImageClaim(ctx, claims[0].URLHash, "other", now.Add(3*time.Hour)))
+	_, err = s.FinishImageFetches(ctx, "other", []ImageState{{URLHash: claims[0].URLHash, URL: url, Status: ImageCached, Attempts: 1, FetchedAt: &now}})
+	must(err)
+	_, err = s.ImageFetches(ctx, []string{claims[0].URLHash})
+	must(err)
 	yes := true
 	filter := Filter{Q: "a", HairColors: []string{"blonde"}, HasImage: &yes}
 	order := []OrderKey{{Field: OrderViews, Desc: true}, {Field: OrderAge}}

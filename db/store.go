@@ -194,3 +194,15 @@ func chunks[T any](items []T, fn func(part []T) error) error {
 	}
 	return nil
 }
+
+// insertSkippingConflicts turns q into an insert that leaves every row whose
+// key already exists as it is (the same text on both dialects but for the
+// conflict clause; MySQL's no-op assignment, unlike INSERT IGNORE, keeps
+// strict mode's errors for bad values).
+func (s *Store) insertSkippingConflicts(q *bun.InsertQuery, key string) *bun.InsertQuery {
+	q = q.Returning("NULL")
+	if s.db.Dialect == dialect.MySQL {
+		return q.On("DUPLICATE KEY UPDATE").Set("? = ?", bun.Ident(key), bun.Ident(key))
+	}
+	return q.On("CONFLICT (?) DO NOTHING", bun.Ident(key))
+}

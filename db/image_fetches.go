@@ -1,0 +1,311 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// FetchClaimed is the status of an image_fetches row while a compactor
+// fetches its URL. The other statuses are ImageCached and ImageFailed.
+const FetchClaimed = "claimed"
+
+// maxOwnerLen bounds a claim owner's name (image_fetches.owner).
+const maxOwnerLen = 128
+
+// ImageFetch is one row of image_fetches: the image compactor's durable
+// record of one URL hash. While Status is FetchClaimed, Owner is fetching the
+// URL and holds the claim until LeaseUntil; once the fetch has finished, the
+// embedded ImageState is its outcome, exactly as published on marquee.images.
+type ImageFetch struct {
+	bun.BaseModel `bun:"table:image_fetches,alias:imf"`
+
+	ImageState
+	// Owner names the compactor that claimed the hash last.
+	Owner     string    `bun:"owner"`
+	ClaimedAt time.Time `bun:"claimed_at"`
+	// LeaseUntil is when an unfinished claim may be taken over; nil once
+	// the fetch has finished.
+	LeaseUntil *time.Time `bun:"lease_until"`
+	// Claims counts how often the hash was claimed.
+	Claims    int32     `bun:"claims"`
+	Version   int64     `bun:"version"`
+	CreatedAt time.Time `bun:"created_at"`
+	UpdatedAt time.Time `bun:"updated_at"`
+}
+
+// Settled reports whether the fetch has an outcome (cached or failed).
+func (f ImageFetch) Settled() bool {
+	return f.Status == ImageCached || f.Status == ImageFailed
+}
+
+// HeldBy reports whether owner holds an unfinished claim on the hash.
+func (f ImageFetch) HeldBy(owner string) bool {
+	return f.Status == FetchClaimed && f.Owner == owner
+}
+
+// LeaseExpired reports whether an unfinished claim's lease has ended at now:
+// its holder died or gave it up, and another compactor may take it over.
+func (f ImageFetch) LeaseExpired(now time.Time) bool {
+	return f.Status == FetchClaimed && (f.LeaseUntil == nil || !f.LeaseUntil.After(now))
+}
+
+// ImageClaim asks ClaimImageFetches for one URL hash.
+type ImageClaim struct {
+	URLHash string
+	URL     string
+	// RetryFailedBefore lets a failed record be claimed again when its fetch
+	// finished before this instant (a request made after the failure and
+	// after the retry cool-down). The zero time never retries a failure.
+	RetryFailedBefore time.Time
+}
+
+// ImageFetches returns the records of the given URL hashes that exist, keyed
+// by hash, from the primary (claims must never be judged on a lagging
+// replica).
+func (s *Store) ImageFetches(ctx context.Context, urlHashes []string) (map[string]ImageFetch, error) {
+	out, err := s.loadImageFetches(ctx, urlHashes)
+	return out, s.fail("load image fetches", err)
+}
+
+func (s *Store) loadImageFetches(ctx context.Context, urlHashes []string) (map[string]ImageFetch, error) {
+	out := make(map[string]ImageFetch, len(urlHashes))
+	err := chunks(urlHashes, func(part []string) error {
+		var rows []ImageFetch
+		if err := s.db.W.NewSelect().Model(&rows).Where("imf.url_hash IN (?)", bun.List(part)).Scan(ctx); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.URLHash] = r
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ClaimImageFetches claims URL hashes for owner, atomically per hash across
+// every process that shares the database, and returns the record of every
+// hash asked for as it stands afterwards. owner holds the claim on a hash,
+// and may fetch its URL, exactly when the returned record's HeldBy(owner) is
+// true; the claim lasts until leaseUntil unless ExtendImageClaim moves it.
+//
+// A hash is claimed when it has no record yet, when its claim's lease ended
+// at or before now (the holder died), when owner already holds it, or when
+// it failed before its claim's RetryFailedBefore. A cached hash, or one that
+// another owner holds under a running lease, is left as it is: its record
+// says why. now and leaseUntil are the caller's clock, so compactors on
+// several machines need clocks that agree to well within the lease.
+func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseUntil time.Time, claims []ImageClaim) (map[string]ImageFetch, error) {
+	const op = "claim image fetches"
+	if err := checkText("owner", owner, maxOwnerLen); err != nil || owner == "" {
+		return nil, s.fail(op, fieldError("owner", fmt.Sprintf("must be a non-empty name of at most %d characters", maxOwnerLen)))
+	}
+	now, leaseUntil = now.UTC().Truncate(time.Microsecond), leaseUntil.UTC().Truncate(time.Microsecond)
+	if !leaseUntil.After(now) {
+		return nil, s.fail(op, fieldError("lease_until", "must be after now"))
+	}
+	wanted := make(map[string]ImageClaim, len(claims))
+	for i, c := range claims {
+		if !isHex64(c.URLHash) {
+			return nil, s.fail(op, fieldError(fmt.Sprintf("claims/%d/url_hash", i), "must be 64 lowercase hex digits"))
+		}
+		if err := checkText(fmt.Sprintf("claims/%d/url", i), c.URL, maxURLLen); err != nil {
+			return nil, s.fail(op, err)
+		}
+		if prev, ok := wanted[c.URLHash]; !ok || c.RetryFailedBefore.After(prev.RetryFailedBefore) {
+			wanted[c.URLHash] = c
+		}
+	}
+	if len(wanted) == 0 {
+		return map[string]ImageFetch{}, nil
+	}
+	// Sorted, so that concurrent multi-row inserts lock keys in one order
+	// and cannot deadlock each other on MySQL.
+	hashes := make([]string, 0, len(wanted))
+	for hash := range wanted {
+		hashes = append(hashes, hash)
+	}
+	slices.Sort(hashes)
+
+	current, err := s.loadImageFetches(ctx, hashes)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	var fresh []ImageFetch
+	var takeOver []ImageFetch
+	for _, hash := range hashes {
+		row, ok := current[hash]
+		switch {
+		case !ok:
+			c := wanted[hash]
+			fresh = append(fresh, ImageFetch{
+				ImageState: ImageState{URLHash: hash, URL: c.URL, Status: FetchClaimed},
+				Owner:      owner, ClaimedAt: now, LeaseUntil: &leaseUntil, Claims: 1, Version: 1,
+				CreatedAt: now, UpdatedAt: now,
+			})
+		case claimable(row, owner, now, wanted[hash].RetryFailedBefore):
+			takeOver = append(takeOver, row)
+		}
+	}
+	if len(fresh) == 0 && len(takeOver) == 0 {
+		return current, nil
+	}
+	inserted := int64(0)
+	if len(fresh) > 0 {
+		// Rows another process inserted since the read above stay theirs:
+		// the re-read below shows who won.
+		err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+			inserted = 0
+			return chunks(fresh, func(part []ImageFetch) error {
+				res, err := s.insertSkippingConflicts(tx.NewInsert().Model(&part), "url_hash").Exec(ctx)
+				if err != nil {
+					return err
+				}
+				n, err := res.RowsAffected()
+				inserted += n
+				return err
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(takeOver) == 0 && inserted == int64(len(fresh)) {
+		// Every new row is ours (both dialects count a skipped conflict as
+		// no row affected): no need to read them back.
+		for _, row := range fresh {
+			current[row.URLHash] = row
+		}
+		return current, nil
+	}
+	for _, row := range takeOver {
+		// A claim owner already holds is only extended; any other is a new
+		// claim of the hash.
+		newClaims := 1
+		if row.HeldBy(owner) {
+			newClaims = 0
+		}
+		// Compare-and-set on the version read: of several processes taking
+		// over one hash, exactly one updates a row.
+		_, err := s.db.W.NewUpdate().Model((*ImageFetch)(nil)).
+			Set("status = ?", FetchClaimed).Set("owner = ?", owner).Set("claimed_at = ?", now).
+			Set("lease_until = ?", leaseUntil).Set("claims = claims + ?", newClaims).Set("version = version + 1").
+			Set("updated_at = ?", now).
+			Where("url_hash = ?", row.URLHash).Where("version = ?", row.Version).Exec(ctx)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+	}
+	after, err := s.loadImageFetches(ctx, hashes)
+	return after, s.fail(op, err)
+}
+
+// claimable reports whether owner may claim the hash of row at now.
+func claimable(row ImageFetch, owner string, now, retryFailedBefore time.Time) bool {
+	switch row.Status {
+	case FetchClaimed:
+		return row.Owner == owner || row.LeaseExpired(now)
+	case ImageFailed:
+		return !retryFailedBefore.IsZero() && (row.FetchedAt == nil || row.FetchedAt.Before(retryFailedBefore))
+	}
+	return false
+}
+
+// ExtendImageClaim moves the end of owner's claim on urlHash to leaseUntil:
+// later to keep a long fetch's claim, or to now to give it up at once. It
+// fails with ErrConflict when owner no longer holds the claim (another
+// compactor took it over after the lease ended, or the fetch finished).
+// ExtendImageClaims extends every claim owner holds to leaseUntil, and
+// returns how many it holds: a live compactor's heartbeat, so that leases
+// can be short and a crashed compactor's claims end soon.
+func (s *Store) ExtendImageClaims(ctx context.Context, owner string, leaseUntil time.Time) (int64, error) {
+	const op = "extend image claims"
+	res, err := s.db.W.NewUpdate().Model((*ImageFetch)(nil)).
+		Set("lease_until = ?", leaseUntil.UTC().Truncate(time.Microsecond)).
+		Set("updated_at = ?", s.now()).
+		Where("owner = ?", owner).Where("status = ?", FetchClaimed).Exec(ctx)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.fail(op, err)
+}
+
+func (s *Store) ExtendImageClaim(ctx context.Context, urlHash, owner string, leaseUntil time.Time) error {
+	const op = "extend image claim"
+	now := s.now()
+	res, err := s.db.W.NewUpdate().Model((*ImageFetch)(nil)).
+		Set("lease_until = ?", leaseUntil.UTC().Truncate(time.Microsecond)).
+		Set("version = version + 1").Set("updated_at = ?", now).
+		Where("url_hash = ?", urlHash).Where("owner = ?", owner).Where("status = ?", FetchClaimed).Exec(ctx)
+	return s.fail(op, claimHeld(res, err, urlHash, owner))
+}
+
+// FinishImageFetches records the outcomes of owner's fetches (status cached
+// or failed, fetched_at set) and ends their claims, in one transaction. It
+// returns the URL hashes whose claim owner no longer held (another compactor
+// took it over, or the fetch was finished already): nothing is recorded for
+// those. An outcome marquee.images would refuse fails the whole call with
+// ErrInvalid (a *FieldError), recording nothing.
+func (s *Store) FinishImageFetches(ctx context.Context, owner string, outcomes []ImageState) (lost []string, err error) {
+	const op = "finish image fetches"
+	outcomes = slices.Clone(outcomes)
+	for i := range outcomes {
+		if err := ValidateImageState(&outcomes[i]); err != nil {
+			return nil, s.fail(op, err)
+		}
+		if outcomes[i].FetchedAt == nil {
+			return nil, s.fail(op, fieldError("fetched_at", "must be set"))
+		}
+	}
+	if len(outcomes) == 0 {
+		return nil, nil
+	}
+	err = s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		lost = lost[:0]
+		now := s.now()
+		for _, o := range outcomes {
+			res, err := tx.NewUpdate().Model((*ImageFetch)(nil)).
+				Set("status = ?", o.Status).
+				Set("content_sha256 = ?", o.ContentSHA256).Set("content_type = ?", o.ContentType).
+				Set("bytes = ?", o.Bytes).Set("width = ?", o.Width).Set("height = ?", o.Height).
+				Set("attempts = ?", o.Attempts).Set("error = ?", o.Error).
+				Set("fetched_at = ?", *o.FetchedAt).Set("lease_until = NULL").
+				Set("version = version + 1").Set("updated_at = ?", now).
+				Where("url_hash = ?", o.URLHash).Where("owner = ?", owner).Where("status = ?", FetchClaimed).Exec(ctx)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n != 1 {
+				lost = append(lost, o.URLHash)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lost, nil
+}
+
+// claimHeld turns an update of one claimed row into ErrConflict when it
+// changed nothing.
+func claimHeld(res sql.Result, err error, urlHash, owner string) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return fmt.Errorf("%w: image %s is not claimed by %s", ErrConflict, urlHash, owner)
+	}
+	return nil
+}

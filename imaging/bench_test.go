@@ -1,0 +1,90 @@
+package imaging_test
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"marquee/db/dbtest"
+	"marquee/imaging"
+	"marquee/imaging/imagingtest"
+)
+
+// Benchmark parameters: 10,000 distinct images of 10 KiB, each answered
+// after 20 ms, as a CDN might.
+const (
+	benchImages    = 10_000
+	benchImageSize = 10 << 10
+	benchLatency   = 20 * time.Millisecond
+)
+
+// compactorMeasurement is what BenchmarkCompactor measured on one backend.
+type compactorMeasurement struct {
+	wall     time.Duration
+	requests int
+}
+
+// BenchmarkCompactor publishes one request for each of 10,000 distinct
+// image URLs to an in-process broker and measures how long a compactor with
+// the default settings (16 workers, 16 per host) takes to settle them all:
+// claims in the database, HTTP from a local server with 20 ms latency,
+// validation, content-addressed files, outcomes published, offsets
+// committed. It reports images/s and the HTTP requests made, which must
+// equal the distinct URLs. Each backend is measured once per call of the
+// benchmark, whatever b.N is.
+func BenchmarkCompactor(b *testing.B) {
+	if testing.Short() {
+		b.Skip("10,000 fetches are not short")
+	}
+	measured := map[string]*compactorMeasurement{}
+	for _, backend := range dbtest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) {
+			m := measured[backend.Name]
+			if m == nil {
+				m = measureCompactor(b, backend.URL(b))
+				measured[backend.Name] = m
+			}
+			b.ReportMetric(float64(m.wall.Nanoseconds()), "ns/op")
+			b.ReportMetric(benchImages/m.wall.Seconds(), "images/s")
+			b.ReportMetric(float64(m.requests), "requests")
+		})
+	}
+}
+
+func measureCompactor(b *testing.B, dbURL string) *compactorMeasurement {
+	k := startKafka(b)
+	store := openStore(b, dbURL)
+	server := imagingtest.NewServer(b)
+	server.SetImageSize(benchImageSize)
+	server.SetLatency(benchLatency)
+	c := newCompactor(b, imaging.Config{
+		Store: store, Publisher: k.writer, Files: openFiles(b), Brokers: k.brokers, Logger: quietLogger(),
+		AllowAddrs: []netip.AddrPort{server.AddrPort()}, SessionTimeout: 6 * time.Second,
+	})
+	runCompactor(b, c)
+
+	// One request first, so the consumer has joined its group before the clock runs.
+	k.request(b, []string{server.URL + "/warm-up.png"})
+	k.waitSettled(b, imaging.GroupID)
+	before := server.Total()
+
+	urls := make([]string, benchImages)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("%s/pics/pornstars/%03d/%03d/(m=lciuhScOb_c)(mh=%08x)thumb_%d.jpg", server.URL, i/1000, i%1000, i*2654435761, i)
+	}
+	start := time.Now()
+	for i := 0; i < len(urls); i += 1000 {
+		k.request(b, urls[i:min(i+1000, len(urls))])
+	}
+	k.waitSettled(b, imaging.GroupID)
+	m := &compactorMeasurement{wall: time.Since(start), requests: server.Total() - before}
+
+	s := c.Stats()
+	if m.requests != benchImages || s.Cached != benchImages+1 || s.Failed != 0 {
+		b.Fatalf("%d requests for %d distinct URLs; stats %+v", m.requests, benchImages, s)
+	}
+	b.Logf("%d images of %d KiB at %v latency: %.1f s, %.0f images/s, %d requests, %.1f MB read",
+		benchImages, benchImageSize>>10, benchLatency, m.wall.Seconds(), benchImages/m.wall.Seconds(), m.requests, float64(s.Bytes)/1e6)
+	return m
+}

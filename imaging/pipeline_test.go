@@ -1,0 +1,282 @@
+package imaging_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"marquee/db"
+	"marquee/db/dbtest"
+	"marquee/imaging"
+	"marquee/imaging/imagingtest"
+	"marquee/ingest"
+)
+
+// realHead is the real 100-item sample: 288 thumbnail URL references.
+const realHead = "../../shared/feeds/real-head-100.json"
+
+// feedImageURLs returns every thumbnail URL of the feed file, in feed order,
+// repeated as often as the feed repeats it.
+func feedImageURLs(t testing.TB, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var urls []string
+	_, err = ingest.ParseFeed(f, func(_ int, p db.Profile) error {
+		for _, th := range p.Thumbnails {
+			urls = append(urls, th.URL)
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return urls
+}
+
+// realHostServer serves the feed's real image hosts over TLS from 127.0.0.1:
+// the compactor resolves every host to it and trusts its certificate, and is
+// allowed to connect to its address and no other.
+func realHostServer(t testing.TB) (*imagingtest.Server, func(*imaging.Config)) {
+	t.Helper()
+	server, tlsConfig := imagingtest.NewTLSServer(t, "ei.phncdn.com", "di.phncdn.com")
+	return server, func(cfg *imaging.Config) {
+		cfg.Resolver = server.Resolve
+		cfg.TLSConfig = tlsConfig
+	}
+}
+
+// kafkaConfig is fastConfig for compactors that consume from k.
+func kafkaConfig(k *kafkaEnv, store imaging.Store, files *imaging.FileStore, pub imaging.Publisher, server *imagingtest.Server, group string) imaging.Config {
+	cfg := fastConfig(store, files, pub, server)
+	cfg.Brokers = k.brokers
+	cfg.GroupID = group
+	cfg.FetchWait = 100 * time.Millisecond
+	cfg.SessionTimeout = 6 * time.Second
+	cfg.ShutdownGrace = 2 * time.Second
+	return cfg
+}
+
+// distinctPaths returns the URL paths of urls, each once.
+func distinctPaths(t testing.TB, urls []string) map[string]bool {
+	t.Helper()
+	paths := map[string]bool{}
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths[u.Path] = true
+	}
+	return paths
+}
+
+// checkOnePerURL fails unless the server saw exactly one request for each
+// of paths and none for anything else.
+func checkOnePerURL(t *testing.T, server *imagingtest.Server, paths map[string]bool, when string) {
+	t.Helper()
+	counts := server.Counts()
+	for p := range paths {
+		if counts[p] != 1 {
+			t.Errorf("%s: %d requests for %s, want 1", when, counts[p], p)
+		}
+	}
+	for p, n := range counts {
+		if !paths[p] {
+			t.Errorf("%s: %d requests for %s, which no request asked for", when, n, p)
+		}
+	}
+	if total := server.Total(); total != len(paths) {
+		t.Errorf("%s: %d requests in all for %d distinct URLs", when, total, len(paths))
+	}
+}
+
+// checkAllCached fails unless every URL has a cached record.
+func checkAllCached(t *testing.T, store *db.Store, urls []string) {
+	t.Helper()
+	hashes := make([]string, len(urls))
+	for i, u := range urls {
+		hashes[i] = db.URLHash(u)
+	}
+	records, err := store.ImageFetches(context.Background(), hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range urls {
+		if r := records[db.URLHash(u)]; r.Status != db.ImageCached || r.Claims != 1 {
+			t.Errorf("%s: %s with %d claims, want cached, claimed once", u, describe(r.ImageState), r.Claims)
+		}
+	}
+}
+
+// TestRealHeadFetchedOnce publishes the real sample's 288 URL references
+// (96 distinct URLs, three per performer, as a naive producer would) and
+// checks that each distinct URL is requested exactly once: then again after
+// a second run of the feed, and again after a restart of the compactor.
+func TestRealHeadFetchedOnce(t *testing.T) {
+	urls := feedImageURLs(t, realHead)
+	paths := distinctPaths(t, urls)
+	if len(urls) != 288 || len(paths) != 96 {
+		t.Fatalf("the sample has %d URL references and %d distinct URLs, want 288 and 96", len(urls), len(paths))
+	}
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			t.Parallel()
+			k := startKafka(t)
+			store := openStore(t, backend.URL(t))
+			files := openFiles(t)
+			server, realHosts := realHostServer(t)
+			pub := &recordingPublisher{next: k.writer}
+			cfg := kafkaConfig(k, store, files, pub, server, imaging.GroupID)
+			realHosts(&cfg)
+
+			first := runCompactor(t, newCompactor(t, cfg))
+			k.request(t, urls)
+			k.waitSettled(t, imaging.GroupID)
+			checkOnePerURL(t, server, paths, "first run")
+			checkAllCached(t, store, urls)
+			if got := len(pub.outcomes(t)); got < 96 {
+				t.Errorf("%d outcomes published, want one per distinct URL at least", got)
+			}
+
+			// The feed again: every request is answered from the record.
+			k.request(t, urls)
+			k.waitSettled(t, imaging.GroupID)
+			checkOnePerURL(t, server, paths, "second run of the feed")
+			if s := first.compactor.Stats(); s.CacheHits < 96 || s.Cached != 96 {
+				t.Errorf("stats after two runs %+v, want 96 fetched and at least 96 cache hits", s)
+			}
+
+			// A new compactor process (another owner) on the same records.
+			first.stop(t)
+			second := runCompactor(t, newCompactor(t, cfg))
+			k.request(t, urls)
+			k.waitSettled(t, imaging.GroupID)
+			checkOnePerURL(t, server, paths, "after a restart")
+			if s := second.compactor.Stats(); s.Cached != 0 || s.Attempts != 0 || s.CacheHits < 96 {
+				t.Errorf("the restarted compactor's stats %+v, want no fetch", s)
+			}
+			checkAllCached(t, store, urls)
+		})
+	}
+}
+
+// TestCompactorsAtOnce runs three compactors at once on one database: two
+// share a consumer group, the third is in a group of its own, so every
+// request reaches at least two of them at the same time. Each URL is still
+// requested once.
+func TestCompactorsAtOnce(t *testing.T) {
+	urls := feedImageURLs(t, realHead)
+	paths := distinctPaths(t, urls)
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			t.Parallel()
+			k := startKafka(t)
+			store := openStore(t, backend.URL(t))
+			files := openFiles(t)
+			server, realHosts := realHostServer(t)
+			server.SetLatency(20 * time.Millisecond) // fetches overlap
+			var compactors []*running
+			for _, group := range []string{"imaging-a", "imaging-a", "imaging-b"} {
+				cfg := kafkaConfig(k, store, files, k.writer, server, group)
+				realHosts(&cfg)
+				compactors = append(compactors, runCompactor(t, newCompactor(t, cfg)))
+			}
+			k.request(t, urls)
+			k.waitSettled(t, "imaging-a")
+			k.waitSettled(t, "imaging-b")
+			checkOnePerURL(t, server, paths, "three compactors")
+			checkAllCached(t, store, urls)
+			var fetched int64
+			for _, r := range compactors {
+				fetched += r.compactor.Stats().Cached
+			}
+			if fetched != 96 {
+				t.Errorf("the compactors fetched %d images between them, want 96", fetched)
+			}
+		})
+	}
+}
+
+// TestStopDuringFetches stops a compactor while fetches hang in the server,
+// then starts another: the second settles everything, and no URL has more
+// than one complete response.
+func TestStopDuringFetches(t *testing.T) {
+	k := startKafka(t)
+	store := openStore(t, dbtest.SQLiteURL(t))
+	files := openFiles(t)
+	server := imagingtest.NewServer(t)
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	var complete sync.Map // path -> *atomic.Int64: responses sent whole
+	var urls []string
+	for i := range 20 {
+		path := "/pics/slow-" + string(rune('a'+i)) + ".jpg"
+		urls = append(urls, server.URL+path)
+		if i < 4 { // the first four hang until released
+			started.Add(1)
+			var once sync.Once
+			server.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				once.Do(started.Done)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+				w.Write(imagingtest.Image(r.URL.Path))
+				n, _ := complete.LoadOrStore(r.URL.Path, new(atomic.Int64))
+				n.(*atomic.Int64).Add(1)
+			}))
+		}
+	}
+	cfg := kafkaConfig(k, store, files, k.writer, server, imaging.GroupID)
+	cfg.AttemptTimeout = 20 * time.Second // the hang is ended by the stop, not by a timeout
+	cfg.ClaimLease = time.Minute
+	cfg.ShutdownGrace = 100 * time.Millisecond
+	first := runCompactor(t, newCompactor(t, cfg))
+	k.request(t, urls)
+	started.Wait()
+	first.stop(t)
+
+	second := runCompactor(t, newCompactor(t, cfg))
+	close(release)
+	k.waitSettled(t, imaging.GroupID)
+	// Claims the first gave up unfetched were claimed again by the second:
+	// what counts is that every URL is cached and none was fetched twice.
+	hashes := make([]string, len(urls))
+	for i, u := range urls {
+		hashes[i] = db.URLHash(u)
+	}
+	records, err := store.ImageFetches(context.Background(), hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range urls {
+		if r := records[db.URLHash(u)]; r.Status != db.ImageCached {
+			t.Errorf("%s: %s, want cached", u, describe(r.ImageState))
+		}
+	}
+	complete.Range(func(path, n any) bool {
+		if got := n.(*atomic.Int64).Load(); got != 1 {
+			t.Errorf("%s was answered in full %d times, want once", path, got)
+		}
+		return true
+	})
+	for _, u := range urls[4:] {
+		p, _ := url.Parse(u)
+		if n := server.Requests(p.Path); n != 1 {
+			t.Errorf("%d requests for %s, which never hung, want 1", n, p.Path)
+		}
+	}
+	if s := second.compactor.Stats(); s.Cached < 4 {
+		t.Errorf("the second compactor fetched %d images, want at least the 4 cut off", s.Cached)
+	}
+}

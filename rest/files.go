@@ -1,0 +1,159 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"marquee/db"
+)
+
+// FilesPattern is where the handler of NewFilesHandler is mounted (outside
+// /api/v1: these are the image bytes, not a JSON resource). A GET pattern
+// also answers HEAD.
+const FilesPattern = "GET /images/{url_hash}"
+
+// FilesImageStore is what the image bytes handler needs of db.Store: the
+// outcome of one image URL, by URL hash (db.ErrNotFound while pending).
+type FilesImageStore interface {
+	Image(ctx context.Context, urlHash string) (*db.Image, error)
+}
+
+// FilesContent opens stored image bytes by their content hash
+// (imaging.FileStore). It must refuse any hash that is not 64 lowercase hex
+// digits, and report missing bytes with an error satisfying
+// errors.Is(err, fs.ErrNotExist).
+type FilesContent interface {
+	Open(contentSHA256 string) (*os.File, error)
+}
+
+// FilesOptions configure NewFilesHandler.
+type FilesOptions struct {
+	// Store and Content are required.
+	Store   FilesImageStore
+	Content FilesContent
+	// Logger receives internal errors (default: discarded).
+	Logger *slog.Logger
+}
+
+// filesCacheControl lets every cache keep an image for a year without
+// asking again: the bytes behind a URL hash never change once cached, and
+// the ETag is their content hash.
+const filesCacheControl = "public, max-age=31536000, immutable"
+
+// NewFilesHandler returns the handler of GET and HEAD /images/{url_hash}:
+// the cached bytes of one image URL, with the content type sniffed when it
+// was fetched, a strong ETag (the content's SHA-256), immutable caching,
+// 304 for a matching If-None-Match and byte ranges. A hash that is not 64
+// lowercase hex digits is 400; an image that is unknown, pending or failed is
+// 404. The file read is chosen by the content hash recorded for the URL hash,
+// never by anything in the request, so no request can read any other file.
+func NewFilesHandler(opts FilesOptions) (http.Handler, error) {
+	if opts.Store == nil || opts.Content == nil {
+		return nil, errors.New("rest: new files handler: a store and a content store are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &filesHandler{store: opts.Store, content: opts.Content, log: opts.Logger}, nil
+}
+
+type filesHandler struct {
+	store   FilesImageStore
+	content FilesContent
+	log     *slog.Logger
+}
+
+func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		filesProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "images are read with GET or HEAD")
+		return
+	}
+	urlHash := r.PathValue("url_hash")
+	if !filesValidHash(urlHash) {
+		filesProblem(w, http.StatusBadRequest, "invalid-parameter", "Invalid query or path parameter",
+			"url_hash must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")
+		return
+	}
+	img, err := h.store.Image(r.Context(), urlHash)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		filesProblem(w, http.StatusNotFound, "not-found", "Not found", "no image is cached for this URL hash (yet)")
+		return
+	case err != nil:
+		h.internal(w, r, "load image", err)
+		return
+	}
+	if img.Status != db.ImageCached || img.ContentSHA256 == nil || img.ContentType == nil {
+		filesProblem(w, http.StatusNotFound, "not-found", "Not found", "the image of this URL hash is "+img.Status+", not cached")
+		return
+	}
+	file, err := h.content.Open(*img.ContentSHA256)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The record says cached but the bytes are gone (a data dir restored
+		// without its images): an operator's problem, a client's 404.
+		h.log.Error("rest: the bytes of a cached image are missing", "url_hash", urlHash, "content_sha256", *img.ContentSHA256)
+		filesProblem(w, http.StatusNotFound, "not-found", "Not found", "the bytes of this image are not available")
+		return
+	}
+	if err != nil {
+		h.internal(w, r, "open image", err)
+		return
+	}
+	defer file.Close()
+	header := w.Header()
+	header.Set("ETag", `"`+*img.ContentSHA256+`"`)
+	header.Set("Cache-Control", filesCacheControl)
+	header.Set("Content-Type", *img.ContentType)
+	// The type was sniffed from the bytes when they were fetched; browsers
+	// must not sniff again, nor run anything these bytes might contain.
+	header.Set("X-Content-Type-Options", "nosniff")
+	header.Set("Content-Security-Policy", "default-src 'none'")
+	// ServeContent answers HEAD, Range and If-None-Match (against the ETag
+	// set above, 304 with the caching headers kept); no Last-Modified.
+	http.ServeContent(w, r, "", time.Time{}, file)
+}
+
+// internal logs err and answers 500 without any of its text.
+func (h *filesHandler) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	h.log.Error("rest: "+what, "path", r.URL.Path, "err", err)
+	filesProblem(w, http.StatusInternalServerError, "internal", "Internal server error", "the image could not be served")
+}
+
+// filesProblem answers an RFC 9457 problem document.
+func filesProblem(w http.ResponseWriter, status int, slug, title, detail string) {
+	body, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}{"urn:marquee:problem:" + slug, title, status, detail}) // plain strings always marshal
+	header := w.Header()
+	header.Set("Content-Type", "application/problem+json")
+	header.Set("Content-Length", strconv.Itoa(len(body)))
+	// An image that is not cached now may be soon: never keep the answer.
+	header.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// filesValidHash reports whether s is a URL hash as Marquee writes it: 64
+// lowercase hex digits.
+func filesValidHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
