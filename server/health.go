@@ -12,6 +12,9 @@ type readinessCheck struct {
 	name    string
 	check   func(context.Context) error
 	failing bool // last result, so that only changes are logged
+	// optional checks are reported in the body but do not make the
+	// process unready.
+	optional bool
 }
 
 // AddCheck makes /readyz depend on check: the process is ready only while
@@ -21,6 +24,17 @@ type readinessCheck struct {
 // internals; log the details instead. AddCheck panics on an empty or
 // duplicate name.
 func (s *Server) AddCheck(name string, check func(context.Context) error) {
+	s.addCheck(name, check, false)
+}
+
+// AddOptionalCheck is AddCheck for a dependency the process works without:
+// /readyz reports its state but stays ready when it fails (the API without
+// Kafka, say).
+func (s *Server) AddOptionalCheck(name string, check func(context.Context) error) {
+	s.addCheck(name, check, true)
+}
+
+func (s *Server) addCheck(name string, check func(context.Context) error, optional bool) {
 	s.checksMu.Lock()
 	defer s.checksMu.Unlock()
 	if name == "" {
@@ -31,7 +45,7 @@ func (s *Server) AddCheck(name string, check func(context.Context) error) {
 			panic(fmt.Sprintf("server: AddCheck: a check named %q exists", name))
 		}
 	}
-	s.checks = append(s.checks, readinessCheck{name: name, check: check})
+	s.checks = append(s.checks, readinessCheck{name: name, check: check, optional: optional})
 }
 
 // serveHealth answers 200 while the process can answer at all: liveness
@@ -55,8 +69,14 @@ type readiness struct {
 // 503 otherwise or once shutdown has begun.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	body := readiness{Status: "ready", Checks: s.runChecks(r.Context())}
-	for _, result := range body.Checks {
-		if result != "ok" {
+	s.checksMu.Lock()
+	optional := make(map[string]bool)
+	for _, c := range s.checks {
+		optional[c.name] = c.optional
+	}
+	s.checksMu.Unlock()
+	for name, result := range body.Checks {
+		if result != "ok" && !optional[name] {
 			body.Status = "not ready"
 		}
 	}

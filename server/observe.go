@@ -19,6 +19,17 @@ const RequestIDHeader = "X-Request-Id"
 
 type requestIDKey struct{}
 
+type routeKey struct{}
+
+// SetRoute names the route of the request ctx belongs to, for the metrics
+// and the log line, when a handler routes further below the server's own
+// ServeMux (whose pattern would otherwise label every request it passes on).
+func SetRoute(ctx context.Context, route string) {
+	if slot, ok := ctx.Value(routeKey{}).(*string); ok {
+		*slot = route
+	}
+}
+
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
@@ -69,7 +80,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		var nestedRoute string
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		r = r.WithContext(context.WithValue(ctx, routeKey{}, &nestedRoute))
 		rec := &statusRecorder{ResponseWriter: w}
 		s.metrics.inFlight.Inc()
 		defer func() {
@@ -88,6 +101,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			// r.Pattern is set by the ServeMux that routed the request.
 			route := r.Pattern
+			if nestedRoute != "" {
+				route = nestedRoute
+			}
 			if route == "" {
 				route = "unmatched"
 			}

@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,6 +47,10 @@ func TestRequestIDsMetricsAndLog(t *testing.T) {
 		}
 	}
 	get("/nowhere", "")
+	s.Handle("/nested/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(r.Context(), "GET /nested/{thing}")
+	}))
+	get("/nested/x", "")
 
 	var line map[string]any
 	for _, raw := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
@@ -64,6 +70,7 @@ func TestRequestIDsMetricsAndLog(t *testing.T) {
 	for _, want := range []string{
 		`marquee_http_requests_total{code="418",method="GET",route="GET /things/{id}"} 4`,
 		`marquee_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`marquee_http_requests_total{code="200",method="GET",route="GET /nested/{thing}"} 1`,
 		`marquee_http_request_duration_seconds_count{method="GET",route="GET /things/{id}"} 4`,
 	} {
 		if !strings.Contains(string(body), want) {
@@ -92,5 +99,26 @@ func TestPanicIsAProblemWithoutStack(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "secret internals") || !strings.Contains(logs.String(), w.Header().Get(RequestIDHeader)) {
 		t.Errorf("the panic is not logged with the request id: %s", logs.String())
+	}
+}
+
+func TestOptionalCheckKeepsReady(t *testing.T) {
+	s := New(Options{})
+	s.AddCheck("database", func(context.Context) error { return nil })
+	s.AddOptionalCheck("kafka", func(context.Context) error { return errors.New("no broker answers") })
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	var body readiness
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusOK || body.Status != "ready" || body.Checks["kafka"] != "no broker answers" {
+		t.Fatalf("%d %+v: want ready, with Kafka's failure reported", w.Code, body)
+	}
+	s.AddCheck("replica", func(context.Context) error { return errors.New("down") })
+	w = httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("a failing required check: %d, want 503", w.Code)
 	}
 }
