@@ -1,0 +1,155 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"marquee/db"
+)
+
+// childrenCache keeps the aliases and thumbnails of performers by id and
+// version. Every write of a performer's aliases or thumbnails bumps its
+// version in the same transaction, so an entry for the version a list or
+// lookup just read is exactly what the database holds for that version:
+// the cache is never stale, it only saves two queries per page. (A reader
+// that raced a writer may store the newer children under the older version;
+// only readers that still see the older row, which is gone from the primary,
+// can get them, and they could get the same mix without the cache.)
+type childrenCache struct {
+	max int
+
+	mu      sync.Mutex
+	entries map[int64]childrenEntry
+}
+
+type childrenEntry struct {
+	version int64
+	aliases []db.Alias
+	thumbs  []db.Thumbnail
+}
+
+// defaultChildrenCacheEntries bounds the cache to one feed's worth of
+// performers (about 21,000): some 30 MB.
+const defaultChildrenCacheEntries = 25000
+
+func newChildrenCache(max int) *childrenCache {
+	return &childrenCache{max: max, entries: make(map[int64]childrenEntry)}
+}
+
+// lookup fills c with the cached children of the rows it has, and returns
+// the ids it lacks.
+func (cc *childrenCache) lookup(rows []*db.Pornstar, c *pornstarChildren) []int64 {
+	var missing []int64
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for _, p := range rows {
+		e, ok := cc.entries[p.ID]
+		if !ok || e.version != p.Version {
+			missing = append(missing, p.ID)
+			continue
+		}
+		c.aliases[p.ID], c.thumbs[p.ID] = e.aliases, e.thumbs
+	}
+	return missing
+}
+
+// store remembers the children of rows that were loaded into c.
+func (cc *childrenCache) store(rows []*db.Pornstar, c *pornstarChildren) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for _, p := range rows {
+		if _, ok := cc.entries[p.ID]; !ok && len(cc.entries) >= cc.max {
+			for id := range cc.entries { // evict an arbitrary entry
+				delete(cc.entries, id)
+				break
+			}
+		}
+		cc.entries[p.ID] = childrenEntry{version: p.Version, aliases: c.aliases[p.ID], thumbs: c.thumbs[p.ID]}
+	}
+}
+
+// totalCache keeps the totals of list filters for a short time, so that a
+// page costs no COUNT over the whole table when many clients list the same
+// way: counting 20,000 rows costs MariaDB about 2 ms, more than the rest of
+// the page. Concurrent requests for the same filter share one count. The
+// API's own writes clear it; writes by other processes (the feed loader,
+// other API replicas) show in totals after at most the TTL.
+type totalCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*totalEntry
+}
+
+type totalEntry struct {
+	ready   chan struct{} // closed once total and err are set
+	total   int64
+	err     error
+	expires time.Time
+}
+
+// maxTotalEntries bounds the filters remembered; past it the cache starts over.
+const maxTotalEntries = 1024
+
+func newTotalCache(ttl time.Duration) *totalCache {
+	return &totalCache{ttl: ttl, now: time.Now, entries: make(map[string]*totalEntry)}
+}
+
+// get returns the total of f, counting it with count when no fresh one is
+// cached.
+func (tc *totalCache) get(ctx context.Context, f db.Filter, count func(context.Context, db.Filter) (int64, error)) (int64, error) {
+	if tc == nil || tc.ttl <= 0 {
+		return count(ctx, f)
+	}
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return count(ctx, f)
+	}
+	key := string(raw)
+	now := tc.now()
+	tc.mu.Lock()
+	e := tc.entries[key]
+	if e != nil {
+		select {
+		case <-e.ready:
+			if e.err != nil || now.After(e.expires) {
+				e = nil // failed or expired: count again
+			}
+		default: // being counted: wait for it below
+		}
+	}
+	if e == nil {
+		if len(tc.entries) >= maxTotalEntries {
+			tc.entries = make(map[string]*totalEntry)
+		}
+		e = &totalEntry{ready: make(chan struct{})}
+		tc.entries[key] = e
+		tc.mu.Unlock()
+		// The count runs for every waiter: a client that gives up does not
+		// cancel it for the others.
+		e.total, e.err = count(context.WithoutCancel(ctx), f)
+		e.expires = tc.now().Add(tc.ttl)
+		close(e.ready)
+		return e.total, e.err
+	}
+	tc.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e.total, e.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// clear forgets every total (after a write through this API).
+func (tc *totalCache) clear() {
+	if tc == nil {
+		return
+	}
+	tc.mu.Lock()
+	tc.entries = make(map[string]*totalEntry)
+	tc.mu.Unlock()
+}

@@ -1,0 +1,353 @@
+package rest
+
+// Shared test set-up: a REST handler over a fresh store per backend, the
+// request helper every test uses (it validates each exchange against the
+// OpenAPI document, see contract_test.go), and real-format fixtures.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"marquee/auth"
+	"marquee/db"
+	"marquee/db/dbtest"
+	"marquee/ingest"
+)
+
+const (
+	testWriteToken = "rest-write-token-0123456789"
+	testReadToken  = "rest-read-token-0123456789"
+	// testMaxBody is the body cap of the test API: small, so 413 is cheap.
+	testMaxBody = 64 << 10
+)
+
+// realHeadPath is the real feed sample of ../shared/feeds.
+const realHeadPath = "../../shared/feeds/real-head-100.json"
+
+// testAPI is the REST handler over one test database.
+type testAPI struct {
+	t       testing.TB
+	store   *db.Store
+	handler http.Handler
+	logs    *syncBuffer
+}
+
+// apiOptions adjust newTestAPI.
+type apiOptions struct {
+	limiter *auth.Limiter
+	maxBody int64
+}
+
+// forEachBackend runs fn on SQLite and on MySQL, each in a parallel subtest
+// with a fresh migrated database.
+func forEachBackend(t *testing.T, fn func(t *testing.T, api *testAPI)) {
+	t.Helper()
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newTestAPI(t, openStore(t, b.URL(t)), apiOptions{}))
+		})
+	}
+}
+
+// openStore opens and migrates the database at url; it is closed at cleanup.
+func openStore(t testing.TB, url string) *db.Store {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, db.Options{URL: url})
+	if err != nil {
+		t.Fatalf("open database: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.Migrate(ctx, 30*time.Second); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return db.NewStore(d)
+}
+
+func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
+	t.Helper()
+	tokens, err := auth.ParseTokens(testWriteToken + "," + testReadToken + ":read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxBody == 0 {
+		o.maxBody = testMaxBody
+	}
+	logs := &syncBuffer{}
+	h := New(Options{
+		Store:        store,
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Limiter:      o.limiter,
+		MaxBodyBytes: o.maxBody,
+	})
+	return &testAPI{t: t, store: store, handler: tokens.Middleware(h), logs: logs}
+}
+
+// syncBuffer is a log sink that tests read.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// req is one request of a test.
+type req struct {
+	method string
+	path   string
+	body   string
+	// token is "write", "read", "bad" or "" (none).
+	token   string
+	ctype   string // Content-Type; defaults to application/json when body is set
+	headers map[string]string
+	// chunked sends the body without a Content-Length.
+	chunked bool
+	remote  string // RemoteAddr (default 192.0.2.1:1234)
+}
+
+// resp is what the handler answered.
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *resp) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// do sends rq to the API and checks the exchange against the OpenAPI
+// document and the problem-document rules.
+func (api *testAPI) do(rq req) *resp {
+	api.t.Helper()
+	httpReq := buildRequest(rq)
+	rec := httptest.NewRecorder()
+	api.handler.ServeHTTP(rec, httpReq)
+	out := &resp{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	checkExchange(api.t, rq, out)
+	return out
+}
+
+func buildRequest(rq req) *http.Request {
+	var body io.Reader
+	if rq.body != "" {
+		body = strings.NewReader(rq.body)
+	}
+	r := httptest.NewRequest(rq.method, rq.path, body)
+	r.RemoteAddr = "192.0.2.1:1234"
+	if rq.remote != "" {
+		r.RemoteAddr = rq.remote
+	}
+	if rq.chunked {
+		r.ContentLength = -1
+		r.Body = io.NopCloser(strings.NewReader(rq.body))
+	}
+	if rq.body != "" && rq.ctype == "" {
+		r.Header.Set("Content-Type", "application/json")
+	} else if rq.ctype != "" && rq.ctype != "-" {
+		r.Header.Set("Content-Type", rq.ctype)
+	}
+	switch rq.token {
+	case "write":
+		r.Header.Set("Authorization", "Bearer "+testWriteToken)
+	case "read":
+		r.Header.Set("Authorization", "Bearer "+testReadToken)
+	case "bad":
+		r.Header.Set("Authorization", "Bearer not-a-known-token-000000")
+	}
+	for k, v := range rq.headers {
+		r.Header.Set(k, v)
+	}
+	return r
+}
+
+// get is a GET without a token.
+func (api *testAPI) get(path string) *resp {
+	api.t.Helper()
+	return api.do(req{method: http.MethodGet, path: path})
+}
+
+// wantStatus fails the test unless r has status want.
+func (r *resp) wantStatus(t testing.TB, want int) *resp {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status %d, want %d; body: %s", r.status, want, r.body)
+	}
+	return r
+}
+
+// problemOf decodes a problem document.
+func (r *resp) problem(t testing.TB) problemDoc {
+	t.Helper()
+	var p problemDoc
+	r.json(t, &p)
+	return p
+}
+
+// problemDoc is a problem document as a client decodes it.
+type problemDoc struct {
+	Type        string `json:"type"`
+	Title       string `json:"title"`
+	Status      int    `json:"status"`
+	Detail      string `json:"detail"`
+	Instance    string `json:"instance"`
+	ActiveRunID *int64 `json:"active_run_id"`
+	ActiveRun   string `json:"active_run"`
+	Errors      []struct {
+		Pointer   *string `json:"pointer"`
+		Parameter string  `json:"parameter"`
+		Detail    string  `json:"detail"`
+	} `json:"errors"`
+}
+
+// wantProblem checks status and problem type (its slug), and returns it.
+func (r *resp) wantProblem(t testing.TB, status int, slug string) problemDoc {
+	t.Helper()
+	r.wantStatus(t, status)
+	p := r.problem(t)
+	if p.Type != problemTypePrefix+slug {
+		t.Fatalf("problem type %q, want %q; body: %s", p.Type, problemTypePrefix+slug, r.body)
+	}
+	return p
+}
+
+// wantParameter checks a 400 naming parameter.
+func (r *resp) wantParameter(t testing.TB, parameter string) {
+	t.Helper()
+	p := r.wantProblem(t, http.StatusBadRequest, "invalid-parameter")
+	for _, e := range p.Errors {
+		if e.Parameter == parameter {
+			return
+		}
+	}
+	t.Fatalf("400 does not name parameter %q: %s", parameter, r.body)
+}
+
+// wantPointer checks a 422 naming the member at pointer.
+func (r *resp) wantPointer(t testing.TB, pointer string) {
+	t.Helper()
+	p := r.wantProblem(t, http.StatusUnprocessableEntity, "validation-failed")
+	for _, e := range p.Errors {
+		if e.Pointer != nil && *e.Pointer == pointer {
+			return
+		}
+	}
+	t.Fatalf("422 does not name pointer %q: %s", pointer, r.body)
+}
+
+// pornstarDoc is a performer as a client decodes it.
+type pornstarDoc struct {
+	ID          int64    `json:"id"`
+	FeedID      *int64   `json:"feed_id"`
+	Name        string   `json:"name"`
+	License     *string  `json:"license"`
+	WLStatus    *bool    `json:"wl_status"`
+	HairColors  []string `json:"hair_colors"`
+	Ethnicities []string `json:"ethnicities"`
+	Gender      *string  `json:"gender"`
+	Age         *int32   `json:"age"`
+	BreastSize  *int32   `json:"breast_size"`
+	Views       *int64   `json:"views"`
+	Rank        *int64   `json:"rank"`
+	Aliases     []string `json:"aliases"`
+	Thumbnails  []struct {
+		Type    string `json:"type"`
+		URL     string `json:"url"`
+		URLHash string `json:"url_hash"`
+		Image   struct {
+			Status string  `json:"status"`
+			URL    *string `json:"url"`
+		} `json:"image"`
+	} `json:"thumbnails"`
+	Version   int64      `json:"version"`
+	RemovedAt *time.Time `json:"removed_at"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+type pornstarPageDoc struct {
+	Data       []pornstarDoc `json:"data"`
+	NextCursor *string       `json:"next_cursor"`
+	Total      int64         `json:"total"`
+}
+
+// realProfiles parses the real 100-item feed sample.
+func realProfiles(t testing.TB) []db.Profile {
+	t.Helper()
+	f, err := os.Open(realHeadPath)
+	if err != nil {
+		t.Fatalf("open fixture: %v", err)
+	}
+	defer f.Close()
+	var out []db.Profile
+	if _, err := ingest.ParseFeed(f, func(_ int, p db.Profile) error {
+		out = append(out, p)
+		return nil
+	}, nil); err != nil {
+		t.Fatalf("parse fixture: %v", err)
+	}
+	return out
+}
+
+// seedReal writes the real sample into the store and returns it.
+func (api *testAPI) seedReal() []db.Profile {
+	api.t.Helper()
+	profiles := realProfiles(api.t)
+	if _, err := api.store.UpsertProfiles(context.Background(), profiles); err != nil {
+		api.t.Fatalf("upsert: %v", err)
+	}
+	return profiles
+}
+
+// cacheImage records a cached outcome for url.
+func (api *testAPI) setImage(url, status string) {
+	api.t.Helper()
+	now := time.Now().UTC()
+	st := db.ImageState{URLHash: db.URLHash(url), URL: url, Status: status, Attempts: 1, FetchedAt: &now}
+	if status == db.ImageCached {
+		ct, size, w, h := "image/jpeg", int64(12345), int32(234), int32(344)
+		sum := strings.Repeat("ab", 32)
+		st.ContentType, st.Bytes, st.Width, st.Height, st.ContentSHA256 = &ct, &size, &w, &h, &sum
+	} else {
+		msg := "HTTP 404"
+		st.Error = &msg
+	}
+	if err := api.store.UpsertImages(context.Background(), []db.ImageState{st}); err != nil {
+		api.t.Fatalf("upsert image: %v", err)
+	}
+}
+
+// create makes a performer through the API and returns it.
+func (api *testAPI) create(body string) pornstarDoc {
+	api.t.Helper()
+	r := api.do(req{method: http.MethodPost, path: "/api/v1/pornstars", body: body, token: "write"}).wantStatus(api.t, http.StatusCreated)
+	var p pornstarDoc
+	r.json(api.t, &p)
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }

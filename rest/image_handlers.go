@@ -1,0 +1,37 @@
+package rest
+
+import (
+	"errors"
+	"net/http"
+
+	"marquee/db"
+)
+
+// getImage answers GET /images/{url_hash}: the state and metadata of one
+// image URL. The bytes of a cached image are served at /images/{url_hash},
+// outside this API. A hash no thumbnail refers to is 404; one that a
+// thumbnail refers to but that has no outcome yet is pending.
+func (a *api) getImage(w http.ResponseWriter, r *http.Request) {
+	urlHash := r.PathValue("url_hash")
+	if !isURLHash(urlHash) {
+		failParameters(w, r, []problemError{parameterError("url_hash", "must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")})
+		return
+	}
+	if !noQuery(w, r) {
+		return
+	}
+	img, err := a.store.Image(r.Context(), urlHash)
+	switch {
+	case err == nil:
+		a.writeJSON(w, r, http.StatusOK, newImageJSON(urlHash, img.URL, img), imageETag(img))
+	case errors.Is(err, db.ErrNotFound):
+		sourceURL, err := a.store.ThumbnailURL(r.Context(), urlHash)
+		if err != nil {
+			a.failStore(w, r, err)
+			return
+		}
+		a.writeJSON(w, r, http.StatusOK, newImageJSON(urlHash, sourceURL, nil), imageETag(nil))
+	default:
+		a.failStore(w, r, err)
+	}
+}

@@ -1,0 +1,546 @@
+package rest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"marquee/db"
+)
+
+// serveOpenAPI answers GET /openapi.json with the API's OpenAPI 3.1 document.
+func (a *api) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
+	a.writeBody(w, r, http.StatusOK, a.openapi, "")
+}
+
+// obj is a JSON object of the OpenAPI document.
+type obj = map[string]any
+
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func nullable(typ string) []string { return []string{typ, "null"} }
+
+// openAPIDocument builds the OpenAPI 3.1 document of the API. It is built
+// from the same tables the handlers use (filters, sort keys, problem kinds),
+// so the two cannot drift apart silently; a contract test validates every
+// request and response of the test suite against it.
+func openAPIDocument() []byte {
+	doc := obj{
+		"openapi": "3.1.0",
+		"info": obj{
+			"title":   "Marquee REST API",
+			"version": "1",
+			"description": "Performers of the daily feed with their aliases, thumbnails and image states, image " +
+				"metadata and feed runs. JSON members are snake_case; timestamps are RFC 3339 in UTC; unknown values are null.\n\n" +
+				"Reads need no token. Writes need `Authorization: Bearer <token>` with a write token: a missing or unknown " +
+				"token is 401 (an unknown token is 401 on reads too), a read-only token 403.\n\n" +
+				"Every error is an RFC 9457 problem document (`application/problem+json`). 400: bad query or path " +
+				"parameters (each named in `errors[].parameter`) or a body that is not JSON; 422: well-formed JSON with " +
+				"wrong types, unknown or read-only members or invalid values (each named by a JSON pointer in " +
+				"`errors[].pointer`). Unknown routes are 404 and other methods 405 with `Allow`, both as problem " +
+				"documents. Every request counts against the caller's rate limit (its token, else its address): 429 " +
+				"with `Retry-After` when it is spent.\n\n" +
+				"Every GET answer has an `ETag` and honours `If-None-Match` (304); a performer's ETag starts with its " +
+				"`version`, and `If-Match` on PUT, PATCH and DELETE compares that version (412 on a mismatch). HEAD is " +
+				"served wherever GET is.",
+		},
+		"servers": []obj{{"url": BasePath}},
+		"tags": []obj{
+			{"name": "pornstars", "description": "Performers, their aliases and thumbnails"},
+			{"name": "images", "description": "Image states; the bytes of cached images are at /images/{url_hash}"},
+			{"name": "feed-runs", "description": "Feed runs: list, detail, trigger"},
+			{"name": "meta", "description": "This document"},
+		},
+		"security": []obj{{}, {"bearer": []string{}}},
+		"paths":    openAPIPaths(),
+		"components": obj{
+			"securitySchemes": obj{"bearer": obj{
+				"type": "http", "scheme": "bearer",
+				"description": "A token of MARQUEE_API_TOKENS (or the embedded mode's generated token).",
+			}},
+			"schemas":    openAPISchemas(),
+			"parameters": openAPIParameters(),
+			"headers":    openAPIHeaders(),
+			"responses":  openAPIResponses(),
+		},
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		panic("rest: encode the OpenAPI document: " + err.Error()) // maps of strings and numbers always encode
+	}
+	return append(out, '\n')
+}
+
+// paramRef refers to a shared parameter.
+func paramRef(name string) obj { return obj{"$ref": "#/components/parameters/" + name} }
+
+func respRef(name string) obj { return obj{"$ref": "#/components/responses/" + name} }
+
+func headerRef(name string) obj { return obj{"$ref": "#/components/headers/" + name} }
+
+func jsonContent(schema obj) obj { return obj{JSONContentType: obj{"schema": schema}} }
+
+// operation builds an operation with the responses every one shares.
+func operation(id, tag, summary, description string, params []obj, responses obj) obj {
+	responses["401"] = respRef("Unauthenticated")
+	responses["429"] = respRef("RateLimited")
+	responses["500"] = respRef("Internal")
+	op := obj{"operationId": id, "tags": []string{tag}, "summary": summary, "responses": responses}
+	if description != "" {
+		op["description"] = description
+	}
+	if len(params) > 0 {
+		op["parameters"] = params
+	}
+	return op
+}
+
+// readOp is a GET with its ETag / If-None-Match handling.
+func readOp(id, tag, summary, description string, params []obj, schema obj, extraHeaders obj, errs ...string) obj {
+	headers := obj{"ETag": headerRef("ETag"), "Cache-Control": headerRef("CacheControl")}
+	for k, v := range extraHeaders {
+		headers[k] = v
+	}
+	responses := obj{
+		"200": obj{"description": "OK", "headers": headers, "content": jsonContent(schema)},
+		"304": respRef("NotModified"),
+	}
+	for _, e := range errs {
+		responses[e[:3]] = respRef(e[4:])
+	}
+	return operation(id, tag, summary, description, append(params, paramRef("IfNoneMatch")), responses)
+}
+
+// writeOp is an operation that needs a write token.
+func writeOp(id, tag, summary, description string, params []obj, body obj, responses obj, errs ...string) obj {
+	responses["403"] = respRef("Forbidden")
+	for _, e := range errs {
+		responses[e[:3]] = respRef(e[4:])
+	}
+	op := operation(id, tag, summary, description, params, responses)
+	op["security"] = []obj{{"bearer": []string{}}}
+	if body != nil {
+		op["requestBody"] = body
+	}
+	return op
+}
+
+func openAPIPaths() obj {
+	idParam := paramRef("PornstarID")
+	pornstarResponse := func(status, description string, withLocation bool) obj {
+		headers := obj{"ETag": headerRef("ETag")}
+		if withLocation {
+			headers["Location"] = headerRef("Location")
+		}
+		return obj{status: obj{"description": description, "headers": headers, "content": jsonContent(ref("Pornstar"))}}
+	}
+	writeBody := func(schemaName string, media ...string) obj {
+		content := obj{}
+		for _, m := range media {
+			content[m] = obj{"schema": ref(schemaName)}
+		}
+		return obj{"required": true, "content": content}
+	}
+	listParams := []obj{paramRef("Limit"), paramRef("Cursor"), paramRef("Sort"), paramRef("Q")}
+	for _, name := range []string{"HairColor", "Ethnicity", "Gender", "Orientation", "License", "WLStatus", "Tattoos", "Piercings"} {
+		listParams = append(listParams, paramRef(name))
+	}
+	for _, field := range db.RangeFields {
+		listParams = append(listParams, paramRef(rangeParamName(field, "min")), paramRef(rangeParamName(field, "max")))
+	}
+	listParams = append(listParams, paramRef("HasImage"), paramRef("Removed"), paramRef("FeedID"))
+
+	return obj{
+		"/pornstars": obj{
+			"get": readOp("listPornstars", "pornstars", "List performers",
+				"One page of performers matching every filter given, in the order of `sort`, with the cursor of the "+
+					"next page in `next_cursor` and a `Link: <...>; rel=\"next\"` header. `total` counts every match. "+
+					"A cursor only works with the filters and order it came from. `feed_id` is the lookup by feed id "+
+					"(with it, `removed` defaults to `any`).",
+				listParams, ref("PornstarPage"), obj{"Link": headerRef("Link")}, "400 InvalidParameter"),
+			"post": writeOp("createPornstar", "pornstars", "Create a performer",
+				"Creates a performer without a feed id: the feed never touches it.", nil,
+				writeBody("PornstarWrite", mediaJSON), pornstarResponse("201", "Created", true),
+				"400 BadRequest", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
+		},
+		"/pornstars/{id}": obj{
+			"parameters": []obj{idParam},
+			"get": readOp("getPornstar", "pornstars", "Get a performer", "Performers that left the feed are found too (`removed_at` is set).",
+				nil, ref("Pornstar"), nil, "400 InvalidParameter", "404 NotFound"),
+			"put": writeOp("replacePornstar", "pornstars", "Replace a performer",
+				"Sets every writable member; absent ones become null (aliases and thumbnails empty). A later feed "+
+					"change to a feed performer overwrites the edit.",
+				[]obj{paramRef("IfMatch")}, writeBody("PornstarWrite", mediaJSON), pornstarResponse("200", "Replaced", false),
+				"400 BadRequest", "404 NotFound", "412 PreconditionFailed", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
+			"patch": writeOp("patchPornstar", "pornstars", "Update a performer (JSON Merge Patch)",
+				"RFC 7396: members present are set, null clears a member (aliases and thumbnails become empty), "+
+					"absent members stay; arrays are replaced whole.",
+				[]obj{paramRef("IfMatch")}, writeBody("PornstarPatch", mediaMergePatch, mediaJSON), pornstarResponse("200", "Updated", false),
+				"400 BadRequest", "404 NotFound", "412 PreconditionFailed", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
+			"delete": writeOp("deletePornstar", "pornstars", "Delete a performer",
+				"Only performers created through an API can be deleted; a feed performer is 409 (it is removed when it leaves the feed).",
+				[]obj{paramRef("IfMatch")}, nil, obj{"204": obj{"description": "Deleted"}},
+				"400 InvalidParameter", "404 NotFound", "409 Conflict", "412 PreconditionFailed"),
+		},
+		"/pornstars/{id}/aliases": obj{
+			"parameters": []obj{idParam},
+			"get": readOp("listPornstarAliases", "pornstars", "List a performer's aliases", "", nil,
+				ref("AliasList"), nil, "400 InvalidParameter", "404 NotFound"),
+		},
+		"/pornstars/{id}/thumbnails": obj{
+			"parameters": []obj{idParam},
+			"get": readOp("listPornstarThumbnails", "pornstars", "List a performer's thumbnails with their image states", "", nil,
+				ref("ThumbnailList"), nil, "400 InvalidParameter", "404 NotFound"),
+		},
+		"/images/{url_hash}": obj{
+			"parameters": []obj{paramRef("URLHash")},
+			"get": readOp("getImage", "images", "Get the state of an image",
+				"`pending` until the image compactor has an outcome; the bytes of a cached image are at `url` "+
+					"(/images/{url_hash}). A hash no thumbnail refers to is 404.",
+				nil, ref("Image"), nil, "400 InvalidParameter", "404 NotFound"),
+		},
+		"/feed-runs": obj{
+			"get": readOp("listFeedRuns", "feed-runs", "List feed runs", "Newest first.",
+				[]obj{paramRef("Limit"), paramRef("Cursor")}, ref("FeedRunPage"), obj{"Link": headerRef("Link")}, "400 InvalidParameter"),
+			"post": writeOp("startFeedRun", "feed-runs", "Start a feed run",
+				"Queues a run for the scheduler, which claims it within seconds. The body is optional: "+
+					"`{\"force\": true}` ignores the feed's conditional headers. 409 while another run is queued or running.",
+				nil, obj{"required": false, "content": jsonContent(ref("FeedRunStart"))},
+				obj{"202": obj{"description": "Queued", "headers": obj{"Location": headerRef("Location"), "ETag": headerRef("ETag")},
+					"content": jsonContent(ref("FeedRunDetail"))}},
+				"400 BadRequest", "409 Conflict", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
+		},
+		"/feed-runs/{id}": obj{
+			"parameters": []obj{paramRef("FeedRunID")},
+			"get": readOp("getFeedRun", "feed-runs", "Get a feed run", "With up to "+strconv.Itoa(maxRejectsShown)+" of its rejected items.",
+				nil, ref("FeedRunDetail"), nil, "400 InvalidParameter", "404 NotFound"),
+		},
+		"/openapi.json": obj{
+			"get": withoutResponse(readOp("getOpenAPI", "meta", "This OpenAPI document", "", nil,
+				obj{"type": "object"}, nil, "400 InvalidParameter"), "500"), // served from memory: it cannot fail
+		},
+	}
+}
+
+// withoutResponse drops a response an operation cannot give.
+func withoutResponse(op obj, status string) obj {
+	delete(op["responses"].(obj), status)
+	return op
+}
+
+func rangeParamName(field, bound string) string {
+	return "Range_" + field + "_" + bound
+}
+
+func openAPIParameters() obj {
+	queryList := func(name, description string) obj {
+		return obj{"name": name, "in": "query", "description": description + " Any of several values, repeated or comma-separated.",
+			"style": "form", "explode": true,
+			"schema": obj{"type": "array", "maxItems": maxListValues, "items": obj{"type": "string", "minLength": 1}}}
+	}
+	queryBool := func(name, description string) obj {
+		return obj{"name": name, "in": "query", "description": description, "schema": obj{"type": "boolean"}}
+	}
+	sortKey := "-?(" + strings.Join(db.OrderFields, "|") + ")"
+	params := obj{
+		"PornstarID": obj{"name": "id", "in": "path", "required": true, "description": "The performer's id (not its feed id).",
+			"schema": obj{"type": "integer", "format": "int64", "minimum": 1}},
+		"FeedRunID": obj{"name": "id", "in": "path", "required": true, "description": "The feed run's id.",
+			"schema": obj{"type": "integer", "format": "int64", "minimum": 1}},
+		"URLHash": obj{"name": "url_hash", "in": "path", "required": true,
+			"description": "Lowercase hex SHA-256 of the image URL (scheme and host lower-cased).",
+			"schema":      obj{"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+		"Limit": obj{"name": paramLimit, "in": "query", "description": "Page size.",
+			"schema": obj{"type": "integer", "minimum": 1, "maximum": db.MaxPageSize, "default": db.DefaultPageSize}},
+		"Cursor": obj{"name": paramCursor, "in": "query", "description": "`next_cursor` of the previous page (opaque).",
+			"schema": obj{"type": "string", "minLength": 1}},
+		"Sort": obj{"name": paramSort, "in": "query",
+			"description": "Comma-separated keys, each optionally prefixed with - for descending: " + strings.Join(db.OrderFields, ", ") +
+				". Default rank. Ties are broken by id; unknown values sort last in both directions.",
+			"schema": obj{"type": "string", "pattern": "^" + sortKey + "(," + sortKey + ")*$"}, "example": "rank,-views"},
+		"Q": obj{"name": paramQ, "in": "query", "description": "Case-insensitive substring of the name or of any alias.",
+			"schema": obj{"type": "string", "maxLength": maxQLen}},
+		"HairColor":   queryList(paramHairColor, "Hair colour, case-insensitive."),
+		"Ethnicity":   queryList(paramEthnicity, "Ethnicity, case-insensitive."),
+		"Gender":      queryList(paramGender, "Gender, exact."),
+		"Orientation": queryList(paramOrient, "Orientation, exact."),
+		"License":     queryList(paramLicense, "License (REGULAR, PREMIUM), exact."),
+		"WLStatus":    queryBool(paramWLStatus, "White-label status."),
+		"Tattoos":     queryBool(paramTattoos, "Has tattoos."),
+		"Piercings":   queryBool(paramPiercings, "Has piercings."),
+		"HasImage":    queryBool(paramHasImage, "true: at least one cached image; false: none."),
+		"Removed": obj{"name": paramRemoved, "in": "query",
+			"description": "Performers that left the feed: false (default; any with feed_id), true (only those), any.",
+			"schema":      obj{"type": "string", "enum": []string{"false", "true", "any"}}},
+		"FeedID": obj{"name": paramFeedID, "in": "query", "description": "Feed ids (the lookup by feed id); any of several, repeated or comma-separated.",
+			"style": "form", "explode": true,
+			"schema": obj{"type": "array", "maxItems": maxListValues, "items": obj{"type": "string", "pattern": "^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18})*$"}}},
+		"IfNoneMatch": obj{"name": "If-None-Match", "in": "header", "description": "ETags the client holds: 304 when one matches.",
+			"schema": obj{"type": "string"}},
+		"IfMatch": obj{"name": "If-Match", "in": "header",
+			"description": "Only write if the performer still has this version (an ETag of it); 412 otherwise.",
+			"schema":      obj{"type": "string"}},
+	}
+	for _, field := range db.RangeFields {
+		for _, bound := range []string{"min", "max"} {
+			word := "at least"
+			if bound == "max" {
+				word = "at most"
+			}
+			params[rangeParamName(field, bound)] = obj{"name": field + "_" + bound, "in": "query",
+				"description": fmt.Sprintf("%s %s (inclusive).", field, word),
+				"schema":      obj{"type": "integer", "format": "int64"}}
+		}
+	}
+	return params
+}
+
+func openAPIHeaders() obj {
+	str := obj{"type": "string"}
+	return obj{
+		"ETag": obj{"description": "Strong entity tag of the representation.", "schema": str},
+		"CacheControl": obj{"description": "no-cache: keep the answer, but revalidate it with If-None-Match.",
+			"schema": str},
+		"Location":        obj{"description": "Where the new resource is.", "schema": str},
+		"Link":            obj{"description": "`<...>; rel=\"next\"`: the next page, when there is one.", "schema": str},
+		"Allow":           obj{"description": "The methods the route serves.", "schema": str},
+		"RetryAfter":      obj{"description": "Seconds until a request would be allowed.", "schema": obj{"type": "integer", "minimum": 1}},
+		"WWWAuthenticate": obj{"description": "The bearer challenge (RFC 6750).", "schema": str},
+	}
+}
+
+func openAPIResponses() obj {
+	problem := func(description string, headers obj) obj {
+		r := obj{"description": description, "content": obj{ProblemContentType: obj{"schema": ref("Problem")}}}
+		if headers != nil {
+			r["headers"] = headers
+		}
+		return r
+	}
+	return obj{
+		"NotModified": obj{"description": "Not modified: the ETag in If-None-Match is current.",
+			"headers": obj{"ETag": headerRef("ETag")}},
+		"InvalidParameter": problem("A query or path parameter is unknown, repeated or has a bad value (invalid-parameter); "+
+			"errors[].parameter names each.", nil),
+		"BadRequest": problem("A bad parameter (invalid-parameter), or a body that is not one JSON value in UTF-8 (malformed-body).", nil),
+		"Unauthenticated": problem("The write needs a bearer token, or the token given is unknown (unauthenticated).",
+			obj{"WWW-Authenticate": headerRef("WWWAuthenticate")}),
+		"Forbidden": problem("The token is read-only (forbidden).", obj{"WWW-Authenticate": headerRef("WWWAuthenticate")}),
+		"NotFound":  problem("No such resource (not-found). Unknown routes are answered the same way.", nil),
+		"MethodNotAllowed": problem("The route does not serve this method (method-not-allowed).",
+			obj{"Allow": headerRef("Allow")}),
+		"Conflict": problem("feed-managed: the performer comes from the feed; feed-run-active: a run is queued or running "+
+			"(active_run_id and active_run name it); conflict: anything else.", nil),
+		"PreconditionFailed":   problem("If-Match names another version (precondition-failed).", nil),
+		"BodyTooLarge":         problem("The body is over the size cap (body-too-large).", nil),
+		"UnsupportedMediaType": problem("The Content-Type is not accepted (unsupported-media-type).", obj{"Accept-Patch": obj{"schema": obj{"type": "string"}, "description": "On PATCH: the accepted media types."}}),
+		"ValidationFailed": problem("Well-formed JSON with wrong types, unknown or read-only members or invalid values "+
+			"(validation-failed); errors[].pointer names each member.", nil),
+		"RateLimited": problem("The caller's rate limit is spent (rate-limited).", obj{"Retry-After": headerRef("RetryAfter")}),
+		"Internal":    problem("The server failed (internal); the failure is logged, never described.", nil),
+	}
+}
+
+func openAPISchemas() obj {
+	str := func(maxLength int) obj { return obj{"type": nullable("string"), "maxLength": maxLength} }
+	i32 := obj{"type": nullable("integer"), "format": "int32", "minimum": 0, "maximum": 2147483647}
+	i64 := obj{"type": nullable("integer"), "format": "int64", "minimum": 0}
+	boolean := obj{"type": nullable("boolean")}
+	nonBlank := "\\S"
+	tagList := obj{"type": nullable("array"), "maxItems": 50,
+		"items": obj{"type": "string", "minLength": 1, "maxLength": 128, "pattern": nonBlank}}
+	timestamp := obj{"type": "string", "format": "date-time"}
+	nullTimestamp := obj{"type": nullable("string"), "format": "date-time"}
+
+	// profile are the members of a performer that clients write.
+	profile := obj{
+		"name":                    obj{"type": "string", "minLength": 1, "maxLength": 255, "pattern": nonBlank},
+		"license":                 str(32),
+		"wl_status":               boolean,
+		"link":                    str(1024),
+		"hair_colors":             tagList,
+		"ethnicities":             tagList,
+		"tattoos":                 boolean,
+		"piercings":               boolean,
+		"breast_size":             i32,
+		"breast_type":             str(16),
+		"gender":                  str(32),
+		"orientation":             str(32),
+		"age":                     i32,
+		"subscriptions":           i64,
+		"monthly_searches":        i64,
+		"views":                   i64,
+		"videos_count":            i64,
+		"premium_videos_count":    i64,
+		"white_label_video_count": i64,
+		"rank":                    i64,
+		"rank_premium":            i64,
+		"rank_wl":                 i64,
+	}
+	profileOrder := []string{"name", "license", "wl_status", "link", "hair_colors", "ethnicities", "tattoos", "piercings",
+		"breast_size", "breast_type", "gender", "orientation", "age", "subscriptions", "monthly_searches", "views",
+		"videos_count", "premium_videos_count", "white_label_video_count", "rank", "rank_premium", "rank_wl"}
+	aliasesWrite := obj{"type": nullable("array"), "maxItems": 1000, "description": "null or absent: none. Duplicates (ignoring case) and blank entries are dropped.",
+		"items": obj{"type": "string", "maxLength": 255}}
+	thumbsWrite := obj{"type": nullable("array"), "maxItems": 100, "description": "null or absent: none.", "items": ref("ThumbnailWrite")}
+
+	writeProps := func() obj {
+		props := obj{}
+		for k, v := range profile {
+			props[k] = v
+		}
+		props["aliases"] = aliasesWrite
+		props["thumbnails"] = thumbsWrite
+		return props
+	}
+	pornstarProps := obj{
+		"id":         obj{"type": "integer", "format": "int64", "minimum": 1},
+		"feed_id":    obj{"type": nullable("integer"), "format": "int64", "description": "The id in the feed; null for performers created through an API."},
+		"aliases":    obj{"type": "array", "items": obj{"type": "string"}},
+		"thumbnails": obj{"type": "array", "items": ref("Thumbnail")},
+		"version":    obj{"type": "integer", "format": "int64", "minimum": 1, "description": "Bumped by every write."},
+		"removed_at": obj{"type": nullable("string"), "format": "date-time", "description": "When the performer left the feed; null while in it."},
+		"created_at": timestamp,
+		"updated_at": timestamp,
+	}
+	for k, v := range profile {
+		pornstarProps[k] = v
+	}
+	// The representation shows what the store holds, which the feed may
+	// have written beyond what an API write allows (no bounds there).
+	pornstarProps["name"] = obj{"type": "string"}
+	pornstarRequired := append([]string{"id", "feed_id"}, profileOrder...)
+	pornstarRequired = append(pornstarRequired, "aliases", "thumbnails", "version", "removed_at", "created_at", "updated_at")
+
+	patchProps := writeProps()
+	patchProps["name"] = obj{"type": "string", "minLength": 1, "maxLength": 255, "pattern": nonBlank, "description": "Cannot be cleared."}
+
+	problemTypes := make([]string, len(problemKinds))
+	for i, k := range problemKinds {
+		problemTypes[i] = k.typeURI()
+	}
+
+	runProps := obj{
+		"id":                  obj{"type": "integer", "format": "int64"},
+		"status":              obj{"type": "string", "enum": []string{db.RunQueued, db.RunRunning, db.RunCompleted, db.RunNotModified, db.RunFailed}},
+		"requested_by":        obj{"type": "string", "description": "schedule, startup, api or cli."},
+		"force":               obj{"type": "boolean"},
+		"source":              obj{"type": nullable("string"), "description": "The feed source, without credentials."},
+		"http_status":         obj{"type": nullable("integer")},
+		"etag":                obj{"type": nullable("string"), "description": "The feed's ETag."},
+		"last_modified":       obj{"type": nullable("string"), "description": "The feed's Last-Modified."},
+		"generation_date":     nullTimestamp,
+		"bytes":               obj{"type": "integer", "format": "int64"},
+		"items_seen":          obj{"type": "integer", "format": "int64"},
+		"items_valid":         obj{"type": "integer", "format": "int64"},
+		"items_rejected":      obj{"type": "integer", "format": "int64"},
+		"items_changed":       obj{"type": "integer", "format": "int64"},
+		"items_removed":       obj{"type": "integer", "format": "int64"},
+		"images_requested":    obj{"type": "integer", "format": "int64"},
+		"removals_suppressed": obj{"type": "boolean", "description": "The feed shrank by more than MARQUEE_FEED_MAX_SHRINK, so nobody was removed."},
+		"error":               obj{"type": nullable("string")},
+		"queued_at":           timestamp,
+		"started_at":          nullTimestamp,
+		"finished_at":         nullTimestamp,
+		"updated_at":          timestamp,
+		"version":             obj{"type": "integer", "format": "int64"},
+	}
+	runRequired := sortedKeys(runProps)
+	runDetailProps := obj{}
+	for k, v := range runProps {
+		runDetailProps[k] = v
+	}
+	runDetailProps["rejects"] = obj{"type": "array", "maxItems": maxRejectsShown, "items": ref("FeedRunReject"),
+		"description": fmt.Sprintf("Up to %d rejected items, in feed order; items_rejected counts them all.", maxRejectsShown)}
+
+	page := func(item string) obj {
+		return obj{"type": "object", "additionalProperties": false, "required": []string{"data", "next_cursor", "total"},
+			"properties": obj{
+				"data":        obj{"type": "array", "items": ref(item)},
+				"next_cursor": obj{"type": nullable("string"), "description": "The cursor of the next page; null on the last one."},
+				"total":       obj{"type": "integer", "format": "int64", "minimum": 0, "description": "How many items the whole list holds."},
+			}}
+	}
+
+	return obj{
+		"Pornstar": obj{"type": "object", "additionalProperties": false, "required": pornstarRequired, "properties": pornstarProps},
+		"PornstarWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": writeProps(),
+			"description": "A performer as POST and PUT take it. Absent members are null (unknown). id, feed_id, version, " +
+				"removed_at, created_at and updated_at are read-only: naming them is 422."},
+		"PornstarPatch": obj{"type": "object", "additionalProperties": false, "properties": patchProps,
+			"description": "A JSON Merge Patch (RFC 7396) of a performer."},
+		"Thumbnail": obj{"type": "object", "additionalProperties": false,
+			"required": []string{"type", "width", "height", "url", "url_hash", "image"},
+			"properties": obj{
+				"type":     obj{"type": "string", "description": "pc, mobile or tablet in the feed."},
+				"width":    obj{"type": nullable("integer"), "format": "int32"},
+				"height":   obj{"type": nullable("integer"), "format": "int32"},
+				"url":      obj{"type": "string", "description": "The image's source URL."},
+				"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+				"image":    ref("Image"),
+			}},
+		"ThumbnailWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"type", "url"},
+			"properties": obj{
+				"type":     obj{"type": "string", "maxLength": 32},
+				"width":    i32,
+				"height":   i32,
+				"url":      obj{"type": "string", "minLength": 1, "maxLength": 2048},
+				"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Optional; must be the hash of url."},
+			}},
+		"Image": obj{"type": "object", "additionalProperties": false,
+			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at"},
+			"properties": obj{
+				"url_hash":       obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+				"status":         obj{"type": "string", "enum": []string{db.ImagePending, db.ImageCached, db.ImageFailed}},
+				"url":            obj{"type": nullable("string"), "description": "/images/{url_hash} once cached, else null."},
+				"source_url":     obj{"type": "string"},
+				"content_type":   obj{"type": nullable("string")},
+				"content_sha256": obj{"type": nullable("string")},
+				"bytes":          obj{"type": nullable("integer"), "format": "int64"},
+				"width":          obj{"type": nullable("integer"), "format": "int32"},
+				"height":         obj{"type": nullable("integer"), "format": "int32"},
+				"attempts":       obj{"type": "integer", "format": "int32"},
+				"error":          obj{"type": nullable("string"), "description": "Why the image failed."},
+				"fetched_at":     nullTimestamp,
+			}},
+		"PornstarPage": page("Pornstar"),
+		"AliasList": obj{"type": "object", "additionalProperties": false, "required": []string{"data"},
+			"properties": obj{"data": obj{"type": "array", "items": obj{"type": "string"}}}},
+		"ThumbnailList": obj{"type": "object", "additionalProperties": false, "required": []string{"data"},
+			"properties": obj{"data": obj{"type": "array", "items": ref("Thumbnail")}}},
+		"FeedRun":       obj{"type": "object", "additionalProperties": false, "required": runRequired, "properties": runProps},
+		"FeedRunDetail": obj{"type": "object", "additionalProperties": false, "required": append(runRequired, "rejects"), "properties": runDetailProps},
+		"FeedRunReject": obj{"type": "object", "additionalProperties": false, "required": []string{"item_index", "feed_id", "reason"},
+			"properties": obj{
+				"item_index": obj{"type": "integer", "format": "int64", "description": "0-based index in the feed's items."},
+				"feed_id":    obj{"type": nullable("integer"), "format": "int64"},
+				"reason":     obj{"type": "string"},
+			}},
+		"FeedRunPage": page("FeedRun"),
+		"FeedRunStart": obj{"type": "object", "additionalProperties": false,
+			"properties": obj{"force": obj{"type": "boolean", "description": "Fetch the feed unconditionally (no If-None-Match / If-Modified-Since)."}}},
+		"Problem": obj{"type": "object", "required": []string{"type", "title", "status", "detail"},
+			"description": "An RFC 9457 problem document.",
+			"properties": obj{
+				"type":          obj{"type": "string", "enum": problemTypes},
+				"title":         obj{"type": "string"},
+				"status":        obj{"type": "integer", "minimum": 400, "maximum": 599},
+				"detail":        obj{"type": "string"},
+				"instance":      obj{"type": "string"},
+				"errors":        obj{"type": "array", "items": ref("ProblemError")},
+				"active_run_id": obj{"type": "integer", "format": "int64", "description": "feed-run-active: the run that is queued or running."},
+				"active_run":    obj{"type": "string", "description": "feed-run-active: that run's location."},
+			}},
+		"ProblemError": obj{"type": "object", "required": []string{"detail"}, "additionalProperties": false,
+			"properties": obj{
+				"pointer":   obj{"type": "string", "description": "422: JSON pointer (RFC 6901) to the member of the body; \"\" for the whole body."},
+				"parameter": obj{"type": "string", "description": "400: the query or path parameter."},
+				"detail":    obj{"type": "string"},
+			}},
+	}
+}

@@ -1,0 +1,218 @@
+// Package rest is Marquee's REST API under /api/v1: performers with their
+// aliases, thumbnails and image states, image metadata and feed runs, as JSON
+// in snake_case, with RFC 9457 problem documents for every error and an
+// OpenAPI 3.1 document at /api/v1/openapi.json. Handlers only translate: each
+// decodes and checks a request, calls the store (db.Store, shared with the
+// GraphQL API) and encodes its answer.
+//
+// Reads are open; writes need a write token (see package auth, whose
+// Middleware must run before this handler). Every request counts against the
+// caller's rate limit.
+package rest
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"marquee/auth"
+	"marquee/db"
+	"marquee/server"
+)
+
+// BasePath is where the API is mounted: New's handler serves paths that start
+// with it (mount it at BasePath + "/" without stripping the prefix).
+const BasePath = "/api/v1"
+
+// DefaultMaxBodyBytes caps request bodies when Options.MaxBodyBytes is zero:
+// the largest valid performer (1,000 aliases of 255 characters, 100
+// thumbnails with 2 KiB URLs) is well under 1 MiB.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options configure New.
+type Options struct {
+	// Store answers every request. Required.
+	Store *db.Store
+	// Logger receives internal errors (default: discarded).
+	Logger *slog.Logger
+	// Limiter is the per-client rate limit; nil turns it off.
+	Limiter *auth.Limiter
+	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes); larger
+	// ones are answered 413.
+	MaxBodyBytes int64
+	// TotalCacheTTL is how long the total of a list filter is reused
+	// (default DefaultTotalCacheTTL; negative: count on every page). The API's
+	// own writes clear it; other writers show after at most this long.
+	TotalCacheTTL time.Duration
+}
+
+// DefaultTotalCacheTTL is the default Options.TotalCacheTTL: long enough
+// that a busy list costs one COUNT per filter every few seconds, short
+// enough that a feed run's effect on totals shows at once to a person.
+const DefaultTotalCacheTTL = 2 * time.Second
+
+// api holds what the handlers share. It is immutable after New, so the
+// handlers are safe for concurrent use.
+type api struct {
+	store   *db.Store
+	log     *slog.Logger
+	limiter *auth.Limiter
+	maxBody int64
+	openapi []byte // the encoded OpenAPI document
+
+	children *childrenCache
+	totals   *totalCache
+}
+
+// route is one path of the API and its handlers by method.
+type route struct {
+	// pattern is a net/http ServeMux path pattern below BasePath.
+	pattern  string
+	handlers map[string]http.HandlerFunc
+}
+
+// New returns the handler of the whole API. It expects auth.Tokens.Middleware
+// to have put the caller into each request's context (without it every
+// caller is anonymous and every write is refused).
+func New(opts Options) http.Handler {
+	if opts.Store == nil {
+		panic("rest: Options.Store is required")
+	}
+	a := &api{store: opts.Store, log: opts.Logger, limiter: opts.Limiter, maxBody: opts.MaxBodyBytes}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBodyBytes
+	}
+	a.openapi = openAPIDocument()
+	a.children = newChildrenCache(defaultChildrenCacheEntries)
+	if opts.TotalCacheTTL == 0 {
+		opts.TotalCacheTTL = DefaultTotalCacheTTL
+	}
+	a.totals = newTotalCache(opts.TotalCacheTTL)
+
+	mux := http.NewServeMux()
+	for _, rt := range a.routes() {
+		mux.Handle(BasePath+rt.pattern, methodSwitch(rt.handlers))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, r, kindNotFound, fmt.Sprintf("no route %s; see %s/openapi.json", r.URL.Path, BasePath))
+	})
+	return a.recoverPanics(a.limit(a.rejectBadTokens(mux)))
+}
+
+// routes lists every route the API serves; the OpenAPI document describes
+// exactly these (a test checks both ways).
+func (a *api) routes() []route {
+	return []route{
+		{"/pornstars", map[string]http.HandlerFunc{
+			http.MethodGet:  a.listPornstars,
+			http.MethodPost: a.createPornstar,
+		}},
+		{"/pornstars/{id}", map[string]http.HandlerFunc{
+			http.MethodGet:    a.getPornstar,
+			http.MethodPut:    a.replacePornstar,
+			http.MethodPatch:  a.patchPornstar,
+			http.MethodDelete: a.deletePornstar,
+		}},
+		{"/pornstars/{id}/aliases", map[string]http.HandlerFunc{http.MethodGet: a.listAliases}},
+		{"/pornstars/{id}/thumbnails", map[string]http.HandlerFunc{http.MethodGet: a.listThumbnails}},
+		{"/images/{url_hash}", map[string]http.HandlerFunc{http.MethodGet: a.getImage}},
+		{"/feed-runs", map[string]http.HandlerFunc{
+			http.MethodGet:  a.listFeedRuns,
+			http.MethodPost: a.startFeedRun,
+		}},
+		{"/feed-runs/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getFeedRun}},
+		{"/openapi.json", map[string]http.HandlerFunc{http.MethodGet: a.serveOpenAPI}},
+	}
+}
+
+// methodSwitch dispatches by method. HEAD is served by the GET handler (the
+// server drops the body); any other method is answered 405 with Allow.
+func methodSwitch(handlers map[string]http.HandlerFunc) http.Handler {
+	allowed := make([]string, 0, len(handlers)+1)
+	for m := range handlers {
+		allowed = append(allowed, m)
+	}
+	if handlers[http.MethodGet] != nil {
+		allowed = append(allowed, http.MethodHead)
+	}
+	slices.Sort(allowed)
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The server's metrics and log line name the route, not just the
+		// prefix this API is mounted at.
+		server.SetRoute(r.Context(), r.Method+" "+r.Pattern)
+		h := handlers[r.Method]
+		if h == nil && r.Method == http.MethodHead {
+			h = handlers[http.MethodGet]
+		}
+		if h == nil {
+			w.Header().Set("Allow", allow)
+			fail(w, r, kindMethodNotAllowed, fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, allow))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// limit answers 429 with Retry-After once the caller (its token, else its
+// address) has spent its budget.
+func (a *api) limit(next http.Handler) http.Handler {
+	if a.limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, retryAfter := a.limiter.Allow(auth.CallerFrom(r.Context()).Key())
+		if !ok {
+			seconds := auth.RetryAfterSeconds(retryAfter)
+			w.Header().Set("Retry-After", fmt.Sprint(seconds))
+			fail(w, r, kindRateLimited, fmt.Sprintf("rate limit exceeded; retry in %d s", seconds))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rejectBadTokens answers 401 to any request whose Authorization header is
+// not a known bearer token, reads included (RFC 6750 invalid_token): a
+// mistyped token should fail loudly, not silently turn the caller anonymous.
+func (a *api) rejectBadTokens(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth.CallerFrom(r.Context()).BadToken {
+			failAuth(w, r, auth.ErrUnauthenticated)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a handler panic into a logged 500, and sets the
+// headers every answer carries.
+func (a *api) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.failInternal(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireWriter answers 401 or 403 unless the caller may write.
+func requireWriter(w http.ResponseWriter, r *http.Request) bool {
+	if err := auth.CallerFrom(r.Context()).CanWrite(); err != nil {
+		failAuth(w, r, err)
+		return false
+	}
+	return true
+}
