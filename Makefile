@@ -10,7 +10,7 @@ GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 # Benchmarks: how long each runs (Go's -benchtime).
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-short generate check-generate lint bench clean
+.PHONY: run build test test-short generate check-generate playground lint bench clean test-faults up down
 
 run:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/marquee run
@@ -26,19 +26,50 @@ test: lint check-generate
 	scripts/test-mysql.sh $(GOTESTSUM) --format testname -- -count=1 ./...
 
 # Without MySQL and the slower suites: a quick check while editing.
+# The production shape (compose.yml): needs Docker and a .env (see .env.example).
+up:
+	docker compose up -d --build --wait
+
+down:
+	docker compose down
+
+# The multi-process fault tests: a `marquee broker`, a MariaDB of their own
+# and separate ingest, imaging and load processes, killed (-9) and restarted
+# in the middle of their work, MariaDB stopped for 10 s, the broker restarted.
+# Needs a mariadbd/mysqld binary (.ci/run installs one). A few minutes.
+test-faults:
+	MARQUEE_TEST_FAULTS=1 $(GO) test -count=1 -run '^TestFaults$$' -v -timeout 20m ./cmd/marquee/
+
 test-short:
 	$(GO) test -short -count=1 ./...
 
 generate:
 	$(GO) generate ./...
+	$(GO) tool gqlgen generate
 
 # Generated code is committed: regenerating must change nothing. GENERATED
 # lists the generated paths (gqlgen's output joins it with the GraphQL API).
-GENERATED ?=
+GENERATED ?= graph/generated graph/model/models_gen.go $(wildcard graph/*.resolvers.go)
 check-generate: generate
 	@if [ -n "$(GENERATED)" ]; then \
 		git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is out of date: run make generate and commit" >&2; exit 1; }; \
 	fi
+
+# The playground's GraphiQL 3 and React 18 single-file builds, as pinned by
+# graph/playground/package-lock.json, installed from the npm registry into a
+# temporary directory and copied into graph/playground/assets (committed,
+# embedded in the binary). Run it after changing package.json (and the lock:
+# npm install --package-lock-only, then strip "resolved" and "funding").
+PLAYGROUND := graph/playground
+playground:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp $(PLAYGROUND)/package.json $(PLAYGROUND)/package-lock.json "$$tmp"/ && \
+	(cd "$$tmp" && npm ci --ignore-scripts --no-audit --no-fund) && \
+	cp "$$tmp"/node_modules/react/umd/react.production.min.js \
+		"$$tmp"/node_modules/react-dom/umd/react-dom.production.min.js \
+		"$$tmp"/node_modules/graphiql/graphiql.min.js \
+		"$$tmp"/node_modules/graphiql/graphiql.min.css $(PLAYGROUND)/assets/ && \
+	for pkg in react react-dom graphiql; do cp "$$tmp/node_modules/$$pkg/LICENSE" $(PLAYGROUND)/assets/$$pkg.LICENSE; done
 
 lint:
 	$(GO) vet ./...

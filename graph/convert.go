@@ -1,0 +1,376 @@
+package graph
+
+// Translation between the schema's types and the store's: arguments into
+// db.Filter, db.Page and writes; rows into models. Every refusal names the
+// argument path, as badInput does.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"marquee/db"
+	"marquee/graph/model"
+)
+
+// maxFilterValues bounds every list of a filter: each value is a bound
+// parameter of one query, and no real question needs more.
+const maxFilterValues = 100
+
+// toPage checks the pagination arguments of a connection.
+func toPage(first *int, after *string, last *int, before *string) (db.Page, error) {
+	var page db.Page
+	if first != nil {
+		if *first < 1 || *first > db.MaxPageSize {
+			return page, badInput("first", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
+		}
+		page.First = *first
+	}
+	if last != nil {
+		if *last < 1 || *last > db.MaxPageSize {
+			return page, badInput("last", fmt.Sprintf("must be between 1 and %d", db.MaxPageSize))
+		}
+		page.Last = *last
+	}
+	if after != nil {
+		page.After = *after
+	}
+	if before != nil {
+		page.Before = *before
+	}
+	switch {
+	case page.First > 0 && page.Last > 0:
+		return page, badInput("last", "cannot be combined with first")
+	case page.After != "" && page.Before != "":
+		return page, badInput("before", "cannot be combined with after")
+	case page.Last > 0 && page.After != "":
+		return page, badInput("after", "goes with first; use before with last")
+	case page.First > 0 && page.Before != "":
+		return page, badInput("before", "goes with last; use after with first")
+	}
+	return page, nil
+}
+
+// listError names the argument behind a store error of List.
+func listError(page db.Page, err error) error {
+	var fe *db.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	switch {
+	case fe.Field == "cursor" && page.Before != "":
+		return inputError("", &db.FieldError{Field: "before", Reason: fe.Reason})
+	case fe.Field == "cursor":
+		return inputError("", &db.FieldError{Field: "after", Reason: fe.Reason})
+	case fe.Field == "first" || fe.Field == "last" || fe.Field == "after" || fe.Field == "before":
+		return inputError("", err)
+	case strings.HasPrefix(fe.Field, "order/"):
+		return inputError("orderBy.", &db.FieldError{Field: strings.TrimPrefix(fe.Field, "order/"), Reason: fe.Reason})
+	}
+	return inputError("filter.", err)
+}
+
+var orderFields = map[model.PornstarOrderField]string{
+	model.PornstarOrderFieldRank:          db.OrderRank,
+	model.PornstarOrderFieldName:          db.OrderName,
+	model.PornstarOrderFieldViews:         db.OrderViews,
+	model.PornstarOrderFieldSubscriptions: db.OrderSubscriptions,
+	model.PornstarOrderFieldAge:           db.OrderAge,
+	model.PornstarOrderFieldUpdatedAt:     db.OrderUpdatedAt,
+}
+
+// toOrder translates orderBy; a field may appear once.
+func toOrder(orderBy []*model.PornstarOrder) ([]db.OrderKey, error) {
+	keys := make([]db.OrderKey, 0, len(orderBy))
+	seen := map[model.PornstarOrderField]bool{}
+	for i, o := range orderBy {
+		field, ok := orderFields[o.Field]
+		if !ok {
+			return nil, badInput(fmt.Sprintf("orderBy.%d.field", i), "is not an ordering field")
+		}
+		if seen[o.Field] {
+			return nil, badInput(fmt.Sprintf("orderBy.%d.field", i), "is repeated")
+		}
+		seen[o.Field] = true
+		keys = append(keys, db.OrderKey{Field: field, Desc: o.Direction == model.OrderDirectionDesc})
+	}
+	return keys, nil
+}
+
+// toFilter translates the filter argument.
+func toFilter(in *model.PornstarFilter) (db.Filter, error) {
+	var f db.Filter
+	if in == nil {
+		return f, nil
+	}
+	lists := []struct {
+		name   string
+		values []string
+		dst    *[]string
+	}{
+		{"hairColor", in.HairColor, &f.HairColors},
+		{"ethnicity", in.Ethnicity, &f.Ethnicities},
+		{"gender", in.Gender, &f.Genders},
+		{"orientation", in.Orientation, &f.Orientations},
+		{"license", in.License, &f.Licenses},
+	}
+	for _, l := range lists {
+		if len(l.values) > maxFilterValues {
+			return f, badInput("filter."+l.name, fmt.Sprintf("has %d values, at most %d allowed", len(l.values), maxFilterValues))
+		}
+		*l.dst = l.values
+	}
+	if len(in.FeedID) > maxFilterValues {
+		return f, badInput("filter.feedId", fmt.Sprintf("has %d values, at most %d allowed", len(in.FeedID), maxFilterValues))
+	}
+	for _, id := range in.FeedID {
+		f.FeedIDs = append(f.FeedIDs, int64(id))
+	}
+	if in.Q != nil {
+		f.Q = *in.Q
+	}
+	f.WLStatus, f.Tattoos, f.Piercings, f.HasImage = in.WlStatus, in.Tattoos, in.Piercings, in.HasImage
+	ranges := []struct {
+		field    string
+		min, max *int64
+	}{
+		{"age", intPtr64(in.AgeMin), intPtr64(in.AgeMax)},
+		{"breast_size", intPtr64(in.BreastSizeMin), intPtr64(in.BreastSizeMax)},
+		{"subscriptions", in.SubscriptionsMin, in.SubscriptionsMax},
+		{"monthly_searches", in.MonthlySearchesMin, in.MonthlySearchesMax},
+		{"views", in.ViewsMin, in.ViewsMax},
+		{"videos_count", in.VideosCountMin, in.VideosCountMax},
+		{"premium_videos_count", in.PremiumVideosCountMin, in.PremiumVideosCountMax},
+		{"white_label_video_count", in.WhiteLabelVideoCountMin, in.WhiteLabelVideoCountMax},
+		{"rank", in.RankMin, in.RankMax},
+		{"rank_premium", in.RankPremiumMin, in.RankPremiumMax},
+		{"rank_wl", in.RankWlMin, in.RankWlMax},
+	}
+	for _, r := range ranges {
+		if r.min == nil && r.max == nil {
+			continue
+		}
+		if f.Ranges == nil {
+			f.Ranges = map[string]db.Range{}
+		}
+		f.Ranges[r.field] = db.Range{Min: r.min, Max: r.max}
+	}
+	switch {
+	case in.Removed == nil:
+	case *in.Removed == model.RemovedFilterNotRemoved:
+		f.Removed = db.RemovedExclude
+	case *in.Removed == model.RemovedFilterRemoved:
+		f.Removed = db.RemovedOnly
+	case *in.Removed == model.RemovedFilterAny:
+		f.Removed = db.RemovedAny
+	}
+	return f, nil
+}
+
+func intPtr64(v *int) *int64 {
+	if v == nil {
+		return nil
+	}
+	n := int64(*v)
+	return &n
+}
+
+// int32Field narrows an Int argument to a 32-bit column.
+func int32Field(field string, v *int) (*int32, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if *v < math.MinInt32 || *v > math.MaxInt32 {
+		return nil, badInput(field, "is out of range")
+	}
+	n := int32(*v)
+	return &n, nil
+}
+
+func stringList(v []string) db.StringList {
+	if v == nil {
+		return nil
+	}
+	return db.StringList(v)
+}
+
+func thumbnailInputs(in []*model.ThumbnailInput) ([]db.ProfileThumbnail, error) {
+	out := make([]db.ProfileThumbnail, len(in))
+	for i, t := range in {
+		width, err := int32Field(fmt.Sprintf("input.thumbnails.%d.width", i), t.Width)
+		if err != nil {
+			return nil, err
+		}
+		height, err := int32Field(fmt.Sprintf("input.thumbnails.%d.height", i), t.Height)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = db.ProfileThumbnail{Type: t.Type, Width: width, Height: height, URL: t.URL}
+	}
+	return out, nil
+}
+
+// toCreate translates createPornstar's input.
+func toCreate(in model.CreatePornstarInput) (db.PornstarInput, error) {
+	breastSize, err := int32Field("input.breastSize", in.BreastSize)
+	if err != nil {
+		return db.PornstarInput{}, err
+	}
+	age, err := int32Field("input.age", in.Age)
+	if err != nil {
+		return db.PornstarInput{}, err
+	}
+	thumbs, err := thumbnailInputs(in.Thumbnails)
+	if err != nil {
+		return db.PornstarInput{}, err
+	}
+	return db.PornstarInput{
+		PornstarFields: db.PornstarFields{
+			Name: in.Name, License: in.License, WLStatus: in.WlStatus, Link: in.Link,
+			HairColors: stringList(in.HairColors), Ethnicities: stringList(in.Ethnicities),
+			Tattoos: in.Tattoos, Piercings: in.Piercings, BreastSize: breastSize, BreastType: in.BreastType,
+			Gender: in.Gender, Orientation: in.Orientation, Age: age,
+			Subscriptions: in.Subscriptions, MonthlySearches: in.MonthlySearches, Views: in.Views,
+			VideosCount: in.VideosCount, PremiumVideosCount: in.PremiumVideosCount,
+			WhiteLabelVideoCount: in.WhiteLabelVideoCount, Rank: in.Rank, RankPremium: in.RankPremium, RankWL: in.RankWl,
+		},
+		Aliases:    in.Aliases,
+		Thumbnails: thumbs,
+	}, nil
+}
+
+// keep copies a field that was given (null included) into the patch.
+func keep[T any](o graphql.Omittable[T]) db.Optional[T] {
+	v, set := o.ValueOK()
+	return db.Optional[T]{Set: set, Value: v}
+}
+
+// keepConverted is keep through a conversion that may refuse the value.
+func keepConverted[T, U any](o graphql.Omittable[T], conv func(T) (U, error)) (db.Optional[U], error) {
+	v, set := o.ValueOK()
+	if !set {
+		return db.Optional[U]{}, nil
+	}
+	u, err := conv(v)
+	return db.Optional[U]{Set: true, Value: u}, err
+}
+
+// toPatch translates updatePornstar's input: a field left out stays, a
+// field set to null is cleared.
+func toPatch(in model.UpdatePornstarInput) (db.PornstarPatch, error) {
+	p := db.PornstarPatch{
+		License: keep(in.License), WLStatus: keep(in.WlStatus), Link: keep(in.Link),
+		Tattoos: keep(in.Tattoos), Piercings: keep(in.Piercings), BreastType: keep(in.BreastType),
+		Gender: keep(in.Gender), Orientation: keep(in.Orientation),
+		Subscriptions: keep(in.Subscriptions), MonthlySearches: keep(in.MonthlySearches), Views: keep(in.Views),
+		VideosCount: keep(in.VideosCount), PremiumVideosCount: keep(in.PremiumVideosCount),
+		WhiteLabelVideoCount: keep(in.WhiteLabelVideoCount), Rank: keep(in.Rank),
+		RankPremium: keep(in.RankPremium), RankWL: keep(in.RankWl),
+	}
+	var err error
+	if p.Name, err = keepConverted(in.Name, func(v *string) (string, error) {
+		if v == nil {
+			return "", badInput("input.name", "cannot be null")
+		}
+		return *v, nil
+	}); err != nil {
+		return p, err
+	}
+	if p.HairColors, err = keepConverted(in.HairColors, func(v []string) (db.StringList, error) { return stringList(v), nil }); err != nil {
+		return p, err
+	}
+	if p.Ethnicities, err = keepConverted(in.Ethnicities, func(v []string) (db.StringList, error) { return stringList(v), nil }); err != nil {
+		return p, err
+	}
+	if p.BreastSize, err = keepConverted(in.BreastSize, func(v *int) (*int32, error) { return int32Field("input.breastSize", v) }); err != nil {
+		return p, err
+	}
+	if p.Age, err = keepConverted(in.Age, func(v *int) (*int32, error) { return int32Field("input.age", v) }); err != nil {
+		return p, err
+	}
+	// null clears a list: no aliases, no thumbnails.
+	if p.Aliases, err = keepConverted(in.Aliases, func(v []string) ([]string, error) {
+		if v == nil {
+			return []string{}, nil
+		}
+		return v, nil
+	}); err != nil {
+		return p, err
+	}
+	if p.Thumbnails, err = keepConverted(in.Thumbnails, thumbnailInputs); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// toConnection builds a page of the pornstars connection and primes the
+// request's loaders with its performers.
+func toConnection(l *loaders, page *db.PornstarPage, filter db.Filter) *model.PornstarConnection {
+	conn := &model.PornstarConnection{
+		Edges:    make([]*model.PornstarEdge, len(page.Items)),
+		Nodes:    make([]*model.Pornstar, len(page.Items)),
+		PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage},
+		Filter:   filter,
+	}
+	ids := make([]int64, len(page.Items))
+	for i := range page.Items {
+		node := model.NewPornstar(&page.Items[i], l)
+		conn.Nodes[i] = node
+		conn.Edges[i] = &model.PornstarEdge{Cursor: page.Cursors[i], Node: node}
+		ids[i] = page.Items[i].ID
+	}
+	if n := len(page.Cursors); n > 0 {
+		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &page.Cursors[0], &page.Cursors[n-1]
+	}
+	l.primePornstars(ids...)
+	return conn
+}
+
+var runStatuses = map[string]model.FeedRunStatus{
+	db.RunQueued:      model.FeedRunStatusQueued,
+	db.RunRunning:     model.FeedRunStatusRunning,
+	db.RunCompleted:   model.FeedRunStatusCompleted,
+	db.RunNotModified: model.FeedRunStatusNotModified,
+	db.RunFailed:      model.FeedRunStatusFailed,
+}
+
+// toFeedRun translates a feed run row.
+func toFeedRun(run *db.FeedRun) *model.FeedRun {
+	r := run.FeedRunResult
+	var httpStatus *int
+	if r.HTTPStatus != nil {
+		n := int(*r.HTTPStatus)
+		httpStatus = &n
+	}
+	return &model.FeedRun{
+		ID: model.GlobalID(model.TypeFeedRun, run.ID), DatabaseID: int(run.ID), Status: runStatuses[run.Status],
+		RequestedBy: run.RequestedBy, Force: run.Force, Source: r.Source, HTTPStatus: httpStatus,
+		Etag: r.ETag, LastModified: r.LastModified, GenerationDate: r.GenerationDate, Bytes: r.Bytes,
+		ItemsSeen: r.ItemsSeen, ItemsValid: r.ItemsValid, ItemsRejected: r.ItemsRejected,
+		ItemsChanged: r.ItemsChanged, ItemsRemoved: r.ItemsRemoved, ImagesRequested: r.ImagesRequested,
+		RemovalsSuppressed: r.RemovalsSuppressed, Error: r.Error, QueuedAt: run.QueuedAt,
+		StartedAt: run.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: run.UpdatedAt, Version: int(run.Version),
+	}
+}
+
+// toFeedRunConnection builds a page of the feedRuns connection.
+func toFeedRunConnection(list *db.RunList, after string) *model.FeedRunConnection {
+	conn := &model.FeedRunConnection{
+		Edges:      make([]*model.FeedRunEdge, len(list.Runs)),
+		Nodes:      make([]*model.FeedRun, len(list.Runs)),
+		PageInfo:   &model.PageInfo{HasNextPage: list.NextCursor != "", HasPreviousPage: after != ""},
+		TotalCount: int(list.Total),
+	}
+	for i := range list.Runs {
+		node := toFeedRun(&list.Runs[i])
+		conn.Nodes[i] = node
+		conn.Edges[i] = &model.FeedRunEdge{Cursor: db.RunCursor(list.Runs[i].ID), Node: node}
+	}
+	if n := len(conn.Edges); n > 0 {
+		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &conn.Edges[0].Cursor, &conn.Edges[n-1].Cursor
+	}
+	return conn
+}

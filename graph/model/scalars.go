@@ -1,0 +1,64 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+// InputError is a value a client sent that a scalar cannot take. The API
+// answers it with BAD_USER_INPUT.
+type InputError struct {
+	Message string
+}
+
+func (e *InputError) Error() string { return e.Message }
+
+// MarshalInt64 writes the Int64 scalar as a JSON number.
+func MarshalInt64(v int64) graphql.Marshaler {
+	return graphql.WriterFunc(func(w io.Writer) {
+		var buf [20]byte
+		_, _ = w.Write(strconv.AppendInt(buf[:0], v, 10))
+	})
+}
+
+// UnmarshalInt64 reads the Int64 scalar from a number or a decimal string.
+func UnmarshalInt64(v any) (int64, error) {
+	switch v := v.(type) {
+	case json.Number:
+		return parseInt64(string(v))
+	case string:
+		return parseInt64(v)
+	case int:
+		return int64(v), nil
+	case int32:
+		return int64(v), nil
+	case int64:
+		return v, nil
+	case float64:
+		if v != math.Trunc(v) || v < math.MinInt64 || v >= math.MaxInt64 {
+			return 0, &InputError{Message: fmt.Sprintf("Int64 cannot represent %v", v)}
+		}
+		return int64(v), nil
+	}
+	return 0, &InputError{Message: fmt.Sprintf("Int64 cannot represent a %T", v)}
+}
+
+func parseInt64(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, &InputError{Message: fmt.Sprintf("Int64 cannot represent %q", truncate(s, 40))}
+	}
+	return n, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
