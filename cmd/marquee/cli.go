@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"marquee/imaging"
 	"marquee/server"
 )
 
@@ -25,6 +26,10 @@ type environment struct {
 	// long-running command after it listens and before it serves. Tests use
 	// it to learn the bound address and to mount routes of their own.
 	serverStarting func(*server.Server)
+	// configureImaging, when set, adjusts the image compactor's settings
+	// before it starts. Tests use it to send image fetches to a local server
+	// (a resolver, its exact address allowed, its certificate trusted).
+	configureImaging func(*imaging.Config)
 }
 
 // command is one subcommand.
@@ -36,9 +41,11 @@ type command struct {
 
 // commands lists the subcommands in the order `marquee --help` shows them.
 var commands = []command{
-	{"run", "run Marquee in one process: database, migrations, HTTP server", runCommand},
+	{"run", "run Marquee in one process: broker, database, pipeline, APIs", runCommand},
 	{"ingest", "ingest the feed: one run with --once, else on the schedule", ingestCommand},
+	{"api", "serve the GraphQL and REST APIs and the image bytes (reads from a replica)", apiCommand},
 	{"load", "write published profiles and image outcomes into the database", loadCommand},
+	{"imaging", "fetch, check and store every requested image once", imagingCommand},
 	{"broker", "run the embedded Kafka broker alone", brokerCommand},
 	{"migrate", "apply pending database migrations (also: migrate status, migrate unlock)", migrateCommand},
 	{"dev", "developer tools: dev gen-feed, dev verify", devCommand},

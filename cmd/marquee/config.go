@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -42,9 +43,32 @@ type Config struct {
 	FeedMaxBytes byteSize
 	// FeedMaxShrink: no removals when the feed shrank by more than this share.
 	FeedMaxShrink float64
+	// FeedAbandonAfter: a running feed run whose process has not touched it
+	// for this long (it died) is failed, freeing the slot for the next run.
+	// The process touches its run every tenth of it.
+	FeedAbandonAfter time.Duration
 	// ImagesRetryCooldown is how long a failed image URL waits before a feed
-	// run requests it again.
+	// run requests it again (and before the compactor fetches it again).
 	ImagesRetryCooldown time.Duration
+	// ImagesWorkers and ImagesPerHost bound the image compactor's concurrent
+	// fetches, overall and per host.
+	ImagesWorkers, ImagesPerHost int
+	// ImagesMaxBytes caps an image body; ImagesMaxPixels its width x height.
+	ImagesMaxBytes  byteSize
+	ImagesMaxPixels int
+	// ImagesAllowPrivateNetworks lets the compactor fetch from loopback and
+	// private addresses, for local testing.
+	ImagesAllowPrivateNetworks bool
+	// APITokens are the APIs' bearer tokens, comma-separated; "token:read"
+	// marks a read-only one. Empty in `run`: one write token generated on
+	// first start and kept in DATA_DIR/api-token.
+	APITokens string
+	// APIRateLimit is how many requests per second one client (its token,
+	// else its address) may make; 0 turns the limit off.
+	APIRateLimit float64
+	// GraphQLIntrospection allows __schema queries and serves the
+	// playground, which needs them.
+	GraphQLIntrospection bool
 	// LogLevel is the least severe level logged.
 	LogLevel slog.Level
 	// LogFormat is text, json, or auto (text on a terminal, json otherwise).
@@ -84,8 +108,31 @@ func defaultConfig() Config {
 		// A feed that lost more than a fifth of its performers overnight is
 		// far likelier broken upstream than real.
 		FeedMaxShrink: 0.20,
+		// Five minutes: ten missed heartbeats of 30 s, so a slow database
+		// never gets a live run taken over, while a crashed run blocks the
+		// next one for minutes, not until the next day.
+		FeedAbandonAfter: 5 * time.Minute,
 		// A day: the next daily run tries again, not every run of the day.
 		ImagesRetryCooldown: 24 * time.Hour,
+		// 16 fetches at a CDN's 20-50 ms per image are 300-800 images/s:
+		// the 15,000 images of the real feed in under a minute, as a polite
+		// client of its one image host.
+		ImagesWorkers: 16,
+		ImagesPerHost: 16,
+		// Real thumbnails are 10-60 KiB; 10 MiB admits any real photo and
+		// bounds what a hostile server can make the compactor store.
+		ImagesMaxBytes: 10 << 20,
+		// 50 megapixels: any camera's photo, not a decompression bomb.
+		ImagesMaxPixels: 50_000_000,
+		// Off: the image URLs are third-party input, and loopback or private
+		// addresses are where the metadata service and the database live.
+		ImagesAllowPrivateNetworks: false,
+		// 50 requests/s per client: far above what a person or a paging
+		// script needs, low enough that one client cannot take the API.
+		APIRateLimit: 50,
+		// On: the embedded mode is where people explore the API; `marquee
+		// api` turns it off by default (see apiCommand).
+		GraphQLIntrospection: true,
 		// Info: start-up, shutdown and problems, not every request.
 		LogLevel:  slog.LevelInfo,
 		LogFormat: logFormatAuto,
@@ -132,7 +179,50 @@ func (c *Config) declareFeed(f *flags) {
 	f.String(&c.FeedSchedule, "feed-schedule", "feed run `schedule`: a five-field cron expression in UTC")
 	f.Size(&c.FeedMaxBytes, "feed-max-bytes", "feed body cap")
 	f.Float(&c.FeedMaxShrink, "feed-max-shrink", "no removals when the feed shrank by more than this `share`")
+	f.Duration(&c.FeedAbandonAfter, "feed-abandon-after", "fail a running feed run whose process has not touched it for this long (it died)")
+	c.declareRetryCooldown(f)
+}
+
+// declareRetryCooldown declares the cool-down of failed images, which feed
+// runs and the compactor both honour.
+func (c *Config) declareRetryCooldown(f *flags) {
 	f.Duration(&c.ImagesRetryCooldown, "images-retry-cooldown", "how long a failed image URL waits before a feed run requests it again")
+}
+
+// declareImaging declares the settings of the image compactor (with
+// declareRetryCooldown, which declareFeed includes).
+func (c *Config) declareImaging(f *flags) {
+	f.Int(&c.ImagesWorkers, "images-workers", "concurrent image fetches")
+	f.Int(&c.ImagesPerHost, "images-per-host", "concurrent image fetches from one host")
+	f.Size(&c.ImagesMaxBytes, "images-max-bytes", "image body cap")
+	f.Int(&c.ImagesMaxPixels, "images-max-pixels", "cap of an image's width x height, read from its header")
+	f.Bool(&c.ImagesAllowPrivateNetworks, "images-allow-private-networks", "let the compactor fetch from loopback and private addresses (local testing only)")
+}
+
+// checkImaging reports settings of the compactor that cannot work.
+func (c *Config) checkImaging() error {
+	for _, s := range []struct {
+		name  string
+		value int64
+	}{
+		{"images-workers", int64(c.ImagesWorkers)}, {"images-per-host", int64(c.ImagesPerHost)},
+		{"images-max-bytes", int64(c.ImagesMaxBytes)}, {"images-max-pixels", int64(c.ImagesMaxPixels)},
+	} {
+		if s.value < 1 {
+			return &usageError{fmt.Sprintf("--%s (%s) must be at least 1, got %d", s.name, envName(s.name), s.value)}
+		}
+	}
+	if c.ImagesRetryCooldown < 0 {
+		return &usageError{"--images-retry-cooldown must not be negative"}
+	}
+	return nil
+}
+
+// declareAPI declares the settings of the GraphQL and REST APIs.
+func (c *Config) declareAPI(f *flags) {
+	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens` for writes; token:read marks a read-only one (run: empty generates one, kept in DATA_DIR/api-token)")
+	f.Float(&c.APIRateLimit, "api-rate-limit", "`requests` per second per client (token, else address); 0 turns the limit off")
+	f.Bool(&c.GraphQLIntrospection, "graphql-introspection", "allow GraphQL introspection and serve the playground at /playground")
 }
 
 // brokers returns the external brokers, or nil for the embedded broker.

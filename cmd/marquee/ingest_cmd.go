@@ -15,10 +15,13 @@ import (
 
 const ingestAbout = `Ingests the feed. With --once it carries out one feed run and exits: with the
 embedded broker (no --kafka-brokers) it runs the whole pipeline in this
-process and exits once the run is loaded into the database; with external
-Kafka it publishes and exits, and the loader service does the rest. Without
---once it runs the feed schedule (and claims runs queued through the APIs)
-until SIGINT or SIGTERM.
+process (ingest, loader, image compactor) and exits once the run is loaded
+into the database and every image request has settled, cached or failed; with
+external Kafka it publishes and exits, and the loader and imaging services do
+the rest. Without --once it runs the feed schedule (and claims runs queued
+through the APIs) until SIGINT or SIGTERM, with the loader and the compactor
+in the process when the broker is embedded. --once --images=false leaves the
+image requests queued in the embedded broker for the next 'marquee run'.
 
 --once prints one summary line on stdout:
   status=completed seen=100 valid=100 rejected=0 changed=100 removed=0 images_requested=96
@@ -29,17 +32,23 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
 	f := newFlags("marquee ingest [--once] [--feed SRC] [--force] [flags]", ingestAbout)
 	var once, force bool
+	images := true
 	var source string
 	f.set.BoolVar(&once, "once", false, "carry out one feed run and exit")
 	f.set.StringVar(&source, "feed", "", "feed `source` for this run only (default --feed-url)")
 	f.set.BoolVar(&force, "force", false, "fetch the feed even when it is not modified (no conditional GET)")
+	f.set.BoolVar(&images, "images", true, "with --once and the embedded broker: run the image compactor and wait for every image request to settle; false leaves them queued for the next marquee run or marquee imaging")
 	cfg.declareDatabase(f)
 	cfg.declareKafka(f)
 	cfg.declareFeed(f)
+	cfg.declareImaging(f)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
+	}
+	if err := cfg.checkImaging(); err != nil {
+		return f.usageExit(err, env)
 	}
 	if source == "" {
 		source = cfg.FeedURL
@@ -52,7 +61,7 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 		}
 		return exitOK
 	}
-	summary, err := ingestOnce(ctx, cfg, source, force, logger, env)
+	summary, err := ingestOnce(ctx, cfg, source, force, images, logger, env)
 	if err != nil {
 		return failed(logger, "marquee ingest", err, f, env)
 	}
@@ -74,8 +83,9 @@ func failed(logger *slog.Logger, what string, err error, f *flags, env environme
 }
 
 // ingestOnce carries out one feed run. With the embedded broker it also runs
-// the loader and returns once the run is loaded.
-func ingestOnce(ctx context.Context, cfg Config, source string, force bool, logger *slog.Logger, env environment) (summary ingest.Summary, err error) {
+// the loader and the image compactor, and returns once the run is loaded and
+// its image requests have settled.
+func ingestOnce(ctx context.Context, cfg Config, source string, force, images bool, logger *slog.Logger, env environment) (summary ingest.Summary, err error) {
 	embedded := len(cfg.brokers()) == 0
 	if embedded {
 		// The embedded broker keeps its log in the data dir.
@@ -109,9 +119,24 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force bool, logg
 			return summary, err
 		}
 		defer func() { err = errors.Join(err, loader.Wait()) }()
+		if images {
+			compactor, err := startImaging(loadCtx, cfg, store, kafka, logger, env, nil, onceFetchWait)
+			if err != nil {
+				stopLoading()
+				return summary, err
+			}
+			defer func() { err = errors.Join(err, compactor.Wait()) }()
+		}
 		defer stopLoading()
 	}
 
+	// A run left running by a process that died long enough ago no longer
+	// blocks this one.
+	if n, err := store.FailAbandonedRuns(ctx, time.Now().Add(-cfg.FeedAbandonAfter)); err != nil {
+		return summary, err
+	} else if n > 0 {
+		logger.Warn("failed abandoned feed runs", "count", n, "abandon_after", cfg.FeedAbandonAfter)
+	}
 	if _, err := store.QueueRun(ctx, db.RequestedByCLI, force); err != nil {
 		return summary, err
 	}
@@ -125,10 +150,18 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force bool, logg
 	if err != nil || !embedded || summary.Status != db.RunCompleted {
 		return summary, err
 	}
-	for _, topic := range []string{bus.TopicPornstars, bus.TopicImages} {
-		if err := waitLoaded(ctx, kafka.brokers, topic); err != nil {
-			return summary, fmt.Errorf("waiting for the loader: %w", err)
+	if err := waitLoaded(ctx, kafka.brokers, bus.TopicPornstars); err != nil {
+		return summary, fmt.Errorf("waiting for the loader: %w", err)
+	}
+	if !images {
+		if summary.ImagesRequested > 0 {
+			logger.Info("image requests left queued for the next marquee run or marquee imaging (--images=false)",
+				"images_requested", summary.ImagesRequested)
 		}
+		return summary, waitLoaded(ctx, kafka.brokers, bus.TopicImages)
+	}
+	if err := waitImagesSettled(ctx, kafka.brokers); err != nil {
+		return summary, fmt.Errorf("waiting for the image requests to settle: %w", err)
 	}
 	return summary, nil
 }
@@ -174,20 +207,35 @@ func humanBytes(n int64) string {
 }
 
 // serveIngest runs the feed schedule until ctx ends, serving health on
-// --http-addr. With the embedded broker it runs the loader too.
-func serveIngest(ctx context.Context, cfg Config, logger *slog.Logger, env environment) (err error) {
-	return serveWorker(ctx, cfg, logger, env, "ingest", func(ctx context.Context, w *worker) error {
+// --http-addr. With the embedded broker it runs the loader and the image
+// compactor too.
+func serveIngest(ctx context.Context, cfg Config, logger *slog.Logger, env environment) error {
+	return serveWorker(ctx, cfg, logger, env, "ingest", func(ctx context.Context, w *worker) (err error) {
 		sched, err := newScheduler(cfg, w.store, w.kafka.writer, logger, cfg.FeedURL)
 		if err != nil {
 			return err
 		}
-		if w.kafka.broker != nil {
-			loader, err := startLoader(ctx, w.kafka.brokers, w.store, logger, 0)
-			if err != nil {
-				return err
-			}
-			defer func() { err = errors.Join(err, loader.Wait()) }()
+		sched.OnFinish = ingest.NewMetrics(w.registerer).Observe
+		if w.kafka.broker == nil {
+			return sched.Run(ctx)
 		}
-		return sched.Run(ctx)
+		// The workers stop when ctx ends or the schedule fails: stopWork runs
+		// first among the deferred calls, then they are waited for.
+		workCtx, stopWork := context.WithCancel(ctx)
+		loader, err := startLoader(workCtx, w.kafka.brokers, w.store, logger, 0)
+		if err != nil {
+			stopWork()
+			return err
+		}
+		loader.export(w.kafkaMetrics)
+		defer func() { err = errors.Join(err, loader.Wait()) }()
+		compactor, err := startImaging(workCtx, cfg, w.store, w.kafka, logger, env, w.registerer, 0)
+		if err != nil {
+			stopWork()
+			return err
+		}
+		defer func() { err = errors.Join(err, compactor.Wait()) }()
+		defer stopWork()
+		return sched.Run(workCtx)
 	})
 }

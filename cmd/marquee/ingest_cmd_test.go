@@ -14,7 +14,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // feedCounts are what a feed leaves in the database.
 type feedCounts struct {
-	performers, aliases, thumbnails, distinctURLs int
+	performers, aliases, thumbnails, distinctURLs, cachedImages int
 }
 
 func countFeedRows(t *testing.T, dbURL string) feedCounts {
@@ -34,6 +34,7 @@ func countFeedRows(t *testing.T, dbURL string) feedCounts {
 		{"SELECT COUNT(*) FROM aliases", &c.aliases},
 		{"SELECT COUNT(*) FROM thumbnails", &c.thumbnails},
 		{"SELECT COUNT(DISTINCT url_hash) FROM thumbnails", &c.distinctURLs},
+		{"SELECT COUNT(*) FROM images WHERE status = 'cached'", &c.cachedImages},
 	} {
 		if err := d.R.QueryRowContext(ctx, q.sql).Scan(q.to); err != nil {
 			t.Fatal(err)
@@ -43,18 +44,26 @@ func countFeedRows(t *testing.T, dbURL string) feedCounts {
 }
 
 // TestIngestOnceEndToEnd runs `marquee ingest --once` on the real samples
-// through the embedded broker into SQLite and MySQL: the summary line, the
-// rows written, an unchanged re-run, and `dev verify`.
+// through the embedded broker into SQLite and MySQL, its compactor fetching
+// from a local server that stands in for the real image hosts: the summary
+// line, the rows written, the images fetched (once per distinct URL, however
+// often the feed runs), an unchanged re-run, and `dev verify`.
 func TestIngestOnceEndToEnd(t *testing.T) {
 	feeds := "../../../shared/feeds/"
+	headPaths := feedImagePaths(t, feeds+"real-head-100.json")
+	allPaths := feedImagePaths(t, feeds+"real-2024-12-bare-array.json")
+	for p := range headPaths {
+		allPaths[p] = true
+	}
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			dbURL := backend.URL(t)
 			dataDir := t.TempDir()
+			images, hook := imageHosts(t)
 			ingestOnce := func(feed string, extra ...string) (int, string, string) {
 				args := append([]string{"ingest", "--once", "--feed", feeds + feed, "--db", dbURL, "--data-dir", dataDir,
 					"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)
-				return runCLI(t.Context(), nil, args...)
+				return runPipeline(t.Context(), hook, args...)
 			}
 			steps := []struct {
 				name        string
@@ -62,20 +71,21 @@ func TestIngestOnceEndToEnd(t *testing.T) {
 				extra       []string
 				wantSummary string
 				wantRows    feedCounts
+				wantImages  map[string]bool // the paths requested once each, so far
 				wantVerify  int
 			}{
 				{"first run of the real head", "real-head-100.json", nil,
 					"status=completed seen=100 valid=100 rejected=0 changed=100 removed=0 images_requested=96",
-					feedCounts{100, 305, 288, 96}, exitOK},
+					feedCounts{100, 305, 288, 96, 96}, headPaths, exitOK},
 				{"unchanged file: not modified, nothing published", "real-head-100.json", nil,
 					"status=not_modified seen=0 valid=0 rejected=0 changed=0 removed=0 images_requested=0",
-					feedCounts{100, 305, 288, 96}, exitOK},
-				{"forced re-run: fetched, nothing changed", "real-head-100.json", []string{"--force"},
-					"status=completed seen=100 valid=100 rejected=0 changed=0 removed=0 images_requested=96",
-					feedCounts{100, 305, 288, 96}, exitOK},
-				{"the bare-array sample: removals suppressed by the shrink valve", "real-2024-12-bare-array.json", nil,
-					"status=completed seen=1 valid=1 rejected=0 changed=1 removed=0 images_requested=1",
-					feedCounts{100, 305, 288, 96}, exitFailure},
+					feedCounts{100, 305, 288, 96, 96}, headPaths, exitOK},
+				{"forced re-run: fetched, nothing changed, every image cached", "real-head-100.json", []string{"--force"},
+					"status=completed seen=100 valid=100 rejected=0 changed=0 removed=0 images_requested=0",
+					feedCounts{100, 305, 288, 96, 96}, headPaths, exitOK},
+				{"the bare-array sample (its image is the head's): removals suppressed by the shrink valve", "real-2024-12-bare-array.json", nil,
+					"status=completed seen=1 valid=1 rejected=0 changed=1 removed=0 images_requested=0",
+					feedCounts{100, 305, 288, 96, 96}, allPaths, exitFailure},
 			}
 			for _, step := range steps {
 				code, stdout, stderr := ingestOnce(step.feed, step.extra...)
@@ -84,6 +94,10 @@ func TestIngestOnceEndToEnd(t *testing.T) {
 				}
 				if got := countFeedRows(t, dbURL); got != step.wantRows {
 					t.Errorf("%s: rows %+v, want %+v", step.name, got, step.wantRows)
+				}
+				checkImageRequests(t, images, step.wantImages, step.name)
+				if n := countStoredImages(t, dataDir); n != step.wantRows.cachedImages {
+					t.Errorf("%s: %d files in the image store, want %d", step.name, n, step.wantRows.cachedImages)
 				}
 				code, stdout, _ = runCLI(t.Context(), nil, "dev", "verify", "--feed", feeds+step.feed, "--db", dbURL)
 				if code != step.wantVerify {
@@ -101,13 +115,14 @@ func TestIngestOnceSmallSamples(t *testing.T) {
 		feed string
 		want feedCounts
 	}{
-		{"real-2023-05-8items.json", feedCounts{8, 29, 24, 8}},
-		{"real-2024-12-bare-array.json", feedCounts{1, 4, 3, 1}},
+		{"real-2023-05-8items.json", feedCounts{8, 29, 24, 8, 8}},
+		{"real-2024-12-bare-array.json", feedCounts{1, 4, 3, 1, 1}},
 	} {
 		t.Run(tc.feed, func(t *testing.T) {
 			dataDir := t.TempDir()
 			dbURL := "sqlite://" + filepath.Join(dataDir, "marquee.db")
-			code, stdout, stderr := runCLI(t.Context(), nil, "ingest", "--once", "--feed", "../../../shared/feeds/"+tc.feed,
+			images, hook := imageHosts(t)
+			code, stdout, stderr := runPipeline(t.Context(), hook, "ingest", "--once", "--feed", "../../../shared/feeds/"+tc.feed,
 				"--data-dir", dataDir, "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 			if code != exitOK || !strings.HasPrefix(stdout, "status=completed") {
 				t.Fatalf("exit %d, stdout %q\n%s", code, stdout, tail(stderr))
@@ -115,6 +130,7 @@ func TestIngestOnceSmallSamples(t *testing.T) {
 			if got := countFeedRows(t, dbURL); got != tc.want {
 				t.Errorf("rows %+v, want %+v", got, tc.want)
 			}
+			checkImageRequests(t, images, feedImagePaths(t, "../../../shared/feeds/"+tc.feed), tc.feed)
 			if code, out, _ := runCLI(t.Context(), nil, "dev", "verify", "--feed", "../../../shared/feeds/"+tc.feed, "--data-dir", dataDir); code != exitOK {
 				t.Errorf("dev verify exit %d:\n%s", code, tail(out))
 			}

@@ -34,6 +34,7 @@ func loadCommand(ctx context.Context, args []string, env environment) int {
 		if err != nil {
 			return err
 		}
+		loader.export(w.kafkaMetrics)
 		return loader.Wait()
 	})
 	if err != nil {

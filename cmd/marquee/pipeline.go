@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"marquee/bus"
 	"marquee/db"
+	"marquee/imaging"
 	"marquee/ingest"
 )
 
@@ -145,6 +148,9 @@ func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.
 	if err != nil {
 		return nil, &usageError{err.Error()}
 	}
+	if cfg.FeedAbandonAfter < time.Second {
+		return nil, &usageError{fmt.Sprintf("--feed-abandon-after %s: want at least 1s", cfg.FeedAbandonAfter)}
+	}
 	fetcher := ingest.NewFetcher("Marquee/"+readBuildInfo().Version, logger)
 	fetcher.MaxBytes = int64(cfg.FeedMaxBytes)
 	return &ingest.Scheduler{
@@ -159,16 +165,24 @@ func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.
 			ImageRetryCooldown: cfg.ImagesRetryCooldown,
 			BatchSize:          ingestBatch,
 		},
-		Schedule: schedule,
-		Logger:   logger,
+		Schedule:     schedule,
+		Logger:       logger,
+		AbandonAfter: cfg.FeedAbandonAfter,
+		Heartbeat:    cfg.FeedAbandonAfter / 10,
 	}, nil
 }
 
 // waitLoaded waits until the loader group has committed everything published
 // on topic, polling the lag.
 func waitLoaded(ctx context.Context, brokers []string, topic string) error {
+	return waitCommitted(ctx, brokers, loaderGroup(topic), topic)
+}
+
+// waitCommitted waits until group has committed everything published on
+// topic, polling the lag.
+func waitCommitted(ctx context.Context, brokers []string, group, topic string) error {
 	for {
-		lag, err := bus.Lag(ctx, brokers, loaderGroup(topic), topic)
+		lag, err := bus.Lag(ctx, brokers, group, topic)
 		if err == nil && lag == 0 {
 			return nil
 		}
@@ -178,4 +192,74 @@ func waitLoaded(ctx context.Context, brokers []string, topic string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// imagingWorker is the image compactor running in the background.
+type imagingWorker struct {
+	files     *imaging.FileStore
+	compactor *imaging.Compactor
+	done      chan error
+}
+
+// startImaging opens the image store in the data dir and runs the image
+// compactor on marquee.image-requests until ctx ends; Wait returns once it
+// stopped. Its metrics go to reg when it is not nil. fetchWait is the
+// consumer's FetchWait; 0 keeps bus's default.
+func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide, logger *slog.Logger, env environment,
+	reg prometheus.Registerer, fetchWait time.Duration) (*imagingWorker, error) {
+	if err := cfg.checkImaging(); err != nil {
+		return nil, err
+	}
+	files, err := imaging.OpenFileStore(filepath.Join(cfg.DataDir, "images"))
+	if err != nil {
+		return nil, err
+	}
+	icfg := imaging.Config{
+		Store:                store,
+		Publisher:            k.writer,
+		Files:                files,
+		Brokers:              k.brokers,
+		Logger:               logger,
+		UserAgent:            "Marquee/" + readBuildInfo().Version,
+		Workers:              cfg.ImagesWorkers,
+		PerHost:              cfg.ImagesPerHost,
+		MaxBytes:             int64(cfg.ImagesMaxBytes),
+		MaxPixels:            int64(cfg.ImagesMaxPixels),
+		RetryCooldown:        cfg.ImagesRetryCooldown,
+		AllowPrivateNetworks: cfg.ImagesAllowPrivateNetworks,
+		FetchWait:            fetchWait,
+	}
+	if env.configureImaging != nil {
+		env.configureImaging(&icfg)
+	}
+	compactor, err := imaging.New(icfg)
+	if err != nil {
+		return nil, err
+	}
+	if reg != nil {
+		metrics := imaging.NewMetrics()
+		metrics.Add(compactor)
+		if err := reg.Register(metrics); err != nil {
+			return nil, fmt.Errorf("imaging metrics: %w", err)
+		}
+	}
+	if cfg.ImagesAllowPrivateNetworks {
+		logger.Warn("the image compactor may fetch from loopback and private addresses (--images-allow-private-networks)")
+	}
+	w := &imagingWorker{files: files, compactor: compactor, done: make(chan error, 1)}
+	go func() { w.done <- compactor.Run(ctx) }()
+	return w, nil
+}
+
+// Wait waits for the compactor to stop and returns its error.
+func (w *imagingWorker) Wait() error { return <-w.done }
+
+// waitImagesSettled waits until the compactors have settled every image
+// request published so far (each is cached or failed, and its outcome
+// published), and the loader has written the outcomes.
+func waitImagesSettled(ctx context.Context, brokers []string) error {
+	if err := waitCommitted(ctx, brokers, imaging.GroupID, bus.TopicImageRequests); err != nil {
+		return err
+	}
+	return waitLoaded(ctx, brokers, bus.TopicImages)
 }

@@ -9,16 +9,21 @@ import (
 
 	"marquee/bus"
 	"marquee/db"
+	"marquee/ingest"
 	"marquee/server"
 )
 
 const runAbout = `Runs Marquee in one process: it takes the data dir's lock, opens the database
 (embedded SQLite in the data dir unless --db says otherwise), applies pending
 migrations, starts the embedded Kafka broker (unless --kafka-brokers names
-external ones), the loader and the feed schedule, and serves HTTP on
---http-addr: /healthz, /readyz and /metrics.
+external ones), the loader, the image compactor (images stored in
+DATA_DIR/images) and the feed schedule, and serves HTTP on --http-addr: the
+GraphQL API at /graphql with its playground at /playground, the REST API at
+/api/v1, the image bytes at /images/{url_hash}, and /healthz, /readyz and
+/metrics. Without --api-tokens it makes one write token on first start, keeps
+it in DATA_DIR/api-token and prints it once.
 SIGINT or SIGTERM stops it gracefully: in-flight requests finish, the loader
-makes its final commit, exit status 0.`
+and the compactor make their final commits, exit status 0.`
 
 func runCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
@@ -42,6 +47,8 @@ func runFlags(cfg *Config) *flags {
 	cfg.declareReplica(f)
 	cfg.declareKafka(f)
 	cfg.declareFeed(f)
+	cfg.declareImaging(f)
+	cfg.declareAPI(f)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
 	return f
@@ -88,6 +95,7 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	defer func() { err = errors.Join(err, database.Close()) }()
 	srv.AddCheck("database", databaseCheck(database, logger))
+	registerDatabaseMetrics(srv.Registerer(), database)
 	store := db.NewStore(database)
 
 	kafka, err := startKafka(ctx, cfg, logger)
@@ -96,11 +104,13 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	defer func() { err = errors.Join(err, kafka.Close()) }()
 	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
+	kafkaMetrics := registerKafkaMetrics(srv.Registerer(), kafka.brokers, logger)
 
 	sched, err := newScheduler(cfg, store, kafka.writer, logger, cfg.FeedURL)
 	if err != nil {
 		return err
 	}
+	sched.OnFinish = ingest.NewMetrics(srv.Registerer()).Observe
 	// The workers stop when ctx ends or when the server fails: stopWork runs
 	// first among the deferred calls, then they are waited for.
 	workCtx, stopWork := context.WithCancel(ctx)
@@ -109,7 +119,18 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 		stopWork()
 		return err
 	}
+	loader.export(kafkaMetrics)
 	defer func() { err = errors.Join(err, loader.Wait()) }()
+	compactor, err := startImaging(workCtx, cfg, store, kafka, logger, env, srv.Registerer(), 0)
+	if err != nil {
+		stopWork()
+		return err
+	}
+	defer func() { err = errors.Join(err, compactor.Wait()) }()
+	if err := mountAPI(srv, cfg, store, compactor.files, logger, env, true); err != nil {
+		stopWork()
+		return err
+	}
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(workCtx) }()
 	defer func() { err = errors.Join(err, <-schedDone) }()

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"marquee/db"
+	"marquee/imaging"
+	"marquee/imaging/imagingtest"
 	"marquee/server"
 )
 
@@ -20,11 +26,14 @@ import (
 // never the thing a test asserts.
 const waitLimit = 60 * time.Second
 
-// startedRun is a `marquee run` running in-process.
+// startedRun is a `marquee run` running in-process. Its compactor fetches
+// the feed's images from images.
 type startedRun struct {
-	baseURL string
-	stderr  *syncBuffer
-	exit    chan int
+	baseURL          string
+	stderr           *syncBuffer
+	exit             chan int
+	images           *imagingtest.Server
+	configureImaging func(*imaging.Config)
 }
 
 // startRun starts `marquee run` on 127.0.0.1:0 with args and waits until it
@@ -33,10 +42,12 @@ func startRun(t *testing.T, ctx context.Context, mount func(*server.Server), arg
 	t.Helper()
 	r := &startedRun{stderr: &syncBuffer{}, exit: make(chan int, 1)}
 	serving := make(chan net.Addr, 1)
+	r.images, r.configureImaging = imageHosts(t)
 	env := environment{
-		stdout:    io.Discard,
-		stderr:    r.stderr,
-		lookupEnv: envFrom(nil),
+		stdout:           io.Discard,
+		stderr:           r.stderr,
+		lookupEnv:        envFrom(nil),
+		configureImaging: r.configureImaging,
 		serverStarting: func(srv *server.Server) {
 			if mount != nil {
 				mount(srv)
@@ -116,8 +127,13 @@ func TestRunEndToEnd(t *testing.T) {
 		strings.TrimSpace(body) != `{"status":"ready","checks":{"database":"ok","kafka":"ok"}}` {
 		t.Errorf("GET /readyz = %d %s %q, want 200 ready with the database and Kafka ok", code, contentType, body)
 	}
+	// The start-up feed run's images: fetched once each, served with
+	// immutable caching and a strong ETag.
+	checkRunServesImages(t, first)
+
 	code, _, body = get(t, first.baseURL+"/metrics")
-	for _, want := range []string{`marquee_build_info{goversion="go`, `version="dev"} 1`, "go_goroutines ", "process_resident_memory_bytes "} {
+	for _, want := range []string{`marquee_build_info{goversion="go`, `version="dev"} 1`, "go_goroutines ", "process_resident_memory_bytes ",
+		"marquee_imaging_http_requests_total "} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET /metrics = %d, body lacks %q", code, want)
 		}
@@ -236,3 +252,35 @@ func waitUntilRefused(t *testing.T, addr string) {
 
 // testFeed is the real 100-item sample: tests never reach for the real feed.
 const testFeed = "../../../shared/feeds/real-head-100.json"
+
+// checkRunServesImages waits until `marquee run` serves the image of the
+// test feed's first thumbnail at /images/{url_hash}, checks the answer, and
+// that every image of the feed was requested once.
+func checkRunServesImages(t *testing.T, r *startedRun) {
+	t.Helper()
+	const firstThumbnail = "https://ei.phncdn.com/pics/pornstars/000/000/002/(m=lciuhScOb_c)(mh=5Lb6oqzf58Pdh9Wc)thumb_22561.jpg"
+	resp := fetchImage(t, r.baseURL, db.URLHash(firstThumbnail))
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := imagingtest.Image("/pics/pornstars/000/000/002/(m=lciuhScOb_c)(mh=5Lb6oqzf58Pdh9Wc)thumb_22561.jpg")
+	sum := sha256.Sum256(want)
+	if !bytes.Equal(body, want) || resp.Header.Get("Content-Type") != "image/png" ||
+		resp.Header.Get("ETag") != `"`+hex.EncodeToString(sum[:])+`"` ||
+		resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("GET /images/{hash of the first thumbnail}: %d bytes, headers %v; want the served PNG, its hash as ETag, immutable", len(body), resp.Header)
+	}
+	if code, contentType, _ := get(t, r.baseURL+"/images/"+strings.Repeat("A", 64)); code != http.StatusBadRequest || contentType != "application/problem+json" {
+		t.Errorf("GET /images/<upper-case hash> = %d %s, want a 400 problem", code, contentType)
+	}
+	// The run loaded every performer before this image could be served;
+	// wait for its remaining images, then count the requests.
+	paths := feedImagePaths(t, testFeed)
+	deadline := time.Now().Add(waitLimit)
+	for len(r.images.Counts()) < len(paths) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkImageRequests(t, r.images, paths, "marquee run")
+}

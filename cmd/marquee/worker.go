@@ -5,6 +5,9 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"marquee/bus"
 	"marquee/db"
 	"marquee/server"
 )
@@ -13,6 +16,10 @@ import (
 type worker struct {
 	store *db.Store
 	kafka *kafkaSide
+	// registerer is where the worker's parts register their metrics.
+	registerer prometheus.Registerer
+	// kafkaMetrics exports consumer-group lag; add the worker's consumers.
+	kafkaMetrics *bus.Metrics
 }
 
 // serveWorker runs body until ctx ends or body fails, with what every worker
@@ -42,12 +49,14 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	defer func() { err = errors.Join(err, database.Close()) }()
 	srv.AddCheck("database", databaseCheck(database, logger))
+	registerDatabaseMetrics(srv.Registerer(), database)
 	kafka, err := startKafka(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, kafka.Close()) }()
 	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
+	kafkaMetrics := registerKafkaMetrics(srv.Registerer(), kafka.brokers, logger)
 
 	// A failing body stops the server too, and the other way round.
 	workCtx, stop := context.WithCancel(ctx)
@@ -55,7 +64,8 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	bodyDone := make(chan error, 1)
 	go func() {
 		defer stop()
-		bodyDone <- body(workCtx, &worker{store: db.NewStore(database), kafka: kafka})
+		bodyDone <- body(workCtx, &worker{store: db.NewStore(database), kafka: kafka, registerer: srv.Registerer(),
+			kafkaMetrics: kafkaMetrics})
 	}()
 	if env.serverStarting != nil {
 		env.serverStarting(srv)

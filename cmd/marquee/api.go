@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+
+	"marquee/auth"
+	"marquee/db"
+	"marquee/graph"
+	"marquee/imaging"
+	"marquee/rest"
+	"marquee/server"
+)
+
+const apiAbout = `Serves the APIs: GraphQL at /graphql (and its playground at /playground
+while --graphql-introspection is on), REST at /api/v1 (its OpenAPI document at
+/api/v1/openapi.json), and the cached image bytes at /images/{url_hash} from
+DATA_DIR/images (the directory the compactors write, shared as a volume),
+next to /healthz, /readyz and /metrics.
+Reads go to --db-replica while it keeps up with the primary, else to the
+primary; writes, and the answers of writes, use the primary. It needs no
+Kafka: a feed run triggered through the API is queued in the database for
+'marquee ingest'. With --kafka-brokers, /readyz reports Kafka but stays ready
+without it. Without --api-tokens every write is refused (401).`
+
+func apiCommand(ctx context.Context, args []string, env environment) int {
+	cfg := defaultConfig()
+	// Production: the schema is not advertised unless asked for.
+	cfg.GraphQLIntrospection = false
+	f := newFlags("marquee api [flags]", apiAbout)
+	cfg.declareDatabase(f)
+	cfg.declareReplica(f)
+	f.String(&cfg.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers`, only reported by /readyz")
+	cfg.declareAPI(f)
+	cfg.declareHTTP(f)
+	cfg.declareLogging(f)
+	if code, ok := f.parseFlagsOnly(args, env); !ok {
+		return code
+	}
+	cfg.resolve()
+	logger := newLogger(env.stderr, cfg)
+	if err := serveAPI(ctx, cfg, logger, env); err != nil {
+		return failed(logger, "marquee api", err, f, env)
+	}
+	return exitOK
+}
+
+// serveAPI runs `marquee api` until ctx ends.
+func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environment) (err error) {
+	build := readBuildInfo()
+	srv := server.New(server.Options{Addr: cfg.HTTPAddr, Logger: logger, Version: build.Version,
+		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout})
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	defer srv.Close()
+	attrs := []any{"addr", srv.Addr().String(), "db", redactURL(cfg.DB), "version", build.Version}
+	if cfg.DBReplica != "" {
+		attrs = append(attrs, "db_replica", redactURL(cfg.DBReplica))
+	}
+	logger.Info("marquee api starting", attrs...)
+
+	database, err := openAndMigrate(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, database.Close()) }()
+	registerDatabaseMetrics(srv.Registerer(), database)
+	srv.AddCheck("database", databaseCheck(database, logger))
+	if brokers := cfg.brokers(); len(brokers) > 0 {
+		srv.AddOptionalCheck("kafka", kafkaCheck(brokers, logger))
+	}
+	files := imaging.ReadFileStore(filepath.Join(cfg.DataDir, "images"))
+	if err := mountAPI(srv, cfg, db.NewStore(database), files, logger, env, false); err != nil {
+		return err
+	}
+	if env.serverStarting != nil {
+		env.serverStarting(srv)
+	}
+	logger.Info("marquee api serving", "addr", srv.Addr().String())
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	logger.Info("marquee api stopped")
+	return nil
+}
+
+// mountAPI mounts the GraphQL and REST APIs, the playground and the image
+// bytes on srv. `run` (embedded) and `api` share it.
+func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.FileStore, logger *slog.Logger, env environment, embedded bool) error {
+	tokens, err := apiTokens(cfg, logger, env, embedded)
+	if err != nil {
+		return err
+	}
+	limiter := auth.NewLimiter(cfg.APIRateLimit)
+	srv.Handle("/graphql", tokens.Middleware(graph.NewHandler(graph.Options{
+		Store:         store,
+		Logger:        logger,
+		Introspection: cfg.GraphQLIntrospection,
+		Limiter:       limiter,
+		Registerer:    srv.Registerer(),
+	})))
+	if cfg.GraphQLIntrospection {
+		srv.Handle("/playground/", graph.Playground("/graphql"))
+	}
+	srv.Handle(rest.BasePath+"/", tokens.Middleware(rest.New(rest.Options{
+		Store:   store,
+		Logger:  logger,
+		Limiter: limiter,
+	})))
+	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Logger: logger})
+	if err != nil {
+		return err
+	}
+	srv.Handle(rest.FilesPattern, images)
+	// The root names what is here, for whoever opens the port in a browser.
+	srv.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Marquee %s\n\nGraphQL     /graphql\n", readBuildInfo().Version)
+		if cfg.GraphQLIntrospection {
+			fmt.Fprint(w, "Playground  /playground/\n")
+		}
+		fmt.Fprintf(w, "REST        %s/ (OpenAPI: %s/openapi.json)\nImages      /images/{url_hash}\nHealth      /healthz /readyz /metrics\n",
+			rest.BasePath, rest.BasePath)
+	}))
+	logger.Info("APIs mounted", "graphql", "/graphql", "rest", rest.BasePath, "tokens", tokens.Len(),
+		"rate_limit_per_client", cfg.APIRateLimit, "introspection", cfg.GraphQLIntrospection)
+	return nil
+}
+
+// apiTokens reads --api-tokens. Without any, `run` (the embedded mode, which
+// owns its data dir) makes one write token, keeps it in DATA_DIR/api-token,
+// and prints it once, when it is made; `api` refuses every write.
+func apiTokens(cfg Config, logger *slog.Logger, env environment, embedded bool) (*auth.Tokens, error) {
+	if cfg.APITokens != "" {
+		tokens, err := auth.ParseTokens(cfg.APITokens)
+		if err != nil {
+			return nil, &usageError{"--api-tokens (MARQUEE_API_TOKENS): " + err.Error()}
+		}
+		return tokens, nil
+	}
+	if !embedded {
+		logger.Warn("no API tokens configured (MARQUEE_API_TOKENS): every write is refused")
+		return &auth.Tokens{}, nil
+	}
+	token, created, err := auth.LoadOrCreateToken(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("the embedded API token: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, auth.TokenFile)
+	if created {
+		// Once, on stderr, not in the log: logs are shipped and kept.
+		fmt.Fprintf(env.stderr, "\nmarquee: made an API write token, kept in %s:\n\n    %s\n\n"+
+			"  Send it as 'Authorization: Bearer <token>' to create, update or delete.\n\n", path, token)
+	} else {
+		logger.Info("API write token from the data dir", "path", path)
+	}
+	tokens := &auth.Tokens{}
+	tokens.Add(token, auth.RoleWrite)
+	return tokens, nil
+}

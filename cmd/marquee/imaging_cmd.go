@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+
+	"marquee/imaging"
+)
+
+const imagingAbout = `Runs the image compactor: it consumes marquee.image-requests in the consumer
+group marquee-imaging, fetches each image URL once (a durable claim in the
+database makes that hold across duplicate requests, restarts and several
+compactors), checks the bytes (JPEG, PNG, GIF or WebP by their content, within
+--images-max-bytes and --images-max-pixels), stores them content-addressed
+under DATA_DIR/images, and publishes every outcome, cached or failed, on
+marquee.images before committing the request. Connections go only to public
+internet addresses unless --images-allow-private-networks is set. Several
+compactors may share one database and one DATA_DIR (a shared volume, which
+'marquee api' serves /images/{url_hash} from). Needs --kafka-brokers (the
+embedded broker runs inside 'marquee run' and 'marquee ingest').`
+
+func imagingCommand(ctx context.Context, args []string, env environment) int {
+	cfg := defaultConfig()
+	f := newFlags("marquee imaging [flags]", imagingAbout)
+	cfg.declareDatabase(f)
+	cfg.declareKafka(f)
+	cfg.declareImaging(f)
+	cfg.declareRetryCooldown(f)
+	cfg.declareHTTP(f)
+	cfg.declareLogging(f)
+	if code, ok := f.parseFlagsOnly(args, env); !ok {
+		return code
+	}
+	if len(cfg.brokers()) == 0 {
+		return f.usageExit(&usageError{"marquee imaging needs --kafka-brokers (MARQUEE_KAFKA_BROKERS)"}, env)
+	}
+	if err := cfg.checkImaging(); err != nil {
+		return f.usageExit(err, env)
+	}
+	cfg.resolve()
+	logger := newLogger(env.stderr, cfg)
+	err := serveWorker(ctx, cfg, logger, env, "imaging", func(ctx context.Context, w *worker) error {
+		compactor, err := startImaging(ctx, cfg, w.store, w.kafka, logger, env, w.registerer, 0)
+		if err != nil {
+			return err
+		}
+		logger.Info("image compactor running", "group", imaging.GroupID, "images", filepath.Join(cfg.DataDir, "images"),
+			"owner", compactor.compactor.Owner())
+		return compactor.Wait()
+	})
+	if err != nil {
+		return failed(logger, "marquee imaging", err, f, env)
+	}
+	return exitOK
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"marquee/bus"
+	"marquee/db"
+	"marquee/imaging"
+	"marquee/imaging/imagingtest"
+	"marquee/ingest"
+	"marquee/server"
+)
+
+// imageHosts serves the real feed's image hosts (ei. and di.phncdn.com) over
+// TLS from 127.0.0.1 and returns the hook that points a command's compactor
+// at it: every host resolves to it, its certificate is trusted, and its exact
+// address is the only non-public one allowed. Tests never reach the internet.
+func imageHosts(t *testing.T) (*imagingtest.Server, func(*imaging.Config)) {
+	t.Helper()
+	server, tlsConfig := imagingtest.NewTLSServer(t, "ei.phncdn.com", "di.phncdn.com")
+	return server, func(cfg *imaging.Config) {
+		cfg.Resolver = server.Resolve
+		cfg.TLSConfig = tlsConfig
+		cfg.AllowAddrs = append(cfg.AllowAddrs, server.AddrPort())
+	}
+}
+
+// runPipeline runs the CLI in-process like runCLI, with the compactor's
+// fetches sent to images.
+func runPipeline(ctx context.Context, images func(*imaging.Config), args ...string) (code int, stdout, stderr string) {
+	var out, errOut syncBuffer
+	code = run(ctx, args, environment{stdout: &out, stderr: &errOut, lookupEnv: envFrom(nil), configureImaging: images})
+	return code, out.String(), errOut.String()
+}
+
+// feedImagePaths returns the URL path of every distinct thumbnail URL of a
+// feed file.
+func feedImagePaths(t *testing.T, feed string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	paths := map[string]bool{}
+	_, err = ingest.ParseFeed(f, func(_ int, p db.Profile) error {
+		for _, th := range p.Thumbnails {
+			u, err := url.Parse(th.URL)
+			if err != nil {
+				return err
+			}
+			paths[u.Path] = true
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
+}
+
+// checkImageRequests fails unless the server saw exactly one request per
+// path of paths and nothing else.
+func checkImageRequests(t *testing.T, server *imagingtest.Server, paths map[string]bool, when string) {
+	t.Helper()
+	counts := server.Counts()
+	for p, n := range counts {
+		if !paths[p] || n != 1 {
+			t.Errorf("%s: %d requests for %s, want 1 for each feed URL and none for anything else", when, n, p)
+		}
+	}
+	if len(counts) != len(paths) {
+		t.Errorf("%s: %d distinct URLs requested, want %d", when, len(counts), len(paths))
+	}
+}
+
+// countStoredImages counts the files of the image store in dataDir.
+func countStoredImages(t *testing.T, dataDir string) int {
+	t.Helper()
+	n := 0
+	root := filepath.Join(dataDir, "images")
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path == filepath.Join(root, "tmp") {
+			return filepath.SkipDir
+		}
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestImagingCommand runs `marquee imaging` as a service on an external
+// broker: it fetches every requested URL of the real sample once, publishes
+// the outcomes, serves its metrics and readiness, and stops on cancel.
+func TestImagingCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	broker, err := bus.StartBroker(ctx, bus.BrokerConfig{Addr: "127.0.0.1:0", Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	if err := bus.EnsureTopics(ctx, broker.Brokers(), 3); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: broker.Brokers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	f, err := os.Open(testFeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests []bus.Message
+	_, err = ingest.ParseFeed(f, func(_ int, p db.Profile) error {
+		for _, th := range p.Thumbnails {
+			requests = append(requests, imageRequest(t, th.URL))
+		}
+		return nil
+	}, nil)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Publish(ctx, bus.TopicImageRequests, requests...); err != nil {
+		t.Fatal(err)
+	}
+
+	images, hook := imageHosts(t)
+	dataDir := t.TempDir()
+	serving := make(chan net.Addr, 1)
+	exit := make(chan int, 1)
+	var stderr syncBuffer
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	env := environment{stdout: io.Discard, stderr: &stderr, lookupEnv: envFrom(nil), configureImaging: hook,
+		serverStarting: func(srv *server.Server) { serving <- srv.Addr() }}
+	go func() {
+		exit <- run(runCtx, []string{"imaging", "--kafka-brokers", broker.Addr(), "--data-dir", dataDir,
+			"--http-addr", "127.0.0.1:0", "--log-format", "json"}, env)
+	}()
+	var base string
+	select {
+	case addr := <-serving:
+		base = "http://" + addr.String()
+	case code := <-exit:
+		t.Fatalf("marquee imaging exited %d; stderr:\n%s", code, stderr.String())
+	}
+	if err := waitCommitted(ctx, broker.Brokers(), imaging.GroupID, bus.TopicImageRequests); err != nil {
+		t.Fatalf("the requests did not settle: %v\n%s", err, tail(stderr.String()))
+	}
+	checkImageRequests(t, images, feedImagePaths(t, testFeed), "marquee imaging")
+	if n := countStoredImages(t, dataDir); n != 96 {
+		t.Errorf("%d files in the image store, want 96", n)
+	}
+	if code, _, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"kafka":"ok"`) {
+		t.Errorf("GET /readyz = %d %s", code, body)
+	}
+	_, _, metrics := get(t, base+"/metrics")
+	for _, want := range []string{"marquee_imaging_http_requests_total 96", `marquee_imaging_fetches_total{status="cached"} 96`,
+		"marquee_imaging_requests_total 96", "marquee_imaging_fetches_in_flight 0"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	stop()
+	select {
+	case code := <-exit:
+		if code != exitOK {
+			t.Fatalf("marquee imaging exited %d after its context ended; stderr:\n%s", code, tail(stderr.String()))
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("marquee imaging did not stop")
+	}
+}
+
+func imageRequest(t *testing.T, url string) bus.Message {
+	t.Helper()
+	hash := db.URLHash(url)
+	value := []byte(`{"url_hash":"` + hash + `","url":"` + url + `","requested_at":"` + time.Now().UTC().Format(time.RFC3339Nano) + `"}`)
+	return bus.Message{Key: hash, Value: value}
+}
+
+func TestImagingCommandUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no brokers", []string{"imaging"}, nil, "marquee imaging needs --kafka-brokers"},
+		{"no workers", []string{"imaging", "--kafka-brokers", "127.0.0.1:1", "--images-workers", "0"}, nil, "--images-workers (MARQUEE_IMAGES_WORKERS) must be at least 1"},
+		{"a bad size", []string{"imaging", "--kafka-brokers", "127.0.0.1:1"}, map[string]string{"MARQUEE_IMAGES_MAX_BYTES": "huge"}, "MARQUEE_IMAGES_MAX_BYTES"},
+		{"no pixels for ingest", []string{"ingest", "--once", "--images-max-pixels", "-1"}, nil, "--images-max-pixels (MARQUEE_IMAGES_MAX_PIXELS) must be at least 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t.Context(), tc.env, tc.args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+	_, stdout, _ := runCLI(t.Context(), nil, "imaging", "--help")
+	for _, want := range []string{
+		"Usage: marquee imaging [flags]",
+		"--images-workers int", "$MARQUEE_IMAGES_WORKERS, default 16",
+		"--images-per-host int", "$MARQUEE_IMAGES_PER_HOST, default 16",
+		"--images-max-bytes size", "$MARQUEE_IMAGES_MAX_BYTES, default 10MiB",
+		"--images-max-pixels int", "$MARQUEE_IMAGES_MAX_PIXELS, default 50000000",
+		"--images-allow-private-networks", "$MARQUEE_IMAGES_ALLOW_PRIVATE_NETWORKS]",
+		"--images-retry-cooldown duration", "$MARQUEE_IMAGES_RETRY_COOLDOWN, default 24h0m0s",
+		"--kafka-brokers", "--db URL",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("marquee imaging --help lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// fetchImage polls GET /images/{url_hash} of base until it answers 200.
+func fetchImage(t *testing.T, base, urlHash string) *http.Response {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		resp, err := http.Get(base + "/images/" + urlHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			return resp
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || time.Now().After(deadline) {
+			t.Fatalf("GET /images/%s = %d, want 404 until it is cached, then 200", urlHash, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"marquee/bus"
+	"marquee/db"
+	"marquee/imaging"
+)
+
+// registerDatabaseMetrics exports the connection pools of database (as
+// go_sql_* with db_name "primary" and "read") and, with a replica, whether
+// reads go to it and its lag.
+func registerDatabaseMetrics(reg prometheus.Registerer, database *db.DB) {
+	reg.MustRegister(collectors.NewDBStatsCollector(database.W.DB, "primary"))
+	if database.R == database.W {
+		return
+	}
+	reg.MustRegister(collectors.NewDBStatsCollector(database.R.DB, "read"))
+	if !database.ReplicaStatus().Configured {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "marquee_db_replica_in_use",
+			Help: "1 while new reads go to the read replica, 0 while they go to the primary (replica down or lagging).",
+		}, func() float64 {
+			if database.ReplicaStatus().InUse {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "marquee_db_replica_lag_seconds",
+			Help: "The read replica's lag behind the primary at its last check; -1 when unknown.",
+		}, func() float64 {
+			if lag := database.ReplicaStatus().Lag; lag >= 0 {
+				return lag.Seconds()
+			}
+			return -1
+		}),
+	)
+}
+
+// marqueeGroups are the consumer groups of Marquee's workers and their
+// topics: every process with Kafka exports their lag, so one scrape target
+// shows the whole pipeline's backlog.
+var marqueeGroups = []struct{ group, topic string }{
+	{loaderGroup(bus.TopicPornstars), bus.TopicPornstars},
+	{loaderGroup(bus.TopicImages), bus.TopicImages},
+	{imaging.GroupID, bus.TopicImageRequests},
+}
+
+// registerKafkaMetrics exports the lag of Marquee's consumer groups on
+// brokers; add the process's own consumers to the returned collector.
+func registerKafkaMetrics(reg prometheus.Registerer, brokers []string, logger *slog.Logger) *bus.Metrics {
+	m := bus.NewMetrics(brokers, logger)
+	for _, g := range marqueeGroups {
+		m.WatchLag(g.group, g.topic)
+	}
+	reg.MustRegister(m)
+	return m
+}
+
+// export adds the loader's consumers to m.
+func (l *loader) export(m *bus.Metrics) {
+	for _, c := range l.consumers {
+		m.AddConsumer(c)
+	}
+}
