@@ -168,6 +168,14 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, CodeBadUserInput, "use GET for queries or POST for queries and mutations")
 		return
 	}
+	// A token that is not a valid bearer token is refused on reads too, as
+	// the REST API does: a client sending a wrong token learns it at once,
+	// rather than reading as anonymous until its first write.
+	if auth.CallerFrom(r.Context()).BadToken {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "the bearer token is not valid")
+		return
+	}
 	if e.opts.Limiter != nil {
 		if ok, retry := e.opts.Limiter.Allow(auth.CallerFrom(r.Context()).Key()); !ok {
 			seconds := auth.RetryAfterSeconds(retry)

@@ -101,6 +101,13 @@ func testAuth(t *testing.T, e *env) {
 			t.Fatalf("got %s", res.Raw)
 		}
 	})
+	t.Run("an unknown token is refused on reads too, as in REST", func(t *testing.T) {
+		res := e.do(t, request{query: `{ pornstars { totalCount } }`, token: "not-a-known-token-at-all"})
+		if res.Status != http.StatusUnauthorized || len(res.Errors) != 1 || res.Errors[0].code() != graph.CodeUnauthenticated ||
+			!strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("got %d %s", res.Status, res.Raw)
+		}
+	})
 	t.Run("refused: a mutation over GET", func(t *testing.T) {
 		res := e.do(t, request{method: http.MethodGet, query: `mutation { startFeedRun { id } }`, token: writeToken})
 		if res.Status != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "POST" || len(res.Errors) != 1 || res.Errors[0].code() != graph.CodeBadUserInput {
