@@ -263,7 +263,7 @@ func summaryField(t *testing.T, summary, field string) int {
 	return n
 }
 
-func freeTCPPort(t *testing.T) int {
+func freeTCPPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

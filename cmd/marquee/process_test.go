@@ -190,7 +190,7 @@ type process struct {
 
 // startProcess starts the binary with args, with no MARQUEE_* variables from
 // the environment.
-func startProcess(t *testing.T, binary string, args ...string) *process {
+func startProcess(t testing.TB, binary string, args ...string) *process {
 	t.Helper()
 	p := &process{name: "marquee " + args[0], stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
@@ -223,7 +223,7 @@ func (p *process) exited() bool {
 }
 
 // kill sends SIGKILL and waits for the process to end.
-func (p *process) kill(t *testing.T) {
+func (p *process) kill(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !p.exited() {
 		t.Fatalf("kill %s: %v", p.name, err)
@@ -233,7 +233,7 @@ func (p *process) kill(t *testing.T) {
 
 // stop sends SIGTERM and waits up to timeout for a clean exit (status 0);
 // after that it kills the process.
-func (p *process) stop(t *testing.T, timeout time.Duration) error {
+func (p *process) stop(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !p.exited() {
 		return fmt.Errorf("signal %s: %w", p.name, err)
@@ -250,7 +250,7 @@ func (p *process) stop(t *testing.T, timeout time.Duration) error {
 
 // waitForLog waits until the process logs a line that re matches and
 // returns re's first group.
-func (p *process) waitForLog(t *testing.T, re *regexp.Regexp, timeout time.Duration) string {
+func (p *process) waitForLog(t testing.TB, re *regexp.Regexp, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
