@@ -43,6 +43,7 @@ func apiCommand(ctx context.Context, args []string, env environment) int {
 	}
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
+	tuneGCForAPI(env.lookupEnv)
 	if err := serveAPI(ctx, cfg, logger, env); err != nil {
 		return failed(logger, "marquee api", err, f, env)
 	}

@@ -33,6 +33,7 @@ func runCommand(ctx context.Context, args []string, env environment) int {
 	}
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
+	tuneGCForAPI(env.lookupEnv)
 	if err := runEmbedded(ctx, cfg, logger, env); err != nil {
 		logger.Error("marquee run failed", "err", err)
 		return exitFailure
