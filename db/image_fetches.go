@@ -110,7 +110,7 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 	}
 	wanted := make(map[string]ImageClaim, len(claims))
 	for i, c := range claims {
-		if !isHex64(c.URLHash) {
+		if !IsSHA256Hex(c.URLHash) {
 			return nil, s.fail(op, fieldError(fmt.Sprintf("claims/%d/url_hash", i), "must be 64 lowercase hex digits"))
 		}
 		if err := checkText(fmt.Sprintf("claims/%d/url", i), c.URL, maxURLLen); err != nil {

@@ -82,7 +82,7 @@ func (s *Store) upsertImageRows(ctx context.Context, tx bun.Tx, rows []Image) er
 // *FieldError, and normalises fetched_at to UTC microseconds; the loader uses
 // it to dead-letter one bad message instead of failing a batch.
 func ValidateImageState(st *ImageState) error {
-	if !isHex64(st.URLHash) {
+	if !IsSHA256Hex(st.URLHash) {
 		return fieldError("url_hash", "must be 64 lowercase hex digits")
 	}
 	if st.Status != ImageCached && st.Status != ImageFailed {
@@ -91,7 +91,7 @@ func ValidateImageState(st *ImageState) error {
 	if err := checkText("url", st.URL, maxURLLen); err != nil {
 		return err
 	}
-	if st.ContentSHA256 != nil && !isHex64(*st.ContentSHA256) {
+	if st.ContentSHA256 != nil && !IsSHA256Hex(*st.ContentSHA256) {
 		return fieldError("content_sha256", "must be 64 lowercase hex digits")
 	}
 	if st.ContentType != nil {
@@ -133,13 +133,14 @@ func eqPtr[T comparable](a, b *T) bool {
 	return *a == *b
 }
 
-func isHex64(s string) bool {
-	if len(s) != urlHashHexChars {
+// IsSHA256Hex reports whether s is 64 lowercase hex digits: a SHA-256 as
+// Marquee writes it, URL hashes and content hashes alike.
+func IsSHA256Hex(s string) bool {
+	if len(s) != 64 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}

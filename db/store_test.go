@@ -14,12 +14,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/uptrace/bun"
 
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/testkit"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -32,28 +32,9 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, s *db.Store)) {
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fn(t, openStore(t, b.URL(t)))
+			fn(t, testkit.OpenStore(t, b.URL(t)))
 		})
 	}
-}
-
-// openStore opens and migrates the database at url; it is closed at cleanup.
-func openStore(t testing.TB, url string) *db.Store {
-	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{URL: url})
-	if err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("close database: %v", err)
-		}
-	})
-	if _, err := d.Migrate(ctx, 30*time.Second); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db.NewStore(d)
 }
 
 // statementLog records every statement the store's handles run while it is

@@ -18,6 +18,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/graph"
+	"marquee/internal/testkit"
 )
 
 const (
@@ -38,7 +39,7 @@ func BenchmarkGraphQLPage(b *testing.B) {
 	// The GC target `marquee api` and `marquee run` serve with (apiGCPercent
 	// in cmd/marquee), so the numbers are those of the binary.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	s := openStore(b, dbtest.MySQLURL(b))
+	s := testkit.OpenStore(b, dbtest.MySQLURL(b))
 	seedBench(b, s)
 	tokens := &auth.Tokens{}
 	api := httptest.NewServer(tokens.Middleware(graph.NewHandler(graph.Options{Store: s})))

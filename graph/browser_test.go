@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"marquee/graph"
+	"marquee/internal/testkit"
 )
 
 // harnessPage embeds the playground in a frame of the same origin, clicks
@@ -54,7 +55,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 		}
 		t.Skip("BROWSER TEST SKIPPED: no chromium on PATH (apt-get install chromium)")
 	}
-	s := openStore(t, dbtestSQLite(t))
+	s := testkit.OpenStore(t, dbtestSQLite(t))
 	loadFixture(t, s)
 
 	var mu sync.Mutex

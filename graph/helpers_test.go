@@ -5,7 +5,6 @@ package graph_test
 // the fixture every query test reads.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"marquee/db/dbtest"
 	"marquee/graph"
 	"marquee/ingest"
+	"marquee/internal/testkit"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -43,35 +43,21 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, s *db.Store)) {
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fn(t, openStore(t, b.URL(t)))
+			fn(t, testkit.OpenStore(t, b.URL(t)))
 		})
 	}
-}
-
-func openStore(t testing.TB, url string) *db.Store {
-	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{URL: url})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx, time.Minute); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db.NewStore(d)
 }
 
 // env is a GraphQL endpoint under test.
 type env struct {
 	store   *db.Store
 	handler http.Handler
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 }
 
 func newEnv(t testing.TB, s *db.Store, opts graph.Options) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	opts.Store = s
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tokens := &auth.Tokens{}
@@ -186,24 +172,6 @@ func decode[T any](t testing.TB, raw json.RawMessage) T {
 		t.Fatalf("decode %s: %v", raw, err)
 	}
 	return v
-}
-
-// syncBuffer is a log sink that tests read while handlers write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // statementCounter counts the statements sent through the store's handles.

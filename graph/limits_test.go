@@ -14,12 +14,13 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/graph"
+	"marquee/internal/testkit"
 )
 
 // Limits need no data: they are checked before anything runs.
 func limitsEnv(t *testing.T, opts graph.Options) *env {
 	t.Helper()
-	return newEnv(t, openStore(t, dbtestSQLite(t)), opts)
+	return newEnv(t, testkit.OpenStore(t, dbtestSQLite(t)), opts)
 }
 
 func dbtestSQLite(t *testing.T) string { return "sqlite://" + t.TempDir() + "/marquee.db" }
@@ -176,7 +177,7 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	s := openStore(t, dbtestSQLite(t))
+	s := testkit.OpenStore(t, dbtestSQLite(t))
 	e := newEnv(t, s, graph.Options{Limiter: auth.NewLimiter(2)})
 	for i := range 2 {
 		if res := e.do(t, request{query: `{ __typename }`}); res.Status != http.StatusOK {

@@ -9,11 +9,12 @@ import (
 
 	"marquee/db/dbtest"
 	"marquee/graph"
+	"marquee/internal/testkit"
 )
 
 func TestOperationMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	e := newEnv(t, openStore(t, dbtest.SQLiteURL(t)), graph.Options{Registerer: reg})
+	e := newEnv(t, testkit.OpenStore(t, dbtest.SQLiteURL(t)), graph.Options{Registerer: reg})
 	e.query(t, `query Page { pornstars(first: 1) { totalCount } }`, nil)
 	e.query(t, `query Page { pornstars(first: 2) { totalCount } }`, nil)
 	e.query(t, `{ feedRuns { totalCount } }`, nil)

@@ -9,6 +9,7 @@ import (
 	"marquee/db/dbtest"
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
+	"marquee/internal/testkit"
 )
 
 // Benchmark parameters: 10,000 distinct images of 10 KiB, each answered
@@ -54,7 +55,7 @@ func BenchmarkCompactor(b *testing.B) {
 
 func measureCompactor(b *testing.B, dbURL string) *compactorMeasurement {
 	k := startKafka(b)
-	store := openStore(b, dbURL)
+	store := testkit.OpenStore(b, dbURL)
 	server := imagingtest.NewServer(b)
 	server.SetImageSize(benchImageSize)
 	server.SetLatency(benchLatency)

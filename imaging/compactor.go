@@ -345,7 +345,7 @@ func decodeRequest(m bus.Message) (request, error) {
 	switch {
 	case r.URLHash != m.Key:
 		return request{}, fmt.Errorf("%w: url_hash %q does not match the key %q", errUndecodable, r.URLHash, m.Key)
-	case !isContentHash(r.URLHash):
+	case !db.IsSHA256Hex(r.URLHash):
 		return request{}, fmt.Errorf("%w: url_hash %q is not 64 lowercase hex digits", errUndecodable, r.URLHash)
 	case r.URL == "" || len(r.URL) > 2048 || !utf8.ValidString(r.URL) || strings.IndexByte(r.URL, 0) >= 0:
 		// What the store would refuse must never reach it: the batch would

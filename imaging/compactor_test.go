@@ -27,6 +27,7 @@ import (
 	"marquee/db/dbtest"
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
+	"marquee/internal/testkit"
 )
 
 // faultCase is one way an image server can answer, and what the compactor
@@ -142,7 +143,7 @@ func TestCompactorOutcomes(t *testing.T) {
 			wantReason: imaging.ReasonInvalidURL, wantAttempts: 0, wantRequests: map[string]int{}},
 	}
 
-	store := openStore(t, dbtest.SQLiteURL(t))
+	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
 	t.Run("cases", func(t *testing.T) {
 		for i, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -309,7 +310,7 @@ func TestIdenticalBytesStoredOnce(t *testing.T) {
 	server.Handle("/ei/thumb.jpg", imagingtest.Bytes("image/jpeg", body))
 	files := openFiles(t)
 	pub := &recordingPublisher{}
-	c := newCompactor(t, fastConfig(openStore(t, dbtest.SQLiteURL(t)), files, pub, server))
+	c := newCompactor(t, fastConfig(testkit.OpenStore(t, dbtest.SQLiteURL(t)), files, pub, server))
 	for _, url := range []string{server.URL + "/di/thumb.jpg", server.URL + "/ei/thumb.jpg"} {
 		if _, err := c.Handle(context.Background(), []bus.Message{requestMessage(t, url, time.Now())}); err != nil {
 			t.Fatal(err)
@@ -330,7 +331,7 @@ func TestIdenticalBytesStoredOnce(t *testing.T) {
 func TestBatchDuplicatesAndDeadLetters(t *testing.T) {
 	server := imagingtest.NewServer(t)
 	pub := &recordingPublisher{}
-	c := newCompactor(t, fastConfig(openStore(t, dbtest.SQLiteURL(t)), openFiles(t), pub, server))
+	c := newCompactor(t, fastConfig(testkit.OpenStore(t, dbtest.SQLiteURL(t)), openFiles(t), pub, server))
 	url := server.URL + "/pics/(m=a)(mh=b)thumb.jpg"
 	good := requestMessage(t, url, time.Now())
 	wrongKey := requestMessage(t, url, time.Now())
@@ -372,7 +373,7 @@ func TestFailedImageRetriedOnlyAfterCooldown(t *testing.T) {
 	server := imagingtest.NewServer(t)
 	path := "/pics/flaky.jpg"
 	server.Handle(path, imagingtest.Sequence(imagingtest.Status(404), nil))
-	store := openStore(t, dbtest.SQLiteURL(t))
+	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
 	pub := &recordingPublisher{}
 	cfg := fastConfig(store, openFiles(t), pub, server)
 	cfg.RetryCooldown = time.Hour
@@ -435,7 +436,7 @@ func forceFailedAt(t *testing.T, store *db.Store, url string, at time.Time) {
 // that gives up (or dies) has its hash taken over.
 func TestClaimedElsewhereIsWaitedFor(t *testing.T) {
 	server := imagingtest.NewServer(t)
-	store := openStore(t, dbtest.SQLiteURL(t))
+	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
 	ctx := context.Background()
 	urls := []string{server.URL + "/settled-by-holder.jpg", server.URL + "/given-up-by-holder.jpg"}
 	now := time.Now()
@@ -479,7 +480,7 @@ func TestClaimedElsewhereIsWaitedFor(t *testing.T) {
 
 func TestNewRefusesIncompleteConfig(t *testing.T) {
 	files := openFiles(t)
-	store := openStore(t, dbtest.SQLiteURL(t))
+	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
 	pub := &recordingPublisher{}
 	for _, tc := range []struct {
 		name string

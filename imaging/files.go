@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"marquee/db"
 )
 
 // ErrInvalidContentHash: a content hash that is not 64 lowercase hex digits.
@@ -69,7 +71,7 @@ func (s *FileStore) Dir() string { return s.dir }
 // Path returns where the bytes with this content hash are (or would be)
 // stored, or ErrInvalidContentHash.
 func (s *FileStore) Path(contentSHA256 string) (string, error) {
-	if !isContentHash(contentSHA256) {
+	if !db.IsSHA256Hex(contentSHA256) {
 		return "", ErrInvalidContentHash
 	}
 	return filepath.Join(s.dir, contentSHA256[:2], contentSHA256[2:4], contentSHA256), nil
@@ -210,18 +212,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("imaging: fsync directory: %w", err)
 	}
 	return nil
-}
-
-// isContentHash reports whether s is 64 lowercase hex digits: a SHA-256 as
-// Marquee writes it (content hashes and URL hashes alike).
-func isContentHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

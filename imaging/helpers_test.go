@@ -40,21 +40,6 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// openStore opens and migrates the database at url for the test.
-func openStore(t testing.TB, url string) *db.Store {
-	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{URL: url})
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx, 30*time.Second); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db.NewStore(d)
-}
-
 func openFiles(t testing.TB) *imaging.FileStore {
 	t.Helper()
 	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))

@@ -15,6 +15,7 @@ import (
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
 	"marquee/ingest"
+	"marquee/internal/testkit"
 )
 
 // realHead is the real 100-item sample: 288 thumbnail URL references.
@@ -131,7 +132,7 @@ func TestRealHeadFetchedOnce(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
 			k := startKafka(t)
-			store := openStore(t, backend.URL(t))
+			store := testkit.OpenStore(t, backend.URL(t))
 			files := openFiles(t)
 			server, realHosts := realHostServer(t)
 			pub := &recordingPublisher{next: k.writer}
@@ -180,7 +181,7 @@ func TestCompactorsAtOnce(t *testing.T) {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
 			k := startKafka(t)
-			store := openStore(t, backend.URL(t))
+			store := testkit.OpenStore(t, backend.URL(t))
 			files := openFiles(t)
 			server, realHosts := realHostServer(t)
 			server.SetLatency(20 * time.Millisecond) // fetches overlap
@@ -211,7 +212,7 @@ func TestCompactorsAtOnce(t *testing.T) {
 // than one complete response.
 func TestStopDuringFetches(t *testing.T) {
 	k := startKafka(t)
-	store := openStore(t, dbtest.SQLiteURL(t))
+	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
 	files := openFiles(t)
 	server := imagingtest.NewServer(t)
 	release := make(chan struct{})

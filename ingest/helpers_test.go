@@ -30,6 +30,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/ingest/feedgen"
+	"marquee/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -56,26 +57,10 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// openTestStore opens and migrates the database at url; it is closed when
-// the test ends.
-func openTestStore(t testing.TB, url string) *db.Store {
-	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{URL: url})
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx, 30*time.Second); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db.NewStore(d)
-}
-
 // sqliteStore is a fresh SQLite store of the test's own.
 func sqliteStore(t testing.TB) *db.Store {
 	t.Helper()
-	return openTestStore(t, dbtest.SQLiteURL(t))
+	return testkit.OpenStore(t, dbtest.SQLiteURL(t))
 }
 
 // kafkaEnv is an in-process broker on 127.0.0.1 with every Marquee topic,

@@ -14,6 +14,7 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/testkit"
 )
 
 // testProfile is a small valid profile; its content hash is filled in.
@@ -206,7 +207,7 @@ func TestLoaderHandleProfiles(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
-			store := openTestStore(t, backend.URL(t))
+			store := testkit.OpenStore(t, backend.URL(t))
 			loader := &Loader{Store: store, Logger: quietLogger()}
 			ctx := context.Background()
 			for _, tt := range tests { // sequential: each case has feed ids of its own

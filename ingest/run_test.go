@@ -18,6 +18,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/ingest/feedgen"
+	"marquee/internal/testkit"
 )
 
 // TestRunChangeDetection runs a feed through its generations against a real
@@ -69,7 +70,7 @@ func TestRunChangeDetection(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
-			store := openTestStore(t, backend.URL(t))
+			store := testkit.OpenStore(t, backend.URL(t))
 			kafka := startKafka(t)
 			source := writeTemp(t, "feed.json", gen0)
 			runner := newTestRunner(store, kafka.writer, source)

@@ -11,6 +11,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/ingest/feedgen"
+	"marquee/internal/testkit"
 )
 
 // loadProfiles writes profiles as the loader does.
@@ -39,7 +40,7 @@ func TestVerifyEqualFeed(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
-			store := openTestStore(t, backend.URL(t))
+			store := testkit.OpenStore(t, backend.URL(t))
 			loadProfiles(t, store, profiles)
 			diffs, header, err := Verify(context.Background(), store, bytes.NewReader(feed))
 			if err != nil {

@@ -26,6 +26,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/testkit"
 )
 
 const (
@@ -35,7 +36,7 @@ const (
 )
 
 func BenchmarkAPI(b *testing.B) {
-	store := openStore(b, dbtest.MySQLURL(b))
+	store := testkit.OpenStore(b, dbtest.MySQLURL(b))
 	seedBench(b, store)
 	tokens, _ := auth.ParseTokens(testWriteToken)
 	handler := tokens.Middleware(New(Options{Store: store}))

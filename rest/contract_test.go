@@ -28,6 +28,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"marquee/db/dbtest"
+	"marquee/internal/testkit"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -221,7 +222,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	if !c.doc.IsOpenAPI31OrLater() || c.doc.OpenAPI != "3.1.0" {
 		t.Errorf("openapi = %q, want 3.1.0", c.doc.OpenAPI)
 	}
-	api := newTestAPI(t, openStore(t, dbtest.SQLiteURL(t)), apiOptions{})
+	api := newTestAPI(t, testkit.OpenStore(t, dbtest.SQLiteURL(t)), apiOptions{})
 	r := api.get("/api/v1/openapi.json").wantStatus(t, http.StatusOK)
 	if !bytes.Equal(r.body, openAPIDocument()) {
 		t.Error("the served document differs from openAPIDocument()")
@@ -275,7 +276,7 @@ func TestRoutesMatchDocument(t *testing.T) {
 
 	// And the handler really answers each one (not 404/405), through the
 	// real router.
-	api := newTestAPI(t, openStore(t, dbtest.SQLiteURL(t)), apiOptions{})
+	api := newTestAPI(t, testkit.OpenStore(t, dbtest.SQLiteURL(t)), apiOptions{})
 	for op := range served {
 		method, path, _ := strings.Cut(op, " ")
 		path = strings.NewReplacer("{id}", "1", "{url_hash}", strings.Repeat("0", 64)).Replace(path)

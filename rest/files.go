@@ -77,7 +77,7 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	urlHash := r.PathValue("url_hash")
-	if !filesValidHash(urlHash) {
+	if !db.IsSHA256Hex(urlHash) {
 		filesProblem(w, http.StatusBadRequest, "invalid-parameter", "Invalid query or path parameter",
 			"url_hash must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")
 		return
@@ -142,18 +142,4 @@ func filesProblem(w http.ResponseWriter, status int, slug, title, detail string)
 	header.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(body)
-}
-
-// filesValidHash reports whether s is a URL hash as Marquee writes it: 64
-// lowercase hex digits.
-func filesValidHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -24,12 +24,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"marquee/db/dbtest"
+	"marquee/internal/testkit"
 )
 
 // fuzzAPI is a SQLite-backed API with the real sample, shared by one
 // target's iterations.
 func fuzzAPI(f *testing.F) (*testAPI, int64) {
-	api := newTestAPI(f, openStore(f, dbtest.SQLiteURL(f)), apiOptions{})
+	api := newTestAPI(f, testkit.OpenStore(f, dbtest.SQLiteURL(f)), apiOptions{})
 	api.seedReal()
 	p := api.create(fullBody)
 	return api, p.ID

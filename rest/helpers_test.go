@@ -5,7 +5,6 @@ package rest
 // OpenAPI document, see contract_test.go), and real-format fixtures.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/ingest"
+	"marquee/internal/testkit"
 )
 
 const (
@@ -39,7 +38,7 @@ type testAPI struct {
 	t       testing.TB
 	store   *db.Store
 	handler http.Handler
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 }
 
 // apiOptions adjust newTestAPI.
@@ -55,24 +54,9 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, api *testAPI)) {
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			fn(t, newTestAPI(t, openStore(t, b.URL(t)), apiOptions{}))
+			fn(t, newTestAPI(t, testkit.OpenStore(t, b.URL(t)), apiOptions{}))
 		})
 	}
-}
-
-// openStore opens and migrates the database at url; it is closed at cleanup.
-func openStore(t testing.TB, url string) *db.Store {
-	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, db.Options{URL: url})
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(ctx, 30*time.Second); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db.NewStore(d)
 }
 
 func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
@@ -84,7 +68,7 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 	if o.maxBody == 0 {
 		o.maxBody = testMaxBody
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h := New(Options{
 		Store:        store,
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -92,24 +76,6 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		MaxBodyBytes: o.maxBody,
 	})
 	return &testAPI{t: t, store: store, handler: tokens.Middleware(h), logs: logs}
-}
-
-// syncBuffer is a log sink that tests read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // req is one request of a test.

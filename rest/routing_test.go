@@ -11,6 +11,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/testkit"
 )
 
 // TestRouting checks unknown routes (404) and methods (405 with Allow), as
@@ -158,7 +159,7 @@ func TestInternalErrors(t *testing.T) {
 
 // TestPanicIsProblem checks that a handler panic is a logged 500 problem.
 func TestPanicIsProblem(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a := &api{log: slog.New(slog.NewTextHandler(logs, nil))}
 	h := a.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	rec := httptest.NewRecorder()
@@ -181,7 +182,7 @@ func TestNewRequiresStore(t *testing.T) {
 
 // TestDefaults checks the options' defaults: the body cap and no limit.
 func TestDefaults(t *testing.T) {
-	store := openStore(t, dbtest.SQLiteURL(t))
+	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
 	h := New(Options{Store: store})
 	tokens, _ := auth.ParseTokens(testWriteToken)
 	h = tokens.Middleware(h)

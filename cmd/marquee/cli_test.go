@@ -1,35 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
+
+	"marquee/internal/testkit"
 )
-
-// syncBuffer is an io.Writer that a command may write from several
-// goroutines while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // runCLI runs the CLI in-process with only the variables in env.
 func runCLI(ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
-	var out, errOut syncBuffer
+	var out, errOut testkit.SyncBuffer
 	code = run(ctx, args, environment{stdout: &out, stderr: &errOut, lookupEnv: envFrom(env)})
 	return code, out.String(), errOut.String()
 }

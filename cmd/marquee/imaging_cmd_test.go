@@ -17,6 +17,7 @@ import (
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
 	"marquee/ingest"
+	"marquee/internal/testkit"
 	"marquee/server"
 )
 
@@ -37,7 +38,7 @@ func imageHosts(t *testing.T) (*imagingtest.Server, func(*imaging.Config)) {
 // runPipeline runs the CLI in-process like runCLI, with the compactor's
 // fetches sent to images.
 func runPipeline(ctx context.Context, images func(*imaging.Config), args ...string) (code int, stdout, stderr string) {
-	var out, errOut syncBuffer
+	var out, errOut testkit.SyncBuffer
 	code = run(ctx, args, environment{stdout: &out, stderr: &errOut, lookupEnv: envFrom(nil), configureImaging: images})
 	return code, out.String(), errOut.String()
 }
@@ -145,7 +146,7 @@ func TestImagingCommand(t *testing.T) {
 	dataDir := t.TempDir()
 	serving := make(chan net.Addr, 1)
 	exit := make(chan int, 1)
-	var stderr syncBuffer
+	var stderr testkit.SyncBuffer
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	env := environment{stdout: io.Discard, stderr: &stderr, lookupEnv: envFrom(nil), configureImaging: hook,

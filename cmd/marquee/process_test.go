@@ -19,6 +19,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/ingest/feedgen"
+	"marquee/internal/testkit"
 )
 
 // TestKillLoaderMidRun kills `marquee load` (SIGKILL) while it is loading a
@@ -183,7 +184,7 @@ func countPornstars(t *testing.T, dbURL string) int {
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testkit.SyncBuffer
 	done   chan struct{} // closed once Wait returned
 	err    error         // Wait's error, once done is closed
 }
@@ -192,7 +193,7 @@ type process struct {
 // the environment.
 func startProcess(t testing.TB, binary string, args ...string) *process {
 	t.Helper()
-	p := &process{name: "marquee " + args[0], stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{name: "marquee " + args[0], stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = marqueeFreeEnv()
 	p.cmd.Stdout = p.stderr

@@ -19,6 +19,7 @@ import (
 	"marquee/db"
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
+	"marquee/internal/testkit"
 	"marquee/server"
 )
 
@@ -30,7 +31,7 @@ const waitLimit = 60 * time.Second
 // the feed's images from images.
 type startedRun struct {
 	baseURL          string
-	stderr           *syncBuffer
+	stderr           *testkit.SyncBuffer
 	exit             chan int
 	images           *imagingtest.Server
 	configureImaging func(*imaging.Config)
@@ -40,7 +41,7 @@ type startedRun struct {
 // serves. mount, when set, mounts routes of the test on its server.
 func startRun(t *testing.T, ctx context.Context, mount func(*server.Server), args ...string) *startedRun {
 	t.Helper()
-	r := &startedRun{stderr: &syncBuffer{}, exit: make(chan int, 1)}
+	r := &startedRun{stderr: &testkit.SyncBuffer{}, exit: make(chan int, 1)}
 	serving := make(chan net.Addr, 1)
 	r.images, r.configureImaging = imageHosts(t)
 	env := environment{
