@@ -309,3 +309,45 @@ func claimHeld(res sql.Result, err error, urlHash, owner string) error {
 	}
 	return nil
 }
+
+// ReleaseImageFetches forgets the settled outcomes (cached or failed) of
+// urlHashes in image_fetches, so that the next request of each is fetched
+// again: an operator's refresh. A hash being fetched, or one never
+// requested, is left alone. It returns the URL of every hash released; the
+// images table keeps the old outcome until the new one is loaded.
+func (s *Store) ReleaseImageFetches(ctx context.Context, urlHashes []string) (map[string]string, error) {
+	const op = "release image fetches"
+	for _, h := range urlHashes {
+		if !IsSHA256Hex(h) {
+			return nil, s.fail(op, fieldError("url_hash", fmt.Sprintf("%q is not 64 lowercase hex digits", h)))
+		}
+	}
+	released := map[string]string{}
+	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		clear(released)
+		return chunks(urlHashes, func(part []string) error {
+			var rows []ImageFetch
+			if err := tx.NewSelect().Model(&rows).Column("url_hash", "url").
+				Where("imf.url_hash IN (?)", bun.List(part)).
+				Where("imf.status IN (?)", bun.List([]string{ImageCached, ImageFailed})).Scan(ctx); err != nil {
+				return err
+			}
+			if len(rows) == 0 {
+				return nil
+			}
+			hashes := make([]string, len(rows))
+			for i, r := range rows {
+				hashes[i] = r.URLHash
+				released[r.URLHash] = r.URL
+			}
+			_, err := tx.NewDelete().Model((*ImageFetch)(nil)).
+				Where("url_hash IN (?)", bun.List(hashes)).
+				Where("status IN (?)", bun.List([]string{ImageCached, ImageFailed})).Exec(ctx)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return released, nil
+}

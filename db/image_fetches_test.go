@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -334,6 +335,40 @@ func TestExtendImageClaims(t *testing.T) {
 		}
 		if n, err := s.ExtendImageClaims(ctx, "dead", later.Add(testLease)); err != nil || n != 0 {
 			t.Fatalf("the dead owner extended %d claims (%v) after losing them", n, err)
+		}
+	})
+}
+
+// TestReleaseImageFetches is an operator's refresh: settled outcomes are
+// forgotten, so the next request claims and fetches again; a hash being
+// fetched or never requested is left alone.
+func TestReleaseImageFetches(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		urls := []string{"https://ei.example.com/cached.jpg", "https://ei.example.com/failed.jpg",
+			"https://ei.example.com/busy.jpg", "https://ei.example.com/never.jpg"}
+		claims := imageClaims(urls...)
+		mustClaim(t, s, "a", claimAt, claims[:3])
+		mustFinish(t, s, "a", outcomeFor(urls[0], db.ImageCached, claimAt), outcomeFor(urls[1], db.ImageFailed, claimAt))
+
+		hashes := []string{claims[0].URLHash, claims[1].URLHash, claims[2].URLHash, claims[3].URLHash}
+		released, err := s.ReleaseImageFetches(ctx, hashes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{claims[0].URLHash: urls[0], claims[1].URLHash: urls[1]}
+		if !maps.Equal(released, want) {
+			t.Fatalf("released %v, want the cached and the failed one", released)
+		}
+		// Within the same lease, a newcomer may now claim the released
+		// hashes, but still not the one being fetched.
+		held, _ := mustClaim(t, s, "b", claimAt.Add(time.Second), claims[:3])
+		if !held[claims[0].URLHash] || !held[claims[1].URLHash] || held[claims[2].URLHash] {
+			t.Fatalf("after the release b holds %v", held)
+		}
+		if _, err := s.ReleaseImageFetches(ctx, []string{"not-a-hash"}); !errors.Is(err, db.ErrInvalid) {
+			t.Fatalf("a malformed hash: %v, want ErrInvalid", err)
 		}
 	})
 }

@@ -106,6 +106,10 @@ func exerciseStore(t *testing.T, s *Store) {
 	must(err)
 	_, err = s.ImageFetches(ctx, []string{claims[0].URLHash})
 	must(err)
+	_, err = s.ReleaseImageFetches(ctx, []string{claims[0].URLHash})
+	must(err)
+	_, err = s.ExtendImageClaims(ctx, "other", now.Add(4*time.Hour))
+	must(err)
 	yes := true
 	filter := Filter{Q: "a", HairColors: []string{"blonde"}, HasImage: &yes}
 	order := []OrderKey{{Field: OrderViews, Desc: true}, {Field: OrderAge}}

@@ -17,9 +17,15 @@ marquee.images before committing the request. Connections go only to public
 internet addresses unless --images-allow-private-networks is set. Several
 compactors may share one database and one DATA_DIR (a shared volume, which
 'marquee api' serves /images/{url_hash} from). Needs --kafka-brokers (the
-embedded broker runs inside 'marquee run' and 'marquee ingest').`
+embedded broker runs inside 'marquee run' and 'marquee ingest').
+
+Also:
+  marquee imaging refresh [flags] URL_HASH...   fetch these images again`
 
 func imagingCommand(ctx context.Context, args []string, env environment) int {
+	if len(args) > 0 && args[0] == "refresh" {
+		return imagingRefreshCommand(ctx, args[1:], env)
+	}
 	cfg := defaultConfig()
 	f := newFlags("marquee imaging [flags]", imagingAbout)
 	cfg.declareDatabase(f)

@@ -179,6 +179,39 @@ func TestImagingCommand(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+
+	// An operator's refresh: the one URL named is fetched once more; a hash
+	// never requested is left alone and reported (exit 1).
+	refreshed := requests[0].Key
+	var refreshedPath string
+	for path := range feedImagePaths(t, testFeed) {
+		if images.Requests(path) == 1 && strings.Contains(string(requests[0].Value), path) {
+			refreshedPath = path
+		}
+	}
+	unknown := strings.Repeat("0", 64)
+	code, stdout, refreshErr := runCLI(ctx, nil, "imaging", "refresh", "--kafka-brokers", broker.Addr(),
+		"--data-dir", dataDir, refreshed, unknown)
+	if code != exitFailure || !strings.Contains(stdout, refreshed+" refresh requested") ||
+		!strings.Contains(stdout, unknown+" left alone") {
+		t.Fatalf("imaging refresh: exit %d\n%s\n%s", code, stdout, refreshErr)
+	}
+	for deadline := time.Now().Add(waitLimit); images.Requests(refreshedPath) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refreshed image %s was not fetched again\n%s", refreshedPath, tail(stderr.String()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := waitCommitted(ctx, broker.Brokers(), imaging.GroupID, bus.TopicImageRequests); err != nil {
+		t.Fatal(err)
+	}
+	if total := images.Total(); total != 97 {
+		t.Errorf("%d image requests after one refresh, want 96 + 1", total)
+	}
+	if code, _, _ := runCLI(ctx, nil, "imaging", "refresh", "--kafka-brokers", broker.Addr(), "not-a-hash"); code != exitUsage {
+		t.Errorf("imaging refresh of a malformed hash: exit %d, want %d", code, exitUsage)
+	}
+
 	stop()
 	select {
 	case code := <-exit:
