@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -215,10 +216,6 @@ func claimable(row ImageFetch, owner string, now, retryFailedBefore time.Time) b
 	return false
 }
 
-// ExtendImageClaim moves the end of owner's claim on urlHash to leaseUntil:
-// later to keep a long fetch's claim, or to now to give it up at once. It
-// fails with ErrConflict when owner no longer holds the claim (another
-// compactor took it over after the lease ended, or the fetch finished).
 // ExtendImageClaims extends every claim owner holds to leaseUntil, and
 // returns how many it holds: a live compactor's heartbeat, so that leases
 // can be short and a crashed compactor's claims end soon.
@@ -226,8 +223,10 @@ func (s *Store) ExtendImageClaims(ctx context.Context, owner string, leaseUntil 
 	const op = "extend image claims"
 	res, err := s.db.W.NewUpdate().Model((*ImageFetch)(nil)).
 		Set("lease_until = ?", leaseUntil.UTC().Truncate(time.Microsecond)).
-		Set("updated_at = ?", s.now()).
-		Where("owner = ?", owner).Where("status = ?", FetchClaimed).Exec(ctx)
+		// A new version: a takeover that read the expired lease before this
+		// renewal fails its compare-and-set instead of stealing a live claim.
+		Set("version = version + 1").Set("updated_at = ?", s.now()).
+		Where("status = ?", FetchClaimed).Where("owner = ?", owner).Exec(ctx)
 	if err != nil {
 		return 0, s.fail(op, err)
 	}
@@ -235,6 +234,10 @@ func (s *Store) ExtendImageClaims(ctx context.Context, owner string, leaseUntil 
 	return n, s.fail(op, err)
 }
 
+// ExtendImageClaim moves the end of owner's claim on urlHash to leaseUntil:
+// later to keep a long fetch's claim, or to now to give it up at once. It
+// fails with ErrConflict when owner no longer holds the claim (another
+// compactor took it over after the lease ended, or the fetch finished).
 func (s *Store) ExtendImageClaim(ctx context.Context, urlHash, owner string, leaseUntil time.Time) error {
 	const op = "extend image claim"
 	now := s.now()
@@ -265,6 +268,9 @@ func (s *Store) FinishImageFetches(ctx context.Context, owner string, outcomes [
 	if len(outcomes) == 0 {
 		return nil, nil
 	}
+	// Rows are updated in key order, as every other writer of the table
+	// does, so concurrent transactions cannot deadlock on each other.
+	slices.SortFunc(outcomes, func(a, b ImageState) int { return strings.Compare(a.URLHash, b.URLHash) })
 	err = s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		lost = lost[:0]
 		now := s.now()

@@ -21,6 +21,8 @@ type ddlTemplate struct {
 	PK           string // an auto-increment 64-bit primary key column type
 	DateTime     string // a UTC timestamp with microseconds
 	TableOptions string // appended after CREATE TABLE (...)
+	// OnTable follows DROP INDEX name: MySQL names the table, SQLite not.
+	OnTable func(table string) string
 }
 
 func (d *DB) migrator() (*migrate.Migrator, error) {
@@ -35,12 +37,14 @@ func (d *DB) migrator() (*migrate.Migrator, error) {
 	tmpl := ddlTemplate{
 		PK:       "INTEGER PRIMARY KEY AUTOINCREMENT",
 		DateTime: "DATETIME",
+		OnTable:  func(string) string { return "" },
 	}
 	if d.Dialect == dialect.MySQL {
 		tmpl = ddlTemplate{
 			PK:           "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
 			DateTime:     "DATETIME(6)",
 			TableOptions: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+			OnTable:      func(table string) string { return " ON " + table },
 		}
 	}
 	return migrate.NewMigrator(d.W, ms,

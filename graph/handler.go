@@ -168,14 +168,6 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, CodeBadUserInput, "use GET for queries or POST for queries and mutations")
 		return
 	}
-	// A token that is not a valid bearer token is refused on reads too, as
-	// the REST API does: a client sending a wrong token learns it at once,
-	// rather than reading as anonymous until its first write.
-	if auth.CallerFrom(r.Context()).BadToken {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "the bearer token is not valid")
-		return
-	}
 	if e.opts.Limiter != nil {
 		if ok, retry := e.opts.Limiter.Allow(auth.CallerFrom(r.Context()).Key()); !ok {
 			seconds := auth.RetryAfterSeconds(retry)
@@ -184,6 +176,15 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"too many requests: retry after "+strconv.Itoa(seconds)+"s")
 			return
 		}
+	}
+	// After the rate limit, so that guessing tokens costs the same budget.
+	// A token that is not a valid bearer token is refused on reads too, as
+	// the REST API does: a client sending a wrong token learns it at once,
+	// rather than reading as anonymous until its first write.
+	if auth.CallerFrom(r.Context()).BadToken {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "the bearer token is not valid")
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.opts.Timeout)
 	defer cancel()

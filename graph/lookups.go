@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"marquee/db"
 	"marquee/graph/model"
@@ -69,13 +68,13 @@ func parseTypedID(arg, id, wantType string) (int64, error) {
 	return dbID, nil
 }
 
-// parseURLHash checks a URL hash argument: 64 hex digits, any case.
+// parseURLHash checks a URL hash argument: 64 lowercase hex digits, as
+// Marquee writes it and as the REST API demands too.
 func parseURLHash(arg, urlHash string) (string, error) {
-	hash := strings.ToLower(urlHash)
-	if len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return "", badInput(arg, "must be 64 hexadecimal digits (the SHA-256 of the image URL)")
+	if !db.IsSHA256Hex(urlHash) {
+		return "", badInput(arg, "must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")
 	}
-	return hash, nil
+	return urlHash, nil
 }
 
 // renameField gives a store *db.FieldError the name of the argument behind it.

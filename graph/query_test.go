@@ -491,10 +491,13 @@ func testImages(t *testing.T, e *env) {
 		} `json:"image"`
 	}
 	t.Run("cached", func(t *testing.T) {
-		got := decode[image](t, e.query(t, q, map[string]any{"h": strings.ToUpper(hashAlpha)})).Image
+		got := decode[image](t, e.query(t, q, map[string]any{"h": hashAlpha})).Image
 		if got == nil || got.Status != "CACHED" || *got.URL != "/images/"+hashAlpha || got.SourceURL != urlAlpha || *got.Bytes != 12345 || *got.FetchedAt != "2026-11-01T12:00:00Z" {
 			t.Fatalf("got %+v", got)
 		}
+	})
+	t.Run("an upper-case hash is refused, as in REST", func(t *testing.T) {
+		e.mustFail(t, request{query: q, variables: map[string]any{"h": strings.ToUpper(hashAlpha)}}, graph.CodeBadUserInput)
 	})
 	t.Run("failed", func(t *testing.T) {
 		got := decode[image](t, e.query(t, q, map[string]any{"h": hashBravo})).Image

@@ -129,8 +129,10 @@ func (tc *totalCache) get(ctx context.Context, f db.Filter, count func(context.C
 		tc.entries[key] = e
 		tc.mu.Unlock()
 		// The count runs for every waiter: a client that gives up does not
-		// cancel it for the others.
-		e.total, e.err = count(context.WithoutCancel(ctx), f)
+		// cancel it for the others; a stalled database does, after a while.
+		countCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), countTimeout)
+		e.total, e.err = count(countCtx, f)
+		cancel()
 		e.expires = tc.now().Add(tc.ttl)
 		close(e.ready)
 		return e.total, e.err
@@ -143,6 +145,9 @@ func (tc *totalCache) get(ctx context.Context, f db.Filter, count func(context.C
 		return 0, ctx.Err()
 	}
 }
+
+// countTimeout bounds a shared count, which no single request may cancel.
+const countTimeout = 15 * time.Second
 
 // clear forgets every total (after a write through this API).
 func (tc *totalCache) clear() {

@@ -2,13 +2,11 @@ package rest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"marquee/db"
@@ -73,26 +71,25 @@ type filesHandler struct {
 func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		filesProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "images are read with GET or HEAD")
+		fail(w, r, kindMethodNotAllowed, "images are read with GET or HEAD")
 		return
 	}
 	urlHash := r.PathValue("url_hash")
 	if !db.IsSHA256Hex(urlHash) {
-		filesProblem(w, http.StatusBadRequest, "invalid-parameter", "Invalid query or path parameter",
-			"url_hash must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")
+		fail(w, r, kindInvalidParameter, "url_hash must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")
 		return
 	}
 	img, err := h.store.Image(r.Context(), urlHash)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		filesProblem(w, http.StatusNotFound, "not-found", "Not found", "no image is cached for this URL hash (yet)")
+		fail(w, r, kindNotFound, "no image is cached for this URL hash (yet)")
 		return
 	case err != nil:
 		h.internal(w, r, "load image", err)
 		return
 	}
 	if img.Status != db.ImageCached || img.ContentSHA256 == nil || img.ContentType == nil {
-		filesProblem(w, http.StatusNotFound, "not-found", "Not found", "the image of this URL hash is "+img.Status+", not cached")
+		fail(w, r, kindNotFound, "the image of this URL hash is "+img.Status+", not cached")
 		return
 	}
 	file, err := h.content.Open(*img.ContentSHA256)
@@ -100,7 +97,7 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The record says cached but the bytes are gone (a data dir restored
 		// without its images): an operator's problem, a client's 404.
 		h.log.Error("rest: the bytes of a cached image are missing", "url_hash", urlHash, "content_sha256", *img.ContentSHA256)
-		filesProblem(w, http.StatusNotFound, "not-found", "Not found", "the bytes of this image are not available")
+		fail(w, r, kindNotFound, "the bytes of this image are not available")
 		return
 	}
 	if err != nil {
@@ -124,22 +121,5 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // internal logs err and answers 500 without any of its text.
 func (h *filesHandler) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
 	h.log.Error("rest: "+what, "path", r.URL.Path, "err", err)
-	filesProblem(w, http.StatusInternalServerError, "internal", "Internal server error", "the image could not be served")
-}
-
-// filesProblem answers an RFC 9457 problem document.
-func filesProblem(w http.ResponseWriter, status int, slug, title, detail string) {
-	body, _ := json.Marshal(struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-	}{"urn:marquee:problem:" + slug, title, status, detail}) // plain strings always marshal
-	header := w.Header()
-	header.Set("Content-Type", "application/problem+json")
-	header.Set("Content-Length", strconv.Itoa(len(body)))
-	// An image that is not cached now may be soon: never keep the answer.
-	header.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(body)
+	fail(w, r, kindInternal, "the image could not be served")
 }

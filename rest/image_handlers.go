@@ -13,7 +13,7 @@ import (
 // thumbnail refers to but that has no outcome yet is pending.
 func (a *api) getImage(w http.ResponseWriter, r *http.Request) {
 	urlHash := r.PathValue("url_hash")
-	if !isURLHash(urlHash) {
+	if !db.IsSHA256Hex(urlHash) {
 		failParameters(w, r, []problemError{parameterError("url_hash", "must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")})
 		return
 	}

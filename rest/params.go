@@ -337,20 +337,6 @@ func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
 	return id, true
 }
 
-// isURLHash reports whether s is 64 lowercase hex digits.
-func isURLHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // sortedKeys returns the keys of m in order, so that errors come out in a
 // stable order.
 func sortedKeys[V any](m map[string]V) []string {

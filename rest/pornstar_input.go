@@ -231,11 +231,19 @@ func (d *fieldDecoder) integer(raw json.RawMessage, pointer string, max int64) *
 	return &n
 }
 
+// maxNumberText bounds the JSON text of a number exactInteger reads.
+const maxNumberText = 64
+
 // exactInteger reads a JSON number with a fraction or exponent whose value
 // is an integer that fits in 64 bits.
 func exactInteger(text string) (int64, bool) {
 	if text == "" || !(text[0] == '-' || '0' <= text[0] && text[0] <= '9') {
 		return 0, false // a string, boolean, array or object
+	}
+	// An int64 with a fraction of zeros and an exponent fits in far fewer
+	// bytes; longer text is refused before big.Rat spends time on it.
+	if len(text) > maxNumberText {
+		return 0, false
 	}
 	if i := strings.IndexAny(text, "eE"); i >= 0 {
 		exp, err := strconv.Atoi(strings.TrimPrefix(text[i+1:], "+"))

@@ -11,6 +11,7 @@
 package rest
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -102,7 +103,7 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, kindNotFound, fmt.Sprintf("no route %s; see %s/openapi.json", r.URL.Path, BasePath))
 	})
-	return a.recoverPanics(a.limit(a.rejectBadTokens(mux)))
+	return a.recoverPanics(a.limit(a.rejectBadTokens(withDeadline(mux))))
 }
 
 // routes lists every route the API serves; the OpenAPI document describes
@@ -146,7 +147,7 @@ func methodSwitch(handlers map[string]http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The server's metrics and log line name the route, not just the
 		// prefix this API is mounted at.
-		server.SetRoute(r.Context(), r.Method+" "+r.Pattern)
+		server.SetRoute(r.Context(), r.Pattern)
 		h := handlers[r.Method]
 		if h == nil && r.Method == http.MethodHead {
 			h = handlers[http.MethodGet]
@@ -157,6 +158,19 @@ func methodSwitch(handlers map[string]http.HandlerFunc) http.Handler {
 			return
 		}
 		h(w, r)
+	})
+}
+
+// requestTimeout bounds one request's work, as the GraphQL endpoint's does:
+// the server's WriteTimeout is 60 s, and no answer is worth more than this.
+const requestTimeout = 15 * time.Second
+
+// withDeadline gives every request's context requestTimeout.
+func withDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

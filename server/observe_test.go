@@ -51,6 +51,9 @@ func TestRequestIDsMetricsAndLog(t *testing.T) {
 		SetRoute(r.Context(), "GET /nested/{thing}")
 	}))
 	get("/nested/x", "")
+	for _, m := range []string{"FOO1", "FOO2"} {
+		s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, "/things/3", nil))
+	}
 
 	var line map[string]any
 	for _, raw := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
@@ -71,6 +74,7 @@ func TestRequestIDsMetricsAndLog(t *testing.T) {
 		`marquee_http_requests_total{code="418",method="GET",route="GET /things/{id}"} 4`,
 		`marquee_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`marquee_http_requests_total{code="200",method="GET",route="GET /nested/{thing}"} 1`,
+		`marquee_http_requests_total{code="405",method="OTHER",route="unmatched"} 2`,
 		`marquee_http_request_duration_seconds_count{method="GET",route="GET /things/{id}"} 4`,
 	} {
 		if !strings.Contains(string(body), want) {

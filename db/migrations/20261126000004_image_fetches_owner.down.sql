@@ -1,0 +1,1 @@
+DROP INDEX image_fetches_claims{{call .OnTable "image_fetches"}}
