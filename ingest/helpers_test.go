@@ -72,22 +72,8 @@ type kafkaEnv struct {
 
 func startKafka(t testing.TB) *kafkaEnv {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	broker, err := bus.StartBroker(ctx, bus.BrokerConfig{Addr: "127.0.0.1:0", Partitions: testPartitions, Logger: quietLogger()})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(func() { broker.Close() })
-	if err := bus.EnsureTopics(ctx, broker.Brokers(), testPartitions); err != nil {
-		t.Fatalf("ensure topics: %v", err)
-	}
-	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: broker.Brokers(), BatchTimeout: 2 * time.Millisecond, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { writer.Close() }) // registered last, so it runs before the broker closes
-	return &kafkaEnv{brokers: broker.Brokers(), writer: writer}
+	k := testkit.StartKafka(t, testPartitions, quietLogger())
+	return &kafkaEnv{brokers: k.Brokers, writer: k.Writer}
 }
 
 func (k *kafkaEnv) client() *kafka.Client {

@@ -1,15 +1,17 @@
 // Package testkit holds what the test suites of several packages share: a
-// migrated store per test, and a buffer that a test reads while handlers or
-// subprocesses write it. For tests only.
+// migrated store per test, an in-process Kafka, and a buffer that a test
+// reads while handlers or subprocesses write it. For tests only.
 package testkit
 
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"marquee/bus"
 	"marquee/db"
 )
 
@@ -50,4 +52,33 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Kafka is an in-process broker on 127.0.0.1 with every Marquee topic, and a
+// writer to it with a short batch timeout; both close when the test ends.
+type Kafka struct {
+	Brokers []string
+	Writer  *bus.Writer
+}
+
+// StartKafka starts a Kafka of the test's own with partitions per topic;
+// logger receives the broker's and the writer's lines.
+func StartKafka(tb testing.TB, partitions int, logger *slog.Logger) *Kafka {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	broker, err := bus.StartBroker(ctx, bus.BrokerConfig{Addr: "127.0.0.1:0", Partitions: partitions, Logger: logger})
+	if err != nil {
+		tb.Fatalf("start broker: %v", err)
+	}
+	tb.Cleanup(func() { broker.Close() })
+	if err := bus.EnsureTopics(ctx, broker.Brokers(), partitions); err != nil {
+		tb.Fatalf("ensure topics: %v", err)
+	}
+	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: broker.Brokers(), BatchTimeout: 2 * time.Millisecond, Logger: logger})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { writer.Close() }) // registered last, so it runs before the broker closes
+	return &Kafka{Brokers: broker.Brokers(), Writer: writer}
 }
