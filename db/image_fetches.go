@@ -191,12 +191,15 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 			newClaims = 0
 		}
 		// Compare-and-set on the version read: of several processes taking
-		// over one hash, exactly one updates a row.
+		// over one hash, exactly one updates a row. The claim is checked
+		// again in the statement, so a lease its holder renewed after the
+		// read above (a heartbeat) is not taken over.
 		_, err := s.db.W.NewUpdate().Model((*ImageFetch)(nil)).
 			Set("status = ?", FetchClaimed).Set("owner = ?", owner).Set("claimed_at = ?", now).
 			Set("lease_until = ?", leaseUntil).Set("claims = claims + ?", newClaims).Set("version = version + 1").
 			Set("updated_at = ?", now).
-			Where("url_hash = ?", row.URLHash).Where("version = ?", row.Version).Exec(ctx)
+			Where("url_hash = ?", row.URLHash).Where("version = ?", row.Version).
+			Where("(status <> ? OR owner = ? OR lease_until IS NULL OR lease_until <= ?)", FetchClaimed, owner, now).Exec(ctx)
 		if err != nil {
 			return nil, s.fail(op, err)
 		}
@@ -223,9 +226,7 @@ func (s *Store) ExtendImageClaims(ctx context.Context, owner string, leaseUntil 
 	const op = "extend image claims"
 	res, err := s.db.W.NewUpdate().Model((*ImageFetch)(nil)).
 		Set("lease_until = ?", leaseUntil.UTC().Truncate(time.Microsecond)).
-		// A new version: a takeover that read the expired lease before this
-		// renewal fails its compare-and-set instead of stealing a live claim.
-		Set("version = version + 1").Set("updated_at = ?", s.now()).
+		Set("updated_at = ?", s.now()).
 		Where("status = ?", FetchClaimed).Where("owner = ?", owner).Exec(ctx)
 	if err != nil {
 		return 0, s.fail(op, err)
