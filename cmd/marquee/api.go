@@ -52,26 +52,22 @@ func apiCommand(ctx context.Context, args []string, env environment) int {
 
 // serveAPI runs `marquee api` until ctx ends.
 func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environment) (err error) {
-	build := readBuildInfo()
-	srv := server.New(server.Options{Addr: cfg.HTTPAddr, Logger: logger, Version: build.Version,
-		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout})
-	if err := srv.Listen(); err != nil {
+	srv, err := listen(cfg, logger)
+	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	attrs := []any{"addr", srv.Addr().String(), "db", redactURL(cfg.DB), "version", build.Version}
+	attrs := []any{"addr", srv.Addr().String(), "db", redactURL(cfg.DB), "version", readBuildInfo().Version}
 	if cfg.DBReplica != "" {
 		attrs = append(attrs, "db_replica", redactURL(cfg.DBReplica))
 	}
 	logger.Info("marquee api starting", attrs...)
 
-	database, err := openAndMigrate(ctx, cfg, logger)
+	database, err := openServedDatabase(ctx, cfg, srv, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, database.Close()) }()
-	registerDatabaseMetrics(srv.Registerer(), database)
-	srv.AddCheck("database", databaseCheck(database, logger))
 	if brokers := cfg.brokers(); len(brokers) > 0 {
 		srv.AddOptionalCheck("kafka", kafkaCheck(brokers, logger))
 	}

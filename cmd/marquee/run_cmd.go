@@ -10,7 +10,6 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/ingest"
-	"marquee/server"
 )
 
 const runAbout = `Runs Marquee in one process: it takes the data dir's lock, opens the database
@@ -64,25 +63,17 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	defer func() { err = errors.Join(err, lock.Release()) }()
 
-	build := readBuildInfo()
-	srv := server.New(server.Options{
-		Addr:            cfg.HTTPAddr,
-		Logger:          logger,
-		Version:         build.Version,
-		Revision:        build.Revision,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-	})
-	// Bind before the slow start-up, so a taken port fails in milliseconds.
-	if err := srv.Listen(); err != nil {
+	srv, err := listen(cfg, logger)
+	if err != nil {
 		return err
 	}
-	defer srv.Close() // gives the port back when start-up fails
+	defer srv.Close()
 	dataDir, _ := filepath.Abs(cfg.DataDir)
 	startAttrs := []any{
 		"addr", srv.Addr().String(),
 		"data_dir", dataDir,
 		"db", redactURL(cfg.DB),
-		"version", build.Version,
+		"version", readBuildInfo().Version,
 		"pid", os.Getpid(),
 	}
 	if cfg.DBReplica != "" {
@@ -90,22 +81,18 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	logger.Info("marquee run starting", startAttrs...)
 
-	database, err := openAndMigrate(ctx, cfg, logger)
+	database, err := openServedDatabase(ctx, cfg, srv, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, database.Close()) }()
-	srv.AddCheck("database", databaseCheck(database, logger))
-	registerDatabaseMetrics(srv.Registerer(), database)
 	store := db.NewStore(database)
 
-	kafka, err := startKafka(ctx, cfg, logger)
+	kafka, kafkaMetrics, err := startServedKafka(ctx, cfg, srv, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, kafka.Close()) }()
-	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
-	kafkaMetrics := registerKafkaMetrics(srv.Registerer(), kafka.brokers, logger)
 
 	sched, err := newScheduler(cfg, store, kafka.writer, logger, cfg.FeedURL)
 	if err != nil {

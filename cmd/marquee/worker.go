@@ -34,29 +34,23 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 		}
 		defer func() { err = errors.Join(err, lock.Release()) }()
 	}
-	build := readBuildInfo()
-	srv := server.New(server.Options{Addr: cfg.HTTPAddr, Logger: logger, Version: build.Version,
-		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout})
-	if err := srv.Listen(); err != nil {
+	srv, err := listen(cfg, logger)
+	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	logger.Info("marquee "+name+" starting", "addr", srv.Addr().String(), "db", redactURL(cfg.DB), "version", build.Version)
+	logger.Info("marquee "+name+" starting", "addr", srv.Addr().String(), "db", redactURL(cfg.DB), "version", readBuildInfo().Version)
 
-	database, err := openAndMigrate(ctx, cfg, logger)
+	database, err := openServedDatabase(ctx, cfg, srv, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, database.Close()) }()
-	srv.AddCheck("database", databaseCheck(database, logger))
-	registerDatabaseMetrics(srv.Registerer(), database)
-	kafka, err := startKafka(ctx, cfg, logger)
+	kafka, kafkaMetrics, err := startServedKafka(ctx, cfg, srv, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, kafka.Close()) }()
-	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
-	kafkaMetrics := registerKafkaMetrics(srv.Registerer(), kafka.brokers, logger)
 
 	// A failing body stops the server too, and the other way round.
 	workCtx, stop := context.WithCancel(ctx)
@@ -75,4 +69,42 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	err = errors.Join(srvErr, <-bodyDone)
 	logger.Info("marquee " + name + " stopped")
 	return err
+}
+
+// listen makes the HTTP server of a long-running command and binds its
+// address before the slow start-up, so that a taken port fails in
+// milliseconds. The caller defers Close, which gives the port back when
+// start-up fails.
+func listen(cfg Config, logger *slog.Logger) (*server.Server, error) {
+	build := readBuildInfo()
+	srv := server.New(server.Options{Addr: cfg.HTTPAddr, Logger: logger, Version: build.Version,
+		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout})
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// openServedDatabase opens and migrates the database, and makes srv check
+// it in /readyz and export its pools in /metrics.
+func openServedDatabase(ctx context.Context, cfg Config, srv *server.Server, logger *slog.Logger) (*db.DB, error) {
+	database, err := openAndMigrate(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	srv.AddCheck("database", databaseCheck(database, logger))
+	registerDatabaseMetrics(srv.Registerer(), database)
+	return database, nil
+}
+
+// startServedKafka starts the Kafka side (see startKafka), and makes srv
+// check the brokers in /readyz and export consumer-group lag in /metrics;
+// add the process's consumers to the returned metrics.
+func startServedKafka(ctx context.Context, cfg Config, srv *server.Server, logger *slog.Logger) (*kafkaSide, *bus.Metrics, error) {
+	kafka, err := startKafka(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
+	return kafka, registerKafkaMetrics(srv.Registerer(), kafka.brokers, logger), nil
 }
