@@ -243,7 +243,7 @@ func TestClaimSettledImagesWritesNothing(t *testing.T) {
 		if len(held) != 0 || len(records) != 2 {
 			t.Fatalf("held %v of %d records, want none of 2", held, len(records))
 		}
-		if all := log.all(); len(all) != 1 || !isSelect(all[0]) {
+		if all := log.All(); len(all) != 1 || !isSelect(all[0]) {
 			t.Errorf("claiming settled hashes ran %q, want one SELECT", shorten(all))
 		}
 	})

@@ -153,7 +153,7 @@ func TestUpsertImages(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				log.reset()
+				log.Reset()
 				if err := s.UpsertImages(ctx, tt.upsert); err != nil {
 					t.Fatalf("UpsertImages: %v", err)
 				}
@@ -188,11 +188,11 @@ func TestUpsertImages(t *testing.T) {
 			})
 		}
 		t.Run("empty batch", func(t *testing.T) {
-			log.reset()
+			log.Reset()
 			if err := s.UpsertImages(ctx, nil); err != nil {
 				t.Errorf("UpsertImages(nil) = %v", err)
 			}
-			if all := log.all(); len(all) != 0 {
+			if all := log.All(); len(all) != 0 {
 				t.Errorf("UpsertImages(nil) ran %q", shorten(all))
 			}
 		})

@@ -991,14 +991,14 @@ func TestBatchLoaders(t *testing.T) {
 		log := logStatements(t, s)
 		checkOneSelect := func(t *testing.T) {
 			t.Helper()
-			all := log.all()
+			all := log.All()
 			if len(all) != 1 || !isSelect(all[0]) {
 				t.Errorf("the loader ran %d statements, want one SELECT: %q", len(all), shorten(all))
 			}
 		}
 
 		t.Run("Aliases", func(t *testing.T) {
-			log.reset()
+			log.Reset()
 			got, err := s.Aliases(ctx, ids)
 			if err != nil {
 				t.Fatal(err)
@@ -1023,7 +1023,7 @@ func TestBatchLoaders(t *testing.T) {
 		})
 
 		t.Run("Thumbnails", func(t *testing.T) {
-			log.reset()
+			log.Reset()
 			got, err := s.Thumbnails(ctx, ids)
 			if err != nil {
 				t.Fatal(err)
@@ -1047,7 +1047,7 @@ func TestBatchLoaders(t *testing.T) {
 		})
 
 		t.Run("ImagesForPornstars", func(t *testing.T) {
-			log.reset()
+			log.Reset()
 			got, err := s.ImagesForPornstars(ctx, ids)
 			if err != nil {
 				t.Fatal(err)
@@ -1074,7 +1074,7 @@ func TestBatchLoaders(t *testing.T) {
 
 		t.Run("Images", func(t *testing.T) {
 			hashes := []string{db.URLHash(sharedURL), strings.Repeat("0", 64)}
-			log.reset()
+			log.Reset()
 			got, err := s.Images(ctx, hashes)
 			if err != nil {
 				t.Fatal(err)

@@ -311,7 +311,7 @@ func TestUpsertProfilesIdempotent(t *testing.T) {
 			p.Views = ptr(*p.Views + 1)
 			changed[p.FeedID] = true
 		}
-		log.reset()
+		log.Reset()
 		if res := mustUpsert(t, s, profiles...); res != (db.UpsertResult{Updated: 10, Unchanged: n - 10}) {
 			t.Errorf("upsert with 10 changes = %+v, want 10 updated, %d unchanged", res, n-10)
 		}

@@ -12,10 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/uptrace/bun"
 
 	"marquee/db"
 	"marquee/db/dbtest"
@@ -37,55 +34,22 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, s *db.Store)) {
 	}
 }
 
-// statementLog records every statement the store's handles run while it is
-// attached (BEGIN, COMMIT and ROLLBACK included: bun reports them too).
-type statementLog struct {
-	mu      sync.Mutex
-	queries []string
-}
+// statementLog is testkit's log of the store's statements, with the
+// filters the store tests need.
+type statementLog struct{ *testkit.StatementLog }
 
 // logStatements attaches a statementLog to the write and the read handle of s.
 // Call it before any goroutine uses s.
-func logStatements(t testing.TB, s *db.Store) *statementLog {
+func logStatements(t testing.TB, s *db.Store) statementLog {
 	t.Helper()
-	l := &statementLog{}
-	d := s.DB()
-	d.W.AddQueryHook(l)
-	if d.R != d.W {
-		d.R.AddQueryHook(l)
-	}
-	return l
-}
-
-func (l *statementLog) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-
-func (l *statementLog) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.queries = append(l.queries, e.Query)
-}
-
-// reset forgets the statements recorded so far.
-func (l *statementLog) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.queries = nil
-}
-
-// all returns the statements recorded since the last reset.
-func (l *statementLog) all() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.queries)
+	return statementLog{testkit.LogStatements(s)}
 }
 
 // writes returns the recorded statements that are not a SELECT: every write,
 // and the BEGIN / COMMIT around them.
-func (l *statementLog) writes() []string {
+func (l statementLog) writes() []string {
 	var out []string
-	for _, q := range l.all() {
+	for _, q := range l.All() {
 		if !isSelect(q) {
 			out = append(out, q)
 		}
@@ -94,9 +58,9 @@ func (l *statementLog) writes() []string {
 }
 
 // dml returns the recorded INSERT, UPDATE, DELETE and REPLACE statements.
-func (l *statementLog) dml() []string {
+func (l statementLog) dml() []string {
 	var out []string
-	for _, q := range l.all() {
+	for _, q := range l.All() {
 		switch strings.ToUpper(firstWord(q)) {
 		case "INSERT", "UPDATE", "DELETE", "REPLACE":
 			out = append(out, q)

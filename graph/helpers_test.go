@@ -15,11 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"marquee/auth"
 	"marquee/db"
@@ -172,40 +169,6 @@ func decode[T any](t testing.TB, raw json.RawMessage) T {
 		t.Fatalf("decode %s: %v", raw, err)
 	}
 	return v
-}
-
-// statementCounter counts the statements sent through the store's handles.
-type statementCounter struct {
-	mu      sync.Mutex
-	queries []string
-}
-
-func countStatements(s *db.Store) *statementCounter {
-	c := &statementCounter{}
-	d := s.DB()
-	d.W.AddQueryHook(c)
-	if d.R != d.W {
-		d.R.AddQueryHook(c)
-	}
-	return c
-}
-
-func (c *statementCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-
-func (c *statementCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.queries = append(c.queries, e.Query)
-}
-
-func (c *statementCounter) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	q := c.queries
-	c.queries = nil
-	return q
 }
 
 // Fixture: hand-made performers whose every filter and order has a known

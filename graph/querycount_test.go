@@ -9,6 +9,7 @@ import (
 
 	"marquee/db"
 	"marquee/graph"
+	"marquee/internal/testkit"
 )
 
 // TestQueryCount: a page of performers with their aliases, thumbnails and
@@ -18,7 +19,7 @@ func TestQueryCount(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
 		loadRankedPerformers(t, s, 150)
 		e := newEnv(t, s, graph.Options{})
-		counter := countStatements(s)
+		counter := testkit.LogStatements(s)
 		shapes := []struct {
 			name  string
 			query string
@@ -32,9 +33,9 @@ func TestQueryCount(t *testing.T) {
 			t.Run(shape.name, func(t *testing.T) {
 				var counts []int
 				for _, size := range []int{1, 10, 100} {
-					counter.take()
+					counter.Take()
 					raw := e.query(t, fmt.Sprintf(shape.query, size), nil)
-					statements := counter.take()
+					statements := counter.Take()
 					if got := strings.Count(string(raw), `"aliases":[`) + strings.Count(string(raw), `"url":"https`); got < size {
 						t.Fatalf("size %d: the response lacks rows: %.300s", size, raw)
 					}

@@ -1,15 +1,19 @@
 // Package testkit holds what the test suites of several packages share: a
-// migrated store per test, an in-process Kafka, and a buffer that a test
-// reads while handlers or subprocesses write it. For tests only.
+// migrated store per test, an in-process Kafka, a log of the SQL a store
+// sends, and a buffer that a test reads while handlers or subprocesses write
+// it. For tests only.
 package testkit
 
 import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"marquee/bus"
 	"marquee/db"
@@ -81,4 +85,54 @@ func StartKafka(tb testing.TB, partitions int, logger *slog.Logger) *Kafka {
 	}
 	tb.Cleanup(func() { writer.Close() }) // registered last, so it runs before the broker closes
 	return &Kafka{Brokers: broker.Brokers(), Writer: writer}
+}
+
+// StatementLog records every statement a store's handles run while it is
+// attached (BEGIN, COMMIT and ROLLBACK included: bun reports them too).
+type StatementLog struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+// LogStatements attaches a StatementLog to the write and the read handle of
+// s. Call it before any goroutine uses s.
+func LogStatements(s *db.Store) *StatementLog {
+	l := &StatementLog{}
+	d := s.DB()
+	d.W.AddQueryHook(l)
+	if d.R != d.W {
+		d.R.AddQueryHook(l)
+	}
+	return l
+}
+
+// BeforeQuery implements bun.QueryHook.
+func (l *StatementLog) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
+
+// AfterQuery implements bun.QueryHook.
+func (l *StatementLog) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.queries = append(l.queries, e.Query)
+}
+
+// All returns the statements recorded since the last Reset or Take.
+func (l *StatementLog) All() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.queries)
+}
+
+// Reset forgets the statements recorded so far.
+func (l *StatementLog) Reset() { l.Take() }
+
+// Take returns the statements recorded so far and forgets them.
+func (l *StatementLog) Take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queries
+	l.queries = nil
+	return q
 }
