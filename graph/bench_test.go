@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"marquee/auth"
-	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/graph"
 	"marquee/internal/testkit"
@@ -40,7 +38,7 @@ func BenchmarkGraphQLPage(b *testing.B) {
 	// in cmd/marquee), so the numbers are those of the binary.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	s := testkit.OpenStore(b, dbtest.MySQLURL(b))
-	seedBench(b, s)
+	testkit.SeedCopies(b, s, testkit.ReadFeed(b, testkit.RealHead), benchPerformers)
 	tokens := &auth.Tokens{}
 	api := httptest.NewServer(tokens.Middleware(graph.NewHandler(graph.Options{Store: s})))
 	defer api.Close()
@@ -134,50 +132,4 @@ func nextCursor(b *testing.B, body []byte) string {
 		return ""
 	}
 	return string(cursor)
-}
-
-// seedBench writes the real-head sample 200 times over (feed ids shifted
-// per copy) and marks its images cached.
-func seedBench(b *testing.B, s *db.Store) {
-	ctx := context.Background()
-	head := readRealHead(b)
-	copies := benchPerformers / len(head)
-	batch := make([]db.Profile, 0, 500)
-	flush := func() {
-		if _, err := s.UpsertProfiles(ctx, batch); err != nil {
-			b.Fatal(err)
-		}
-		batch = batch[:0]
-	}
-	for c := range copies {
-		for _, p := range head {
-			p.FeedID += int64(c) * 10_000_000
-			p.ContentHash = "" // the store hashes the shifted profile
-			batch = append(batch, p)
-			if len(batch) == cap(batch) {
-				flush()
-			}
-		}
-	}
-	if len(batch) > 0 {
-		flush()
-	}
-	var images []db.ImageState
-	seen := map[string]bool{}
-	now := time.Now().UTC()
-	for _, p := range head {
-		for _, t := range p.Thumbnails {
-			if !seen[t.URLHash] {
-				seen[t.URLHash] = true
-				images = append(images, db.ImageState{URLHash: t.URLHash, URL: t.URL, Status: db.ImageCached, Attempts: 1, FetchedAt: &now,
-					ContentType: ptr("image/jpeg"), Bytes: ptr(int64(20000)), Width: ptr(int32(234)), Height: ptr(int32(344))})
-			}
-		}
-	}
-	if err := s.UpsertImages(ctx, images); err != nil {
-		b.Fatal(err)
-	}
-	if n, err := s.Count(ctx, db.Filter{}); err != nil || n != int64(copies*len(head)) {
-		b.Fatalf("seeded %d performers, %v", n, err)
-	}
 }

@@ -7,13 +7,10 @@ package graph_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +19,6 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/graph"
-	"marquee/ingest"
 	"marquee/internal/testkit"
 )
 
@@ -262,26 +258,8 @@ func loadFixture(t testing.TB, s *db.Store) int64 {
 // profiles in feed order.
 func loadRealHead(t testing.TB, s *db.Store) []db.Profile {
 	t.Helper()
-	profiles := readRealHead(t)
+	profiles := testkit.ReadFeed(t, testkit.RealHead)
 	if _, err := s.UpsertProfiles(context.Background(), profiles); err != nil {
-		t.Fatal(err)
-	}
-	return profiles
-}
-
-func readRealHead(t testing.TB) []db.Profile {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "shared", "feeds", "real-head-100.json"))
-	if err != nil {
-		t.Fatalf("real sample: %v (the samples live in ../shared/feeds beside the repository)", err)
-	}
-	defer f.Close()
-	var profiles []db.Profile
-	_, err = ingest.ParseFeed(f, func(_ int, p db.Profile) error {
-		profiles = append(profiles, p)
-		return nil
-	}, func(r ingest.Reject) error { return fmt.Errorf("unexpected reject: %s", r.Reason) })
-	if err != nil {
 		t.Fatal(err)
 	}
 	return profiles

@@ -12,7 +12,6 @@ package rest
 //	scripts/test-mysql.sh go test -run '^$' -bench BenchmarkAPI ./rest/
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,7 +23,6 @@ import (
 	"time"
 
 	"marquee/auth"
-	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/internal/testkit"
 )
@@ -37,7 +35,7 @@ const (
 
 func BenchmarkAPI(b *testing.B) {
 	store := testkit.OpenStore(b, dbtest.MySQLURL(b))
-	seedBench(b, store)
+	testkit.SeedCopies(b, store, testkit.ReadFeed(b, testkit.RealHead), benchPerformers)
 	tokens, _ := auth.ParseTokens(testWriteToken)
 	handler := tokens.Middleware(New(Options{Store: store}))
 	dbServer := httptest.NewServer(handler)
@@ -155,52 +153,4 @@ func loadTest(b *testing.B, client *http.Client, base string, paths []string) (f
 	slices.Sort(all)
 	p99 := all[min(len(all)-1, len(all)*99/100)]
 	return float64(b.N) / elapsed.Seconds(), p99
-}
-
-// seedBench writes benchPerformers performers: the real sample, copied with
-// distinct feed ids (and ranks, so that orderings interleave the copies),
-// and records every image as cached.
-func seedBench(b *testing.B, store *db.Store) {
-	ctx := context.Background()
-	sample := realProfiles(b)
-	batch := make([]db.Profile, 0, 500)
-	flush := func() {
-		if _, err := store.UpsertProfiles(ctx, batch); err != nil {
-			b.Fatal(err)
-		}
-		batch = batch[:0]
-	}
-	for i := 0; i < benchPerformers; i++ {
-		p := sample[i%len(sample)]
-		copyNo := int64(i / len(sample))
-		p.FeedID += copyNo * 10_000_000
-		if p.Rank != nil {
-			rank := *p.Rank + copyNo
-			p.Rank = &rank
-		}
-		p.ContentHash = ""
-		batch = append(batch, p)
-		if len(batch) == cap(batch) {
-			flush()
-		}
-	}
-	if len(batch) > 0 {
-		flush()
-	}
-	var states []db.ImageState
-	seen := map[string]bool{}
-	now := time.Now().UTC()
-	ct, size, w, h := "image/jpeg", int64(23456), int32(234), int32(344)
-	for _, p := range sample {
-		for _, t := range p.Thumbnails {
-			if !seen[t.URLHash] {
-				seen[t.URLHash] = true
-				states = append(states, db.ImageState{URLHash: t.URLHash, URL: t.URL, Status: db.ImageCached, Attempts: 1,
-					ContentType: &ct, Bytes: &size, Width: &w, Height: &h, FetchedAt: &now})
-			}
-		}
-	}
-	if err := store.UpsertImages(ctx, states); err != nil {
-		b.Fatal(err)
-	}
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
-	"marquee/ingest"
 	"marquee/internal/testkit"
 )
 
@@ -29,9 +27,6 @@ const (
 	// testMaxBody is the body cap of the test API: small, so 413 is cheap.
 	testMaxBody = 64 << 10
 )
-
-// realHeadPath is the real feed sample of ../shared/feeds.
-const realHeadPath = "../../shared/feeds/real-head-100.json"
 
 // testAPI is the REST handler over one test database.
 type testAPI struct {
@@ -261,28 +256,10 @@ type pornstarPageDoc struct {
 	Total      int64         `json:"total"`
 }
 
-// realProfiles parses the real 100-item feed sample.
-func realProfiles(t testing.TB) []db.Profile {
-	t.Helper()
-	f, err := os.Open(realHeadPath)
-	if err != nil {
-		t.Fatalf("open fixture: %v", err)
-	}
-	defer f.Close()
-	var out []db.Profile
-	if _, err := ingest.ParseFeed(f, func(_ int, p db.Profile) error {
-		out = append(out, p)
-		return nil
-	}, nil); err != nil {
-		t.Fatalf("parse fixture: %v", err)
-	}
-	return out
-}
-
 // seedReal writes the real sample into the store and returns it.
 func (api *testAPI) seedReal() []db.Profile {
 	api.t.Helper()
-	profiles := realProfiles(api.t)
+	profiles := testkit.ReadFeed(api.t, testkit.RealHead)
 	if _, err := api.store.UpsertProfiles(context.Background(), profiles); err != nil {
 		api.t.Fatalf("upsert: %v", err)
 	}
