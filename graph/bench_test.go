@@ -16,6 +16,7 @@ import (
 	"marquee/auth"
 	"marquee/db/dbtest"
 	"marquee/graph"
+	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkGraphQLPage(b *testing.B) {
 	// in cmd/marquee), so the numbers are those of the binary.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	s := testkit.OpenStore(b, dbtest.MySQLURL(b))
-	testkit.SeedCopies(b, s, testkit.ReadFeed(b, testkit.RealHead), benchPerformers)
+	samples.SeedCopies(b, s, samples.ReadFeed(b, samples.RealHead), benchPerformers)
 	tokens := &auth.Tokens{}
 	api := httptest.NewServer(tokens.Middleware(graph.NewHandler(graph.Options{Store: s})))
 	defer api.Close()

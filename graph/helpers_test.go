@@ -19,6 +19,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/graph"
+	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
 
@@ -258,7 +259,7 @@ func loadFixture(t testing.TB, s *db.Store) int64 {
 // profiles in feed order.
 func loadRealHead(t testing.TB, s *db.Store) []db.Profile {
 	t.Helper()
-	profiles := testkit.ReadFeed(t, testkit.RealHead)
+	profiles := samples.ReadFeed(t, samples.RealHead)
 	if _, err := s.UpsertProfiles(context.Background(), profiles); err != nil {
 		t.Fatal(err)
 	}

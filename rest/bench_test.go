@@ -24,6 +24,7 @@ import (
 
 	"marquee/auth"
 	"marquee/db/dbtest"
+	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
 
@@ -35,7 +36,7 @@ const (
 
 func BenchmarkAPI(b *testing.B) {
 	store := testkit.OpenStore(b, dbtest.MySQLURL(b))
-	testkit.SeedCopies(b, store, testkit.ReadFeed(b, testkit.RealHead), benchPerformers)
+	samples.SeedCopies(b, store, samples.ReadFeed(b, samples.RealHead), benchPerformers)
 	tokens, _ := auth.ParseTokens(testWriteToken)
 	handler := tokens.Middleware(New(Options{Store: store}))
 	dbServer := httptest.NewServer(handler)

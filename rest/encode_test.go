@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"marquee/db"
-	"marquee/internal/testkit"
+	"marquee/internal/samples"
 )
 
 // encodingJSON is what encoding/json makes of v (HTML escaping off, as
@@ -37,7 +37,7 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	var pages []pageJSON[pornstarJSON]
 	// Real performers, with one cached image.
 	var real pageJSON[pornstarJSON]
-	for i, p := range testkit.ReadFeed(t, testkit.RealHead)[:20] {
+	for i, p := range samples.ReadFeed(t, samples.RealHead)[:20] {
 		row := db.Pornstar{ID: int64(i + 1), ExternalID: &p.FeedID, PornstarFields: p.PornstarFields, Version: 3, CreatedAt: now, UpdatedAt: whole}
 		c := &pornstarChildren{aliases: map[int64][]db.Alias{}, thumbs: map[int64][]db.Thumbnail{}, images: map[string]db.Image{}}
 		for _, a := range p.Aliases {

@@ -18,6 +18,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
 
@@ -259,7 +260,7 @@ type pornstarPageDoc struct {
 // seedReal writes the real sample into the store and returns it.
 func (api *testAPI) seedReal() []db.Profile {
 	api.t.Helper()
-	profiles := testkit.ReadFeed(api.t, testkit.RealHead)
+	profiles := samples.ReadFeed(api.t, samples.RealHead)
 	if _, err := api.store.UpsertProfiles(context.Background(), profiles); err != nil {
 		api.t.Fatalf("upsert: %v", err)
 	}
