@@ -65,8 +65,13 @@ type Options struct {
 	// WriteTimeout is 60s, and no answer is worth more than this.
 	Timeout time.Duration
 	// Registerer, when set, receives the operation metrics
-	// (marquee_graphql_operation_duration_seconds and _operations_total).
+	// (marquee_graphql_operation_duration_seconds and _operations_total)
+	// and marquee_graphql_direct_fields_total (direct.go).
 	Registerer prometheus.Registerer
+
+	// executorOnly leaves every field to gqlgen's executor, without the
+	// direct writer (direct.go): the reference the tests compare it with.
+	executorOnly bool
 }
 
 // Defaults of Options; see the fields for why.
@@ -118,7 +123,8 @@ func NewHandler(opts Options) http.Handler {
 	}
 	cfg := generated.Config{Resolvers: &Resolver{store: opts.Store, logger: opts.Logger}}
 	setComplexity(&cfg.Complexity)
-	srv := handler.New(generated.NewExecutableSchema(cfg))
+	schema := generated.NewExecutableSchema(cfg)
+	srv := handler.New(schema)
 	srv.AddTransport(postTransport{maxBodyBytes: opts.MaxBodyBytes})
 	srv.AddTransport(getTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
@@ -140,6 +146,9 @@ func NewHandler(opts Options) http.Handler {
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](opts.PersistedQueryCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	if !opts.executorOnly {
+		srv.AroundFields(newDirect(schema.Schema(), cfg.Resolvers, opts.Registerer).around)
+	}
 	srv.SetErrorPresenter(errorPresenter(opts.Logger))
 	srv.SetRecoverFunc(recoverFunc(opts.Logger))
 	// A mutation's answer shows its own write: its loaders read the primary.
