@@ -18,13 +18,18 @@ import (
 // reads from the read handle (a replica where one is configured). It is safe
 // for concurrent use.
 type Store struct {
-	db  *DB
-	now func() time.Time
+	db       *DB
+	now      func() time.Time
+	children *childrenCache // of AliasesOf and ThumbnailsOf
 }
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.
 func NewStore(d *DB) *Store {
-	return &Store{db: d, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	return &Store{
+		db:       d,
+		now:      func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		children: newChildrenCache(DefaultChildrenCacheEntries),
+	}
 }
 
 // DB returns the handles the Store uses.

@@ -315,17 +315,17 @@ func toConnection(l *loaders, page *db.PornstarPage, filter db.Filter) *model.Po
 		PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage},
 		Filter:   filter,
 	}
-	ids := make([]int64, len(page.Items))
+	rows := make([]*db.Pornstar, len(page.Items))
 	for i := range page.Items {
-		node := model.NewPornstar(&page.Items[i], l)
+		rows[i] = &page.Items[i]
+		node := model.NewPornstar(rows[i], l)
 		conn.Nodes[i] = node
 		conn.Edges[i] = &model.PornstarEdge{Cursor: page.Cursors[i], Node: node}
-		ids[i] = page.Items[i].ID
 	}
 	if n := len(page.Cursors); n > 0 {
 		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &page.Cursors[0], &page.Cursors[n-1]
 	}
-	l.primePornstars(ids...)
+	l.primePornstars(rows...)
 	return conn
 }
 

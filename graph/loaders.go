@@ -24,16 +24,21 @@ type loaders struct {
 	// fromPrimary makes aliases and thumbnails read the primary: a mutation
 	// answers with what it wrote even where the replica lags.
 	fromPrimary atomic.Bool
+
+	mu   sync.Mutex
+	rows map[int64]*db.Pornstar // the performers primed, by id
 }
 
 func newLoaders(ctx context.Context, store *db.Store) *loaders {
-	l := &loaders{ctx: ctx}
+	l := &loaders{ctx: ctx, rows: make(map[int64]*db.Pornstar)}
 	l.aliases = newBatch(func(ctx context.Context, ids []int64) (map[int64][]string, error) {
-		read := store.Aliases
+		var rows map[int64][]db.Alias
+		var err error
 		if l.fromPrimary.Load() {
-			read = store.AliasesFromPrimary
+			rows, err = store.AliasesFromPrimary(ctx, ids)
+		} else {
+			rows, err = store.AliasesOf(ctx, l.rowsOf(ids))
 		}
-		rows, err := read(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -48,11 +53,13 @@ func newLoaders(ctx context.Context, store *db.Store) *loaders {
 		return out, nil
 	})
 	l.thumbnails = newBatch(func(ctx context.Context, ids []int64) (map[int64][]db.Thumbnail, error) {
-		read := store.Thumbnails
+		var rows map[int64][]db.Thumbnail
+		var err error
 		if l.fromPrimary.Load() {
-			read = store.ThumbnailsFromPrimary
+			rows, err = store.ThumbnailsFromPrimary(ctx, ids)
+		} else {
+			rows, err = store.ThumbnailsOf(ctx, l.rowsOf(ids))
 		}
-		rows, err := read(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -95,9 +102,32 @@ func (l *loaders) Image(urlHash string) (*db.Image, error) {
 }
 
 // primePornstars tells the loaders about performers the response will show.
-func (l *loaders) primePornstars(ids ...int64) {
+func (l *loaders) primePornstars(rows ...*db.Pornstar) {
+	ids := make([]int64, len(rows))
+	l.mu.Lock()
+	for i, p := range rows {
+		ids[i] = p.ID
+		l.rows[p.ID] = p
+	}
+	l.mu.Unlock()
 	l.aliases.prime(ids...)
 	l.thumbnails.prime(ids...)
+}
+
+// rowsOf returns the primed rows of ids: the versions the store's children
+// cache keys their aliases and thumbnails by. An id never primed (which
+// the resolvers do not make) counts as a row of version 0, which no row
+// has: it is read from the database.
+func (l *loaders) rowsOf(ids []int64) []*db.Pornstar {
+	rows := make([]*db.Pornstar, len(ids))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, id := range ids {
+		if rows[i] = l.rows[id]; rows[i] == nil {
+			rows[i] = &db.Pornstar{ID: id}
+		}
+	}
+	return rows
 }
 
 type loadersKey struct{}

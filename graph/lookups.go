@@ -31,7 +31,7 @@ func (r *Resolver) found(ctx context.Context, p *db.Pornstar, err error) (*model
 // request's loaders (primed with it).
 func newPornstar(ctx context.Context, p *db.Pornstar) *model.Pornstar {
 	l := loadersFrom(ctx)
-	l.primePornstars(p.ID)
+	l.primePornstars(p)
 	return model.NewPornstar(p, l)
 }
 

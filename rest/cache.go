@@ -9,67 +9,6 @@ import (
 	"marquee/db"
 )
 
-// childrenCache keeps the aliases and thumbnails of performers by id and
-// version. Every write of a performer's aliases or thumbnails bumps its
-// version in the same transaction, so an entry for the version a list or
-// lookup just read is exactly what the database holds for that version:
-// the cache is never stale, it only saves two queries per page. (A reader
-// that raced a writer may store the newer children under the older version;
-// only readers that still see the older row, which is gone from the primary,
-// can get them, and they could get the same mix without the cache.)
-type childrenCache struct {
-	max int
-
-	mu      sync.Mutex
-	entries map[int64]childrenEntry
-}
-
-type childrenEntry struct {
-	version int64
-	aliases []db.Alias
-	thumbs  []db.Thumbnail
-}
-
-// defaultChildrenCacheEntries bounds the cache to one feed's worth of
-// performers (about 21,000): some 30 MB.
-const defaultChildrenCacheEntries = 25000
-
-func newChildrenCache(max int) *childrenCache {
-	return &childrenCache{max: max, entries: make(map[int64]childrenEntry)}
-}
-
-// lookup fills c with the cached children of the rows it has, and returns
-// the ids it lacks.
-func (cc *childrenCache) lookup(rows []*db.Pornstar, c *pornstarChildren) []int64 {
-	var missing []int64
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	for _, p := range rows {
-		e, ok := cc.entries[p.ID]
-		if !ok || e.version != p.Version {
-			missing = append(missing, p.ID)
-			continue
-		}
-		c.aliases[p.ID], c.thumbs[p.ID] = e.aliases, e.thumbs
-	}
-	return missing
-}
-
-// store remembers the children of rows that were loaded into c.
-func (cc *childrenCache) store(rows []*db.Pornstar, c *pornstarChildren) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	for _, p := range rows {
-		if _, ok := cc.entries[p.ID]; !ok && len(cc.entries) >= cc.max {
-			for id := range cc.entries { // evict an arbitrary entry
-				delete(cc.entries, id)
-				break
-			}
-		}
-		cc.entries[p.ID] = childrenEntry{version: p.Version, aliases: c.aliases[p.ID], thumbs: c.thumbs[p.ID]}
-	}
-}
-
 // totalCache keeps the totals of list filters for a short time, so that a
 // page costs no COUNT over the whole table when many clients list the same
 // way: counting 20,000 rows costs MariaDB about 2 ms, more than the rest of

@@ -86,30 +86,6 @@ func TestTotalCache(t *testing.T) {
 	}
 }
 
-// TestChildrenCache checks that entries serve only their version, and the
-// bound.
-func TestChildrenCache(t *testing.T) {
-	cc := newChildrenCache(2)
-	rows := []*db.Pornstar{{ID: 1, Version: 1}, {ID: 2, Version: 1}}
-	loaded := &pornstarChildren{
-		aliases: map[int64][]db.Alias{1: {{Alias: "one"}}},
-		thumbs:  map[int64][]db.Thumbnail{2: {{URL: "u"}}},
-	}
-	cc.store(rows, loaded)
-	c := &pornstarChildren{aliases: map[int64][]db.Alias{}, thumbs: map[int64][]db.Thumbnail{}}
-	if missing := cc.lookup(rows, c); len(missing) != 0 || c.aliases[1][0].Alias != "one" || c.thumbs[2][0].URL != "u" {
-		t.Errorf("missing %v, got %+v", missing, c)
-	}
-	newer := []*db.Pornstar{{ID: 1, Version: 2}, {ID: 2, Version: 1}}
-	if missing := cc.lookup(newer, c); !slices.Equal(missing, []int64{1}) {
-		t.Errorf("a new version was served from the cache: missing %v", missing)
-	}
-	cc.store([]*db.Pornstar{{ID: 3, Version: 1}}, loaded)
-	if len(cc.entries) != 2 {
-		t.Errorf("%d entries, bound 2", len(cc.entries))
-	}
-}
-
 // TestCachesFollowWrites checks through the API that totals follow the
 // API's writes at once, and that a feed write's new aliases show at once.
 func TestCachesFollowWrites(t *testing.T) {

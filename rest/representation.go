@@ -124,52 +124,53 @@ type pornstarChildren struct {
 	images  map[string]db.Image
 }
 
-// childrenReader loads the aliases and thumbnails of performers; the store
-// reads them from the read handle, or from the primary after a write.
+// childrenReader loads the aliases and thumbnails of performers: through
+// the store's children cache from the read handle, or from the primary
+// after a write.
 type childrenReader struct {
-	aliases    func(context.Context, []int64) (map[int64][]db.Alias, error)
-	thumbnails func(context.Context, []int64) (map[int64][]db.Thumbnail, error)
+	aliases    func(context.Context, []*db.Pornstar) (map[int64][]db.Alias, error)
+	thumbnails func(context.Context, []*db.Pornstar) (map[int64][]db.Thumbnail, error)
 }
 
 func (a *api) replicaChildren() childrenReader {
-	return childrenReader{a.store.Aliases, a.store.Thumbnails}
+	return childrenReader{a.store.AliasesOf, a.store.ThumbnailsOf}
 }
 
 func (a *api) primaryChildren() childrenReader {
-	return childrenReader{a.store.AliasesFromPrimary, a.store.ThumbnailsFromPrimary}
+	return childrenReader{
+		aliases: func(ctx context.Context, rows []*db.Pornstar) (map[int64][]db.Alias, error) {
+			return a.store.AliasesFromPrimary(ctx, idsOf(rows))
+		},
+		thumbnails: func(ctx context.Context, rows []*db.Pornstar) (map[int64][]db.Thumbnail, error) {
+			return a.store.ThumbnailsFromPrimary(ctx, idsOf(rows))
+		},
+	}
+}
+
+func idsOf(rows []*db.Pornstar) []int64 {
+	ids := make([]int64, len(rows))
+	for i, p := range rows {
+		ids[i] = p.ID
+	}
+	return ids
 }
 
 // loadChildren loads the aliases, thumbnails and image states of rows:
-// aliases and thumbnails from the children cache where it has the rows'
-// versions, else with one query each; image states always fresh, with one
-// query (they change without a write to the performer).
+// aliases and thumbnails with from (one query each, none where the store's
+// children cache has the rows' versions); image states always fresh, with
+// one query (they change without a write to the performer).
 func (a *api) loadChildren(ctx context.Context, from childrenReader, rows []*db.Pornstar) (*pornstarChildren, error) {
-	c := &pornstarChildren{aliases: map[int64][]db.Alias{}, thumbs: map[int64][]db.Thumbnail{}, images: map[string]db.Image{}}
+	c := &pornstarChildren{images: map[string]db.Image{}}
 	if len(rows) == 0 {
+		c.aliases, c.thumbs = map[int64][]db.Alias{}, map[int64][]db.Thumbnail{}
 		return c, nil
 	}
-	missing := a.children.lookup(rows, c)
-	if len(missing) > 0 {
-		aliases, err := from.aliases(ctx, missing)
-		if err != nil {
-			return nil, err
-		}
-		thumbs, err := from.thumbnails(ctx, missing)
-		if err != nil {
-			return nil, err
-		}
-		wanted := make(map[int64]bool, len(missing))
-		for _, id := range missing {
-			wanted[id] = true
-		}
-		loaded := make([]*db.Pornstar, 0, len(missing))
-		for _, p := range rows {
-			if wanted[p.ID] {
-				c.aliases[p.ID], c.thumbs[p.ID] = aliases[p.ID], thumbs[p.ID]
-				loaded = append(loaded, p)
-			}
-		}
-		a.children.store(loaded, c)
+	var err error
+	if c.aliases, err = from.aliases(ctx, rows); err != nil {
+		return nil, err
+	}
+	if c.thumbs, err = from.thumbnails(ctx, rows); err != nil {
+		return nil, err
 	}
 	var hashes []string
 	seen := map[string]bool{}

@@ -64,8 +64,7 @@ type api struct {
 	maxBody int64
 	openapi []byte // the encoded OpenAPI document
 
-	children *childrenCache
-	totals   *totalCache
+	totals *totalCache
 }
 
 // route is one path of the API and its handlers by method.
@@ -90,7 +89,6 @@ func New(opts Options) http.Handler {
 		a.maxBody = DefaultMaxBodyBytes
 	}
 	a.openapi = openAPIDocument()
-	a.children = newChildrenCache(defaultChildrenCacheEntries)
 	if opts.TotalCacheTTL == 0 {
 		opts.TotalCacheTTL = DefaultTotalCacheTTL
 	}

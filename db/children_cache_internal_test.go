@@ -1,0 +1,82 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+)
+
+// TestChildrenCache: entries serve only the version they were read for,
+// each relation is loaded once per version, a performer without any is
+// kept as known-empty, a failed load keeps nothing, and the bound holds.
+func TestChildrenCache(t *testing.T) {
+	ctx := context.Background()
+	cc := newChildrenCache(2)
+	var asked [][]int64
+	loadAliases := func(_ context.Context, ids []int64) (map[int64][]Alias, error) {
+		asked = append(asked, slices.Clone(ids))
+		return map[int64][]Alias{1: {{Alias: "one"}}}, nil // 2 has none
+	}
+	rows := []*Pornstar{{ID: 1, Version: 1}, {ID: 2, Version: 1}}
+	for range 2 {
+		got, err := readThrough(ctx, cc, rows, aliasesRelation, loadAliases)
+		if err != nil || len(got) != 2 || got[1][0].Alias != "one" || len(got[2]) != 0 {
+			t.Fatalf("got %v, %v", got, err)
+		}
+	}
+	if want := [][]int64{{1, 2}}; !slices.EqualFunc(asked, want, slices.Equal) {
+		t.Errorf("loads %v, want %v: the second read should come from the cache", asked, want)
+	}
+
+	// The other relation of the same versions is loaded on its own.
+	thumbs, err := readThrough(ctx, cc, rows, thumbnailsRelation, func(_ context.Context, ids []int64) (map[int64][]Thumbnail, error) {
+		return map[int64][]Thumbnail{2: {{URL: "u"}}}, nil
+	})
+	if err != nil || thumbs[2][0].URL != "u" {
+		t.Fatalf("thumbnails %v, %v", thumbs, err)
+	}
+
+	// A new version is read again, and replaces the entry.
+	asked = nil
+	newer := []*Pornstar{{ID: 1, Version: 2}, {ID: 2, Version: 1}}
+	if _, err := readThrough(ctx, cc, newer, aliasesRelation, loadAliases); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int64{{1}}; !slices.EqualFunc(asked, want, slices.Equal) {
+		t.Errorf("loads %v, want %v", asked, want)
+	}
+	if e := cc.entries[1]; e.version != 2 || e.hasThumbs {
+		t.Errorf("entry of 1: %+v, want version 2 without thumbnails", e)
+	}
+
+	// A failed load keeps nothing.
+	boom := errors.New("boom")
+	if _, err := readThrough(ctx, cc, []*Pornstar{{ID: 3, Version: 1}}, aliasesRelation,
+		func(context.Context, []int64) (map[int64][]Alias, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Errorf("error %v, want boom", err)
+	}
+	if _, ok := cc.entries[3]; ok {
+		t.Error("a failed load was kept")
+	}
+
+	// The bound.
+	if _, err := readThrough(ctx, cc, []*Pornstar{{ID: 3, Version: 1}}, aliasesRelation, loadAliases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cc.entries) != 2 {
+		t.Errorf("%d entries, bound 2", len(cc.entries))
+	}
+
+	// Off: every read loads.
+	off := newChildrenCache(0)
+	asked = nil
+	for range 2 {
+		if _, err := readThrough(ctx, off, rows, aliasesRelation, loadAliases); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(asked) != 2 || len(off.entries) != 0 {
+		t.Errorf("a cache turned off loaded %d times and kept %d entries", len(asked), len(off.entries))
+	}
+}
