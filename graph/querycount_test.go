@@ -14,9 +14,11 @@ import (
 
 // TestQueryCount: a page of performers with their aliases, thumbnails and
 // images costs the same number of SQL statements whatever its size: one
-// for the page, one per relation.
+// for the page, one per relation (with the store's children cache off, so
+// every page reads its relations).
 func TestQueryCount(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		s.SetChildrenCacheEntries(0)
 		loadRankedPerformers(t, s, 150)
 		e := newEnv(t, s, graph.Options{})
 		counter := testkit.LogStatements(s)
@@ -49,6 +51,27 @@ func TestQueryCount(t *testing.T) {
 				}
 				t.Logf("statements per page of 1, 10, 100: %v", counts)
 			})
+		}
+	})
+}
+
+// TestQueryCountCached: with the store's children cache, a page whose
+// performers' aliases and thumbnails were read before costs 2 statements:
+// the page, and the image states, which are always read.
+func TestQueryCountCached(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		loadRankedPerformers(t, s, 150)
+		e := newEnv(t, s, graph.Options{})
+		counter := testkit.LogStatements(s)
+		const query = `{ pornstars(first: 100) { edges { node { aliases thumbnails { image { status } } } } } }`
+		var counts []int
+		for range 2 {
+			counter.Take()
+			e.query(t, query, nil)
+			counts = append(counts, len(counter.Take()))
+		}
+		if counts[0] != 4 || counts[1] != 2 {
+			t.Errorf("statements of the same page twice: %v, want [4 2]", counts)
 		}
 	})
 }
