@@ -86,6 +86,8 @@ func directCases(t *testing.T, golf, tricky int64) []request {
 		{query: `{ pornstarByFeedId(feedId: 1) { ` + pornstarFields + ` } }`},
 		{query: `{ pornstarByFeedId(feedId: 6) { name removedAt } missing: pornstarByFeedId(feedId: 999) { name } }`},
 		{query: `{ node(id: "` + golfID + `") { __typename id ... on Pornstar { name aliases thumbnails { url } } } }`},
+		// The same root field twice: gqlgen merges the selections.
+		{query: `{ pornstars(first: 2) { totalCount edges { cursor } } pornstars(first: 2) { edges { node { name } } pageInfo { hasNextPage } } }`},
 		{query: `{ a: node(id: "` + trickyID + `") { id } b: pornstar(id: "` + trickyID + `") { id name } c: pornstars(first: 1) { totalCount } }`},
 	}
 }
