@@ -105,6 +105,9 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 		}
 		return s.syncChildren(ctx, tx, children, existing)
 	})
+	if err == nil {
+		s.noteWrites(ctx, res.Inserted+res.Updated)
+	}
 	return res, err
 }
 
@@ -248,6 +251,9 @@ func (s *Store) MarkRemoved(ctx context.Context, feedIDs []int64) (int64, error)
 			return err
 		})
 	})
+	if err == nil {
+		s.noteWrites(ctx, int(marked))
+	}
 	return marked, err
 }
 

@@ -21,6 +21,7 @@ type Store struct {
 	db       *DB
 	now      func() time.Time
 	children *childrenCache // of AliasesOf and ThumbnailsOf
+	stats    sqliteStats    // when to ANALYZE (SQLite only)
 }
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.
