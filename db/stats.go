@@ -14,12 +14,14 @@ import (
 // performers, where the order's index answers in under 1 ms. (MySQL's
 // InnoDB keeps its statistics up to date itself.)
 //
-// So on SQLite the Store runs ANALYZE whenever the performers written since
-// the last one reach the number there were then (at least
+// So on SQLite the Store runs ANALYZE on pornstars whenever the performers
+// written since the last one reach the number there were then (at least
 // minRowsBetweenAnalyze): a few times during a first load (at about 1,000,
 // 2,000, 4,000 ... performers), then rarely; each costs about 0.3 s at
 // 100,000 performers. A process that finds performers without statistics
-// (a database from before this) analyzes at its first write.
+// (a database from before this) analyzes at its first write. Only
+// pornstars: with statistics on every table, a 100,000-item feed run with
+// its images measured 10% slower (2,100 instead of 2,330 items/s).
 type sqliteStats struct {
 	mu          sync.Mutex
 	initialized bool
@@ -54,7 +56,7 @@ func (s *Store) noteWrites(ctx context.Context, n int) {
 	if st.written < st.next {
 		return
 	}
-	if _, err := s.db.W.ExecContext(ctx, "ANALYZE"); err != nil {
+	if _, err := s.db.W.ExecContext(ctx, "ANALYZE pornstars"); err != nil {
 		return
 	}
 	var performers int64
