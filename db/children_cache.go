@@ -3,18 +3,22 @@ package db
 import (
 	"context"
 	"sync"
+
+	"github.com/uptrace/bun"
 )
 
 // childrenCache keeps the aliases and thumbnails of performers by id and
 // version, for both APIs. Every write of a performer's aliases or
-// thumbnails bumps its version in the same transaction, so an entry for the
-// version a list or lookup just read is exactly what the database holds for
-// that version: the cache is never stale, it only saves the queries of the
-// relations. (A reader that raced a writer may store the newer children
-// under the older version; only readers that still see the older row,
-// which is gone from the primary, can get them, and they could get the same
-// mix without the cache.) Image states are not kept: they change without a
-// write to the performer.
+// thumbnails bumps its version in the same transaction, and the cache keeps
+// only children read in the same statement as the version they belong to
+// (the loaders join pornstars), so an entry for a version is exactly what
+// the database holds for that version: the cache is never stale, it only
+// saves the queries of the relations. (The row a page shows and its
+// children are read by separate statements, which may see different
+// versions, for instance when reads move between a replica and the
+// primary: such children are answered, as they would be without the cache,
+// but not kept.) Image states are not kept: they change without a write to
+// the performer.
 type childrenCache struct {
 	max int
 
@@ -62,16 +66,22 @@ var (
 	}
 )
 
+// versionedLoad loads one relation of performers by id, with the version
+// of each performer the relation was read at (read in the same statement);
+// a performer missing from versions was not found.
+type versionedLoad[T any] func(ctx context.Context, ids []int64) (children map[int64][]T, versions map[int64]int64, err error)
+
 // readThrough returns rel of rows, keyed by id: from the cache where it
-// holds them for the row's version, else loaded (in one call) and kept.
-func readThrough[T any](ctx context.Context, cc *childrenCache, rows []*Pornstar, rel relation[T],
-	load func(ctx context.Context, ids []int64) (map[int64][]T, error)) (map[int64][]T, error) {
+// holds them for the row's version, else loaded (in one call), and kept
+// where they were read at the row's version.
+func readThrough[T any](ctx context.Context, cc *childrenCache, rows []*Pornstar, rel relation[T], load versionedLoad[T]) (map[int64][]T, error) {
 	if cc.max <= 0 {
 		ids := make([]int64, len(rows))
 		for i, p := range rows {
 			ids[i] = p.ID
 		}
-		return load(ctx, ids)
+		children, _, err := load(ctx, ids)
+		return children, err
 	}
 	out := make(map[int64][]T, len(rows))
 	var missing []int64
@@ -89,7 +99,7 @@ func readThrough[T any](ctx context.Context, cc *childrenCache, rows []*Pornstar
 	if len(missing) == 0 {
 		return out, nil
 	}
-	loaded, err := load(ctx, missing)
+	loaded, versions, err := load(ctx, missing)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +111,9 @@ func readThrough[T any](ctx context.Context, cc *childrenCache, rows []*Pornstar
 		}
 		v := loaded[p.ID] // none: kept as known-empty all the same
 		out[p.ID] = v
+		if version, ok := versions[p.ID]; !ok || version != p.Version {
+			continue // read at another version than the row's: answered, not kept
+		}
 		e := cc.entries[p.ID]
 		if e == nil || e.version != p.Version {
 			if e == nil && len(cc.entries) >= cc.max {
@@ -121,12 +134,95 @@ func readThrough[T any](ctx context.Context, cc *childrenCache, rows []*Pornstar
 // feed order, keyed by id: from the children cache where it holds them for
 // the row's version, else from the read handle in one query.
 func (s *Store) AliasesOf(ctx context.Context, rows []*Pornstar) (map[int64][]Alias, error) {
-	return readThrough(ctx, s.children, rows, aliasesRelation, s.Aliases)
+	out, err := readThrough(ctx, s.children, rows, aliasesRelation, func(ctx context.Context, ids []int64) (map[int64][]Alias, map[int64]int64, error) {
+		return s.loadVersionedAliases(ctx, s.db.R, ids)
+	})
+	return out, s.fail("load aliases", err)
 }
 
 // ThumbnailsOf returns the thumbnails of performers as a read returned them,
 // in feed order, keyed by id: from the children cache where it holds them
 // for the row's version, else from the read handle in one query.
 func (s *Store) ThumbnailsOf(ctx context.Context, rows []*Pornstar) (map[int64][]Thumbnail, error) {
-	return readThrough(ctx, s.children, rows, thumbnailsRelation, s.Thumbnails)
+	out, err := readThrough(ctx, s.children, rows, thumbnailsRelation, func(ctx context.Context, ids []int64) (map[int64][]Thumbnail, map[int64]int64, error) {
+		return s.loadVersionedThumbnails(ctx, s.db.R, ids)
+	})
+	return out, s.fail("load thumbnails", err)
+}
+
+// versionedAlias is an alias with the version of its performer, read in one
+// statement: a performer without aliases is one row with only its id and
+// version.
+type versionedAlias struct {
+	OwnerID      int64   `bun:"owner_id"`
+	OwnerVersion int64   `bun:"owner_version"`
+	ID           *int64  `bun:"id"`
+	Position     *int32  `bun:"position"`
+	Alias        *string `bun:"alias"`
+	AliasKey     *string `bun:"alias_key"`
+}
+
+// loadVersionedAliases is loadAliases with the performers' versions.
+func (s *Store) loadVersionedAliases(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Alias, map[int64]int64, error) {
+	out, versions := make(map[int64][]Alias, len(ids)), make(map[int64]int64, len(ids))
+	err := chunks(ids, func(part []int64) error {
+		var rows []versionedAlias
+		err := idb.NewSelect().TableExpr("pornstars AS p").
+			ColumnExpr("p.id AS owner_id, p.version AS owner_version, a.id, a.position, a.alias, a.alias_key").
+			Join("LEFT JOIN aliases AS a ON a.pornstar_id = p.id").
+			Where("p.id IN (?)", bun.List(part)).
+			OrderExpr("p.id, a.position").Scan(ctx, &rows)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			versions[r.OwnerID] = r.OwnerVersion
+			if r.ID != nil {
+				out[r.OwnerID] = append(out[r.OwnerID],
+					Alias{ID: *r.ID, PornstarID: r.OwnerID, Position: *r.Position, Alias: *r.Alias, AliasKey: *r.AliasKey})
+			}
+		}
+		return nil
+	})
+	return out, versions, err
+}
+
+// versionedThumbnail is a thumbnail with the version of its performer, read
+// in one statement: a performer without thumbnails is one row with only its
+// id and version.
+type versionedThumbnail struct {
+	OwnerID      int64   `bun:"owner_id"`
+	OwnerVersion int64   `bun:"owner_version"`
+	ID           *int64  `bun:"id"`
+	Position     *int32  `bun:"position"`
+	Type         *string `bun:"type"`
+	Width        *int32  `bun:"width"`
+	Height       *int32  `bun:"height"`
+	URL          *string `bun:"url"`
+	URLHash      *string `bun:"url_hash"`
+}
+
+// loadVersionedThumbnails is loadThumbnails with the performers' versions.
+func (s *Store) loadVersionedThumbnails(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Thumbnail, map[int64]int64, error) {
+	out, versions := make(map[int64][]Thumbnail, len(ids)), make(map[int64]int64, len(ids))
+	err := chunks(ids, func(part []int64) error {
+		var rows []versionedThumbnail
+		err := idb.NewSelect().TableExpr("pornstars AS p").
+			ColumnExpr("p.id AS owner_id, p.version AS owner_version, t.id, t.position, t.type, t.width, t.height, t.url, t.url_hash").
+			Join("LEFT JOIN thumbnails AS t ON t.pornstar_id = p.id").
+			Where("p.id IN (?)", bun.List(part)).
+			OrderExpr("p.id, t.position").Scan(ctx, &rows)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			versions[r.OwnerID] = r.OwnerVersion
+			if r.ID != nil {
+				out[r.OwnerID] = append(out[r.OwnerID], Thumbnail{ID: *r.ID, PornstarID: r.OwnerID, Position: *r.Position,
+					Type: *r.Type, Width: r.Width, Height: r.Height, URL: *r.URL, URLHash: *r.URLHash})
+			}
+		}
+		return nil
+	})
+	return out, versions, err
 }

@@ -9,14 +9,18 @@ import (
 
 // TestChildrenCache: entries serve only the version they were read for,
 // each relation is loaded once per version, a performer without any is
-// kept as known-empty, a failed load keeps nothing, and the bound holds.
+// kept as known-empty, children read at another version than the row's
+// and failed loads are not kept, and the bound holds.
 func TestChildrenCache(t *testing.T) {
 	ctx := context.Background()
 	cc := newChildrenCache(2)
 	var asked [][]int64
-	loadAliases := func(_ context.Context, ids []int64) (map[int64][]Alias, error) {
+	// The database: performer 1 with one alias, 2 with none, 3 without
+	// any, each at version 1 unless versions says otherwise.
+	versions := map[int64]int64{1: 1, 2: 1, 3: 1}
+	loadAliases := func(_ context.Context, ids []int64) (map[int64][]Alias, map[int64]int64, error) {
 		asked = append(asked, slices.Clone(ids))
-		return map[int64][]Alias{1: {{Alias: "one"}}}, nil // 2 has none
+		return map[int64][]Alias{1: {{Alias: "one"}}}, versions, nil
 	}
 	rows := []*Pornstar{{ID: 1, Version: 1}, {ID: 2, Version: 1}}
 	for range 2 {
@@ -30,8 +34,8 @@ func TestChildrenCache(t *testing.T) {
 	}
 
 	// The other relation of the same versions is loaded on its own.
-	thumbs, err := readThrough(ctx, cc, rows, thumbnailsRelation, func(_ context.Context, ids []int64) (map[int64][]Thumbnail, error) {
-		return map[int64][]Thumbnail{2: {{URL: "u"}}}, nil
+	thumbs, err := readThrough(ctx, cc, rows, thumbnailsRelation, func(_ context.Context, ids []int64) (map[int64][]Thumbnail, map[int64]int64, error) {
+		return map[int64][]Thumbnail{2: {{URL: "u"}}}, versions, nil
 	})
 	if err != nil || thumbs[2][0].URL != "u" {
 		t.Fatalf("thumbnails %v, %v", thumbs, err)
@@ -39,6 +43,7 @@ func TestChildrenCache(t *testing.T) {
 
 	// A new version is read again, and replaces the entry.
 	asked = nil
+	versions = map[int64]int64{1: 2, 2: 1, 3: 1}
 	newer := []*Pornstar{{ID: 1, Version: 2}, {ID: 2, Version: 1}}
 	if _, err := readThrough(ctx, cc, newer, aliasesRelation, loadAliases); err != nil {
 		t.Fatal(err)
@@ -50,10 +55,25 @@ func TestChildrenCache(t *testing.T) {
 		t.Errorf("entry of 1: %+v, want version 2 without thumbnails", e)
 	}
 
+	// Children read at another version than the row's (the row from a
+	// replica, the children from the primary, or the other way round) are
+	// answered but not kept.
+	asked = nil
+	versions = map[int64]int64{1: 3, 2: 1, 3: 1}
+	for range 2 {
+		got, err := readThrough(ctx, cc, []*Pornstar{{ID: 1, Version: 4}}, aliasesRelation, loadAliases)
+		if err != nil || got[1][0].Alias != "one" {
+			t.Fatalf("got %v, %v", got, err)
+		}
+	}
+	if len(asked) != 2 || cc.entries[1].version != 2 {
+		t.Errorf("children of version 3 were kept for version 4: loads %v, entry %+v", asked, cc.entries[1])
+	}
+
 	// A failed load keeps nothing.
 	boom := errors.New("boom")
 	if _, err := readThrough(ctx, cc, []*Pornstar{{ID: 3, Version: 1}}, aliasesRelation,
-		func(context.Context, []int64) (map[int64][]Alias, error) { return nil, boom }); !errors.Is(err, boom) {
+		func(context.Context, []int64) (map[int64][]Alias, map[int64]int64, error) { return nil, nil, boom }); !errors.Is(err, boom) {
 		t.Errorf("error %v, want boom", err)
 	}
 	if _, ok := cc.entries[3]; ok {

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -32,6 +33,15 @@ func TestChildrenCacheFollowsWrites(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Row for row what the plain loaders read.
+				plainAliases, err1 := s.Aliases(ctx, []int64{p.ID})
+				plainThumbs, err2 := s.Thumbnails(ctx, []int64{p.ID})
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				if !reflect.DeepEqual(al[p.ID], plainAliases[p.ID]) || !reflect.DeepEqual(th[p.ID], plainThumbs[p.ID]) {
+					t.Errorf("through the cache %+v %+v, plain %+v %+v", al[p.ID], th[p.ID], plainAliases[p.ID], plainThumbs[p.ID])
+				}
 				aliases, urls = nil, nil
 				for _, a := range al[p.ID] {
 					aliases = append(aliases, a.Alias)
@@ -48,19 +58,20 @@ func TestChildrenCacheFollowsWrites(t *testing.T) {
 				t.Errorf("%s: aliases %q, thumbnails %q; want %q, %q", when, aliases, urls, wantAliases, wantURLs)
 			}
 		}
+		w, h := int32(234), int32(344)
 		profile := func(aliases []string, url string) db.Profile {
 			return db.Profile{FeedID: 7, PornstarFields: db.PornstarFields{Name: "Seven"}, Aliases: aliases,
-				Thumbnails: []db.ProfileThumbnail{{Type: "pc", URL: url}}}
+				Thumbnails: []db.ProfileThumbnail{{Type: "pc", Width: &w, Height: &h, URL: url}, {Type: "mobile", URL: url}}}
 		}
 		if _, err := s.UpsertProfiles(ctx, []db.Profile{profile([]string{"A"}, "https://img.test/1.jpg")}); err != nil {
 			t.Fatal(err)
 		}
-		check("after the first load", []string{"A"}, []string{"https://img.test/1.jpg"})
+		check("after the first load", []string{"A"}, []string{"https://img.test/1.jpg", "https://img.test/1.jpg"})
 
 		if _, err := s.UpsertProfiles(ctx, []db.Profile{profile([]string{"B", "C"}, "https://img.test/2.jpg")}); err != nil {
 			t.Fatal(err)
 		}
-		check("after a feed change", []string{"B", "C"}, []string{"https://img.test/2.jpg"})
+		check("after a feed change", []string{"B", "C"}, []string{"https://img.test/2.jpg", "https://img.test/2.jpg"})
 
 		p, err := s.GetByFeedID(ctx, 7)
 		if err != nil {
@@ -69,7 +80,7 @@ func TestChildrenCacheFollowsWrites(t *testing.T) {
 		if _, err := s.Update(ctx, p.ID, db.PornstarPatch{Aliases: db.Some([]string{"D"})}, nil); err != nil {
 			t.Fatal(err)
 		}
-		check("after an API update", []string{"D"}, []string{"https://img.test/2.jpg"})
+		check("after an API update", []string{"D"}, []string{"https://img.test/2.jpg", "https://img.test/2.jpg"})
 
 		in := db.PornstarInput{PornstarFields: db.PornstarFields{Name: "Seven"},
 			Thumbnails: []db.ProfileThumbnail{{Type: "mobile", URL: "https://img.test/3.jpg"}}}
