@@ -111,12 +111,20 @@ func (d *direct) around(ctx context.Context, next graphql.Resolver) (any, error)
 }
 
 // answer writes the field with write, or hands res back to gqlgen when the
-// writer gave up.
-func (d *direct) answer(ctx context.Context, res any, write func(*writer, ast.SelectionSet)) (any, error) {
+// writer gave up or panicked (in a resolver it called, say): gqlgen then
+// runs into the same failure where it would have without the writer, and
+// reports it at that field's path.
+func (d *direct) answer(ctx context.Context, res any, write func(*writer, ast.SelectionSet)) (out any, err error) {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer buffers.Put(buf)
 	buf.Reset()
 	w := &writer{ctx: ctx, oc: graphql.GetOperationContext(ctx), d: d, buf: buf}
+	defer func() {
+		if recover() != nil {
+			d.leftToExecutor.Inc()
+			out, err = res, nil
+		}
+	}()
 	write(w, graphql.GetFieldContext(ctx).Field.Selections)
 	if w.failed {
 		d.leftToExecutor.Inc()

@@ -2,10 +2,16 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"marquee/graph/generated"
+	"marquee/graph/model"
 )
 
 // FuzzDirectString: the direct writer quotes every string as gqlgen's
@@ -42,5 +48,22 @@ func TestDirectTime(t *testing.T) {
 		if !bytes.Equal(w.buf.Bytes(), want.Bytes()) {
 			t.Errorf("%v: direct %s, gqlgen %s", tm, w.buf, &want)
 		}
+	}
+}
+
+// TestDirectPanicLeavesFieldToExecutor: a panic while writing (in a
+// resolver the writer called) hands the field back to gqlgen, which meets
+// the same panic where it would without the writer and reports it there.
+func TestDirectPanicLeavesFieldToExecutor(t *testing.T) {
+	d := newDirect(generated.NewExecutableSchema(generated.Config{}).Schema(), nil, nil)
+	ctx := graphql.WithOperationContext(context.Background(), &graphql.OperationContext{})
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{})
+	res := &model.PornstarConnection{}
+	out, err := d.answer(ctx, res, func(*writer, ast.SelectionSet) { panic("boom") })
+	if out != any(res) || err != nil {
+		t.Errorf("answer after a panic: %v, %v; want the resolver's value back", out, err)
+	}
+	if got := testutil.ToFloat64(d.leftToExecutor); got != 1 {
+		t.Errorf("left to the executor: %v, want 1", got)
 	}
 }
