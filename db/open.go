@@ -201,7 +201,11 @@ func openSQLite(opts Options) (*DB, error) {
 	}
 	rsql.SetMaxOpenConns(opts.SQLiteReadConns)
 	rsql.SetMaxIdleConns(opts.SQLiteReadConns)
-	rsql.SetConnMaxLifetime(0)
+	// A SQLite connection loads the planner's statistics when it opens, and
+	// again only when the schema changes, which a later ANALYZE does not do:
+	// read connections are replaced every minute, so the statistics the
+	// store refreshes (stats.go) reach the reads within a minute.
+	rsql.SetConnMaxLifetime(time.Minute)
 	return &DB{
 		W:       bun.NewDB(wsql, sqlitedialect.New()),
 		R:       bun.NewDB(rsql, sqlitedialect.New()),
