@@ -145,39 +145,36 @@ type writer struct {
 	num    [40]byte // scratch for numbers and times
 }
 
-// fields collects the fields of an object of the given types, or fails on
-// any that gqlgen would defer.
-func (w *writer) fields(sel ast.SelectionSet, satisfies []string) []graphql.CollectedField {
+// object writes an object of the types satisfies (the object's own name
+// first, then its interfaces): its fields as gqlgen collects them, each
+// under its alias, __typename itself and the others with field, which
+// fails the writer on a field it does not know. A field gqlgen would defer
+// fails it too.
+func (w *writer) object(sel ast.SelectionSet, satisfies []string, field func(f graphql.CollectedField)) {
 	fields := graphql.CollectFields(w.oc, sel, satisfies)
-	for _, f := range fields {
-		if f.IsDeferred() {
+	w.buf.WriteByte('{')
+	for i, f := range fields {
+		if w.failed || f.IsDeferred() {
 			w.failed = true
-			return nil
+			return
+		}
+		if i > 0 {
+			w.buf.WriteByte(',')
+		}
+		w.string(f.Alias)
+		w.buf.WriteByte(':')
+		if f.Name == "__typename" {
+			w.string(satisfies[0])
+		} else {
+			field(f)
 		}
 	}
-	return fields
-}
-
-// key opens the i-th member of an object.
-func (w *writer) key(i int, alias string) {
-	if i > 0 {
-		w.buf.WriteByte(',')
-	}
-	w.string(alias)
-	w.buf.WriteByte(':')
+	w.buf.WriteByte('}')
 }
 
 func (w *writer) connection(sel ast.SelectionSet, c *model.PornstarConnection) {
-	fields := w.fields(sel, w.d.connectionTypes)
-	w.buf.WriteByte('{')
-	for i, f := range fields {
-		if w.failed {
-			return
-		}
-		w.key(i, f.Alias)
+	w.object(sel, w.d.connectionTypes, func(f graphql.CollectedField) {
 		switch f.Name {
-		case "__typename":
-			w.string("PornstarConnection")
 		case "edges":
 			w.buf.WriteByte('[')
 			for j, e := range c.Edges {
@@ -208,21 +205,12 @@ func (w *writer) connection(sel ast.SelectionSet, c *model.PornstarConnection) {
 		default:
 			w.failed = true
 		}
-	}
-	w.buf.WriteByte('}')
+	})
 }
 
 func (w *writer) edge(sel ast.SelectionSet, e *model.PornstarEdge) {
-	fields := w.fields(sel, w.d.edgeTypes)
-	w.buf.WriteByte('{')
-	for i, f := range fields {
-		if w.failed {
-			return
-		}
-		w.key(i, f.Alias)
+	w.object(sel, w.d.edgeTypes, func(f graphql.CollectedField) {
 		switch f.Name {
-		case "__typename":
-			w.string("PornstarEdge")
 		case "cursor":
 			w.string(e.Cursor)
 		case "node":
@@ -230,21 +218,12 @@ func (w *writer) edge(sel ast.SelectionSet, e *model.PornstarEdge) {
 		default:
 			w.failed = true
 		}
-	}
-	w.buf.WriteByte('}')
+	})
 }
 
 func (w *writer) pageInfo(sel ast.SelectionSet, p *model.PageInfo) {
-	fields := w.fields(sel, w.d.pageInfoTypes)
-	w.buf.WriteByte('{')
-	for i, f := range fields {
-		if w.failed {
-			return
-		}
-		w.key(i, f.Alias)
+	w.object(sel, w.d.pageInfoTypes, func(f graphql.CollectedField) {
 		switch f.Name {
-		case "__typename":
-			w.string("PageInfo")
 		case "hasNextPage":
 			w.bool(p.HasNextPage)
 		case "hasPreviousPage":
@@ -256,8 +235,7 @@ func (w *writer) pageInfo(sel ast.SelectionSet, p *model.PageInfo) {
 		default:
 			w.failed = true
 		}
-	}
-	w.buf.WriteByte('}')
+	})
 }
 
 func (w *writer) pornstar(sel ast.SelectionSet, p *model.Pornstar) {
@@ -265,16 +243,8 @@ func (w *writer) pornstar(sel ast.SelectionSet, p *model.Pornstar) {
 		w.failed = true // every performer field the subtree holds is non-null
 		return
 	}
-	fields := w.fields(sel, w.d.pornstarTypes)
-	w.buf.WriteByte('{')
-	for i, f := range fields {
-		if w.failed {
-			return
-		}
-		w.key(i, f.Alias)
+	w.object(sel, w.d.pornstarTypes, func(f graphql.CollectedField) {
 		switch f.Name {
-		case "__typename":
-			w.string("Pornstar")
 		case "id":
 			w.string(p.ID())
 		case "databaseId":
@@ -361,21 +331,12 @@ func (w *writer) pornstar(sel ast.SelectionSet, p *model.Pornstar) {
 		default:
 			w.failed = true
 		}
-	}
-	w.buf.WriteByte('}')
+	})
 }
 
 func (w *writer) thumbnail(sel ast.SelectionSet, t *model.Thumbnail) {
-	fields := w.fields(sel, w.d.thumbnailTypes)
-	w.buf.WriteByte('{')
-	for i, f := range fields {
-		if w.failed {
-			return
-		}
-		w.key(i, f.Alias)
+	w.object(sel, w.d.thumbnailTypes, func(f graphql.CollectedField) {
 		switch f.Name {
-		case "__typename":
-			w.string("Thumbnail")
 		case "type":
 			w.string(t.Type)
 		case "width":
@@ -396,21 +357,12 @@ func (w *writer) thumbnail(sel ast.SelectionSet, t *model.Thumbnail) {
 		default:
 			w.failed = true
 		}
-	}
-	w.buf.WriteByte('}')
+	})
 }
 
 func (w *writer) image(sel ast.SelectionSet, img *model.Image) {
-	fields := w.fields(sel, w.d.imageTypes)
-	w.buf.WriteByte('{')
-	for i, f := range fields {
-		if w.failed {
-			return
-		}
-		w.key(i, f.Alias)
+	w.object(sel, w.d.imageTypes, func(f graphql.CollectedField) {
 		switch f.Name {
-		case "__typename":
-			w.string("Image")
 		case "urlHash":
 			w.string(img.URLHash)
 		case "sourceUrl":
@@ -446,8 +398,7 @@ func (w *writer) image(sel ast.SelectionSet, img *model.Image) {
 		default:
 			w.failed = true
 		}
-	}
-	w.buf.WriteByte('}')
+	})
 }
 
 // Scalars, written as gqlgen's marshalers write them.
