@@ -1,7 +1,10 @@
 package db
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
+	"slices"
 	"sync"
 
 	"github.com/uptrace/bun"
@@ -150,79 +153,81 @@ func (s *Store) ThumbnailsOf(ctx context.Context, rows []*Pornstar) (map[int64][
 	return out, s.fail("load thumbnails", err)
 }
 
-// versionedAlias is an alias with the version of its performer, read in one
-// statement: a performer without aliases is one row with only its id and
-// version.
-type versionedAlias struct {
-	OwnerID      int64   `bun:"owner_id"`
-	OwnerVersion int64   `bun:"owner_version"`
-	ID           *int64  `bun:"id"`
-	Position     *int32  `bun:"position"`
-	Alias        *string `bun:"alias"`
-	AliasKey     *string `bun:"alias_key"`
-}
-
-// loadVersionedAliases is loadAliases with the performers' versions.
+// loadVersionedAliases is loadAliases with the versions of the performers,
+// read in the same statement: a performer without aliases is one row with
+// only its id and version. Sorted here rather than in SQL, where ordering
+// the join costs MariaDB a temporary table (0.65 against 0.5 ms for a page's
+// thumbnails); scanned by hand, as bun's reflection was most of the Go side
+// of a page's relations.
 func (s *Store) loadVersionedAliases(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Alias, map[int64]int64, error) {
 	out, versions := make(map[int64][]Alias, len(ids)), make(map[int64]int64, len(ids))
 	err := chunks(ids, func(part []int64) error {
-		var rows []versionedAlias
-		err := idb.NewSelect().TableExpr("pornstars AS p").
-			ColumnExpr("p.id AS owner_id, p.version AS owner_version, a.id, a.position, a.alias, a.alias_key").
-			Join("LEFT JOIN aliases AS a ON a.pornstar_id = p.id").
-			Where("p.id IN (?)", bun.List(part)).
-			OrderExpr("p.id, a.position").Scan(ctx, &rows)
+		rows, err := idb.QueryContext(ctx, `SELECT p.id, p.version, a.id, a.position, a.alias, a.alias_key
+			FROM pornstars AS p LEFT JOIN aliases AS a ON a.pornstar_id = p.id
+			WHERE p.id IN (?)`, bun.List(part))
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			versions[r.OwnerID] = r.OwnerVersion
-			if r.ID != nil {
-				out[r.OwnerID] = append(out[r.OwnerID],
-					Alias{ID: *r.ID, PornstarID: r.OwnerID, Position: *r.Position, Alias: *r.Alias, AliasKey: *r.AliasKey})
+		defer rows.Close()
+		for rows.Next() {
+			var owner, version int64
+			var id sql.NullInt64
+			var position sql.NullInt32
+			var alias, key sql.NullString
+			if err := rows.Scan(&owner, &version, &id, &position, &alias, &key); err != nil {
+				return err
+			}
+			versions[owner] = version
+			if id.Valid {
+				out[owner] = append(out[owner], Alias{ID: id.Int64, PornstarID: owner, Position: position.Int32,
+					Alias: alias.String, AliasKey: key.String})
 			}
 		}
-		return nil
+		return rows.Err()
 	})
+	for _, aliases := range out {
+		slices.SortFunc(aliases, func(a, b Alias) int { return cmp.Compare(a.Position, b.Position) })
+	}
 	return out, versions, err
 }
 
-// versionedThumbnail is a thumbnail with the version of its performer, read
-// in one statement: a performer without thumbnails is one row with only its
-// id and version.
-type versionedThumbnail struct {
-	OwnerID      int64   `bun:"owner_id"`
-	OwnerVersion int64   `bun:"owner_version"`
-	ID           *int64  `bun:"id"`
-	Position     *int32  `bun:"position"`
-	Type         *string `bun:"type"`
-	Width        *int32  `bun:"width"`
-	Height       *int32  `bun:"height"`
-	URL          *string `bun:"url"`
-	URLHash      *string `bun:"url_hash"`
-}
-
-// loadVersionedThumbnails is loadThumbnails with the performers' versions.
+// loadVersionedThumbnails is loadThumbnails with the versions of the
+// performers, read in the same statement: a performer without thumbnails
+// is one row with only its id and version.
 func (s *Store) loadVersionedThumbnails(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Thumbnail, map[int64]int64, error) {
 	out, versions := make(map[int64][]Thumbnail, len(ids)), make(map[int64]int64, len(ids))
 	err := chunks(ids, func(part []int64) error {
-		var rows []versionedThumbnail
-		err := idb.NewSelect().TableExpr("pornstars AS p").
-			ColumnExpr("p.id AS owner_id, p.version AS owner_version, t.id, t.position, t.type, t.width, t.height, t.url, t.url_hash").
-			Join("LEFT JOIN thumbnails AS t ON t.pornstar_id = p.id").
-			Where("p.id IN (?)", bun.List(part)).
-			OrderExpr("p.id, t.position").Scan(ctx, &rows)
+		rows, err := idb.QueryContext(ctx, `SELECT p.id, p.version, t.id, t.position, t.type, t.width, t.height, t.url, t.url_hash
+			FROM pornstars AS p LEFT JOIN thumbnails AS t ON t.pornstar_id = p.id
+			WHERE p.id IN (?)`, bun.List(part))
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			versions[r.OwnerID] = r.OwnerVersion
-			if r.ID != nil {
-				out[r.OwnerID] = append(out[r.OwnerID], Thumbnail{ID: *r.ID, PornstarID: r.OwnerID, Position: *r.Position,
-					Type: *r.Type, Width: r.Width, Height: r.Height, URL: *r.URL, URLHash: *r.URLHash})
+		defer rows.Close()
+		for rows.Next() {
+			var owner, version int64
+			var id sql.NullInt64
+			var position, width, height sql.NullInt32
+			var typ, url, hash sql.NullString
+			if err := rows.Scan(&owner, &version, &id, &position, &typ, &width, &height, &url, &hash); err != nil {
+				return err
+			}
+			versions[owner] = version
+			if id.Valid {
+				t := Thumbnail{ID: id.Int64, PornstarID: owner, Position: position.Int32, Type: typ.String, URL: url.String, URLHash: hash.String}
+				if width.Valid {
+					t.Width = &width.Int32
+				}
+				if height.Valid {
+					t.Height = &height.Int32
+				}
+				out[owner] = append(out[owner], t)
 			}
 		}
-		return nil
+		return rows.Err()
 	})
+	for _, thumbs := range out {
+		slices.SortFunc(thumbs, func(a, b Thumbnail) int { return cmp.Compare(a.Position, b.Position) })
+	}
 	return out, versions, err
 }
