@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/uptrace/bun"
 )
 
 // TestChildrenCache: entries serve only the version they were read for,
@@ -13,18 +15,19 @@ import (
 // and failed loads are not kept, and the bound holds.
 func TestChildrenCache(t *testing.T) {
 	ctx := context.Background()
-	cc := newChildrenCache(2)
+	cc := newVersionCache[Alias](2)
+	thumbCache := newVersionCache[Thumbnail](2)
 	var asked [][]int64
 	// The database: performer 1 with one alias, 2 with none, 3 without
 	// any, each at version 1 unless versions says otherwise.
 	versions := map[int64]int64{1: 1, 2: 1, 3: 1}
-	loadAliases := func(_ context.Context, ids []int64) (map[int64][]Alias, map[int64]int64, error) {
+	loadAliases := func(_ context.Context, _ bun.IDB, ids []int64) (map[int64][]Alias, map[int64]int64, error) {
 		asked = append(asked, slices.Clone(ids))
 		return map[int64][]Alias{1: {{Alias: "one"}}}, versions, nil
 	}
 	rows := []*Pornstar{{ID: 1, Version: 1}, {ID: 2, Version: 1}}
 	for range 2 {
-		got, err := readThrough(ctx, cc, rows, aliasesRelation, loadAliases)
+		got, err := cc.readThrough(ctx, nil, rows, loadAliases)
 		if err != nil || len(got) != 2 || got[1][0].Alias != "one" || len(got[2]) != 0 {
 			t.Fatalf("got %v, %v", got, err)
 		}
@@ -34,7 +37,7 @@ func TestChildrenCache(t *testing.T) {
 	}
 
 	// The other relation of the same versions is loaded on its own.
-	thumbs, err := readThrough(ctx, cc, rows, thumbnailsRelation, func(_ context.Context, ids []int64) (map[int64][]Thumbnail, map[int64]int64, error) {
+	thumbs, err := thumbCache.readThrough(ctx, nil, rows, func(_ context.Context, _ bun.IDB, ids []int64) (map[int64][]Thumbnail, map[int64]int64, error) {
 		return map[int64][]Thumbnail{2: {{URL: "u"}}}, versions, nil
 	})
 	if err != nil || thumbs[2][0].URL != "u" {
@@ -45,13 +48,13 @@ func TestChildrenCache(t *testing.T) {
 	asked = nil
 	versions = map[int64]int64{1: 2, 2: 1, 3: 1}
 	newer := []*Pornstar{{ID: 1, Version: 2}, {ID: 2, Version: 1}}
-	if _, err := readThrough(ctx, cc, newer, aliasesRelation, loadAliases); err != nil {
+	if _, err := cc.readThrough(ctx, nil, newer, loadAliases); err != nil {
 		t.Fatal(err)
 	}
 	if want := [][]int64{{1}}; !slices.EqualFunc(asked, want, slices.Equal) {
 		t.Errorf("loads %v, want %v", asked, want)
 	}
-	if e := cc.entries[1]; e.version != 2 || e.hasThumbs {
+	if e := cc.entries[1]; e.version != 2 || thumbCache.entries[1].version == 2 {
 		t.Errorf("entry of 1: %+v, want version 2 without thumbnails", e)
 	}
 
@@ -61,7 +64,7 @@ func TestChildrenCache(t *testing.T) {
 	asked = nil
 	versions = map[int64]int64{1: 3, 2: 1, 3: 1}
 	for range 2 {
-		got, err := readThrough(ctx, cc, []*Pornstar{{ID: 1, Version: 4}}, aliasesRelation, loadAliases)
+		got, err := cc.readThrough(ctx, nil, []*Pornstar{{ID: 1, Version: 4}}, loadAliases)
 		if err != nil || got[1][0].Alias != "one" {
 			t.Fatalf("got %v, %v", got, err)
 		}
@@ -72,8 +75,10 @@ func TestChildrenCache(t *testing.T) {
 
 	// A failed load keeps nothing.
 	boom := errors.New("boom")
-	if _, err := readThrough(ctx, cc, []*Pornstar{{ID: 3, Version: 1}}, aliasesRelation,
-		func(context.Context, []int64) (map[int64][]Alias, map[int64]int64, error) { return nil, nil, boom }); !errors.Is(err, boom) {
+	if _, err := cc.readThrough(ctx, nil, []*Pornstar{{ID: 3, Version: 1}},
+		func(context.Context, bun.IDB, []int64) (map[int64][]Alias, map[int64]int64, error) {
+			return nil, nil, boom
+		}); !errors.Is(err, boom) {
 		t.Errorf("error %v, want boom", err)
 	}
 	if _, ok := cc.entries[3]; ok {
@@ -81,7 +86,7 @@ func TestChildrenCache(t *testing.T) {
 	}
 
 	// The bound.
-	if _, err := readThrough(ctx, cc, []*Pornstar{{ID: 3, Version: 1}}, aliasesRelation, loadAliases); err != nil {
+	if _, err := cc.readThrough(ctx, nil, []*Pornstar{{ID: 3, Version: 1}}, loadAliases); err != nil {
 		t.Fatal(err)
 	}
 	if len(cc.entries) != 2 {
@@ -89,10 +94,10 @@ func TestChildrenCache(t *testing.T) {
 	}
 
 	// Off: every read loads.
-	off := newChildrenCache(0)
+	off := newVersionCache[Alias](0)
 	asked = nil
 	for range 2 {
-		if _, err := readThrough(ctx, off, rows, aliasesRelation, loadAliases); err != nil {
+		if _, err := off.readThrough(ctx, nil, rows, loadAliases); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,11 +28,11 @@ func (s *Store) EachFeedRecord(ctx context.Context, fn func(FeedRecord) error) e
 		for i, r := range rows {
 			ids[i] = r.ID
 		}
-		aliases, err := s.loadAliases(ctx, s.db.W, ids)
+		aliases, _, err := s.loadAliases(ctx, s.db.W, ids)
 		if err != nil {
 			return s.fail(op, err)
 		}
-		thumbs, err := s.loadThumbnails(ctx, s.db.W, ids)
+		thumbs, _, err := s.loadThumbnails(ctx, s.db.W, ids)
 		if err != nil {
 			return s.fail(op, err)
 		}

@@ -1,7 +1,10 @@
 package db
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
+	"slices"
 
 	"github.com/uptrace/bun"
 )
@@ -9,14 +12,14 @@ import (
 // Aliases returns the aliases of many performers in one query (per 500
 // performers), in their feed order, keyed by performer id.
 func (s *Store) Aliases(ctx context.Context, pornstarIDs []int64) (map[int64][]Alias, error) {
-	out, err := s.loadAliases(ctx, s.db.R, pornstarIDs)
+	out, _, err := s.loadAliases(ctx, s.db.R, pornstarIDs)
 	return out, s.fail("load aliases", err)
 }
 
 // Thumbnails returns the thumbnails of many performers in one query (per 500
 // performers), in their feed order, keyed by performer id.
 func (s *Store) Thumbnails(ctx context.Context, pornstarIDs []int64) (map[int64][]Thumbnail, error) {
-	out, err := s.loadThumbnails(ctx, s.db.R, pornstarIDs)
+	out, _, err := s.loadThumbnails(ctx, s.db.R, pornstarIDs)
 	return out, s.fail("load thumbnails", err)
 }
 
@@ -56,34 +59,80 @@ func (s *Store) Images(ctx context.Context, urlHashes []string) (map[string]Imag
 	return out, s.fail("load images", err)
 }
 
-func (s *Store) loadAliases(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Alias, error) {
-	out := make(map[int64][]Alias, len(ids))
+// loadAliases reads the aliases of performers in one query per 500, keyed
+// by performer id, in feed order, with each performer's version read in the
+// same statement (what the children cache keeps them under): a performer
+// without aliases is one row with only its id and version. Sorted here rather than in SQL, where ordering
+// the join costs MariaDB a temporary table (0.65 against 0.5 ms for a page's
+// thumbnails); scanned by hand, as bun's reflection was most of the Go side
+// of a page's relations.
+func (s *Store) loadAliases(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Alias, map[int64]int64, error) {
+	out, versions := make(map[int64][]Alias, len(ids)), make(map[int64]int64, len(ids))
 	err := chunks(ids, func(part []int64) error {
-		var rows []Alias
-		if err := idb.NewSelect().Model(&rows).Where("a.pornstar_id IN (?)", bun.List(part)).
-			Order("a.pornstar_id", "a.position").Scan(ctx); err != nil {
+		rows, err := idb.QueryContext(ctx, `SELECT p.id, p.version, a.id, a.position, a.alias, a.alias_key
+			FROM pornstars AS p LEFT JOIN aliases AS a ON a.pornstar_id = p.id
+			WHERE p.id IN (?)`, bun.List(part))
+		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			out[r.PornstarID] = append(out[r.PornstarID], r)
+		defer rows.Close()
+		for rows.Next() {
+			var owner, version int64
+			var id sql.NullInt64
+			var position sql.NullInt32
+			var alias, key sql.NullString
+			if err := rows.Scan(&owner, &version, &id, &position, &alias, &key); err != nil {
+				return err
+			}
+			versions[owner] = version
+			if id.Valid {
+				out[owner] = append(out[owner], Alias{ID: id.Int64, PornstarID: owner, Position: position.Int32,
+					Alias: alias.String, AliasKey: key.String})
+			}
 		}
-		return nil
+		return rows.Err()
 	})
-	return out, err
+	for _, aliases := range out {
+		slices.SortFunc(aliases, func(a, b Alias) int { return cmp.Compare(a.Position, b.Position) })
+	}
+	return out, versions, err
 }
 
-func (s *Store) loadThumbnails(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Thumbnail, error) {
-	out := make(map[int64][]Thumbnail, len(ids))
+// loadThumbnails reads the thumbnails of performers like loadAliases.
+func (s *Store) loadThumbnails(ctx context.Context, idb bun.IDB, ids []int64) (map[int64][]Thumbnail, map[int64]int64, error) {
+	out, versions := make(map[int64][]Thumbnail, len(ids)), make(map[int64]int64, len(ids))
 	err := chunks(ids, func(part []int64) error {
-		var rows []Thumbnail
-		if err := idb.NewSelect().Model(&rows).Where("t.pornstar_id IN (?)", bun.List(part)).
-			Order("t.pornstar_id", "t.position").Scan(ctx); err != nil {
+		rows, err := idb.QueryContext(ctx, `SELECT p.id, p.version, t.id, t.position, t.type, t.width, t.height, t.url, t.url_hash
+			FROM pornstars AS p LEFT JOIN thumbnails AS t ON t.pornstar_id = p.id
+			WHERE p.id IN (?)`, bun.List(part))
+		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			out[r.PornstarID] = append(out[r.PornstarID], r)
+		defer rows.Close()
+		for rows.Next() {
+			var owner, version int64
+			var id sql.NullInt64
+			var position, width, height sql.NullInt32
+			var typ, url, hash sql.NullString
+			if err := rows.Scan(&owner, &version, &id, &position, &typ, &width, &height, &url, &hash); err != nil {
+				return err
+			}
+			versions[owner] = version
+			if id.Valid {
+				t := Thumbnail{ID: id.Int64, PornstarID: owner, Position: position.Int32, Type: typ.String, URL: url.String, URLHash: hash.String}
+				if width.Valid {
+					t.Width = &width.Int32
+				}
+				if height.Valid {
+					t.Height = &height.Int32
+				}
+				out[owner] = append(out[owner], t)
+			}
 		}
-		return nil
+		return rows.Err()
 	})
-	return out, err
+	for _, thumbs := range out {
+		slices.SortFunc(thumbs, func(a, b Thumbnail) int { return cmp.Compare(a.Position, b.Position) })
+	}
+	return out, versions, err
 }

@@ -449,7 +449,7 @@ func (s *Store) Update(ctx context.Context, id int64, patch PornstarPatch, ifVer
 		// Children are rebuilt from the stored ones where the patch leaves them.
 		aliases := patch.Aliases.Value
 		if !patch.Aliases.Set {
-			stored, err := s.loadAliases(ctx, tx, []int64{id})
+			stored, _, err := s.loadAliases(ctx, tx, []int64{id})
 			if err != nil {
 				return err
 			}
@@ -457,7 +457,7 @@ func (s *Store) Update(ctx context.Context, id int64, patch PornstarPatch, ifVer
 		}
 		thumbs := patch.Thumbnails.Value
 		if !patch.Thumbnails.Set {
-			stored, err := s.loadThumbnails(ctx, tx, []int64{id})
+			stored, _, err := s.loadThumbnails(ctx, tx, []int64{id})
 			if err != nil {
 				return err
 			}

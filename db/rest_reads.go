@@ -5,14 +5,14 @@ import "context"
 // AliasesFromPrimary is Aliases read from the primary, for answering a write
 // with what it wrote even where the read replica lags.
 func (s *Store) AliasesFromPrimary(ctx context.Context, pornstarIDs []int64) (map[int64][]Alias, error) {
-	out, err := s.loadAliases(ctx, s.db.W, pornstarIDs)
+	out, _, err := s.loadAliases(ctx, s.db.W, pornstarIDs)
 	return out, s.fail("load aliases", err)
 }
 
 // ThumbnailsFromPrimary is Thumbnails read from the primary, for answering a
 // write with what it wrote even where the read replica lags.
 func (s *Store) ThumbnailsFromPrimary(ctx context.Context, pornstarIDs []int64) (map[int64][]Thumbnail, error) {
-	out, err := s.loadThumbnails(ctx, s.db.W, pornstarIDs)
+	out, _, err := s.loadThumbnails(ctx, s.db.W, pornstarIDs)
 	return out, s.fail("load thumbnails", err)
 }
 

@@ -18,19 +18,19 @@ import (
 // reads from the read handle (a replica where one is configured). It is safe
 // for concurrent use.
 type Store struct {
-	db       *DB
-	now      func() time.Time
-	children *childrenCache // of AliasesOf and ThumbnailsOf
-	stats    sqliteStats    // when to ANALYZE (SQLite only)
+	db  *DB
+	now func() time.Time
+	// The children cache of AliasesOf and ThumbnailsOf (children_cache.go).
+	aliases    *versionCache[Alias]
+	thumbnails *versionCache[Thumbnail]
+	stats      sqliteStats // when to ANALYZE (SQLite only)
 }
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.
 func NewStore(d *DB) *Store {
-	return &Store{
-		db:       d,
-		now:      func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-		children: newChildrenCache(DefaultChildrenCacheEntries),
-	}
+	s := &Store{db: d, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	s.SetChildrenCacheEntries(DefaultChildrenCacheEntries)
+	return s
 }
 
 // DB returns the handles the Store uses.
