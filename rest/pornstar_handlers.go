@@ -134,11 +134,12 @@ func (a *api) listAliases(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := a.store.Get(r.Context(), id); err != nil {
+	p, err := a.store.Get(r.Context(), id)
+	if err != nil {
 		a.failStore(w, r, err)
 		return
 	}
-	aliases, err := a.store.Aliases(r.Context(), []int64{id})
+	aliases, err := a.store.AliasesOf(r.Context(), []*db.Pornstar{p})
 	if err != nil {
 		a.failStore(w, r, err)
 		return
@@ -156,25 +157,20 @@ func (a *api) listThumbnails(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := a.store.Get(r.Context(), id); err != nil {
-		a.failStore(w, r, err)
-		return
-	}
-	thumbs, err := a.store.Thumbnails(r.Context(), []int64{id})
+	p, err := a.store.Get(r.Context(), id)
 	if err != nil {
 		a.failStore(w, r, err)
 		return
 	}
-	hashes := make([]string, 0, len(thumbs[id]))
-	for _, t := range thumbs[id] {
-		hashes = append(hashes, t.URLHash)
+	thumbs, err := a.store.ThumbnailsOf(r.Context(), []*db.Pornstar{p})
+	if err != nil {
+		a.failStore(w, r, err)
+		return
 	}
-	images := map[string]db.Image{}
-	if len(hashes) > 0 {
-		if images, err = a.store.Images(r.Context(), hashes); err != nil {
-			a.failStore(w, r, err)
-			return
-		}
+	images, err := a.imagesOf(r.Context(), thumbs)
+	if err != nil {
+		a.failStore(w, r, err)
+		return
 	}
 	body := thumbnailsJSON{Data: make([]thumbnailJSON, 0, len(thumbs[id]))}
 	for _, t := range thumbs[id] {

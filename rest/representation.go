@@ -160,9 +160,9 @@ func idsOf(rows []*db.Pornstar) []int64 {
 // children cache has the rows' versions); image states always fresh, with
 // one query (they change without a write to the performer).
 func (a *api) loadChildren(ctx context.Context, from childrenReader, rows []*db.Pornstar) (*pornstarChildren, error) {
-	c := &pornstarChildren{images: map[string]db.Image{}}
+	c := &pornstarChildren{}
 	if len(rows) == 0 {
-		c.aliases, c.thumbs = map[int64][]db.Alias{}, map[int64][]db.Thumbnail{}
+		c.aliases, c.thumbs, c.images = map[int64][]db.Alias{}, map[int64][]db.Thumbnail{}, map[string]db.Image{}
 		return c, nil
 	}
 	var err error
@@ -172,24 +172,29 @@ func (a *api) loadChildren(ctx context.Context, from childrenReader, rows []*db.
 	if c.thumbs, err = from.thumbnails(ctx, rows); err != nil {
 		return nil, err
 	}
+	if c.images, err = a.imagesOf(ctx, c.thumbs); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// imagesOf reads the image states of thumbs' URLs, in one query, keyed by
+// URL hash; a hash missing from it is pending.
+func (a *api) imagesOf(ctx context.Context, thumbs map[int64][]db.Thumbnail) (map[string]db.Image, error) {
 	var hashes []string
 	seen := map[string]bool{}
-	for _, p := range rows {
-		for _, t := range c.thumbs[p.ID] {
+	for _, list := range thumbs {
+		for _, t := range list {
 			if !seen[t.URLHash] {
 				seen[t.URLHash] = true
 				hashes = append(hashes, t.URLHash)
 			}
 		}
 	}
-	if len(hashes) > 0 {
-		images, err := a.store.Images(ctx, hashes)
-		if err != nil {
-			return nil, err
-		}
-		c.images = images
+	if len(hashes) == 0 {
+		return map[string]db.Image{}, nil
 	}
-	return c, nil
+	return a.store.Images(ctx, hashes)
 }
 
 func newPornstarJSON(p *db.Pornstar, c *pornstarChildren) pornstarJSON {
