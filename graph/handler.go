@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -55,6 +56,11 @@ type Options struct {
 	// thumbnails count as 3), a root lookup 100. One full page of 100
 	// performers with every field costs about 10,000; two do not pass.
 	MaxComplexity int
+	// MaxSelections caps how many selections a document may hold with its
+	// fragments spread out (default 5,000, as many as the token limit lets
+	// a document hold written out); a document's own budget is one per byte
+	// of its text, at least 1,000, up to this cap (budget.go).
+	MaxSelections int
 	// QueryCacheSize is how many parsed and validated queries are kept
 	// (default 1,000): clients send the same few queries again and again.
 	QueryCacheSize int
@@ -69,6 +75,10 @@ type Options struct {
 	// and marquee_graphql_direct_fields_total (direct.go).
 	Registerer prometheus.Registerer
 
+	// work, when set, counts the nodes that measuring, validating and
+	// pricing a document visit (the fuzz test's measure of their cost).
+	work *atomic.Int64
+
 	// executorOnly leaves every field to gqlgen's executor, without the
 	// direct writer (direct.go): the reference the tests compare it with.
 	executorOnly bool
@@ -80,6 +90,7 @@ const (
 	DefaultMaxTokens               = 5000
 	DefaultMaxDepth                = 15
 	DefaultMaxComplexity           = 12000
+	DefaultMaxSelections           = 5000
 	DefaultQueryCacheSize          = 1000
 	DefaultPersistedQueryCacheSize = 1000
 	DefaultTimeout                 = 15 * time.Second
@@ -100,6 +111,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.MaxComplexity <= 0 {
 		o.MaxComplexity = DefaultMaxComplexity
+	}
+	if o.MaxSelections <= 0 {
+		o.MaxSelections = DefaultMaxSelections
 	}
 	if o.QueryCacheSize <= 0 {
 		o.QueryCacheSize = DefaultQueryCacheSize
@@ -127,7 +141,8 @@ func NewHandler(opts Options) http.Handler {
 	srv := handler.New(schema)
 	srv.AddTransport(postTransport{maxBodyBytes: opts.MaxBodyBytes})
 	srv.AddTransport(getTransport{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
+	validated := lru.New[*ast.QueryDocument](opts.QueryCacheSize)
+	srv.SetQueryCache(validated)
 	srv.SetParserTokenLimit(opts.MaxTokens)
 	// Suggestions ("did you mean ...?") would describe the schema to a
 	// client that cannot introspect it.
@@ -139,13 +154,20 @@ func NewHandler(opts Options) http.Handler {
 		if !opts.Introspection {
 			r.AddRule(noIntrospectionRule.Name, noIntrospectionRule.RuleFunc)
 		}
+		if opts.work != nil {
+			counter := countingRule(opts.work)
+			r.AddRule(counter.Name, counter.RuleFunc)
+		}
 		return r
 	})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](opts.PersistedQueryCacheSize)})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	// After the persisted-query extension, which puts the query's text in
+	// place; before parsing and validation, which it protects.
+	srv.Use(documentBudget{maxTokens: opts.MaxTokens, maxSelections: opts.MaxSelections, validated: validated, work: opts.work})
+	srv.Use(complexityLimit{schema: schema, limit: opts.MaxComplexity, work: opts.work})
 	if !opts.executorOnly {
 		srv.AroundFields(newDirect(schema.Schema(), cfg.Resolvers, opts.Registerer).around)
 	}

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"sync/atomic"
+
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator/core"
 
@@ -127,4 +129,19 @@ var noIntrospectionRule = core.Rule{
 			}
 		})
 	},
+}
+
+// countingRule counts every node the validator's walk visits into work: a
+// test's measure of what validating a document costs.
+func countingRule(work *atomic.Int64) core.Rule {
+	return core.Rule{
+		Name: "MarqueeCountValidation",
+		RuleFunc: func(observers *core.Events, _ core.AddErrFunc) {
+			observers.OnField(func(*core.Walker, *ast.Field) { work.Add(1) })
+			observers.OnFragmentSpread(func(*core.Walker, *ast.FragmentSpread) { work.Add(1) })
+			observers.OnInlineFragment(func(*core.Walker, *ast.InlineFragment) { work.Add(1) })
+			observers.OnDirective(func(*core.Walker, *ast.Directive) { work.Add(1) })
+			observers.OnValue(func(*core.Walker, *ast.Value) { work.Add(1) })
+		},
+	}
 }

@@ -18,12 +18,12 @@ import (
 )
 
 // Limits need no data: they are checked before anything runs.
-func limitsEnv(t *testing.T, opts graph.Options) *env {
+func limitsEnv(t testing.TB, opts graph.Options) *env {
 	t.Helper()
 	return newEnv(t, testkit.OpenStore(t, dbtestSQLite(t)), opts)
 }
 
-func dbtestSQLite(t *testing.T) string { return "sqlite://" + t.TempDir() + "/marquee.db" }
+func dbtestSQLite(t testing.TB) string { return "sqlite://" + t.TempDir() + "/marquee.db" }
 
 // fullPage asks for every field of a whole page of performers.
 const fullPage = `pornstars(first: 100) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -77,6 +80,7 @@ func TestAPICommand(t *testing.T) {
 	if code, body := post("/graphql", "application/json", `{"query":"{ __schema { types { name } } }"}`, ""); !strings.Contains(body, "GRAPHQL_VALIDATION_FAILED") {
 		t.Errorf("introspection with it off = %d %s, want refused", code, body)
 	}
+	checkFanOutRefused(t, base)
 	if _, _, metrics := get(t, base+"/metrics"); !strings.Contains(metrics, `route="/api/v1/pornstars"`) ||
 		!strings.Contains(metrics, "marquee_graphql_operations_total") || !strings.Contains(metrics, `go_sql_open_connections{db_name="primary"}`) {
 		t.Errorf("/metrics lacks the API's request, operation or pool metrics")
@@ -90,5 +94,31 @@ func TestAPICommand(t *testing.T) {
 		}
 	case <-time.After(waitLimit):
 		t.Fatal("marquee api did not stop")
+	}
+}
+
+// checkFanOutRefused sends the fragment fan-out of 30 levels (each fragment
+// spreading the next twice: 2^30 leaves from 1 KB of text), with a scalar
+// and with a list at the leaf, and wants it refused as too complex. The
+// graph package's tests count the work its refusal costs.
+func checkFanOutRefused(t *testing.T, baseURL string) {
+	t.Helper()
+	for _, leaf := range []string{"__typename", "pornstars(first: 100) { nodes { name } }"} {
+		var doc strings.Builder
+		doc.WriteString("query { ...F0 }")
+		for i := range 30 {
+			fmt.Fprintf(&doc, " fragment F%d on Query { ...F%d ...F%d }", i, i+1, i+1)
+		}
+		fmt.Fprintf(&doc, " fragment F30 on Query { %s }", leaf)
+		body, _ := json.Marshal(map[string]string{"query": doc.String()})
+		res, err := http.Post(baseURL+"/graphql", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(answer), `"COMPLEXITY_LIMIT_EXCEEDED"`) {
+			t.Errorf("the fan-out with %s at the leaf = %d %s, want 422 COMPLEXITY_LIMIT_EXCEEDED", leaf, res.StatusCode, answer)
+		}
 	}
 }

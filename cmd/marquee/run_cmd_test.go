@@ -131,6 +131,7 @@ func TestRunEndToEnd(t *testing.T) {
 	// The start-up feed run's images: fetched once each, served with
 	// immutable caching and a strong ETag.
 	checkRunServesImages(t, first)
+	checkFanOutRefused(t, first.baseURL)
 
 	code, _, body = get(t, first.baseURL+"/metrics")
 	for _, want := range []string{`marquee_build_info{goversion="go`, `version="dev"} 1`, "go_goroutines ", "process_resident_memory_bytes ",
