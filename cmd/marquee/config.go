@@ -208,6 +208,19 @@ func (c *Config) declareImaging(f *flags) {
 }
 
 // checkImaging reports settings of the compactor that cannot work.
+// checkFeed reports a feed setting out of its range as a usage error.
+func (c *Config) checkFeed() error {
+	for _, share := range []struct {
+		name  string
+		value float64
+	}{{"feed-max-shrink", c.FeedMaxShrink}, {"feed-max-rejected", c.FeedMaxRejected}} {
+		if !(share.value >= 0 && share.value <= 1) { // NaN fails both comparisons
+			return &usageError{fmt.Sprintf("--%s (%s) must be a share from 0 to 1, got %v", share.name, envName(share.name), share.value)}
+		}
+	}
+	return nil
+}
+
 func (c *Config) checkImaging() error {
 	for _, s := range []struct {
 		name  string

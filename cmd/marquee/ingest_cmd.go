@@ -49,7 +49,7 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
 	}
-	if err := cfg.checkImaging(); err != nil {
+	if err := errors.Join(cfg.checkFeed(), cfg.checkImaging()); err != nil {
 		return f.usageExit(err, env)
 	}
 	if source == "" {

@@ -151,14 +151,6 @@ func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.
 	if cfg.FeedAbandonAfter < time.Second {
 		return nil, &usageError{fmt.Sprintf("--feed-abandon-after %s: want at least 1s", cfg.FeedAbandonAfter)}
 	}
-	for _, share := range []struct {
-		name  string
-		value float64
-	}{{"feed-max-shrink", cfg.FeedMaxShrink}, {"feed-max-rejected", cfg.FeedMaxRejected}} {
-		if !(share.value >= 0 && share.value <= 1) { // NaN fails both comparisons
-			return nil, &usageError{fmt.Sprintf("--%s (%s) %v: want a share from 0 to 1", share.name, envName(share.name), share.value)}
-		}
-	}
 	fetcher := ingest.NewFetcher("Marquee/"+readBuildInfo().Version, logger)
 	fetcher.MaxBytes = int64(cfg.FeedMaxBytes)
 	return &ingest.Scheduler{
