@@ -98,10 +98,8 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, result F
 	default:
 		return nil, s.fail(op, fieldError("status", "must be completed, not_modified or failed"))
 	}
-	if result.Error != nil {
-		msg := truncateRunes(*result.Error, 16000)
-		result.Error = &msg
-	}
+	result.Error = truncateRunText(result.Error)
+	result.RemovalsSuppressedReason = truncateRunText(result.RemovalsSuppressedReason)
 	for _, f := range []struct {
 		name  string
 		value *string
@@ -135,6 +133,16 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, result F
 		return nil
 	})
 	return finished, err
+}
+
+// truncateRunText cuts a run's free text (an error, a reason) to what its
+// TEXT column holds on both dialects.
+func truncateRunText(text *string) *string {
+	if text == nil {
+		return nil
+	}
+	cut := truncateRunes(*text, 16000)
+	return &cut
 }
 
 // AddRejects records rejected feed items of a run, up to MaxRejectsPerRun in

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"marquee/db"
 )
@@ -18,21 +19,22 @@ func runResult() db.FeedRunResult {
 	generated := time.Date(2023, 10, 29, 4, 15, 3, 0, time.UTC)
 	finished := time.Date(2025, 6, 7, 8, 9, 10, 654321000, time.UTC)
 	return db.FeedRunResult{
-		Source:             ptr("https://ph-c3fuhehkfqh6huc0.z01.azurefd.net/feed_pornstars.json"),
-		HTTPStatus:         ptr(int32(200)),
-		ETag:               ptr(`W/"0x8DBD8A3C5E2B1F4"`),
-		LastModified:       ptr("Sun, 29 Oct 2023 04:15:03 GMT"),
-		GenerationDate:     &generated,
-		Bytes:              21_000_000_000,
-		ItemsSeen:          21_003,
-		ItemsValid:         21_000,
-		ItemsRejected:      3,
-		ItemsChanged:       20_140,
-		ItemsRemoved:       12,
-		ImagesRequested:    14_998,
-		RemovalsSuppressed: true,
-		Error:              ptr("2 images failed: é"),
-		FinishedAt:         &finished,
+		Source:                   ptr("https://ph-c3fuhehkfqh6huc0.z01.azurefd.net/feed_pornstars.json"),
+		HTTPStatus:               ptr(int32(200)),
+		ETag:                     ptr(`W/"0x8DBD8A3C5E2B1F4"`),
+		LastModified:             ptr("Sun, 29 Oct 2023 04:15:03 GMT"),
+		GenerationDate:           &generated,
+		Bytes:                    21_000_000_000,
+		ItemsSeen:                21_003,
+		ItemsValid:               21_000,
+		ItemsRejected:            3,
+		ItemsChanged:             20_140,
+		ItemsRemoved:             12,
+		ImagesRequested:          14_998,
+		RemovalsSuppressed:       true,
+		RemovalsSuppressedReason: ptr("feed shrank by 35% (65 distinct valid ids, 100 published before; limit 20%)"),
+		Error:                    ptr("2 images failed: é"),
+		FinishedAt:               &finished,
 	}
 }
 
@@ -73,9 +75,9 @@ func showRun(r db.FeedRunResult) string {
 		}
 		return "nil"
 	}
-	return fmt.Sprintf("source=%s status=%s etag=%s last_modified=%s bytes=%d seen=%d valid=%d rejected=%d changed=%d removed=%d images=%d suppressed=%v error=%s",
+	return fmt.Sprintf("source=%s status=%s etag=%s last_modified=%s bytes=%d seen=%d valid=%d rejected=%d changed=%d removed=%d images=%d suppressed=%v reason=%s error=%s",
 		deref(r.Source), deref(r.HTTPStatus), deref(r.ETag), deref(r.LastModified), r.Bytes, r.ItemsSeen, r.ItemsValid,
-		r.ItemsRejected, r.ItemsChanged, r.ItemsRemoved, r.ImagesRequested, r.RemovalsSuppressed, deref(r.Error))
+		r.ItemsRejected, r.ItemsChanged, r.ItemsRemoved, r.ImagesRequested, r.RemovalsSuppressed, deref(r.RemovalsSuppressedReason), deref(r.Error))
 }
 
 // checkActiveRunError checks that err names the active run id in status.
@@ -221,6 +223,7 @@ func TestFinishRunStatuses(t *testing.T) {
 		{db.RunCompleted, runResult(), true},
 		{db.RunNotModified, db.FeedRunResult{Source: ptr("file:///feed.json"), HTTPStatus: ptr(int32(304))}, false},
 		{db.RunFailed, db.FeedRunResult{Error: ptr(strings.Repeat("e", 20_000))}, false},
+		{db.RunCompleted, db.FeedRunResult{RemovalsSuppressed: true, RemovalsSuppressedReason: ptr(strings.Repeat("ü", 20_000))}, true},
 		{db.RunCompleted, db.FeedRunResult{}, true},
 	}
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
@@ -243,8 +246,12 @@ func TestFinishRunStatuses(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := tt.result
+				// Errors and reasons are kept to 16,000 characters.
 				if want.Error != nil && len(*want.Error) > 16_000 {
-					want.Error = ptr((*want.Error)[:16_000]) // errors are kept to 16,000 characters
+					want.Error = ptr((*want.Error)[:16_000])
+				}
+				if reason := want.RemovalsSuppressedReason; reason != nil && utf8.RuneCountInString(*reason) > 16_000 {
+					want.RemovalsSuppressedReason = ptr(string([]rune(*reason)[:16_000]))
 				}
 				want.FinishedAt = got.FinishedAt
 				if got.Status != tt.status || got.FinishedAt == nil {

@@ -177,8 +177,11 @@ type FeedRunResult struct {
 	ItemsRemoved       int64      `bun:"items_removed"`
 	ImagesRequested    int64      `bun:"images_requested"`
 	RemovalsSuppressed bool       `bun:"removals_suppressed"`
-	Error              *string    `bun:"error"`
-	FinishedAt         *time.Time `bun:"finished_at"`
+	// RemovalsSuppressedReason says which rule withheld the removals, with
+	// its numbers; nil when RemovalsSuppressed is false.
+	RemovalsSuppressedReason *string    `bun:"removals_suppressed_reason"`
+	Error                    *string    `bun:"error"`
+	FinishedAt               *time.Time `bun:"finished_at"`
 }
 
 // FeedRunReject is one feed item a run rejected, with the reason.

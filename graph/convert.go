@@ -351,7 +351,7 @@ func toFeedRun(run *db.FeedRun) *model.FeedRun {
 		Etag: r.ETag, LastModified: r.LastModified, GenerationDate: r.GenerationDate, Bytes: r.Bytes,
 		ItemsSeen: r.ItemsSeen, ItemsValid: r.ItemsValid, ItemsRejected: r.ItemsRejected,
 		ItemsChanged: r.ItemsChanged, ItemsRemoved: r.ItemsRemoved, ImagesRequested: r.ImagesRequested,
-		RemovalsSuppressed: r.RemovalsSuppressed, Error: r.Error, QueuedAt: run.QueuedAt,
+		RemovalsSuppressed: r.RemovalsSuppressed, RemovalsSuppressedReason: r.RemovalsSuppressedReason, Error: r.Error, QueuedAt: run.QueuedAt,
 		StartedAt: run.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: run.UpdatedAt, Version: int(run.Version),
 	}
 }

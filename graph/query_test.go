@@ -532,6 +532,7 @@ func testImages(t *testing.T, e *env) {
 }
 
 func testFeedRuns(t *testing.T, e *env) {
+	const suppressedReason = "feed shrank by 30% (70 distinct valid ids, 100 published before; limit 20%)"
 	ctx := context.Background()
 	s := e.store
 	var ids []int64
@@ -546,7 +547,11 @@ func testFeedRuns(t *testing.T, e *env) {
 		if _, err := s.AddRejects(ctx, run.ID, []db.FeedRunReject{{ItemIndex: 7, FeedID: ptr(int64(70)), Reason: "name: is required"}, {ItemIndex: 9, Reason: "id: missing"}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.FinishRun(ctx, run.ID, db.RunCompleted, db.FeedRunResult{Source: ptr("file.json"), HTTPStatus: ptr(int32(200)), ItemsSeen: 100, ItemsValid: 98, ItemsRejected: 2, Bytes: 1 << 33}); err != nil {
+		result := db.FeedRunResult{Source: ptr("file.json"), HTTPStatus: ptr(int32(200)), ItemsSeen: 100, ItemsValid: 98, ItemsRejected: 2, Bytes: 1 << 33}
+		if i == 2 {
+			result.RemovalsSuppressed, result.RemovalsSuppressedReason = true, ptr(suppressedReason)
+		}
+		if _, err := s.FinishRun(ctx, run.ID, db.RunCompleted, result); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, run.ID)
@@ -554,6 +559,7 @@ func testFeedRuns(t *testing.T, e *env) {
 	const q = `query($first: Int, $after: String) { feedRuns(first: $first, after: $after) {
   totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
   edges { cursor node { id databaseId status requestedBy force source httpStatus bytes itemsSeen itemsRejected version
+    removalsSuppressed removalsSuppressedReason
     rejects(first: 1) { itemIndex feedId reason } } } } }`
 	type runs struct {
 		FeedRuns struct {
@@ -570,7 +576,10 @@ func testFeedRuns(t *testing.T, e *env) {
 					Status     string `json:"status"`
 					Force      bool   `json:"force"`
 					Bytes      int64  `json:"bytes"`
-					Rejects    []struct {
+					// Whether and why removals were withheld.
+					RemovalsSuppressed       bool    `json:"removalsSuppressed"`
+					RemovalsSuppressedReason *string `json:"removalsSuppressedReason"`
+					Rejects                  []struct {
 						ItemIndex int    `json:"itemIndex"`
 						FeedID    *int   `json:"feedId"`
 						Reason    string `json:"reason"`
@@ -587,8 +596,11 @@ func testFeedRuns(t *testing.T, e *env) {
 	if newest.DatabaseID != ids[2] || newest.Status != "COMPLETED" || newest.Bytes != 1<<33 || len(newest.Rejects) != 1 || newest.Rejects[0].ItemIndex != 7 || *newest.Rejects[0].FeedID != 70 {
 		t.Fatalf("newest run: %+v", newest)
 	}
-	if page1.FeedRuns.Edges[1].Node.DatabaseID != ids[1] || !page1.FeedRuns.Edges[1].Node.Force {
-		t.Fatalf("second run: %+v", page1.FeedRuns.Edges[1].Node)
+	if !newest.RemovalsSuppressed || newest.RemovalsSuppressedReason == nil || *newest.RemovalsSuppressedReason != suppressedReason {
+		t.Errorf("newest run: removalsSuppressed %v, reason %v; want true, %q", newest.RemovalsSuppressed, newest.RemovalsSuppressedReason, suppressedReason)
+	}
+	if second := page1.FeedRuns.Edges[1].Node; second.DatabaseID != ids[1] || !second.Force || second.RemovalsSuppressed || second.RemovalsSuppressedReason != nil {
+		t.Fatalf("second run: %+v", second)
 	}
 	// Every edge's cursor continues after it.
 	fromFirst := decode[runs](t, e.query(t, q, map[string]any{"first": 5, "after": page1.FeedRuns.Edges[0].Cursor}))

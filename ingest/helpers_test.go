@@ -368,7 +368,7 @@ func diffFeeds(prev, next parsedFeed) feedDiff {
 }
 
 // newTestRunner returns a Runner for source with DESIGN's defaults for the
-// shrink valve and image cool-down and a small batch size, so that every run
+// removal valve and image cool-down and a small batch size, so that every run
 // of a test feed publishes in several batches.
 func newTestRunner(store runnerStore, pub publisher, source string) *Runner {
 	fetcher, _ := newTestFetcher()
@@ -379,6 +379,7 @@ func newTestRunner(store runnerStore, pub publisher, source string) *Runner {
 		Logger:             quietLogger(),
 		Source:             source,
 		MaxShrink:          0.20,
+		MaxRejected:        0.05,
 		ImageRetryCooldown: 24 * time.Hour,
 		BatchSize:          7,
 	}

@@ -6,13 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"marquee/bus"
 	"marquee/db"
 )
+
+// ErrFeedIdentifiesNobody fails a run whose feed has items but none with a
+// readable id: nothing can be removed, or published, on its word.
+var ErrFeedIdentifiesNobody = errors.New("feed identifies nobody")
 
 // runnerStore is what a feed run needs of db.Store.
 type runnerStore interface {
@@ -38,10 +44,15 @@ type Runner struct {
 	Logger    *slog.Logger
 	// Source is the feed: an http(s) URL, a file:// URL or a path.
 	Source string
-	// MaxShrink suppresses removals when the feed has fewer items than this
-	// share below the performers published last (a truncated or broken
-	// upstream feed must not empty the database). DESIGN default 0.20.
+	// MaxShrink suppresses removals when the feed holds fewer distinct
+	// valid ids than this share below the performers published last (a
+	// truncated or broken upstream feed must not empty the database).
+	// DESIGN default 0.20.
 	MaxShrink float64
+	// MaxRejected suppresses removals when more than this share of the
+	// feed's items was rejected: absences in a feed whose items cannot be
+	// read say nothing about who left it. DESIGN default 0.05.
+	MaxRejected float64
 	// ImageRetryCooldown is how long a failed image waits before a feed run
 	// requests it again.
 	ImageRetryCooldown time.Duration
@@ -77,7 +88,10 @@ type Summary struct {
 	Changed         int64
 	Removed         int64
 	ImagesRequested int64
-	Err             error
+	// RemovalsSuppressed says why the run removed nobody although
+	// performers published before were missing from it; empty otherwise.
+	RemovalsSuppressed string
+	Err                error
 }
 
 // String is the summary line of DESIGN.md "Running".
@@ -111,7 +125,8 @@ func (r *Runner) Run(ctx context.Context, run *db.FeedRun) (Summary, error) {
 	}
 	return Summary{
 		RunID: run.ID, Status: status, Seen: result.ItemsSeen, Valid: result.ItemsValid, Rejected: result.ItemsRejected,
-		Changed: result.ItemsChanged, Removed: result.ItemsRemoved, ImagesRequested: result.ImagesRequested, Err: runErr,
+		Changed: result.ItemsChanged, Removed: result.ItemsRemoved, ImagesRequested: result.ImagesRequested,
+		RemovalsSuppressed: deref(result.RemovalsSuppressedReason), Err: runErr,
 	}, nil
 }
 
@@ -121,7 +136,7 @@ type runState struct {
 	run       *db.FeedRun
 	result    db.FeedRunResult
 	published map[int64]string // feed id -> hash last published (live performers)
-	seen      map[int64]bool   // ids present in this feed, valid or rejected
+	seen      map[int64]bool   // distinct valid ids of this feed, of valid or rejected items
 	pending   []db.Profile     // changed profiles not yet published
 	hashes    []string         // image URL hashes of the current batch
 	urls      map[string]string
@@ -194,6 +209,12 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 	}
 	if err := st.publishRemovals(ctx); err != nil {
 		return st.result, "", err
+	}
+	if st.result.ItemsSeen > 0 && len(st.seen) == 0 {
+		// Items that identify nobody are an upstream shape this version
+		// cannot read (an id of another type, say), not an empty catalogue.
+		return st.result, "", fmt.Errorf("%w: none of its %d items has a readable id; nothing removed",
+			ErrFeedIdentifiesNobody, st.result.ItemsSeen)
 	}
 	return st.result, db.RunCompleted, nil
 }
@@ -309,7 +330,8 @@ func (st *runState) flushRejects(ctx context.Context) error {
 }
 
 // publishRemovals tombstones the performers published before that this
-// complete feed no longer has, unless the feed shrank beyond MaxShrink.
+// complete feed no longer has, unless removalVeto withholds the removals:
+// then it records the run's removals as suppressed, with the reason.
 func (st *runState) publishRemovals(ctx context.Context) error {
 	var gone []int64
 	for feedID := range st.published {
@@ -320,12 +342,11 @@ func (st *runState) publishRemovals(ctx context.Context) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	before := float64(len(st.published))
-	if float64(st.result.ItemsSeen) < before*(1-st.MaxShrink) {
+	if reason := st.removalVeto(); reason != "" {
 		st.result.RemovalsSuppressed = true
+		st.result.RemovalsSuppressedReason = &reason
 		if st.Logger != nil {
-			st.Logger.Warn("feed shrank beyond the limit: removals suppressed",
-				"items", st.result.ItemsSeen, "published_before", len(st.published), "would_remove", len(gone), "max_shrink", st.MaxShrink)
+			st.Logger.Warn("feed run removals suppressed", "run", st.run.ID, "reason", reason, "would_remove", len(gone))
 		}
 		return nil
 	}
@@ -346,6 +367,45 @@ func (st *runState) publishRemovals(ctx context.Context) error {
 		st.result.ItemsRemoved += int64(len(part))
 	}
 	return nil
+}
+
+// removalVeto says why this run must remove nobody, naming every rule that
+// holds with its numbers; "" when it may remove. Removals come only from a
+// run that identified its performers: one whose items have readable ids
+// (ErrFeedIdentifiesNobody), of which at most MaxRejected were rejected,
+// and whose distinct valid ids (a repeated id counts once; a rejected item
+// with a readable id counts) fell at most MaxShrink below the performers
+// published before.
+func (st *runState) removalVeto() string {
+	seen, rejected := st.result.ItemsSeen, st.result.ItemsRejected
+	distinct, before := int64(len(st.seen)), int64(len(st.published))
+	var reasons []string
+	if seen > 0 && distinct == 0 {
+		reasons = append(reasons, fmt.Sprintf("no item has a readable id (%s seen)", counted(seen, "item")))
+	}
+	if seen > 0 && float64(rejected) > float64(seen)*st.MaxRejected {
+		reasons = append(reasons, fmt.Sprintf("%s of items rejected (%d of %d; limit %s)",
+			percent(float64(rejected)/float64(seen)), rejected, seen, percent(st.MaxRejected)))
+	}
+	if float64(distinct) < float64(before)*(1-st.MaxShrink) {
+		reasons = append(reasons, fmt.Sprintf("feed shrank by %s (%s, %d published before; limit %s)",
+			percent(1-float64(distinct)/float64(before)), counted(distinct, "distinct valid id"), before, percent(st.MaxShrink)))
+	}
+	return strings.Join(reasons, "; ")
+}
+
+// percent shows a share as a percentage to one decimal place, "35%" or
+// "12.5%".
+func percent(share float64) string {
+	return strconv.FormatFloat(math.Round(share*1000)/10, 'f', -1, 64) + "%"
+}
+
+// counted is n with its noun, in the plural unless n is 1.
+func counted(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func deref(s *string) string {

@@ -241,22 +241,61 @@ func TestRunBrokenFeed(t *testing.T) {
 	}
 }
 
-// TestRunShrinkValve: a complete feed that lost more than MaxShrink of the
-// performers published before removes nobody and says so; one that lost
-// less tombstones exactly the missing ones.
-func TestRunShrinkValve(t *testing.T) {
+// TestRunRemovalValve: removals come only from a run that identified its
+// performers. A complete feed whose distinct valid ids fell more than
+// MaxShrink below the performers published before, or whose rejected share
+// passes MaxRejected, removes nobody and records why; a feed whose items
+// identify nobody fails as well; a feed that really shrank within the
+// limits tombstones exactly the missing performers.
+func TestRunRemovalValve(t *testing.T) {
 	t.Parallel()
 	full := genFeed(t, feedgen.Options{Items: 100, Seed: 31})
 	doc := splitFeed(t, full)
+	if parsed := parseFeedBytes(t, full); len(parsed.profiles) != len(doc.items) {
+		t.Fatalf("the feed has %d valid items of %d: the cases below assume all", len(parsed.profiles), len(doc.items))
+	}
+	// unreadable gives the first n items the id "x<id>"; the rest are kept.
+	unreadable := func(n int) []string {
+		items := slices.Clone(doc.items)
+		for i := range n {
+			id := doc.id(t, i)
+			items[i] = doc.replace(t, i, fmt.Sprintf(`"id":%d`, id), fmt.Sprintf(`"id":"x%d"`, id))
+		}
+		return items
+	}
+	sameID := slices.Clone(doc.items)
+	for i := 1; i < len(sameID); i++ {
+		sameID[i] = doc.replace(t, i, fmt.Sprintf(`"id":%d`, doc.id(t, i)), fmt.Sprintf(`"id":%d`, doc.id(t, 0)))
+	}
+
 	tests := []struct {
-		name           string
-		keep           int // the first keep items of the 100
-		wantSuppressed bool
+		name        string
+		items       []string
+		wantRemoved []int // indexes in the full feed of the performers tombstoned
+		wantStatus  string
+		wantError   string // the recorded error of a failed run
+		wantReason  string // removals_suppressed_reason; "" for none
 	}{
-		{"lost 21%: removals suppressed", 79, true},
-		{"lost exactly 20%: removals published", 80, false},
-		{"lost 5%: removals published", 95, false},
-		{"lost everything: removals suppressed", 0, true},
+		{"shrank by 10% with clean ids: the missing are removed", doc.items[:90], span(90, 100), db.RunCompleted, "", ""},
+		{"shrank by 5%: the missing are removed", doc.items[:95], span(95, 100), db.RunCompleted, "", ""},
+		{"shrank by exactly 20%: the missing are removed", doc.items[:80], span(80, 100), db.RunCompleted, "", ""},
+		{"shrank by 21%: suppressed", doc.items[:79], nil, db.RunCompleted, "",
+			"feed shrank by 21% (79 distinct valid ids, 100 published before; limit 20%)"},
+		{"shrank by 30%: suppressed", doc.items[:70], nil, db.RunCompleted, "",
+			"feed shrank by 30% (70 distinct valid ids, 100 published before; limit 20%)"},
+		{"empty feed: suppressed", nil, nil, db.RunCompleted, "",
+			"feed shrank by 100% (0 distinct valid ids, 100 published before; limit 20%)"},
+		{"every id unreadable: the run fails and removes nobody", unreadable(100), nil, db.RunFailed,
+			"feed identifies nobody: none of its 100 items has a readable id; nothing removed",
+			"no item has a readable id (100 items seen); 100% of items rejected (100 of 100; limit 5%); " +
+				"feed shrank by 100% (0 distinct valid ids, 100 published before; limit 20%)"},
+		{"every item has the same id: suppressed", sameID, nil, db.RunCompleted, "",
+			"99% of items rejected (99 of 100; limit 5%); feed shrank by 99% (1 distinct valid id, 100 published before; limit 20%)"},
+		{"60% of ids unreadable: suppressed", unreadable(60), nil, db.RunCompleted, "",
+			"60% of items rejected (60 of 100; limit 5%); feed shrank by 60% (40 distinct valid ids, 100 published before; limit 20%)"},
+		{"10% of ids unreadable: suppressed by the rejected share alone", unreadable(10), nil, db.RunCompleted, "",
+			"10% of items rejected (10 of 100; limit 5%)"},
+		{"5% of ids unreadable, within both limits: those performers are removed", unreadable(5), span(0, 5), db.RunCompleted, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,44 +306,50 @@ func TestRunShrinkValve(t *testing.T) {
 			if _, row := runFeed(t, store, runner, false); row.Status != db.RunCompleted {
 				t.Fatalf("first run: %s", row.Status)
 			}
-			var lost []int64
-			for i := tt.keep; i < len(doc.items); i++ {
-				lost = append(lost, doc.id(t, i))
+			var wantTombstones []int64
+			for _, i := range tt.wantRemoved {
+				wantTombstones = append(wantTombstones, doc.id(t, i))
 			}
-			slices.Sort(lost)
+			slices.Sort(wantTombstones)
 
-			runner.Source = writeTemp(t, "shrunk.json", doc.with(doc.items[:tt.keep]).bytes())
+			runner.Source = writeTemp(t, "next.json", doc.with(tt.items).bytes())
 			before := kafka.mark(t, bus.TopicPornstars)
-			_, row := runFeed(t, store, runner, false)
+			summary, row := runFeed(t, store, runner, false)
 			profiles, tombstones := published(t, kafka.since(t, bus.TopicPornstars, before))
 
-			if row.Status != db.RunCompleted {
-				t.Fatalf("status %s (%s), want completed: a shrunk feed is still a feed", row.Status, derefOr(row.Error, ""))
+			if row.Status != tt.wantStatus || derefOr(row.Error, "") != tt.wantError {
+				t.Fatalf("status %s, error %q; want %s, %q", row.Status, derefOr(row.Error, ""), tt.wantStatus, tt.wantError)
+			}
+			if tt.wantStatus == db.RunFailed && !errors.Is(summary.Err, ErrFeedIdentifiesNobody) {
+				t.Errorf("summary error %v, want ErrFeedIdentifiesNobody", summary.Err)
 			}
 			if len(profiles) != 0 {
 				t.Errorf("published %d profiles of unchanged performers", len(profiles))
 			}
-			if row.RemovalsSuppressed != tt.wantSuppressed {
-				t.Errorf("removals_suppressed = %v, want %v", row.RemovalsSuppressed, tt.wantSuppressed)
+			if row.RemovalsSuppressed != (tt.wantReason != "") || derefOr(row.RemovalsSuppressedReason, "") != tt.wantReason {
+				t.Errorf("removals_suppressed = %v, reason %q; want %v, %q",
+					row.RemovalsSuppressed, derefOr(row.RemovalsSuppressedReason, ""), tt.wantReason != "", tt.wantReason)
 			}
-			hashes := publishedHashes(t, store)
-			if tt.wantSuppressed {
-				if len(tombstones) != 0 || row.ItemsRemoved != 0 {
-					t.Errorf("tombstoned %d (removed=%d) behind the shrink valve", len(tombstones), row.ItemsRemoved)
-				}
-				if len(hashes) != len(doc.items) {
-					t.Errorf("published_profiles lost performers: %d live, want %d", len(hashes), len(doc.items))
-				}
-				return
+			if summary.RemovalsSuppressed != tt.wantReason {
+				t.Errorf("summary says removals suppressed %q, want %q", summary.RemovalsSuppressed, tt.wantReason)
 			}
-			if !slices.Equal(tombstones, lost) || row.ItemsRemoved != int64(len(lost)) {
-				t.Errorf("tombstoned %v (removed=%d), want %v", tombstones, row.ItemsRemoved, lost)
+			if !slices.Equal(tombstones, wantTombstones) || row.ItemsRemoved != int64(len(wantTombstones)) || summary.Removed != row.ItemsRemoved {
+				t.Errorf("tombstoned %v (removed=%d, summary %d), want %v", tombstones, row.ItemsRemoved, summary.Removed, wantTombstones)
 			}
-			if len(hashes) != tt.keep {
-				t.Errorf("published_profiles has %d live performers, want %d", len(hashes), tt.keep)
+			if hashes := publishedHashes(t, store); len(hashes) != len(doc.items)-len(wantTombstones) {
+				t.Errorf("published_profiles has %d live performers, want %d", len(hashes), len(doc.items)-len(wantTombstones))
 			}
 		})
 	}
+}
+
+// span is the integers from lo up to hi, hi excluded.
+func span(lo, hi int) []int {
+	out := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // TestRunRejects: invalid items are recorded with index, id and reason,

@@ -17,7 +17,10 @@ type feedRunDoc struct {
 	RequestedBy   string `json:"requested_by"`
 	Force         bool   `json:"force"`
 	ItemsRejected int64  `json:"items_rejected"`
-	Rejects       []struct {
+	// Whether and why removals were withheld.
+	RemovalsSuppressed       bool    `json:"removals_suppressed"`
+	RemovalsSuppressedReason *string `json:"removals_suppressed_reason"`
+	Rejects                  []struct {
 		ItemIndex int64  `json:"item_index"`
 		FeedID    *int64 `json:"feed_id"`
 		Reason    string `json:"reason"`
@@ -62,13 +65,18 @@ func TestFeedRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		post(req{token: "write"}).wantProblem(t, http.StatusConflict, "feed-run-active")
-		if _, err := api.store.FinishRun(ctx, run.ID, db.RunCompleted, db.FeedRunResult{ItemsSeen: 10, ItemsValid: 8, ItemsRejected: 2}); err != nil {
+		const reason = "20% of items rejected (2 of 10; limit 5%)"
+		if _, err := api.store.FinishRun(ctx, run.ID, db.RunCompleted, db.FeedRunResult{ItemsSeen: 10, ItemsValid: 8, ItemsRejected: 2,
+			RemovalsSuppressed: true, RemovalsSuppressedReason: ptr(reason)}); err != nil {
 			t.Fatal(err)
 		}
 		r = api.get(fmt.Sprintf("/api/v1/feed-runs/%d", run.ID)).wantStatus(t, http.StatusOK)
 		r.json(t, &run)
 		if run.Status != db.RunCompleted || run.ItemsRejected != 2 || len(run.Rejects) != 2 || *run.Rejects[0].FeedID != 42 || run.Rejects[1].FeedID != nil {
 			t.Errorf("finished run %+v", run)
+		}
+		if !run.RemovalsSuppressed || run.RemovalsSuppressedReason == nil || *run.RemovalsSuppressedReason != reason {
+			t.Errorf("finished run: removals_suppressed %v, reason %v; want true, %q", run.RemovalsSuppressed, run.RemovalsSuppressedReason, reason)
 		}
 		api.do(req{method: http.MethodGet, path: fmt.Sprintf("/api/v1/feed-runs/%d", run.ID), headers: map[string]string{"If-None-Match": r.header.Get("ETag")}}).
 			wantStatus(t, http.StatusNotModified)
@@ -124,10 +132,13 @@ func TestFeedRuns(t *testing.T) {
 			if page.Total != 5 {
 				t.Fatalf("total %d, want 5", page.Total)
 			}
-			for _, run := range page.Data {
-				ids = append(ids, run.ID)
-				if run.Rejects != nil {
+			for _, listed := range page.Data {
+				ids = append(ids, listed.ID)
+				if listed.Rejects != nil {
 					t.Errorf("list item has rejects")
+				}
+				if suppressed := listed.ID == run.ID; listed.RemovalsSuppressed != suppressed || (listed.RemovalsSuppressedReason != nil) != suppressed {
+					t.Errorf("run %d listed with removals_suppressed %v, reason %v; want them only on run %d", listed.ID, listed.RemovalsSuppressed, listed.RemovalsSuppressedReason, run.ID)
 				}
 			}
 			path = ""

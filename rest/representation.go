@@ -242,30 +242,31 @@ func imageETag(img *db.Image) string {
 
 // feedRunJSON is one feed run. Rejects is set on GET /feed-runs/{id} only.
 type feedRunJSON struct {
-	ID                 int64        `json:"id"`
-	Status             string       `json:"status"`
-	RequestedBy        string       `json:"requested_by"`
-	Force              bool         `json:"force"`
-	Source             *string      `json:"source"`
-	HTTPStatus         *int32       `json:"http_status"`
-	ETag               *string      `json:"etag"`
-	LastModified       *string      `json:"last_modified"`
-	GenerationDate     *time.Time   `json:"generation_date"`
-	Bytes              int64        `json:"bytes"`
-	ItemsSeen          int64        `json:"items_seen"`
-	ItemsValid         int64        `json:"items_valid"`
-	ItemsRejected      int64        `json:"items_rejected"`
-	ItemsChanged       int64        `json:"items_changed"`
-	ItemsRemoved       int64        `json:"items_removed"`
-	ImagesRequested    int64        `json:"images_requested"`
-	RemovalsSuppressed bool         `json:"removals_suppressed"`
-	Error              *string      `json:"error"`
-	QueuedAt           time.Time    `json:"queued_at"`
-	StartedAt          *time.Time   `json:"started_at"`
-	FinishedAt         *time.Time   `json:"finished_at"`
-	UpdatedAt          time.Time    `json:"updated_at"`
-	Version            int64        `json:"version"`
-	Rejects            []rejectJSON `json:"rejects,omitempty"`
+	ID                       int64        `json:"id"`
+	Status                   string       `json:"status"`
+	RequestedBy              string       `json:"requested_by"`
+	Force                    bool         `json:"force"`
+	Source                   *string      `json:"source"`
+	HTTPStatus               *int32       `json:"http_status"`
+	ETag                     *string      `json:"etag"`
+	LastModified             *string      `json:"last_modified"`
+	GenerationDate           *time.Time   `json:"generation_date"`
+	Bytes                    int64        `json:"bytes"`
+	ItemsSeen                int64        `json:"items_seen"`
+	ItemsValid               int64        `json:"items_valid"`
+	ItemsRejected            int64        `json:"items_rejected"`
+	ItemsChanged             int64        `json:"items_changed"`
+	ItemsRemoved             int64        `json:"items_removed"`
+	ImagesRequested          int64        `json:"images_requested"`
+	RemovalsSuppressed       bool         `json:"removals_suppressed"`
+	RemovalsSuppressedReason *string      `json:"removals_suppressed_reason"`
+	Error                    *string      `json:"error"`
+	QueuedAt                 time.Time    `json:"queued_at"`
+	StartedAt                *time.Time   `json:"started_at"`
+	FinishedAt               *time.Time   `json:"finished_at"`
+	UpdatedAt                time.Time    `json:"updated_at"`
+	Version                  int64        `json:"version"`
+	Rejects                  []rejectJSON `json:"rejects,omitempty"`
 }
 
 // rejectJSON is one feed item a run rejected.
@@ -282,7 +283,7 @@ func newFeedRunJSON(run *db.FeedRun) feedRunJSON {
 		GenerationDate: utcPtr(run.GenerationDate), Bytes: run.Bytes, ItemsSeen: run.ItemsSeen,
 		ItemsValid: run.ItemsValid, ItemsRejected: run.ItemsRejected, ItemsChanged: run.ItemsChanged,
 		ItemsRemoved: run.ItemsRemoved, ImagesRequested: run.ImagesRequested,
-		RemovalsSuppressed: run.RemovalsSuppressed, Error: run.Error, QueuedAt: run.QueuedAt.UTC(),
+		RemovalsSuppressed: run.RemovalsSuppressed, RemovalsSuppressedReason: run.RemovalsSuppressedReason, Error: run.Error, QueuedAt: run.QueuedAt.UTC(),
 		StartedAt: utcPtr(run.StartedAt), FinishedAt: utcPtr(run.FinishedAt), UpdatedAt: run.UpdatedAt.UTC(),
 		Version: run.Version,
 	}

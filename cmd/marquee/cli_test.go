@@ -74,6 +74,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"unknown flag of migrate status", []string{"migrate", "status", "--all"}, nil, "flag provided but not defined: -all", "Usage: marquee migrate status"},
 		{"unknown migrate action", []string{"migrate", "down"}, nil, `unexpected argument "down"`, "Usage: marquee migrate [flags]"},
 		{"action after flags", []string{"migrate", "--db", "sqlite:///nowhere.db", "status"}, nil, `unexpected argument "status"`, "Usage: marquee migrate [flags]"},
+		{"feed share over 1", []string{"ingest", "--once", "--feed-max-rejected", "1.5"}, nil,
+			"--feed-max-rejected (MARQUEE_FEED_MAX_REJECTED) must be a share from 0 to 1, got 1.5", "Usage: marquee ingest"},
+		{"negative feed share", []string{"run"}, map[string]string{"MARQUEE_FEED_MAX_SHRINK": "-0.1"},
+			"--feed-max-shrink (MARQUEE_FEED_MAX_SHRINK) must be a share from 0 to 1, got -0.1", "Usage: marquee run"},
 		{"argument to version", []string{"version", "--short"}, nil, "flag provided but not defined: -short", "Usage: marquee version"},
 	}
 	for _, tt := range tests {

@@ -43,6 +43,9 @@ type Config struct {
 	FeedMaxBytes byteSize
 	// FeedMaxShrink: no removals when the feed shrank by more than this share.
 	FeedMaxShrink float64
+	// FeedMaxRejected: no removals when more than this share of the feed's
+	// items was rejected.
+	FeedMaxRejected float64
 	// FeedAbandonAfter: a running feed run whose process has not touched it
 	// for this long (it died) is failed, freeing the slot for the next run.
 	// The process touches its run every tenth of it.
@@ -108,6 +111,10 @@ func defaultConfig() Config {
 		// A feed that lost more than a fifth of its performers overnight is
 		// far likelier broken upstream than real.
 		FeedMaxShrink: 0.20,
+		// A healthy feed rejects a handful of items in thousands; one in
+		// twenty rejected means its shape changed, and its absences cannot
+		// be trusted.
+		FeedMaxRejected: 0.05,
 		// Five minutes: ten missed heartbeats of 30 s, so a slow database
 		// never gets a live run taken over, while a crashed run blocks the
 		// next one for minutes, not until the next day.
@@ -178,7 +185,8 @@ func (c *Config) declareFeed(f *flags) {
 	f.String(&c.FeedURL, "feed-url", "feed `source`: an http(s) URL, a file:// URL or a path")
 	f.String(&c.FeedSchedule, "feed-schedule", "feed run `schedule`: a five-field cron expression in UTC")
 	f.Size(&c.FeedMaxBytes, "feed-max-bytes", "feed body cap")
-	f.Float(&c.FeedMaxShrink, "feed-max-shrink", "no removals when the feed shrank by more than this `share`")
+	f.Float(&c.FeedMaxShrink, "feed-max-shrink", "no removals when the feed's distinct valid ids fell by more than this `share`")
+	f.Float(&c.FeedMaxRejected, "feed-max-rejected", "no removals when more than this `share` of the feed's items was rejected")
 	f.Duration(&c.FeedAbandonAfter, "feed-abandon-after", "fail a running feed run whose process has not touched it for this long (it died)")
 	c.declareRetryCooldown(f)
 }
@@ -200,6 +208,19 @@ func (c *Config) declareImaging(f *flags) {
 }
 
 // checkImaging reports settings of the compactor that cannot work.
+// checkFeed reports a feed setting out of its range as a usage error.
+func (c *Config) checkFeed() error {
+	for _, share := range []struct {
+		name  string
+		value float64
+	}{{"feed-max-shrink", c.FeedMaxShrink}, {"feed-max-rejected", c.FeedMaxRejected}} {
+		if !(share.value >= 0 && share.value <= 1) { // NaN fails both comparisons
+			return &usageError{fmt.Sprintf("--%s (%s) must be a share from 0 to 1, got %v", share.name, envName(share.name), share.value)}
+		}
+	}
+	return nil
+}
+
 func (c *Config) checkImaging() error {
 	for _, s := range []struct {
 		name  string

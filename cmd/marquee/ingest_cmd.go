@@ -25,7 +25,9 @@ image requests queued in the embedded broker for the next 'marquee run'.
 
 --once prints one summary line on stdout:
   status=completed seen=100 valid=100 rejected=0 changed=100 removed=0 images_requested=96
-and a progress bar on stderr when it is a terminal. Exit status: 0 when the
+and a progress bar on stderr when it is a terminal. When the run withheld its
+removals (see --feed-max-shrink and --feed-max-rejected), a line on stderr
+says why. Exit status: 0 when the
 run completed or the feed was not modified, 1 when it failed, 2 for usage.`
 
 func ingestCommand(ctx context.Context, args []string, env environment) int {
@@ -47,7 +49,7 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
 	}
-	if err := cfg.checkImaging(); err != nil {
+	if err := errors.Join(cfg.checkFeed(), cfg.checkImaging()); err != nil {
 		return f.usageExit(err, env)
 	}
 	if source == "" {
@@ -66,6 +68,9 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 		return failed(logger, "marquee ingest", err, f, env)
 	}
 	fmt.Fprintln(env.stdout, summary.String())
+	if summary.RemovalsSuppressed != "" {
+		fmt.Fprintln(env.stderr, "removals suppressed: "+summary.RemovalsSuppressed)
+	}
 	if summary.Status == db.RunFailed {
 		return exitFailure
 	}

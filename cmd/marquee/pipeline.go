@@ -162,6 +162,7 @@ func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.
 			Logger:             logger,
 			Source:             source,
 			MaxShrink:          cfg.FeedMaxShrink,
+			MaxRejected:        cfg.FeedMaxRejected,
 			ImageRetryCooldown: cfg.ImagesRetryCooldown,
 			BatchSize:          ingestBatch,
 		},

@@ -30,6 +30,9 @@ func runCommand(ctx context.Context, args []string, env environment) int {
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
 	}
+	if err := cfg.checkFeed(); err != nil {
+		return f.usageExit(err, env)
+	}
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
 	tuneGCForAPI(env.lookupEnv)

@@ -40,31 +40,32 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	FeedRun struct {
-		Bytes              func(childComplexity int) int
-		DatabaseID         func(childComplexity int) int
-		Error              func(childComplexity int) int
-		Etag               func(childComplexity int) int
-		FinishedAt         func(childComplexity int) int
-		Force              func(childComplexity int) int
-		GenerationDate     func(childComplexity int) int
-		HTTPStatus         func(childComplexity int) int
-		ID                 func(childComplexity int) int
-		ImagesRequested    func(childComplexity int) int
-		ItemsChanged       func(childComplexity int) int
-		ItemsRejected      func(childComplexity int) int
-		ItemsRemoved       func(childComplexity int) int
-		ItemsSeen          func(childComplexity int) int
-		ItemsValid         func(childComplexity int) int
-		LastModified       func(childComplexity int) int
-		QueuedAt           func(childComplexity int) int
-		Rejects            func(childComplexity int, first *int) int
-		RemovalsSuppressed func(childComplexity int) int
-		RequestedBy        func(childComplexity int) int
-		Source             func(childComplexity int) int
-		StartedAt          func(childComplexity int) int
-		Status             func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
-		Version            func(childComplexity int) int
+		Bytes                    func(childComplexity int) int
+		DatabaseID               func(childComplexity int) int
+		Error                    func(childComplexity int) int
+		Etag                     func(childComplexity int) int
+		FinishedAt               func(childComplexity int) int
+		Force                    func(childComplexity int) int
+		GenerationDate           func(childComplexity int) int
+		HTTPStatus               func(childComplexity int) int
+		ID                       func(childComplexity int) int
+		ImagesRequested          func(childComplexity int) int
+		ItemsChanged             func(childComplexity int) int
+		ItemsRejected            func(childComplexity int) int
+		ItemsRemoved             func(childComplexity int) int
+		ItemsSeen                func(childComplexity int) int
+		ItemsValid               func(childComplexity int) int
+		LastModified             func(childComplexity int) int
+		QueuedAt                 func(childComplexity int) int
+		Rejects                  func(childComplexity int, first *int) int
+		RemovalsSuppressed       func(childComplexity int) int
+		RemovalsSuppressedReason func(childComplexity int) int
+		RequestedBy              func(childComplexity int) int
+		Source                   func(childComplexity int) int
+		StartedAt                func(childComplexity int) int
+		Status                   func(childComplexity int) int
+		UpdatedAt                func(childComplexity int) int
+		Version                  func(childComplexity int) int
 	}
 
 	FeedRunConnection struct {
@@ -343,6 +344,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedRun.RemovalsSuppressed(childComplexity), true
+	case "FeedRun.removalsSuppressedReason":
+		if e.ComplexityRoot.FeedRun.RemovalsSuppressedReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRun.RemovalsSuppressedReason(childComplexity), true
 	case "FeedRun.requestedBy":
 		if e.ComplexityRoot.FeedRun.RequestedBy == nil {
 			break
@@ -1038,8 +1045,15 @@ type FeedRun implements Node {
   itemsChanged: Int64!
   itemsRemoved: Int64!
   imagesRequested: Int64!
-  "Whether removals were skipped because the feed shrank too much."
+  """
+  Whether performers missing from the feed were kept: its distinct valid ids
+  fell by more than MARQUEE_FEED_MAX_SHRINK, more than
+  MARQUEE_FEED_MAX_REJECTED of its items were rejected, or no item had a
+  readable id.
+  """
   removalsSuppressed: Boolean!
+  "Which rule suppressed the removals, with its numbers; null when they were not."
+  removalsSuppressedReason: String
   "Why the run failed."
   error: String
   queuedAt: DateTime!
@@ -1495,6 +1509,8 @@ func (ec *executionContext) childFields_FeedRun(ctx context.Context, field graph
 		return ec.fieldContext_FeedRun_imagesRequested(ctx, field)
 	case "removalsSuppressed":
 		return ec.fieldContext_FeedRun_removalsSuppressed(ctx, field)
+	case "removalsSuppressedReason":
+		return ec.fieldContext_FeedRun_removalsSuppressedReason(ctx, field)
 	case "error":
 		return ec.fieldContext_FeedRun_error(ctx, field)
 	case "queuedAt":
@@ -2559,6 +2575,29 @@ func (ec *executionContext) _FeedRun_removalsSuppressed(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_FeedRun_removalsSuppressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FeedRun", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _FeedRun_removalsSuppressedReason(ctx context.Context, field graphql.CollectedField, obj *model.FeedRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRun_removalsSuppressedReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovalsSuppressedReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRun_removalsSuppressedReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRun", field, false, false, "String")
 }
 
 func (ec *executionContext) _FeedRun_error(ctx context.Context, field graphql.CollectedField, obj *model.FeedRun) (ret graphql.Marshaler) {
@@ -6961,6 +7000,11 @@ func (ec *executionContext) _FeedRun(ctx context.Context, sel ast.SelectionSet, 
 		case "removalsSuppressed":
 			out.Values[i] = ec._FeedRun_removalsSuppressed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "removalsSuppressedReason":
+			out.Values[i] = ec._FeedRun_removalsSuppressedReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "error":

@@ -72,8 +72,13 @@ type FeedRun struct {
 	ItemsChanged    int64 `json:"itemsChanged"`
 	ItemsRemoved    int64 `json:"itemsRemoved"`
 	ImagesRequested int64 `json:"imagesRequested"`
-	// Whether removals were skipped because the feed shrank too much.
+	// Whether performers missing from the feed were kept: its distinct valid ids
+	// fell by more than MARQUEE_FEED_MAX_SHRINK, more than
+	// MARQUEE_FEED_MAX_REJECTED of its items were rejected, or no item had a
+	// readable id.
 	RemovalsSuppressed bool `json:"removalsSuppressed"`
+	// Which rule suppressed the removals, with its numbers; null when they were not.
+	RemovalsSuppressedReason *string `json:"removalsSuppressedReason,omitempty"`
 	// Why the run failed.
 	Error      *string    `json:"error,omitempty"`
 	QueuedAt   time.Time  `json:"queuedAt"`

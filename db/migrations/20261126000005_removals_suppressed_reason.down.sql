@@ -1,0 +1,1 @@
+ALTER TABLE feed_runs DROP COLUMN removals_suppressed_reason
