@@ -269,6 +269,9 @@ func (s *Store) ListRuns(ctx context.Context, first int, after string) (*RunList
 		if err != nil {
 			return nil, s.fail(op, err)
 		}
+		if len(c.Values) > 0 {
+			return nil, s.fail(op, malformedCursor()) // a run's cursor is its id alone
+		}
 		q = q.Where("fr.id < ?", c.ID)
 	}
 	if err := q.Scan(ctx); err != nil {

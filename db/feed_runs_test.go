@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"marquee/db"
+	"marquee/internal/testkit"
 )
 
 // runResult has every FeedRunResult field set, none to its zero value.
@@ -435,6 +436,9 @@ func TestListRuns(t *testing.T) {
 			{"negative first", -1, ""},
 			{"garbage cursor", 10, "garbage!"},
 			{"cursor of the performer list", 10, pornstarPage.Cursors[0]},
+			{"cursor holding values", 10, testkit.ForgeCursor(t, runPage.NextCursor, `{"s":SCOPE,"v":["a\u0000b"],"id":1}`)},
+			{"cursor with an id beyond BIGINT", 10, testkit.ForgeCursor(t, runPage.NextCursor, `{"s":SCOPE,"id":9223372036854775808}`)},
+			{"cursor with something after it", 10, testkit.ForgeCursor(t, runPage.NextCursor, `{"s":SCOPE,"id":1},`)},
 		}
 		for _, tt := range invalid {
 			t.Run(tt.name, func(t *testing.T) {

@@ -1,15 +1,19 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -110,6 +114,10 @@ type sortKey struct {
 	column   string
 	nullable bool
 	kind     valueKind
+	// The values the column holds, which bound a cursor's value: the range
+	// of a kindInt, the length in characters of a kindString.
+	minInt, maxInt int64
+	maxChars       int
 }
 
 type valueKind int
@@ -120,13 +128,15 @@ const (
 	kindTime
 )
 
+// sortKeys are the ordering fields with their columns' types and sizes, as
+// the migrations create them.
 var sortKeys = map[string]sortKey{
-	OrderRank:          {OrderRank, "rank", true, kindInt},
-	OrderName:          {OrderName, "name_key", false, kindString},
-	OrderViews:         {OrderViews, "views", true, kindInt},
-	OrderSubscriptions: {OrderSubscriptions, "subscriptions", true, kindInt},
-	OrderAge:           {OrderAge, "age", true, kindInt},
-	OrderUpdatedAt:     {OrderUpdatedAt, "updated_at", false, kindTime},
+	OrderRank:          {field: OrderRank, column: "rank", nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64},
+	OrderName:          {field: OrderName, column: "name_key", kind: kindString, maxChars: maxNameLen},
+	OrderViews:         {field: OrderViews, column: "views", nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64},
+	OrderSubscriptions: {field: OrderSubscriptions, column: "subscriptions", nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64},
+	OrderAge:           {field: OrderAge, column: "age", nullable: true, kind: kindInt, minInt: math.MinInt32, maxInt: math.MaxInt32},
+	OrderUpdatedAt:     {field: OrderUpdatedAt, column: "updated_at", kind: kindTime},
 }
 
 func (k sortKey) ident() bun.Ident { return bun.Ident("p." + k.column) }
@@ -295,34 +305,60 @@ func (p *listPlan) checkCursorValues(c *cursor) error {
 	}
 	c.decoded = make([]any, len(p.keys))
 	for i, k := range p.keys {
-		raw := c.Values[i]
-		if string(raw) == "null" {
-			if !k.nullable {
-				return fieldError("cursor", "is malformed")
-			}
-			continue
+		v, ok := k.cursorValue(c.Values[i])
+		if !ok {
+			return malformedCursor()
 		}
-		var err error
-		switch k.kind {
-		case kindInt:
-			var v int64
-			err = json.Unmarshal(raw, &v)
-			c.decoded[i] = v
-		case kindString:
-			var v string
-			err = json.Unmarshal(raw, &v)
-			c.decoded[i] = v
-		case kindTime:
-			var v time.Time
-			err = json.Unmarshal(raw, &v)
-			c.decoded[i] = v.UTC()
-		}
-		if err != nil {
-			return fieldError("cursor", "is malformed")
-		}
+		c.decoded[i] = v
 	}
 	return nil
 }
+
+// cursorValue converts a cursor's JSON value to this key's type: nil, int64,
+// string or time.Time. A cursor is client input like any other, so a value
+// that the key's column could not hold (of another type, out of range, too
+// long, with a NUL) is refused: List never made such a cursor, and the
+// database must not be the one to refuse it.
+func (k sortKey) cursorValue(raw json.RawMessage) (any, bool) {
+	switch k.kind {
+	case kindInt:
+		v, ok := decodeCursorValue[int64](raw)
+		if !ok || v == nil {
+			return nil, ok && k.nullable
+		}
+		return *v, *v >= k.minInt && *v <= k.maxInt
+	case kindString:
+		v, ok := decodeCursorValue[string](raw)
+		if !ok || v == nil {
+			return nil, ok && k.nullable
+		}
+		return *v, checkText("cursor", *v, k.maxChars) == nil
+	case kindTime:
+		v, ok := decodeCursorValue[time.Time](raw)
+		if !ok || v == nil {
+			return nil, ok && k.nullable
+		}
+		t := v.UTC()
+		return t, !t.Before(minStoredTime) && !t.After(maxStoredTime)
+	}
+	return nil, false
+}
+
+// decodeCursorValue decodes one JSON value of a cursor; nil is JSON null.
+func decodeCursorValue[T any](raw json.RawMessage) (*T, bool) {
+	var v *T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// The times both SQLite and MySQL's DATETIME(6) store; every time a row
+// holds is inside them.
+var (
+	minStoredTime = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxStoredTime = time.Date(9999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)
+)
 
 func (p *listPlan) cursorOf(row *Pornstar) string {
 	c := cursor{Scope: p.scope, ID: row.ID, Values: make([]json.RawMessage, len(p.keys))}
@@ -482,9 +518,16 @@ func validateFilter(f *Filter) error {
 	if err := checkText("q", f.Q, maxNameLen); err != nil {
 		return err
 	}
-	for _, list := range [][]string{f.HairColors, f.Ethnicities, f.Genders, f.Orientations, f.Licenses} {
-		for _, v := range list {
-			if err := checkText("filter", v, maxTagLen); err != nil {
+	lists := []struct {
+		field  string
+		values []string
+	}{
+		{"hair_colors", f.HairColors}, {"ethnicities", f.Ethnicities}, {"genders", f.Genders},
+		{"orientations", f.Orientations}, {"licenses", f.Licenses},
+	}
+	for _, list := range lists {
+		for i, v := range list.values {
+			if err := checkText(fmt.Sprintf("%s/%d", list.field, i), v, maxTagLen); err != nil {
 				return err
 			}
 		}
@@ -569,19 +612,40 @@ type cursor struct {
 	decoded []any
 }
 
+// maxCursorLen bounds an encoded cursor. The longest that List makes holds a
+// name key of maxNameLen characters, each escaped as \uXXXX in the worst
+// case, next to every other key; this leaves room above it and stays far
+// below what a URL may carry.
+const maxCursorLen = 4096
+
+// malformedCursor is the error of a cursor that List or ListRuns never made.
+func malformedCursor() error { return fieldError("cursor", "is malformed") }
+
 func encodeCursor(c cursor) string {
 	b, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// decodeCursor decodes a cursor made for scope. Its values stay raw: the
+// list that reads them checks each against its key (checkCursorValues).
+// What encodeCursor never writes (invalid UTF-8, a member of its own,
+// anything after the object, an id that is not positive) is refused.
 func decodeCursor(raw, scope string) (*cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(raw)
-	if err != nil || len(raw) > 4096 {
-		return nil, fieldError("cursor", "is malformed")
+	if len(raw) > maxCursorLen {
+		return nil, malformedCursor()
 	}
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil || !utf8.Valid(b) {
+		return nil, malformedCursor()
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
 	var c cursor
-	if err := json.Unmarshal(b, &c); err != nil || c.ID <= 0 {
-		return nil, fieldError("cursor", "is malformed")
+	if err := dec.Decode(&c); err != nil || c.ID <= 0 {
+		return nil, malformedCursor()
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, malformedCursor() // something after the object
 	}
 	if c.Scope != scope {
 		return nil, fieldError("cursor", "belongs to another filter or order")

@@ -325,7 +325,14 @@ func TestListInvalidFilter(t *testing.T) {
 		{"unknown range field", db.Filter{Ranges: map[string]db.Range{"name": {Min: ptr(int64(1))}}}, "ranges/name"},
 		{"q not valid UTF-8", db.Filter{Q: "zo\xeb"}, "q"},
 		{"q over 255 characters", db.Filter{Q: strings.Repeat("q", 256)}, "q"},
-		{"hair colour not valid UTF-8", db.Filter{HairColors: []string{"\xff"}}, ""},
+		{"q with a NUL", db.Filter{Q: "a\x00b"}, "q"},
+		{"hair colour not valid UTF-8", db.Filter{HairColors: []string{"red", "\xff"}}, "hair_colors/1"},
+		{"hair colour with a NUL", db.Filter{HairColors: []string{"\x00"}}, "hair_colors/0"},
+		{"ethnicity with a NUL", db.Filter{Ethnicities: []string{"\x00"}}, "ethnicities/0"},
+		{"gender with a NUL", db.Filter{Genders: []string{"female\x00"}}, "genders/0"},
+		{"orientation with a NUL", db.Filter{Orientations: []string{"\x00"}}, "orientations/0"},
+		{"license with a NUL", db.Filter{Licenses: []string{"REGULAR", "\x00"}}, "licenses/1"},
+		{"license over 128 characters", db.Filter{Licenses: []string{strings.Repeat("l", 129)}}, "licenses/0"},
 	}
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()

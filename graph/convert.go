@@ -70,7 +70,22 @@ func listError(page db.Page, err error) error {
 	case strings.HasPrefix(fe.Field, "order/"):
 		return inputError("orderBy.", &db.FieldError{Field: strings.TrimPrefix(fe.Field, "order/"), Reason: fe.Reason})
 	}
+	if head, index, found := strings.Cut(fe.Field, "/"); found {
+		if arg, ok := filterArguments[head]; ok {
+			return inputError("filter.", &db.FieldError{Field: arg + "/" + index, Reason: fe.Reason})
+		}
+	}
 	return inputError("filter.", err)
+}
+
+// filterArguments names the fields of PornstarFilter whose name is not the
+// camel-cased name of the db.Filter field behind them.
+var filterArguments = map[string]string{
+	"hair_colors":  "hairColor",
+	"ethnicities":  "ethnicity",
+	"genders":      "gender",
+	"orientations": "orientation",
+	"licenses":     "license",
 }
 
 var orderFields = map[model.PornstarOrderField]string{

@@ -11,6 +11,7 @@ import (
 	"marquee/db"
 	"marquee/graph"
 	"marquee/graph/model"
+	"marquee/internal/testkit"
 )
 
 const listQuery = `query List($first: Int, $after: String, $last: Int, $before: String, $filter: PornstarFilter, $orderBy: [PornstarOrder!]) {
@@ -149,6 +150,13 @@ func testFilters(t *testing.T, e *env) {
 		{"too many values", map[string]any{"gender": slices.Repeat([]string{"x"}, 101)}, "filter.gender"},
 		{"too many feed ids", map[string]any{"feedId": slices.Repeat([]int{1}, 101)}, "filter.feedId"},
 		{"q too long", map[string]any{"q": strings.Repeat("x", 300)}, "filter.q"},
+		{"a NUL in q", map[string]any{"q": "a\x00b"}, "filter.q"},
+		{"a NUL in a hair colour", map[string]any{"hairColor": []string{"red", "a\x00"}}, "filter.hairColor.1"},
+		{"a NUL in an ethnicity", map[string]any{"ethnicity": []string{"\x00"}}, "filter.ethnicity.0"},
+		{"a NUL in a gender", map[string]any{"gender": []string{"female\x00"}}, "filter.gender.0"},
+		{"a NUL in an orientation", map[string]any{"orientation": []string{"\x00"}}, "filter.orientation.0"},
+		{"a NUL in a license", map[string]any{"license": []string{"\x00"}}, "filter.license.0"},
+		{"a hair colour longer than any", map[string]any{"hairColor": []string{strings.Repeat("x", 129)}}, "filter.hairColor.0"},
 	}
 	for _, tc := range refusals {
 		t.Run("refused: "+tc.name, func(t *testing.T) {
@@ -158,6 +166,13 @@ func testFilters(t *testing.T, e *env) {
 			}
 		})
 	}
+	t.Run("refused: invalid UTF-8 in the query text", func(t *testing.T) {
+		// JSON cannot carry invalid UTF-8 (decoders replace it); a query
+		// string in a GET can, and the parser refuses it.
+		for _, literal := range []string{`q: "a\xffb"`, `hairColor: ["\xff"]`} {
+			e.mustFail(t, request{method: "GET", query: `{ pornstars(filter: {` + literal + `}) { totalCount } }`}, graph.CodeParseFailed)
+		}
+	})
 	t.Run("refused: not an Int64", func(t *testing.T) {
 		e.mustFail(t, request{query: listQuery, variables: map[string]any{"filter": map[string]any{"viewsMin": "many"}}}, graph.CodeBadUserInput)
 	})
@@ -324,6 +339,11 @@ func testPagination(t *testing.T, e *env) {
 
 	first := list(t, e, map[string]any{"first": 1})
 	cursor := *first.Pornstars.PageInfo.EndCursor
+	byName := []map[string]any{order("NAME", "ASC")}
+	nameCursor := *list(t, e, map[string]any{"first": 1, "orderBy": byName}).Pornstars.PageInfo.EndCursor
+	nulCursor := testkit.ForgeCursor(t, nameCursor, `{"s":SCOPE,"v":["a\u0000b"],"id":1}`)
+	badUTF8Cursor := testkit.ForgeCursor(t, nameCursor, "{\"s\":SCOPE,\"v\":[\"\xff\"],\"id\":1}")
+	hugeRankCursor := testkit.ForgeCursor(t, cursor, `{"s":SCOPE,"v":[1e400],"id":1}`)
 	refusals := []struct {
 		name  string
 		vars  map[string]any
@@ -340,6 +360,10 @@ func testPagination(t *testing.T, e *env) {
 		{"a malformed cursor", map[string]any{"after": "not a cursor"}, "after"},
 		{"a cursor of another order", map[string]any{"after": cursor, "orderBy": []map[string]any{order("NAME", "ASC")}}, "after"},
 		{"a cursor of another filter", map[string]any{"before": cursor, "filter": map[string]any{"q": "a"}}, "before"},
+		{"a forged cursor with a NUL in a name", map[string]any{"after": nulCursor, "orderBy": byName}, "after"},
+		{"a forged cursor with a NUL in a name, backwards", map[string]any{"last": 1, "before": nulCursor, "orderBy": byName}, "before"},
+		{"a forged cursor with invalid UTF-8", map[string]any{"after": badUTF8Cursor, "orderBy": byName}, "after"},
+		{"a forged cursor with a rank beyond BIGINT", map[string]any{"after": hugeRankCursor}, "after"},
 	}
 	for _, tc := range refusals {
 		t.Run("refused: "+tc.name, func(t *testing.T) {
@@ -627,9 +651,11 @@ func testFeedRuns(t *testing.T, e *env) {
 		t.Fatalf("missing run: %s", missing.Raw)
 	}
 	e.mustFail(t, request{query: q, variables: map[string]any{"first": 0}}, graph.CodeBadUserInput)
-	got := e.mustFail(t, request{query: q, variables: map[string]any{"after": "garbage"}}, graph.CodeBadUserInput)
-	if got.Extensions["field"] != "after" {
-		t.Fatalf("field %v", got.Extensions["field"])
+	for _, after := range []string{"garbage", testkit.ForgeCursor(t, page1.FeedRuns.Edges[0].Cursor, `{"s":SCOPE,"v":["a\u0000b"],"id":1}`)} {
+		got := e.mustFail(t, request{query: q, variables: map[string]any{"after": after}}, graph.CodeBadUserInput)
+		if got.Extensions["field"] != "after" {
+			t.Fatalf("after %q: field %v", after, got.Extensions["field"])
+		}
 	}
 	tooMany := e.mustFail(t, request{query: `query($id: ID!) { feedRun(id: $id) { rejects(first: 1001) { reason } } }`, variables: map[string]any{"id": newest.ID}}, graph.CodeBadUserInput)
 	if tooMany.Extensions["field"] != "first" {

@@ -75,6 +75,16 @@ func queryParamOf(field string) string {
 		return paramSort
 	case "after", "before":
 		return paramCursor
+	case "hair_colors":
+		return paramHairColor
+	case "ethnicities":
+		return paramEthnicity
+	case "genders":
+		return paramGender
+	case "orientations":
+		return paramOrient
+	case "licenses":
+		return paramLicense
 	}
 	return head
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"marquee/db"
+	"marquee/internal/testkit"
 )
 
 // TestListPornstarsFilters checks each filter and ordering of GET
@@ -282,6 +283,40 @@ func TestListPornstarsBadParameters(t *testing.T) {
 	})
 }
 
+// TestListPornstarsForgedCursor checks that a cursor forged to hold what no
+// row holds is a 400 naming the cursor, not a database error.
+func TestListPornstarsForgedCursor(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, api *testAPI) {
+		api.seedReal()
+		cursorOf := func(sort string) string {
+			var page pornstarPageDoc
+			api.get("/api/v1/pornstars?limit=1&sort="+sort).wantStatus(t, http.StatusOK).json(t, &page)
+			return *page.NextCursor
+		}
+		byName, byUpdate, byAge := cursorOf("name"), cursorOf("-updated_at"), cursorOf("age")
+		for _, tc := range []struct{ name, sort, like, body string }{
+			{"a NUL in a name", "name", byName, `{"s":SCOPE,"v":["a\u0000b"],"id":1}`},
+			{"invalid UTF-8 in a name", "name", byName, "{\"s\":SCOPE,\"v\":[\"\xff\"],\"id\":1}"},
+			{"a name longer than any", "name", byName, `{"s":SCOPE,"v":["` + strings.Repeat("n", 256) + `"],"id":1}`},
+			{"a time before year 1000", "-updated_at", byUpdate, `{"s":SCOPE,"v":["0001-01-01T00:00:00Z"],"id":1}`},
+			{"an age beyond INT", "age", byAge, `{"s":SCOPE,"v":[4294967296],"id":1}`},
+			{"a string for an age", "age", byAge, `{"s":SCOPE,"v":["30"],"id":1}`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				forged := testkit.ForgeCursor(t, tc.like, tc.body)
+				api.get("/api/v1/pornstars?sort="+tc.sort+"&cursor="+url.QueryEscape(forged)).wantParameter(t, "cursor")
+			})
+		}
+		t.Run("feed runs: a run cursor holding values", func(t *testing.T) {
+			forged := testkit.ForgeCursor(t, db.RunCursor(1), `{"s":SCOPE,"v":["a\u0000b"],"id":1}`)
+			api.get("/api/v1/feed-runs?cursor="+url.QueryEscape(forged)).wantParameter(t, "cursor")
+		})
+		if logs := api.logs.String(); strings.Contains(logs, "request failed") {
+			t.Errorf("a forged cursor was logged as a failure:\n%s", logs)
+		}
+	})
+}
+
 // TestGetPornstar checks GET /pornstars/{id}, its sub-collections, ETags
 // and conditional requests.
 func TestGetPornstar(t *testing.T) {
@@ -420,4 +455,26 @@ func TestGetImage(t *testing.T) {
 		}
 		api.get("/api/v1/images/"+cached.URLHash+"?size=big").wantParameter(t, "size")
 	})
+}
+
+// TestQueryParamOf checks that every field a store list error can name is
+// reported as the query parameter a client sent.
+func TestQueryParamOf(t *testing.T) {
+	for field, want := range map[string]string{
+		"first":          paramLimit,
+		"order/0/field":  paramSort,
+		"cursor":         paramCursor,
+		"after":          paramCursor,
+		"q":              paramQ,
+		"removed":        paramRemoved,
+		"hair_colors/1":  paramHairColor,
+		"ethnicities/0":  paramEthnicity,
+		"genders/0":      paramGender,
+		"orientations/0": paramOrient,
+		"licenses/0":     paramLicense,
+	} {
+		if got := queryParamOf(field); got != want {
+			t.Errorf("queryParamOf(%q) = %q, want %q", field, got, want)
+		}
+	}
 }

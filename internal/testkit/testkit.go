@@ -1,7 +1,7 @@
 // Package testkit holds what the test suites of several packages share: a
 // migrated store per test, an in-process Kafka, a log of the SQL a store
-// sends, and a buffer that a test reads while handlers or subprocesses write
-// it. For tests only.
+// sends, a buffer that a test reads while handlers or subprocesses write
+// it, and forged page cursors. For tests only.
 package testkit
 
 import (
