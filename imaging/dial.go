@@ -42,7 +42,8 @@ var nonPublicPrefixes = []netip.Prefix{
 }
 
 // isPublic reports whether addr is a unicast address of the public
-// internet: the only kind the compactor connects to by default. The image
+// internet: the only kind the compactor connects to by default (save the
+// guarded ones in public space, see guardedPrefixes). The image
 // URLs are third-party input; without this check a feed (or a redirect, or a
 // DNS answer) could point the compactor at the metadata service of the cloud
 // it runs in, the database, or anything else inside the network.
