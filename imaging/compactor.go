@@ -14,7 +14,8 @@
 // claim once its lease ends.
 //
 // The URLs are third-party input: connections go only to public internet
-// addresses (checked at dial time, for redirects too), bodies are capped while
+// addresses and the networks allowed, never to a link-local or cloud metadata
+// address unless allowed by name (checked at dial time, for redirects too), bodies are capped while
 // read, the type comes from the bytes, and dimensions from the header alone.
 package imaging
 
@@ -30,6 +31,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,9 +112,15 @@ type Config struct {
 	// ingest). Zero, too, is a setting: a failure is fetched again for any
 	// request made after it.
 	RetryCooldown time.Duration
-	// AllowPrivateNetworks lets fetches connect to loopback, private and
-	// other non-public addresses (MARQUEE_IMAGES_ALLOW_PRIVATE_NETWORKS), for
-	// local testing only.
+	// AllowNetworks lets fetches connect to addresses of these networks
+	// although they are not public (MARQUEE_IMAGES_ALLOW_NETWORKS), for
+	// local testing only. A link-local or cloud metadata address (such as
+	// 169.254.169.254 or fd00:ec2::254) stays refused unless a network
+	// allowed lies within its range (169.254.169.254/32, 169.254.0.0/16):
+	// a wider one that merely contains it (0.0.0.0/0) does not open it.
+	AllowNetworks []netip.Prefix
+	// AllowPrivateNetworks adds PrivateNetworks to AllowNetworks (the
+	// deprecated MARQUEE_IMAGES_ALLOW_PRIVATE_NETWORKS).
 	AllowPrivateNetworks bool
 	// AllowAddrs are exact addresses (IP and port) allowed although not
 	// public: a test's image server and nothing else.
@@ -241,7 +249,15 @@ func New(cfg Config) (*Compactor, error) {
 		log:     cfg.Logger,
 		now:     func() time.Time { return time.Now().UTC() },
 	}
-	c.fetcher = newFetcher(&c.cfg, &c.stats)
+	networks := cfg.AllowNetworks
+	if cfg.AllowPrivateNetworks {
+		networks = append(slices.Clip(networks), PrivateNetworks()...)
+	}
+	policy, err := newAddressPolicy(networks, cfg.AllowAddrs)
+	if err != nil {
+		return nil, fmt.Errorf("imaging: new compactor: %w", err)
+	}
+	c.fetcher = newFetcher(&c.cfg, &c.stats, policy)
 	return c, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"time"
@@ -81,6 +80,7 @@ type download struct {
 // retried per DESIGN.md "Images", validated, and stored in files.
 type fetcher struct {
 	client      *http.Client
+	dialer      *guardedDialer // the client's
 	files       *FileStore
 	userAgent   string
 	timeout     time.Duration
@@ -94,11 +94,7 @@ type fetcher struct {
 	stats  *stats
 }
 
-func newFetcher(cfg *Config, stats *stats) *fetcher {
-	policy := addressPolicy{allowPrivate: cfg.AllowPrivateNetworks, allowed: map[netip.AddrPort]bool{}}
-	for _, ap := range cfg.AllowAddrs {
-		policy.allowed[ap] = true
-	}
+func newFetcher(cfg *Config, stats *stats, policy addressPolicy) *fetcher {
 	dialer := newGuardedDialer(policy, cfg.Resolver, min(cfg.AttemptTimeout, 10*time.Second))
 	var tlsConfig *tls.Config
 	if cfg.TLSConfig != nil {
@@ -138,6 +134,7 @@ func newFetcher(cfg *Config, stats *stats) *fetcher {
 	}
 	return &fetcher{
 		client:      client,
+		dialer:      dialer,
 		files:       cfg.Files,
 		userAgent:   cfg.UserAgent,
 		timeout:     cfg.AttemptTimeout,

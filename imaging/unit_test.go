@@ -162,29 +162,121 @@ func TestIsPublic(t *testing.T) {
 	}
 }
 
+// TestAddressPolicy: what each configuration lets the compactor connect to.
+// Link-local and metadata addresses open only to a network named within
+// their range, never to a wider one, however wide.
 func TestAddressPolicy(t *testing.T) {
-	allowed := netip.MustParseAddrPort("127.0.0.1:8443")
-	strict := addressPolicy{allowed: map[netip.AddrPort]bool{allowed: true}}
-	open := addressPolicy{allowPrivate: true}
+	policy := func(networks ...string) addressPolicy {
+		var prefixes []netip.Prefix
+		for _, n := range networks {
+			prefixes = append(prefixes, netip.MustParsePrefix(n))
+		}
+		p, err := newAddressPolicy(prefixes, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	strict, err := newAddressPolicy(nil, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8443")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := func() addressPolicy {
+		p, err := newAddressPolicy(PrivateNetworks(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}()
+	loopback := policy("127.0.0.0/8")
+	everything := policy("0.0.0.0/0", "::/0")
 	for _, tc := range []struct {
+		name    string
 		policy  addressPolicy
 		address string
 		want    bool
 	}{
-		{strict, "127.0.0.1:8443", true},
-		{strict, "[::ffff:127.0.0.1]:8443", true},
-		{strict, "127.0.0.1:8444", false}, // the same host, another port
-		{strict, "127.0.0.2:8443", false},
-		{strict, "[::1]:8443", false},
-		{strict, "93.184.215.14:443", true},
-		{strict, "not-an-address:80", false},
-		{open, "10.0.0.1:80", true},
-		{open, "[::1]:443", true},
+		{"strict: the allowed address", strict, "127.0.0.1:8443", true},
+		{"strict: the allowed address, IPv4-mapped", strict, "[::ffff:127.0.0.1]:8443", true},
+		{"strict: the same host, another port", strict, "127.0.0.1:8444", false},
+		{"strict: another loopback address", strict, "127.0.0.2:8443", false},
+		{"strict: IPv6 loopback", strict, "[::1]:8443", false},
+		{"strict: a public address", strict, "93.184.215.14:443", true},
+		{"strict: a public IPv6 address", strict, "[2a00:1450:4001:82b::200e]:443", true},
+		{"strict: not an address", strict, "not-an-address:80", false},
+		{"strict: the metadata service", strict, "169.254.169.254:80", false},
+		{"strict: Azure's host endpoint, in public space", strict, "168.63.129.16:80", false},
+
+		{"127.0.0.0/8: loopback", loopback, "127.0.0.1:80", true},
+		{"127.0.0.0/8: another loopback address", loopback, "127.255.255.254:8080", true},
+		{"127.0.0.0/8: a private address", loopback, "10.0.0.1:80", false},
+		{"127.0.0.0/8: IPv6 loopback", loopback, "[::1]:80", false},
+		{"127.0.0.0/8: the metadata service", loopback, "169.254.169.254:80", false},
+		{"127.0.0.0/8: a public address", loopback, "93.184.215.14:443", true},
+
+		{"private: loopback", private, "127.0.0.1:80", true},
+		{"private: 10/8", private, "10.1.2.3:80", true},
+		{"private: 172.16/12", private, "172.31.255.255:80", true},
+		{"private: past 172.16/12", private, "172.32.0.1:80", true}, // public
+		{"private: 192.168/16", private, "192.168.1.1:80", true},
+		{"private: IPv6 loopback", private, "[::1]:80", true},
+		{"private: IPv6 unique local", private, "[fd12:3456::1]:80", true},
+		{"private: AWS's IPv6 network, not its metadata", private, "[fd00:ec2::1]:80", true},
+		{"private: the metadata service", private, "169.254.169.254:80", false},
+		{"private: ECS task credentials", private, "169.254.170.2:80", false},
+		{"private: IPv6 link-local", private, "[fe80::1]:80", false},
+		{"private: AWS metadata over IPv6", private, "[fd00:ec2::254]:80", false},
+		{"private: GCP metadata over IPv6", private, "[fd20:ce::254]:80", false},
+		{"private: CGNAT", private, "100.64.0.1:80", false},
+		{"private: Alibaba Cloud metadata", private, "100.100.100.200:80", false},
+		{"private: this network", private, "0.0.0.0:80", false},
+		{"private: the metadata service by NAT64", private, "[64:ff9b::a9fe:a9fe]:80", false},
+		{"private: a public address", private, "93.184.215.14:443", true},
+
+		{"everything: a private address", everything, "10.0.0.1:80", true},
+		{"everything: CGNAT", everything, "100.64.0.1:80", true},
+		{"everything: IPv6 unique local", everything, "[fd00:ec2::1]:80", true},
+		{"everything: the metadata service", everything, "169.254.169.254:80", false},
+		{"everything: the metadata service, IPv4-mapped", everything, "[::ffff:169.254.169.254]:80", false},
+		{"everything: the metadata service by NAT64", everything, "[64:ff9b::a9fe:a9fe]:80", false},
+		{"everything: IPv6 link-local", everything, "[fe80::1]:80", false},
+		{"everything: AWS metadata over IPv6", everything, "[fd00:ec2::254]:80", false},
+		{"everything: Alibaba Cloud metadata", everything, "100.100.100.200:80", false},
+		{"everything: Oracle Cloud Classic metadata", everything, "192.0.0.192:80", false},
+		{"everything: Azure's host endpoint", everything, "168.63.129.16:80", false},
+
+		{"the metadata address named", policy("169.254.169.254/32"), "169.254.169.254:80", true},
+		{"the metadata address named, another link-local one", policy("169.254.169.254/32"), "169.254.170.2:80", false},
+		{"the metadata address named, a private address", policy("169.254.169.254/32"), "10.0.0.1:80", false},
+		{"link-local named", policy("169.254.0.0/16", "fe80::/10"), "169.254.170.2:80", true},
+		{"link-local named, IPv6", policy("169.254.0.0/16", "fe80::/10"), "[fe80::1]:80", true},
+		{"link-local named, AWS metadata over IPv6", policy("169.254.0.0/16", "fe80::/10"), "[fd00:ec2::254]:80", false},
+		{"a /15 holding link-local", policy("169.254.0.0/15"), "169.254.169.254:80", false},
+		{"AWS metadata over IPv6 named", policy("fd00:ec2::254/128"), "[fd00:ec2::254]:80", true},
+		{"AWS metadata over IPv6 named, another address", policy("fd00:ec2::254/128"), "[fd00:ec2::253]:80", false},
+		{"CGNAT named, Alibaba Cloud metadata", policy("100.64.0.0/10"), "100.100.100.200:80", false},
+		{"CGNAT named, another address", policy("100.64.0.0/10"), "100.64.0.1:80", true},
+		{"Alibaba Cloud metadata named", policy("100.100.100.200/32"), "100.100.100.200:80", true},
+		{"the NAT64 form named", policy("64:ff9b::a9fe:a9fe/128"), "[64:ff9b::a9fe:a9fe]:80", true},
+		{"all of NAT64 named", policy("64:ff9b::/96"), "[64:ff9b::a9fe:a9fe]:80", false},
+		{"all of NAT64 named, a private address", policy("64:ff9b::/96"), "[64:ff9b::a00:1]:80", true},
+		{"an IPv4-mapped network", policy("::ffff:10.0.0.0/104"), "10.1.1.1:80", true},
+		{"an IPv4-mapped network, mapped address", policy("::ffff:10.0.0.0/104"), "[::ffff:10.1.1.1]:80", true},
+		{"a network with host bits", policy("10.1.2.3/8"), "10.200.0.1:80", true},
 	} {
-		err := tc.policy.check(tc.address)
-		if (err == nil) != tc.want || (err != nil && !errors.Is(err, ErrForbiddenAddress)) {
-			t.Errorf("check(%s) with %+v = %v, want allowed: %v", tc.address, tc.policy, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.policy.check(tc.address)
+			if (err == nil) != tc.want || (err != nil && !errors.Is(err, ErrForbiddenAddress)) {
+				t.Errorf("check(%s) = %v, want allowed: %v", tc.address, err, tc.want)
+			}
+		})
+	}
+	if err := everything.check("169.254.169.254:80"); err == nil ||
+		err.Error() != "forbidden address: 169.254.169.254:80 is a link-local or cloud metadata address, allowed only by a network within 169.254.0.0/16" {
+		t.Errorf("refusing the metadata service: %v", err)
+	}
+	if _, err := newAddressPolicy([]netip.Prefix{{}}, nil); err == nil {
+		t.Error("newAddressPolicy took an invalid network")
 	}
 }
 

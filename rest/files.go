@@ -48,7 +48,9 @@ const filesCacheControl = "public, max-age=31536000, immutable"
 // NewFilesHandler returns the handler of GET and HEAD /images/{url_hash}:
 // the cached bytes of one image URL, with the content type sniffed when it
 // was fetched, a strong ETag (the content's SHA-256), immutable caching,
-// 304 for a matching If-None-Match and byte ranges. A hash that is not 64
+// 304 for a matching If-None-Match and byte ranges (RFC 9110: an
+// unsatisfiable range set is 416 with Content-Range: bytes */SIZE, a Range
+// of another unit or invalid syntax is ignored). A hash that is not 64
 // lowercase hex digits is 400; an image that is unknown, pending or failed is
 // 404. The file read is chosen by the content hash recorded for the URL hash,
 // never by anything in the request, so no request can read any other file.
@@ -105,6 +107,11 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		h.internal(w, r, "stat image", err)
+		return
+	}
 	header := w.Header()
 	header.Set("ETag", `"`+*img.ContentSHA256+`"`)
 	header.Set("Cache-Control", filesCacheControl)
@@ -113,8 +120,10 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// must not sniff again, nor run anything these bytes might contain.
 	header.Set("X-Content-Type-Options", "nosniff")
 	header.Set("Content-Security-Policy", "default-src 'none'")
-	// ServeContent answers HEAD, Range and If-None-Match (against the ETag
-	// set above, 304 with the caching headers kept); no Last-Modified.
+	// ServeContent answers HEAD, If-None-Match (against the ETag set above,
+	// 304 with the caching headers kept), If-Range and the byte ranges that
+	// withRange lets through; no Last-Modified.
+	w, r = withRange(w, r, info.Size())
 	http.ServeContent(w, r, "", time.Time{}, file)
 }
 

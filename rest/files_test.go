@@ -64,7 +64,7 @@ type filesFixture struct {
 	contentSHA256                           string
 }
 
-func newFilesFixture(t *testing.T) *filesFixture {
+func newFilesFixture(t testing.TB) *filesFixture {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("do not serve"), 0o600); err != nil {
@@ -237,7 +237,7 @@ type nopContent struct{}
 
 func (nopContent) Open(string) (*os.File, error) { return nil, os.ErrNotExist }
 
-func checkFilesProblem(t *testing.T, resp *http.Response, body []byte, wantStatus int, wantType string) {
+func checkFilesProblem(t testing.TB, resp *http.Response, body []byte, wantStatus int, wantType string) {
 	t.Helper()
 	var p struct {
 		Type   string `json:"type"`

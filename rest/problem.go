@@ -31,28 +31,29 @@ type problemKind struct {
 }
 
 var (
-	kindInvalidParameter = problemKind{"invalid-parameter", "Invalid query or path parameter", http.StatusBadRequest}
-	kindMalformedBody    = problemKind{"malformed-body", "Malformed request body", http.StatusBadRequest}
-	kindUnauthenticated  = problemKind{"unauthenticated", "Authentication required", http.StatusUnauthorized}
-	kindForbidden        = problemKind{"forbidden", "Forbidden", http.StatusForbidden}
-	kindNotFound         = problemKind{"not-found", "Not found", http.StatusNotFound}
-	kindMethodNotAllowed = problemKind{"method-not-allowed", "Method not allowed", http.StatusMethodNotAllowed}
-	kindConflict         = problemKind{"conflict", "Conflict", http.StatusConflict}
-	kindFeedManaged      = problemKind{"feed-managed", "The record is managed by the feed", http.StatusConflict}
-	kindFeedRunActive    = problemKind{"feed-run-active", "A feed run is already active", http.StatusConflict}
-	kindPrecondition     = problemKind{"precondition-failed", "Precondition failed", http.StatusPreconditionFailed}
-	kindBodyTooLarge     = problemKind{"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge}
-	kindUnsupportedMedia = problemKind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}
-	kindValidation       = problemKind{"validation-failed", "Validation failed", http.StatusUnprocessableEntity}
-	kindRateLimited      = problemKind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
-	kindInternal         = problemKind{"internal", "Internal server error", http.StatusInternalServerError}
+	kindInvalidParameter    = problemKind{"invalid-parameter", "Invalid query or path parameter", http.StatusBadRequest}
+	kindMalformedBody       = problemKind{"malformed-body", "Malformed request body", http.StatusBadRequest}
+	kindUnauthenticated     = problemKind{"unauthenticated", "Authentication required", http.StatusUnauthorized}
+	kindForbidden           = problemKind{"forbidden", "Forbidden", http.StatusForbidden}
+	kindNotFound            = problemKind{"not-found", "Not found", http.StatusNotFound}
+	kindMethodNotAllowed    = problemKind{"method-not-allowed", "Method not allowed", http.StatusMethodNotAllowed}
+	kindConflict            = problemKind{"conflict", "Conflict", http.StatusConflict}
+	kindFeedManaged         = problemKind{"feed-managed", "The record is managed by the feed", http.StatusConflict}
+	kindFeedRunActive       = problemKind{"feed-run-active", "A feed run is already active", http.StatusConflict}
+	kindPrecondition        = problemKind{"precondition-failed", "Precondition failed", http.StatusPreconditionFailed}
+	kindBodyTooLarge        = problemKind{"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge}
+	kindUnsupportedMedia    = problemKind{"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType}
+	kindRangeNotSatisfiable = problemKind{"range-not-satisfiable", "Range not satisfiable", http.StatusRequestedRangeNotSatisfiable}
+	kindValidation          = problemKind{"validation-failed", "Validation failed", http.StatusUnprocessableEntity}
+	kindRateLimited         = problemKind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
+	kindInternal            = problemKind{"internal", "Internal server error", http.StatusInternalServerError}
 )
 
 // problemKinds lists every kind, for the OpenAPI document.
 var problemKinds = []problemKind{
 	kindInvalidParameter, kindMalformedBody, kindUnauthenticated, kindForbidden, kindNotFound,
 	kindMethodNotAllowed, kindConflict, kindFeedManaged, kindFeedRunActive, kindPrecondition,
-	kindBodyTooLarge, kindUnsupportedMedia, kindValidation, kindRateLimited, kindInternal,
+	kindBodyTooLarge, kindUnsupportedMedia, kindRangeNotSatisfiable, kindValidation, kindRateLimited, kindInternal,
 }
 
 func (k problemKind) typeURI() string { return problemTypePrefix + k.slug }

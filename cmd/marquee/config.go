@@ -59,8 +59,12 @@ type Config struct {
 	// ImagesMaxBytes caps an image body; ImagesMaxPixels its width x height.
 	ImagesMaxBytes  byteSize
 	ImagesMaxPixels int
-	// ImagesAllowPrivateNetworks lets the compactor fetch from loopback and
-	// private addresses, for local testing.
+	// ImagesAllowNetworks are networks the compactor may fetch from
+	// although they are not public, for local testing. Link-local and cloud
+	// metadata addresses open only to a network within their range.
+	ImagesAllowNetworks networkList
+	// ImagesAllowPrivateNetworks, deprecated, allows imaging.PrivateNetworks:
+	// loopback, RFC 1918 and IPv6 unique local addresses.
 	ImagesAllowPrivateNetworks bool
 	// APITokens are the APIs' bearer tokens, comma-separated; "token:read"
 	// marks a read-only one. Empty in `run`: one write token generated on
@@ -131,8 +135,9 @@ func defaultConfig() Config {
 		ImagesMaxBytes: 10 << 20,
 		// 50 megapixels: any camera's photo, not a decompression bomb.
 		ImagesMaxPixels: 50_000_000,
-		// Off: the image URLs are third-party input, and loopback or private
+		// None: the image URLs are third-party input, and non-public
 		// addresses are where the metadata service and the database live.
+		ImagesAllowNetworks:        "",
 		ImagesAllowPrivateNetworks: false,
 		// 50 requests/s per client: far above what a person or a paging
 		// script needs, low enough that one client cannot take the API.
@@ -204,7 +209,8 @@ func (c *Config) declareImaging(f *flags) {
 	f.Int(&c.ImagesPerHost, "images-per-host", "concurrent image fetches from one host")
 	f.Size(&c.ImagesMaxBytes, "images-max-bytes", "image body cap")
 	f.Int(&c.ImagesMaxPixels, "images-max-pixels", "cap of an image's width x height, read from its header")
-	f.Bool(&c.ImagesAllowPrivateNetworks, "images-allow-private-networks", "let the compactor fetch from loopback and private addresses (local testing only)")
+	f.Text(&c.ImagesAllowNetworks, "images-allow-networks", "comma-separated `CIDRs` the compactor may fetch from although not public, e.g. 127.0.0.0/8 (local testing only); link-local and cloud metadata addresses only when named exactly (169.254.169.254/32)")
+	f.Bool(&c.ImagesAllowPrivateNetworks, "images-allow-private-networks", "deprecated: the same as --images-allow-networks with loopback, RFC 1918 and IPv6 unique local networks (never link-local or metadata addresses)")
 }
 
 // checkImaging reports settings of the compactor that cannot work.

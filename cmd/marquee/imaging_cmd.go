@@ -14,7 +14,8 @@ compactors), checks the bytes (JPEG, PNG, GIF or WebP by their content, within
 --images-max-bytes and --images-max-pixels), stores them content-addressed
 under DATA_DIR/images, and publishes every outcome, cached or failed, on
 marquee.images before committing the request. Connections go only to public
-internet addresses unless --images-allow-private-networks is set. Several
+internet addresses and the networks of --images-allow-networks; link-local and
+cloud metadata addresses only when a network within their range is named. Several
 compactors may share one database and one DATA_DIR (a shared volume, which
 'marquee api' serves /images/{url_hash} from). Needs --kafka-brokers (the
 embedded broker runs inside 'marquee run' and 'marquee ingest').

@@ -241,6 +241,12 @@ func TestImagingCommandUsage(t *testing.T) {
 		{"no workers", []string{"imaging", "--kafka-brokers", "127.0.0.1:1", "--images-workers", "0"}, nil, "--images-workers (MARQUEE_IMAGES_WORKERS) must be at least 1"},
 		{"a bad size", []string{"imaging", "--kafka-brokers", "127.0.0.1:1"}, map[string]string{"MARQUEE_IMAGES_MAX_BYTES": "huge"}, "MARQUEE_IMAGES_MAX_BYTES"},
 		{"no pixels for ingest", []string{"ingest", "--once", "--images-max-pixels", "-1"}, nil, "--images-max-pixels (MARQUEE_IMAGES_MAX_PIXELS) must be at least 1"},
+		{"a bad network variable", []string{"imaging", "--kafka-brokers", "127.0.0.1:1"}, map[string]string{"MARQUEE_IMAGES_ALLOW_NETWORKS": "127.0.0.0/8,10.0.0.0/33"},
+			`invalid value "127.0.0.0/8,10.0.0.0/33" for MARQUEE_IMAGES_ALLOW_NETWORKS: "10.0.0.0/33" is not a network in CIDR notation`},
+		{"an address for a network", []string{"run", "--images-allow-networks", "169.254.169.254"}, nil,
+			`"169.254.169.254" is an address, not a network: write 169.254.169.254/32 for it alone`},
+		{"a network with host bits for ingest", []string{"ingest", "--once", "--images-allow-networks", "10.1.2.3/8"}, nil,
+			`"10.1.2.3/8" has bits set past its /8: write 10.0.0.0/8`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t.Context(), tc.env, tc.args...)
@@ -256,6 +262,7 @@ func TestImagingCommandUsage(t *testing.T) {
 		"--images-per-host int", "$MARQUEE_IMAGES_PER_HOST, default 16",
 		"--images-max-bytes size", "$MARQUEE_IMAGES_MAX_BYTES, default 10MiB",
 		"--images-max-pixels int", "$MARQUEE_IMAGES_MAX_PIXELS, default 50000000",
+		"--images-allow-networks CIDRs", "$MARQUEE_IMAGES_ALLOW_NETWORKS]",
 		"--images-allow-private-networks", "$MARQUEE_IMAGES_ALLOW_PRIVATE_NETWORKS]",
 		"--images-retry-cooldown duration", "$MARQUEE_IMAGES_RETRY_COOLDOWN, default 24h0m0s",
 		"--kafka-brokers", "--db URL",

@@ -227,6 +227,7 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 		MaxBytes:             int64(cfg.ImagesMaxBytes),
 		MaxPixels:            int64(cfg.ImagesMaxPixels),
 		RetryCooldown:        cfg.ImagesRetryCooldown,
+		AllowNetworks:        cfg.ImagesAllowNetworks.prefixes(),
 		AllowPrivateNetworks: cfg.ImagesAllowPrivateNetworks,
 		FetchWait:            fetchWait,
 	}
@@ -244,9 +245,7 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 			return nil, fmt.Errorf("imaging metrics: %w", err)
 		}
 	}
-	if cfg.ImagesAllowPrivateNetworks {
-		logger.Warn("the image compactor may fetch from loopback and private addresses (--images-allow-private-networks)")
-	}
+	logAllowedNetworks(logger, cfg)
 	w := &imagingWorker{files: files, compactor: compactor, done: make(chan error, 1)}
 	go func() { w.done <- compactor.Run(ctx) }()
 	return w, nil
@@ -254,6 +253,27 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 
 // Wait waits for the compactor to stop and returns its error.
 func (w *imagingWorker) Wait() error { return <-w.done }
+
+// logAllowedNetworks warns that the compactor may fetch from non-public
+// networks, and what the deprecated switch now means.
+func logAllowedNetworks(logger *slog.Logger, cfg Config) {
+	networks := cfg.ImagesAllowNetworks.prefixes()
+	if cfg.ImagesAllowPrivateNetworks {
+		private := imaging.PrivateNetworks()
+		names := make([]string, len(private))
+		for i, network := range private {
+			names[i] = network.String()
+		}
+		logger.Warn("--images-allow-private-networks (MARQUEE_IMAGES_ALLOW_PRIVATE_NETWORKS) is deprecated: it allows loopback, " +
+			"RFC 1918 and IPv6 unique local networks only, as --images-allow-networks " + strings.Join(names, ",") +
+			" does; link-local and cloud metadata addresses stay refused")
+		networks = append(networks, private...)
+	}
+	if len(networks) > 0 {
+		logger.Warn("the image compactor may fetch from these networks although they are not public (local testing only)",
+			"networks", fmt.Sprint(networks))
+	}
+}
 
 // waitImagesSettled waits until the compactors have settled every image
 // request published so far (each is cached or failed, and its outcome
