@@ -144,7 +144,7 @@ func (r FieldRule) Constraint() string {
 		return fmt.Sprintf("An integer from %d to %d.", r.Min, r.Max)
 	case KindText:
 		if r.Required {
-			return fmt.Sprintf("Required: 1 to %d characters, not blank.", r.MaxLength)
+			return fmt.Sprintf("1 to %d characters, not blank.", r.MaxLength)
 		}
 		return fmt.Sprintf("At most %d characters.", r.MaxLength)
 	case KindTextList:
