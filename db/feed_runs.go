@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,35 +149,57 @@ func truncateRunText(text *string) *string {
 // AddRejects records rejected feed items of a run, up to MaxRejectsPerRun in
 // all; the rest are only counted by the caller. It returns how many it kept.
 func (s *Store) AddRejects(ctx context.Context, runID int64, rejects []FeedRunReject) (int, error) {
-	const op = "add feed run rejects"
+	return addCapped(ctx, s, "add feed run rejects", runID, MaxRejectsPerRun, rejects, func(r *FeedRunReject) {
+		r.ID, r.FeedRunID = 0, runID
+		r.Reason = truncateRunes(strings.ToValidUTF8(r.Reason, "\uFFFD"), 1024)
+	})
+}
+
+// MaxWarningsPerRun caps the field warnings recorded for one run; the run's
+// Warnings counts them all.
+const MaxWarningsPerRun = 1000
+
+// AddWarnings records field warnings of a run, up to MaxWarningsPerRun in
+// all; the rest are only counted by the caller. It returns how many it kept.
+func (s *Store) AddWarnings(ctx context.Context, runID int64, warnings []FeedRunWarning) (int, error) {
+	return addCapped(ctx, s, "add feed run warnings", runID, MaxWarningsPerRun, warnings, func(w *FeedRunWarning) {
+		w.ID, w.FeedRunID = 0, runID
+		w.Field = truncateRunes(strings.ToValidUTF8(w.Field, "\uFFFD"), 255)
+		w.Value = truncateRunes(strings.ToValidUTF8(w.Value, "\uFFFD"), 255)
+		w.Reason = truncateRunes(strings.ToValidUTF8(w.Reason, "\uFFFD"), 1024)
+	})
+}
+
+// addCapped inserts rows of one of a run's capped tables (rejects,
+// warnings), up to max rows per run in all, each made storable by prepare.
+// It returns how many it kept; an unknown run is ErrNotFound.
+func addCapped[T any](ctx context.Context, s *Store, op string, runID int64, max int, rows []T, prepare func(*T)) (int, error) {
 	kept := 0
 	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		kept = 0
-		// Locking the run serialises writers of its rejects, so concurrent
-		// calls cannot both see room under the cap; an unknown run is
-		// ErrNotFound.
+		// Locking the run serialises writers of its rows, so concurrent
+		// calls cannot both see room under the cap.
 		run := new(FeedRun)
 		if err := s.forUpdate(tx.NewSelect().Model(run).Column("id").Where("fr.id = ?", runID)).Scan(ctx); err != nil {
 			return err
 		}
-		have, err := tx.NewSelect().Model((*FeedRunReject)(nil)).Where("feed_run_id = ?", runID).Count(ctx)
+		have, err := tx.NewSelect().Model((*T)(nil)).Where("feed_run_id = ?", runID).Count(ctx)
 		if err != nil {
 			return err
 		}
-		room := MaxRejectsPerRun - int(have)
+		room := max - int(have)
 		if room <= 0 {
 			return nil
 		}
-		rows := make([]FeedRunReject, 0, min(room, len(rejects)))
-		for _, r := range rejects[:min(room, len(rejects))] {
-			r.ID, r.FeedRunID = 0, runID
-			r.Reason = truncateRunes(strings.ToValidUTF8(r.Reason, "\uFFFD"), 1024)
-			rows = append(rows, r)
+		batch := make([]T, 0, min(room, len(rows)))
+		for _, r := range rows[:min(room, len(rows))] {
+			prepare(&r)
+			batch = append(batch, r)
 		}
-		if err := insertRows(ctx, tx, rows, "id"); err != nil {
+		if err := insertRows(ctx, tx, batch, "id"); err != nil {
 			return err
 		}
-		kept = len(rows)
+		kept = len(batch)
 		return nil
 	})
 	if err != nil {
@@ -190,6 +213,57 @@ func (s *Store) Rejects(ctx context.Context, runID int64, limit int) ([]FeedRunR
 	var rows []FeedRunReject
 	err := s.db.R.NewSelect().Model(&rows).Where("frr.feed_run_id = ?", runID).Order("frr.item_index", "frr.id").Limit(int64(limit)).Scan(ctx)
 	return rows, s.fail("list feed run rejects", err)
+}
+
+// WarningList is one page of a run's field warnings, in feed order.
+type WarningList struct {
+	Warnings   []FeedRunWarning
+	NextCursor string // empty on the last page
+	Total      int64  // the warnings kept for the run, on every page
+}
+
+// Warnings returns the recorded field warnings of a run in feed order, first
+// at a time (1..MaxWarningsPerRun), after the opaque cursor of a previous
+// page (a cursor of another run is ErrInvalid). An unknown run is
+// ErrNotFound.
+func (s *Store) Warnings(ctx context.Context, runID int64, first int, after string) (*WarningList, error) {
+	const op = "list feed run warnings"
+	if first < 1 || first > MaxWarningsPerRun {
+		return nil, s.fail(op, fieldError("first", fmt.Sprintf("must be between 1 and %d", MaxWarningsPerRun)))
+	}
+	scope := warningsCursorScope(runID)
+	var afterID int64
+	if after != "" {
+		id, err := decodeIDCursor(after, scope)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		afterID = id
+	}
+	if _, err := s.GetRun(ctx, runID); err != nil {
+		return nil, err
+	}
+	total, err := s.db.R.NewSelect().Model((*FeedRunWarning)(nil)).Where("feed_run_id = ?", runID).Count(ctx)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	var rows []FeedRunWarning
+	err = s.db.R.NewSelect().Model(&rows).Where("frw.feed_run_id = ?", runID).Where("frw.id > ?", afterID).
+		Order("frw.id").Limit(int64(first) + 1).Scan(ctx)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	out := &WarningList{Warnings: rows, Total: int64(total)}
+	if len(rows) > first {
+		out.Warnings = rows[:first]
+		out.NextCursor = encodeCursor(cursor{Scope: scope, ID: rows[first-1].ID})
+	}
+	return out, nil
+}
+
+// warningsCursorScope binds a cursor of warnings to its run.
+func warningsCursorScope(runID int64) string {
+	return "feed_run_warnings/" + strconv.FormatInt(runID, 10)
 }
 
 // GetRun returns one feed run.
@@ -265,14 +339,11 @@ func (s *Store) ListRuns(ctx context.Context, first int, after string) (*RunList
 	var runs []FeedRun
 	q = s.db.R.NewSelect().Model(&runs).Order("fr.id DESC").Limit(int64(first) + 1)
 	if after != "" {
-		c, err := decodeCursor(after, runsCursorScope)
+		id, err := decodeIDCursor(after, runsCursorScope)
 		if err != nil {
 			return nil, s.fail(op, err)
 		}
-		if len(c.Values) > 0 {
-			return nil, s.fail(op, malformedCursor()) // a run's cursor is its id alone
-		}
-		q = q.Where("fr.id < ?", c.ID)
+		q = q.Where("fr.id < ?", id)
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, s.fail(op, err)

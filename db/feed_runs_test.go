@@ -603,3 +603,99 @@ func TestAddRejectsUnknownRun(t *testing.T) {
 		}
 	})
 }
+
+func warnings(from, n int) []db.FeedRunWarning {
+	out := make([]db.FeedRunWarning, n)
+	for i := range out {
+		out[i] = db.FeedRunWarning{ItemIndex: int64(from + i), FeedID: ptr(int64(from + i + 1)), Field: "age", Value: "-1",
+			Reason: "must be an integer from 0 to 2147483647, not -1"}
+	}
+	return out
+}
+
+// TestFieldWarnings: a run keeps its first MaxWarningsPerRun warnings (the
+// run's Warnings counts them all), listed in feed order page by page, with
+// values and reasons made storable.
+func TestFieldWarnings(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		run := finishedRun(t, s, db.RunCompleted)
+		other := finishedRun(t, s, db.RunCompleted)
+		steps := []struct {
+			name     string
+			warnings []db.FeedRunWarning
+			wantKept int
+		}{
+			{"first batch", warnings(0, 700), 700},
+			{"second batch reaches the cap", warnings(700, 700), db.MaxWarningsPerRun - 700},
+			{"at the cap nothing more is kept", warnings(1400, 3), 0},
+		}
+		for _, st := range steps {
+			if kept, err := s.AddWarnings(ctx, run.ID, st.warnings); err != nil || kept != st.wantKept {
+				t.Errorf("%s: AddWarnings = %d, %v; want %d", st.name, kept, err, st.wantKept)
+			}
+		}
+		odd := []db.FeedRunWarning{{ItemIndex: 4, FeedID: ptr(int64(9)), Field: "license", Value: `"` + strings.Repeat("ü", 300), Reason: "bad \xff bytes"}}
+		if _, err := s.AddWarnings(ctx, other.ID, odd); err != nil {
+			t.Fatal(err)
+		}
+
+		var got []db.FeedRunWarning
+		pages, cursor := 0, ""
+		for {
+			page, err := s.Warnings(ctx, run.ID, 300, cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.Total != db.MaxWarningsPerRun {
+				t.Errorf("page %d: total %d, want %d", pages, page.Total, db.MaxWarningsPerRun)
+			}
+			got = append(got, page.Warnings...)
+			pages++
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+		if pages != 4 || len(got) != db.MaxWarningsPerRun {
+			t.Fatalf("%d warnings on %d pages, want %d on 4", len(got), pages, db.MaxWarningsPerRun)
+		}
+		for i, w := range got {
+			if w.ItemIndex != int64(i) || *w.FeedID != int64(i+1) || w.FeedRunID != run.ID || w.Field != "age" || w.Value != "-1" {
+				t.Fatalf("warning %d = %+v", i, w)
+			}
+		}
+		page, err := s.Warnings(ctx, other.ID, 10, "")
+		if err != nil || len(page.Warnings) != 1 {
+			t.Fatalf("the other run's warnings: %+v, %v", page, err)
+		}
+		if w := page.Warnings[0]; w.Value != `"`+strings.Repeat("ü", 254) || w.Reason != "bad \ufffd bytes" {
+			t.Errorf("stored %q, %q: want the value cut to 255 characters and the reason as valid UTF-8", w.Value, w.Reason)
+		}
+
+		first, err := s.Warnings(ctx, run.ID, 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name   string
+			runID  int64
+			first  int
+			after  string
+			target error
+		}{
+			{"page size 0", run.ID, 0, "", db.ErrInvalid},
+			{"page size over the cap", run.ID, db.MaxWarningsPerRun + 1, "", db.ErrInvalid},
+			{"a cursor of another run", other.ID, 10, first.NextCursor, db.ErrInvalid},
+			{"a runs cursor", run.ID, 10, db.RunCursor(run.ID), db.ErrInvalid},
+			{"an unknown run", 99999, 10, "", db.ErrNotFound},
+		} {
+			if _, err := s.Warnings(ctx, tt.runID, tt.first, tt.after); !errors.Is(err, tt.target) {
+				t.Errorf("%s: Warnings = %v, want %v", tt.name, err, tt.target)
+			}
+		}
+		if _, err := s.AddWarnings(ctx, 99999, warnings(0, 1)); !errors.Is(err, db.ErrNotFound) {
+			t.Errorf("AddWarnings to an unknown run = %v, want ErrNotFound", err)
+		}
+	})
+}

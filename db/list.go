@@ -619,6 +619,19 @@ type cursor struct {
 const maxCursorLen = 4096
 
 // malformedCursor is the error of a cursor that List or ListRuns never made.
+// decodeIDCursor decodes a cursor made for scope that holds a row's id
+// alone, as the feed-run lists make them.
+func decodeIDCursor(raw, scope string) (int64, error) {
+	c, err := decodeCursor(raw, scope)
+	if err != nil {
+		return 0, err
+	}
+	if len(c.Values) > 0 {
+		return 0, malformedCursor()
+	}
+	return c.ID, nil
+}
+
 func malformedCursor() error { return fieldError("cursor", "is malformed") }
 
 func encodeCursor(c cursor) string {

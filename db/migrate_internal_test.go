@@ -52,3 +52,68 @@ func TestMigrationsRollBack(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldRulesMigration: migration 000006 turns the negative values that
+// writers stored before the field rules into unknown, bumping the versions
+// of the performers it changes, and leaves valid values alone.
+func TestFieldRulesMigration(t *testing.T) {
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, Options{URL: backend.URL(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, err := d.Migrate(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			neg32, neg64, views, width := int32(-30), int64(-2), int64(42), int32(-234)
+			rows := []Pornstar{
+				{PornstarFields: PornstarFields{Name: "Old", Age: &neg32, Rank: &neg64, Views: &views}, NameKey: "old", Version: 3, CreatedAt: now, UpdatedAt: now},
+				{PornstarFields: PornstarFields{Name: "Thumb", Views: &views}, NameKey: "thumb", Version: 5, CreatedAt: now, UpdatedAt: now},
+				{PornstarFields: PornstarFields{Name: "Fine", Views: &views}, NameKey: "fine", Version: 7, CreatedAt: now, UpdatedAt: now},
+			}
+			for i := range rows {
+				if _, err := d.W.NewInsert().Model(&rows[i]).ExcludeColumn("id").Returning("id").Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			thumb := &Thumbnail{PornstarID: rows[1].ID, Type: "pc", Width: &width, URL: "https://x.test/a.jpg", URLHash: URLHash("https://x.test/a.jpg")}
+			if _, err := d.W.NewInsert().Model(thumb).ExcludeColumn("id").Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Undo 000006 by its down file and apply it again, over the rows.
+			for _, q := range []string{
+				"DROP TABLE feed_run_warnings",
+				"ALTER TABLE feed_runs DROP COLUMN warnings",
+				"DELETE FROM bun_migrations WHERE name = '20261126000006'",
+			} {
+				if _, err := d.W.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != 1 {
+				t.Fatalf("migrating again: %v, %v", applied, err)
+			}
+			for i, wantVersion := range []int64{4, 6, 7} { // changed, changed through its thumbnail, untouched
+				var got Pornstar
+				if err := d.W.NewSelect().Model(&got).Where("p.id = ?", rows[i].ID).Scan(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got.Version != wantVersion || got.Age != nil || got.Rank != nil || got.Views == nil || *got.Views != views {
+					t.Errorf("%s: version %d, age %v, rank %v, views %v; want version %d, no age or rank, views kept",
+						got.Name, got.Version, got.Age, got.Rank, got.Views, wantVersion)
+				}
+			}
+			var got Thumbnail
+			if err := d.W.NewSelect().Model(&got).Where("t.pornstar_id = ?", rows[1].ID).Scan(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got.Width != nil {
+				t.Errorf("thumbnail width %d, want unknown", *got.Width)
+			}
+		})
+	}
+}

@@ -182,6 +182,9 @@ type FeedRunResult struct {
 	RemovalsSuppressedReason *string    `bun:"removals_suppressed_reason"`
 	Error                    *string    `bun:"error"`
 	FinishedAt               *time.Time `bun:"finished_at"`
+	// Warnings counts the feed values stored as unknown because their
+	// field's rule refused them (the first MaxWarningsPerRun are kept).
+	Warnings int64 `bun:"warnings"`
 }
 
 // FeedRunReject is one feed item a run rejected, with the reason.
@@ -193,6 +196,23 @@ type FeedRunReject struct {
 	ItemIndex int64  `bun:"item_index"`
 	FeedID    *int64 `bun:"feed_id"`
 	Reason    string `bun:"reason"`
+}
+
+// FeedRunWarning is one feed value a run stored as unknown because its
+// field's rule (FieldRule) refused it.
+type FeedRunWarning struct {
+	bun.BaseModel `bun:"table:feed_run_warnings,alias:frw"`
+
+	ID        int64  `bun:"id,pk,autoincrement"`
+	FeedRunID int64  `bun:"feed_run_id"`
+	ItemIndex int64  `bun:"item_index"`
+	FeedID    *int64 `bun:"feed_id"`
+	// Field is the path of the value, as FieldError has it ("age",
+	// "thumbnails/0/width").
+	Field string `bun:"field"`
+	// Value is the refused value as the feed gave it, cut to a readable length.
+	Value  string `bun:"raw_value"`
+	Reason string `bun:"reason"`
 }
 
 // StringList is a list of strings stored as a JSON array; nil is NULL

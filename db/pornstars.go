@@ -130,8 +130,8 @@ func prepareProfiles(profiles []Profile) (map[int64]*Profile, []int64, error) {
 }
 
 // ValidateProfile reports what UpsertProfiles would refuse in p (a missing
-// feed id or name, a value too long for its column, invalid UTF-8), as a
-// *FieldError; ingest uses it to reject such a feed item up front.
+// feed id, a value a FieldRule refuses), as a *FieldError; ingest uses it
+// to reject an item whose name or id is invalid, after ReplaceInvalid.
 func ValidateProfile(p *Profile) error {
 	if p.FeedID <= 0 {
 		return fieldError("feed_id", "must be a positive integer")

@@ -1100,6 +1100,20 @@ var invalidCases = []invalidCase{
 	}, "thumbnails/2/url"},
 	{"thumbnail URL hash that does not match", func(p *db.Profile) { p.Thumbnails[1].URLHash = designVectorHash }, "thumbnails/1/url_hash"},
 	{"thumbnail type over 32 characters", func(p *db.Profile) { p.Thumbnails[0].Type = strings.Repeat("t", 33) }, "thumbnails/0/type"},
+	// Negative counts: no performer has them (db.ProfileRules).
+	{"negative age", func(p *db.Profile) { p.Age = ptr(int32(-1)) }, "age"},
+	{"negative breast size", func(p *db.Profile) { p.BreastSize = ptr(int32(-34)) }, "breast_size"},
+	{"negative subscriptions", func(p *db.Profile) { p.Subscriptions = ptr(int64(-1)) }, "subscriptions"},
+	{"negative monthly searches", func(p *db.Profile) { p.MonthlySearches = ptr(int64(-1)) }, "monthly_searches"},
+	{"negative views", func(p *db.Profile) { p.Views = ptr(int64(math.MinInt64)) }, "views"},
+	{"negative videos count", func(p *db.Profile) { p.VideosCount = ptr(int64(-1)) }, "videos_count"},
+	{"negative premium videos count", func(p *db.Profile) { p.PremiumVideosCount = ptr(int64(-1)) }, "premium_videos_count"},
+	{"negative white-label video count", func(p *db.Profile) { p.WhiteLabelVideoCount = ptr(int64(-1)) }, "white_label_video_count"},
+	{"negative rank", func(p *db.Profile) { p.Rank = ptr(int64(-1)) }, "rank"},
+	{"negative premium rank", func(p *db.Profile) { p.RankPremium = ptr(int64(-1)) }, "rank_premium"},
+	{"negative white-label rank", func(p *db.Profile) { p.RankWL = ptr(int64(-1)) }, "rank_wl"},
+	{"negative thumbnail width", func(p *db.Profile) { p.Thumbnails[1].Width = ptr(int32(-1)) }, "thumbnails/1/width"},
+	{"negative thumbnail height", func(p *db.Profile) { p.Thumbnails[2].Height = ptr(int32(-344)) }, "thumbnails/2/height"},
 }
 
 func TestInvalidInputIsRefused(t *testing.T) {

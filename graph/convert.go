@@ -7,7 +7,6 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -193,15 +192,21 @@ func intPtr64(v *int) *int64 {
 	return &n
 }
 
-// int32Field narrows an Int argument to a 32-bit column.
-func int32Field(field string, v *int) (*int32, error) {
+// int32Field narrows an Int argument to a 32-bit field after checking it
+// against the field's rule (ruleName, as db.Rule names it); field is the
+// argument's path.
+func int32Field(field, ruleName string, v *int) (*int32, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if *v < math.MinInt32 || *v > math.MaxInt32 {
-		return nil, badInput(field, "is out of range")
+	r, ok := db.Rule(ruleName)
+	if !ok {
+		return nil, fmt.Errorf("graph: no rule for %s", ruleName)
 	}
-	n := int32(*v)
+	if err := r.CheckInteger(field, int64(*v)); err != nil {
+		return nil, inputError("", err)
+	}
+	n := int32(*v) // the rule bounds it to 32 bits
 	return &n, nil
 }
 
@@ -215,11 +220,11 @@ func stringList(v []string) db.StringList {
 func thumbnailInputs(in []*model.ThumbnailInput) ([]db.ProfileThumbnail, error) {
 	out := make([]db.ProfileThumbnail, len(in))
 	for i, t := range in {
-		width, err := int32Field(fmt.Sprintf("input.thumbnails.%d.width", i), t.Width)
+		width, err := int32Field(fmt.Sprintf("input.thumbnails.%d.width", i), "thumbnails/width", t.Width)
 		if err != nil {
 			return nil, err
 		}
-		height, err := int32Field(fmt.Sprintf("input.thumbnails.%d.height", i), t.Height)
+		height, err := int32Field(fmt.Sprintf("input.thumbnails.%d.height", i), "thumbnails/height", t.Height)
 		if err != nil {
 			return nil, err
 		}
@@ -230,11 +235,11 @@ func thumbnailInputs(in []*model.ThumbnailInput) ([]db.ProfileThumbnail, error) 
 
 // toCreate translates createPornstar's input.
 func toCreate(in model.CreatePornstarInput) (db.PornstarInput, error) {
-	breastSize, err := int32Field("input.breastSize", in.BreastSize)
+	breastSize, err := int32Field("input.breastSize", "breast_size", in.BreastSize)
 	if err != nil {
 		return db.PornstarInput{}, err
 	}
-	age, err := int32Field("input.age", in.Age)
+	age, err := int32Field("input.age", "age", in.Age)
 	if err != nil {
 		return db.PornstarInput{}, err
 	}
@@ -300,10 +305,10 @@ func toPatch(in model.UpdatePornstarInput) (db.PornstarPatch, error) {
 	if p.Ethnicities, err = keepConverted(in.Ethnicities, func(v []string) (db.StringList, error) { return stringList(v), nil }); err != nil {
 		return p, err
 	}
-	if p.BreastSize, err = keepConverted(in.BreastSize, func(v *int) (*int32, error) { return int32Field("input.breastSize", v) }); err != nil {
+	if p.BreastSize, err = keepConverted(in.BreastSize, func(v *int) (*int32, error) { return int32Field("input.breastSize", "breast_size", v) }); err != nil {
 		return p, err
 	}
-	if p.Age, err = keepConverted(in.Age, func(v *int) (*int32, error) { return int32Field("input.age", v) }); err != nil {
+	if p.Age, err = keepConverted(in.Age, func(v *int) (*int32, error) { return int32Field("input.age", "age", v) }); err != nil {
 		return p, err
 	}
 	// null clears a list: no aliases, no thumbnails.
@@ -366,7 +371,7 @@ func toFeedRun(run *db.FeedRun) *model.FeedRun {
 		Etag: r.ETag, LastModified: r.LastModified, GenerationDate: r.GenerationDate, Bytes: r.Bytes,
 		ItemsSeen: r.ItemsSeen, ItemsValid: r.ItemsValid, ItemsRejected: r.ItemsRejected,
 		ItemsChanged: r.ItemsChanged, ItemsRemoved: r.ItemsRemoved, ImagesRequested: r.ImagesRequested,
-		RemovalsSuppressed: r.RemovalsSuppressed, RemovalsSuppressedReason: r.RemovalsSuppressedReason, Error: r.Error, QueuedAt: run.QueuedAt,
+		RemovalsSuppressed: r.RemovalsSuppressed, RemovalsSuppressedReason: r.RemovalsSuppressedReason, Warnings: r.Warnings, Error: r.Error, QueuedAt: run.QueuedAt,
 		StartedAt: run.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: run.UpdatedAt, Version: int(run.Version),
 	}
 }

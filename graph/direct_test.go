@@ -104,7 +104,7 @@ func TestDirectMatchesExecutor(t *testing.T) {
 			PornstarFields: db.PornstarFields{
 				Name:  "Quote\" back\\slash\ttab\nline\rreturn \x01\x1f\x7f é 漢字 😀 </script>",
 				Link:  ptr("https://example.test/a?b=c&d=<e>"),
-				Views: ptr(int64(-9007199254740993)), Rank: ptr(int64(9223372036854775807)),
+				Views: ptr(int64(9007199254740993)), Rank: ptr(int64(9223372036854775807)),
 			},
 			Aliases: []string{"\u2028line separator", "\"quoted\""},
 		})

@@ -37,6 +37,29 @@ func (r *feedRunResolver) Rejects(ctx context.Context, obj *model.FeedRun, first
 	return out, nil
 }
 
+func (r *feedRunResolver) FieldWarnings(ctx context.Context, obj *model.FeedRun, first *int) ([]*model.FeedRunFieldWarning, error) {
+	limit := 100
+	if first != nil {
+		limit = *first
+	}
+	if limit < 1 || limit > db.MaxWarningsPerRun {
+		return nil, badInput("first", fmt.Sprintf("must be between 1 and %d", db.MaxWarningsPerRun))
+	}
+	list, err := r.store.Warnings(ctx, int64(obj.DatabaseID), limit, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.FeedRunFieldWarning, len(list.Warnings))
+	for i, w := range list.Warnings {
+		out[i] = &model.FeedRunFieldWarning{ItemIndex: int(w.ItemIndex), Field: w.Field, Value: w.Value, Reason: w.Reason}
+		if w.FeedID != nil {
+			id := int(*w.FeedID)
+			out[i].FeedID = &id
+		}
+	}
+	return out, nil
+}
+
 func (r *mutationResolver) StartFeedRun(ctx context.Context, force *bool) (*model.FeedRun, error) {
 	if err := auth.CallerFrom(ctx).CanWrite(); err != nil {
 		return nil, err

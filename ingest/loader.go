@@ -112,6 +112,10 @@ func decodeProfileMessage(m bus.Message) (int64, *db.Profile, error) {
 	if p.FeedID != feedID {
 		return 0, nil, poison("feed_id %d does not match the key %q", p.FeedID, m.Key)
 	}
+	// A profile published before a field rule existed (a negative count)
+	// is loaded with that value unknown, as ingest publishes it today; the
+	// next feed run republishes it (its hash differs).
+	db.ReplaceInvalid(&p)
 	if err := db.ValidateProfile(&p); err != nil {
 		return 0, nil, poison("invalid profile: %v", err)
 	}

@@ -499,3 +499,35 @@ func TestLoaderThroughConsumer(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderReplacesInvalidValues: a profile published before the field
+// rules existed (a negative count, a negative thumbnail width) is loaded
+// with those values unknown, not dead-lettered.
+func TestLoaderReplacesInvalidValues(t *testing.T) {
+	t.Parallel()
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			t.Parallel()
+			store := testkit.OpenStore(t, backend.URL(t))
+			loader := &Loader{Store: store, Logger: quietLogger()}
+			old := testProfile(t, 401, "Old")
+			old.Age, old.Rank, old.Thumbnails[0].Width = ptr(int32(-30)), ptr(int64(-2)), ptr(int32(-234))
+			dead, err := loader.HandleProfiles(context.Background(), numbered(profileMessage(t, old)))
+			if err != nil || len(dead) != 0 {
+				t.Fatalf("dead %v, error %v", dead, err)
+			}
+			got, err := store.GetByFeedID(context.Background(), 401)
+			if err != nil {
+				t.Fatal(err)
+			}
+			thumbs, err := store.ThumbnailsFromPrimary(context.Background(), []int64{got.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Age != nil || got.Rank != nil || *got.Views != *old.Views || len(thumbs[got.ID]) != 1 || thumbs[got.ID][0].Width != nil {
+				t.Errorf("loaded age %s, rank %s, views %s, thumbnails %+v; want age, rank and width unknown, the rest kept",
+					show(got.Age), show(got.Rank), show(got.Views), thumbs[got.ID])
+			}
+		})
+	}
+}

@@ -38,8 +38,11 @@ import (
 //     entries were all dropped, is an empty list.
 //   - thumbnails become one db.ProfileThumbnail per URL, in feed order;
 //     entries without a non-empty URL are dropped.
-//   - The result must pass db.ValidateProfile (lengths, UTF-8, NUL), and it
-//     carries its ContentHash.
+//   - A value that its field's rule (db.FieldRule: bounds, lengths, UTF-8,
+//     NUL) refuses becomes unknown and is reported as a field warning
+//     (db.ReplaceInvalid); the item is kept. A refused name rejects it.
+//   - The result must pass db.ValidateProfile, and it carries its
+//     ContentHash, computed with the unknowns.
 
 // rawItem is one feed item with every field kept raw (slices of the item's
 // bytes), so each conversion can name its path in a reject reason. Keys are
@@ -155,28 +158,30 @@ func (e *itemError) Error() string { return e.path + ": " + e.reason }
 // normalizeItem decodes one feed item (a complete JSON value whose strings
 // encoding/json accepts) into a valid profile with its content hash.
 //
-// On failure the returned profile's FeedID is set when the item's id could be
-// read, and the error is either a *json.SyntaxError (the bytes are not JSON:
-// the document is broken, not the item) or a reason to reject the item.
-func normalizeItem(item []byte) (db.Profile, error) {
+// Values that db.ReplaceInvalid replaced with unknown are returned with
+// the profile. On failure the returned profile's FeedID is set when the
+// item's id could be read, and the error is either a *json.SyntaxError (the
+// bytes are not JSON: the document is broken, not the item) or a reason to
+// reject the item.
+func normalizeItem(item []byte) (db.Profile, []db.InvalidValue, error) {
 	p := db.Profile{SchemaVersion: db.ProfileSchemaVersion}
 	if !json.Valid(item) {
-		return p, checkJSON(item)
+		return p, nil, checkJSON(item)
 	}
 	item = bytes.TrimLeft(item, " \t\r\n")
 	if item[0] != '{' {
-		return p, &itemError{path: "item", reason: "want an object, got " + describe(item)}
+		return p, nil, &itemError{path: "item", reason: "want an object, got " + describe(item)}
 	}
 	var raw rawItem
 	eachMember(item, raw.set)
 
 	d := fieldDecoder{}
 	if isAbsent(raw.ID) {
-		return p, &itemError{path: "id", reason: "missing"}
+		return p, nil, &itemError{path: "id", reason: "missing"}
 	}
 	id, ok := parseInt(raw.ID)
 	if !ok || id <= 0 {
-		return p, &itemError{path: "id", reason: "want a positive integer, got " + describe(raw.ID)}
+		return p, nil, &itemError{path: "id", reason: "want a positive integer, got " + describe(raw.ID)}
 	}
 	p.FeedID = id
 
@@ -188,18 +193,22 @@ func normalizeItem(item []byte) (db.Profile, error) {
 	p.Thumbnails = d.thumbnails(raw.Thumbnails)
 	d.attributes(raw.Attributes, &p.PornstarFields)
 	if d.err != nil {
-		return p, d.err
+		return p, nil, d.err
 	}
 
+	// A value its field's rule refuses is third-party data gone wrong, not
+	// a reason to lose the item: it becomes unknown, with a warning, and
+	// the hash and the published profile carry the unknown.
+	replaced := db.ReplaceInvalid(&p)
 	if err := db.ValidateProfile(&p); err != nil {
-		return p, &itemError{path: "profile", reason: "the store would refuse it: " + err.Error()}
+		return p, nil, &itemError{path: "profile", reason: "the store would refuse it: " + err.Error()}
 	}
 	hash, err := p.ComputeContentHash()
 	if err != nil {
-		return p, &itemError{path: "profile", reason: err.Error()}
+		return p, nil, &itemError{path: "profile", reason: err.Error()}
 	}
 	p.ContentHash = hash
-	return p, nil
+	return p, replaced, nil
 }
 
 // checkJSON returns the *json.SyntaxError of data, if any.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,9 @@ type FeedHeader struct {
 	Items int
 	// Rejected is how many of them were rejected.
 	Rejected int
+	// Warnings is how many values of delivered items were replaced with
+	// unknown (see Warning).
+	Warnings int
 }
 
 // Reject is one feed item that could not become a profile.
@@ -79,6 +83,21 @@ type Reject struct {
 	FeedID *int64
 	// Reason says what is wrong, naming the feed path of the offending value
 	// (e.g. `attributes.age: want an integer, got "abc"`).
+	Reason string
+}
+
+// Warning is one value of a delivered item that its field's rule
+// (db.FieldRule) refused: the item was kept with that value unknown.
+type Warning struct {
+	// Index is the item's 0-based position in the items array.
+	Index  int
+	FeedID int64
+	// Field is the value's path in the profile, as the APIs name it
+	// ("age", "thumbnails/0/width").
+	Field string
+	// Value is the refused value (as normalised: trimmed, numbers as
+	// numbers), as JSON cut to a readable length.
+	Value  string
 	Reason string
 }
 
@@ -103,7 +122,18 @@ type Reject struct {
 // header is returned in every case, with the counts reached. ParseFeed has
 // no context: to stop early, return an error (such as ctx.Err()) from a
 // callback, or close the reader. A nil callback ignores what it would get.
+// A value that its field's rule refuses is delivered as unknown and only
+// counted in the header; ParseFeedWithWarnings also hands each one over.
 func ParseFeed(r io.Reader, onProfile func(index int, p db.Profile) error, onReject func(Reject) error) (FeedHeader, error) {
+	return ParseFeedWithWarnings(r, onProfile, onReject, nil)
+}
+
+// ParseFeedWithWarnings is ParseFeed that also calls onWarning for each
+// value replaced with unknown, before onProfile gets the item.
+func ParseFeedWithWarnings(r io.Reader, onProfile func(index int, p db.Profile) error, onReject func(Reject) error, onWarning func(Warning) error) (FeedHeader, error) {
+	if onWarning == nil {
+		onWarning = func(Warning) error { return nil }
+	}
 	if onProfile == nil {
 		onProfile = func(int, db.Profile) error { return nil }
 	}
@@ -115,6 +145,7 @@ func ParseFeed(r io.Reader, onProfile func(index int, p db.Profile) error, onRej
 		maxItemBytes: MaxItemBytes,
 		onProfile:    onProfile,
 		onReject:     onReject,
+		onWarning:    onWarning,
 		firstIndex:   make(map[int64]int),
 	}
 	err := p.parseDocument()
@@ -128,6 +159,7 @@ type feedParser struct {
 	maxItemBytes int
 	onProfile    func(int, db.Profile) error
 	onReject     func(Reject) error
+	onWarning    func(Warning) error
 
 	header     FeedHeader
 	firstIndex map[int64]int // feed id -> index of the item that first had it
@@ -320,6 +352,7 @@ func (p *feedParser) parseItems() error {
 // handleItem turns one scanned item into a profile or a reject.
 func (p *feedParser) handleItem(index int, start int64, value scannedValue) error {
 	var profile db.Profile
+	var replaced []db.InvalidValue
 	var invalid error
 	if value.truncated {
 		p.repaired = repairStrings(p.repaired[:0], value.data)
@@ -333,7 +366,7 @@ func (p *feedParser) handleItem(index int, start int64, value scannedValue) erro
 			p.repaired = repairStrings(p.repaired[:0], data)
 			data = p.repaired
 		}
-		profile, invalid = normalizeItem(data)
+		profile, replaced, invalid = normalizeItem(data)
 		var syntaxErr *json.SyntaxError
 		if errors.As(invalid, &syntaxErr) {
 			offset := start
@@ -358,10 +391,28 @@ func (p *feedParser) handleItem(index int, start int64, value scannedValue) erro
 		return p.reject(index, feedID, invalid.Error())
 	}
 	p.header.Items++
+	for _, v := range replaced {
+		p.header.Warnings++
+		w := Warning{Index: index, FeedID: profile.FeedID, Field: v.Field, Value: showValue(v.Value), Reason: v.Reason}
+		if err := p.onWarning(w); err != nil {
+			return fmt.Errorf("ingest: warning of item %d: %w", index, err)
+		}
+	}
 	if err := p.onProfile(index, profile); err != nil {
 		return fmt.Errorf("ingest: item %d (id %d): %w", index, profile.FeedID, err)
 	}
 	return nil
+}
+
+// showValue shows a refused value as JSON, cut to a readable length.
+func showValue(v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return describe(buf.Bytes())
 }
 
 func (p *feedParser) reject(index int, feedID *int64, reason string) error {

@@ -38,17 +38,21 @@ type parseResult struct {
 	indexes  []int
 	profiles []db.Profile
 	rejects  []Reject
+	warnings []Warning
 	err      error
 }
 
 func parseAll(r io.Reader) parseResult {
 	var res parseResult
-	res.header, res.err = ParseFeed(r, func(index int, p db.Profile) error {
+	res.header, res.err = ParseFeedWithWarnings(r, func(index int, p db.Profile) error {
 		res.indexes = append(res.indexes, index)
 		res.profiles = append(res.profiles, p)
 		return nil
 	}, func(rej Reject) error {
 		res.rejects = append(res.rejects, rej)
+		return nil
+	}, func(w Warning) error {
+		res.warnings = append(res.warnings, w)
 		return nil
 	})
 	return res
@@ -108,6 +112,8 @@ func compareResults(got, want parseResult) string {
 		return "profiles differ"
 	case !reflect.DeepEqual(got.rejects, want.rejects):
 		return fmt.Sprintf("rejects %v, want %v", got.rejects, want.rejects)
+	case !reflect.DeepEqual(got.warnings, want.warnings):
+		return fmt.Sprintf("warnings %v, want %v", got.warnings, want.warnings)
 	}
 	return ""
 }
@@ -406,9 +412,9 @@ func TestParseFeedOddities(t *testing.T) {
 			func(p db.Profile) bool { return *p.Gender == "couple" && *p.Orientation == "straight" }},
 		{"breast type kept, trimmed", `{"id":1,"name":"A","attributes":{"breastType":" DDD "}}`,
 			func(p db.Profile) bool { return *p.BreastType == "DDD" }},
-		{"numeric strings", `{"id":"42","name":"A","attributes":{"breastSize":"34","age":" 42 ","stats":{"views":"449745","monthlySearches":"420000000","rank":"-3"}}}`,
+		{"numeric strings; a negative one is unknown", `{"id":"42","name":"A","attributes":{"breastSize":"34","age":" 42 ","stats":{"views":"449745","monthlySearches":"420000000","rank":"-3"}}}`,
 			func(p db.Profile) bool {
-				return p.FeedID == 42 && *p.BreastSize == 34 && *p.Age == 42 && *p.Views == 449745 && *p.MonthlySearches == 420000000 && *p.Rank == -3
+				return p.FeedID == 42 && *p.BreastSize == 34 && *p.Age == 42 && *p.Views == 449745 && *p.MonthlySearches == 420000000 && p.Rank == nil // -3 breaks the rule: unknown
 			}},
 		{"exact numbers in other notations", `{"id":4.2e1,"name":"A","attributes":{"age":42.0,"stats":{"monthlySearches":4.2e8}}}`,
 			func(p db.Profile) bool { return p.FeedID == 42 && *p.Age == 42 && *p.MonthlySearches == 420000000 }},
@@ -544,10 +550,6 @@ func TestParseFeedRejects(t *testing.T) {
 			"profile: the store would refuse it: name is 256 characters long, at most 255 allowed"},
 		{"NUL in name", `{"id":7,"name":"a\u0000b"}`, 7, "profile: the store would refuse it: name contains a NUL character"},
 		{"NUL from \\x00", `{"id":7,"name":"a\x00b"}`, 7, "profile: the store would refuse it: name contains a NUL character"},
-		{"too many hair colours", `{"id":7,"name":"A","attributes":{"hairColor":"` + numberedValues(51) + `"}}`, 7,
-			"profile: the store would refuse it: hair_colors has 51 values, at most 50 allowed"},
-		{"alias too long", `{"id":7,"name":"A","aliases":["` + long + `"]}`, 7,
-			"profile: the store would refuse it: aliases/0 is 256 characters long, at most 255 allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -569,6 +571,75 @@ func TestParseFeedRejects(t *testing.T) {
 			}
 			if h := res.header; h.Items != 3 || h.Rejected != 1 {
 				t.Errorf("header = %+v", h)
+			}
+		})
+	}
+}
+
+// TestParseFeedWarnings: a value its field's rule refuses does not lose the
+// item: it is delivered with that value unknown, one warning per value, and
+// its content hash is that of the item without the value.
+func TestParseFeedWarnings(t *testing.T) {
+	long := strings.Repeat("é", 256)
+	type warned struct{ field, value, reason string }
+	tests := []struct {
+		name     string
+		item     string
+		same     string // an item with the same profile, the refused values left out
+		warnings []warned
+	}{
+		{"negative age", `{"id":7,"name":"A","attributes":{"age":-1,"gender":"f"}}`, `{"id":7,"name":"A","attributes":{"gender":"f"}}`,
+			[]warned{{"age", "-1", "must be an integer from 0 to 2147483647, not -1"}}},
+		{"negative numeric string", `{"id":7,"name":"A","attributes":{"breastSize":"-34"}}`, `{"id":7,"name":"A"}`,
+			[]warned{{"breast_size", "-34", "must be an integer from 0 to 2147483647, not -34"}}},
+		{"negative stats, in field order", `{"id":7,"name":"A","attributes":{"stats":{"rankWl":-9,"views":-1,"rank":5}}}`,
+			`{"id":7,"name":"A","attributes":{"stats":{"rank":5}}}`,
+			[]warned{
+				{"views", "-1", "must be an integer from 0 to 9223372036854775807, not -1"},
+				{"rank_wl", "-9", "must be an integer from 0 to 9223372036854775807, not -9"},
+			}},
+		{"license too long", `{"id":7,"name":"A","license":"` + strings.Repeat("R", 33) + `"}`, `{"id":7,"name":"A"}`,
+			[]warned{{"license", `"` + strings.Repeat("R", 33) + `"`, "is 33 characters long, at most 32 allowed"}}},
+		{"too many hair colours", `{"id":7,"name":"A","attributes":{"hairColor":"` + numberedValues(51) + `"}}`, `{"id":7,"name":"A"}`,
+			[]warned{{"hair_colors", `"51 values"`, "has 51 values, at most 50 allowed"}}},
+		{"one alias too long", `{"id":7,"name":"A","aliases":["Ava","` + long + `","Eve"]}`, `{"id":7,"name":"A","aliases":["Ava","Eve"]}`,
+			[]warned{{"aliases/1", `"` + strings.Repeat("é", 19) + `... (514 bytes)`, "is 256 characters long, at most 255 allowed"}}},
+		{"negative thumbnail width", `{"id":7,"name":"A","thumbnails":[{"type":"pc","width":-1,"height":2,"urls":["https://x.test/a.jpg"]}]}`,
+			`{"id":7,"name":"A","thumbnails":[{"type":"pc","height":2,"urls":["https://x.test/a.jpg"]}]}`,
+			[]warned{{"thumbnails/0/width", "-1", "must be an integer from 0 to 2147483647, not -1"}}},
+		{"thumbnail URL too long", `{"id":7,"name":"A","thumbnails":[{"type":"pc","urls":["https://x.test/` + strings.Repeat("a", 2040) + `","https://x.test/b.jpg"]}]}`,
+			`{"id":7,"name":"A","thumbnails":[{"type":"pc","urls":["https://x.test/b.jpg"]}]}`,
+			[]warned{{"thumbnails/0/url", `"https://x.test/` + strings.Repeat("a", 24) + `... (2057 bytes)`, "is 2055 characters long, at most 2048 allowed"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := `{"items":[{"id":1000,"name":"Before"},` + tt.item + `,{"id":1001,"name":"After"}]}`
+			res := parseEveryWay(t, []byte(doc))
+			if res.err != nil || len(res.rejects) != 0 {
+				t.Fatalf("ParseFeed: %v, rejects %+v", res.err, res.rejects)
+			}
+			if len(res.profiles) != 3 {
+				t.Fatalf("delivered %d profiles, want all 3", len(res.profiles))
+			}
+			var got []warned
+			for _, w := range res.warnings {
+				if w.Index != 1 || w.FeedID != 7 {
+					t.Errorf("warning of item %d (id %d), want item 1 (id 7)", w.Index, w.FeedID)
+				}
+				got = append(got, warned{w.Field, w.Value, w.Reason})
+			}
+			if !reflect.DeepEqual(got, tt.warnings) {
+				t.Errorf("warnings\n got %q\nwant %q", got, tt.warnings)
+			}
+			if res.header.Warnings != len(tt.warnings) || res.header.Rejected != 0 || res.header.Items != 3 {
+				t.Errorf("header = %+v", res.header)
+			}
+			same := parseEveryWay(t, []byte(`{"items":[`+tt.same+`]}`))
+			if len(same.profiles) != 1 || len(same.warnings) != 0 {
+				t.Fatalf("the item without the values: %+v", same)
+			}
+			if !reflect.DeepEqual(res.profiles[1], same.profiles[0]) {
+				t.Errorf("profile\n got %+v\nwant %+v (the item without the refused values)", res.profiles[1], same.profiles[0])
 			}
 		})
 	}

@@ -25,6 +25,7 @@ type runnerStore interface {
 	LastCompletedRun(ctx context.Context) (*db.FeedRun, error)
 	FinishRun(ctx context.Context, id int64, status string, result db.FeedRunResult) (*db.FeedRun, error)
 	AddRejects(ctx context.Context, runID int64, rejects []db.FeedRunReject) (int, error)
+	AddWarnings(ctx context.Context, runID int64, warnings []db.FeedRunWarning) (int, error)
 	PublishedHashes(ctx context.Context) (map[int64]string, error)
 	RecordPublished(ctx context.Context, published []db.Published) error
 	Images(ctx context.Context, urlHashes []string) (map[string]db.Image, error)
@@ -142,6 +143,7 @@ type runState struct {
 	urls      map[string]string
 	requested map[string]bool // image URL hashes requested in this run
 	rejects   []db.FeedRunReject
+	warnings  []db.FeedRunWarning
 }
 
 func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, error) {
@@ -188,10 +190,12 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 	st.seen = make(map[int64]bool, len(st.published))
 	st.urls = make(map[string]string)
 
-	header, parseErr := ParseFeed(feed.Body, func(_ int, p db.Profile) error {
+	header, parseErr := ParseFeedWithWarnings(feed.Body, func(_ int, p db.Profile) error {
 		return st.onProfile(ctx, p)
 	}, func(rej Reject) error {
 		return st.onReject(ctx, rej)
+	}, func(w Warning) error {
+		return st.onWarning(ctx, w)
 	})
 	st.result.Bytes = feed.BytesRead()
 	st.result.ItemsSeen = int64(header.Items)
@@ -201,6 +205,9 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 		return st.result, "", err
 	}
 	if err := st.flushRejects(ctx); err != nil {
+		return st.result, "", err
+	}
+	if err := st.flushWarnings(ctx); err != nil {
 		return st.result, "", err
 	}
 	if parseErr != nil {
@@ -249,6 +256,21 @@ func (st *runState) onReject(ctx context.Context, rej Reject) error {
 	st.rejects = append(st.rejects, db.FeedRunReject{ItemIndex: int64(rej.Index), FeedID: rej.FeedID, Reason: rej.Reason})
 	if len(st.rejects) >= st.BatchSize {
 		return st.flushRejects(ctx)
+	}
+	return nil
+}
+
+// onWarning counts a value stored as unknown; the first MaxWarningsPerRun
+// are recorded.
+func (st *runState) onWarning(ctx context.Context, w Warning) error {
+	st.result.Warnings++
+	if st.result.Warnings > db.MaxWarningsPerRun {
+		return nil // counted, not recorded: the store keeps no more
+	}
+	feedID := w.FeedID
+	st.warnings = append(st.warnings, db.FeedRunWarning{ItemIndex: int64(w.Index), FeedID: &feedID, Field: w.Field, Value: w.Value, Reason: w.Reason})
+	if len(st.warnings) >= st.BatchSize {
+		return st.flushWarnings(ctx)
 	}
 	return nil
 }
@@ -326,6 +348,17 @@ func (st *runState) flushRejects(ctx context.Context) error {
 		return fmt.Errorf("record rejected items: %w", err)
 	}
 	st.rejects = st.rejects[:0]
+	return nil
+}
+
+func (st *runState) flushWarnings(ctx context.Context) error {
+	if len(st.warnings) == 0 {
+		return nil
+	}
+	if _, err := st.Store.AddWarnings(ctx, st.run.ID, st.warnings); err != nil {
+		return fmt.Errorf("record field warnings: %w", err)
+	}
+	st.warnings = st.warnings[:0]
 	return nil
 }
 

@@ -762,3 +762,85 @@ func boolInt(b bool) int64 {
 	}
 	return 0
 }
+
+// TestRunFieldWarnings: values their field's rule refuses are published as
+// unknown (so downstream never sees them), counted on the run and recorded
+// as warnings up to the per-run cap; the items are valid, not rejected.
+func TestRunFieldWarnings(t *testing.T) {
+	t.Parallel()
+	manyNegative := func(n int) []byte {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"id":%d,"name":"P%d","attributes":{"age":-1}}`, i+1, i+1)
+		}
+		return []byte(`{"items":[` + strings.Join(items, ",") + `]}`)
+	}
+	type warned struct {
+		index  int64
+		feedID int64
+		field  string
+		value  string
+	}
+	tests := []struct {
+		name         string
+		feed         []byte
+		warnings     int64
+		kept         int64
+		first        []warned
+		nullAgeOfIDs []int64
+	}{
+		{"a hand-written feed", []byte(`{"items":[
+			{"id":1,"name":"Clean","attributes":{"age":30}},
+			{"id":2,"name":"Negative age","attributes":{"age":-30,"gender":"female"}},
+			{"id":3,"name":"Negative stats","attributes":{"age":"-1","stats":{"views":-5,"rank":-2}}}
+		]}`), 4, 4, []warned{{1, 2, "age", "-30"}, {2, 3, "age", "-1"}, {2, 3, "views", "-5"}, {2, 3, "rank", "-2"}}, []int64{2, 3}},
+		{"more warnings than the cap", manyNegative(db.MaxWarningsPerRun + 5), db.MaxWarningsPerRun + 5, db.MaxWarningsPerRun,
+			[]warned{{0, 1, "age", "-1"}, {1, 2, "age", "-1"}}, []int64{1, int64(db.MaxWarningsPerRun + 5)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			store := sqliteStore(t)
+			pub := &memPublisher{}
+			runner := newTestRunner(store, pub, writeTemp(t, "feed.json", tt.feed))
+			_, row := runFeed(t, store, runner, false)
+			if row.Status != db.RunCompleted || row.ItemsRejected != 0 || row.ItemsValid != row.ItemsSeen {
+				t.Fatalf("run %s, seen %d, valid %d, rejected %d: a refused value does not reject its item",
+					row.Status, row.ItemsSeen, row.ItemsValid, row.ItemsRejected)
+			}
+			if row.Warnings != tt.warnings {
+				t.Errorf("run warnings = %d, want %d", row.Warnings, tt.warnings)
+			}
+			list, err := store.Warnings(context.Background(), row.ID, db.MaxWarningsPerRun, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if list.Total != tt.kept || int64(len(list.Warnings)) != tt.kept {
+				t.Errorf("kept %d warnings (total %d), want %d", len(list.Warnings), list.Total, tt.kept)
+			}
+			for i, want := range tt.first {
+				w := list.Warnings[i]
+				if w.ItemIndex != want.index || derefOr(w.FeedID, 0) != want.feedID || w.Field != want.field || w.Value != want.value ||
+					!strings.HasPrefix(w.Reason, "must be an integer from 0 to ") {
+					t.Errorf("warning %d = %+v, want %+v", i, w, want)
+				}
+			}
+			ages := map[int64]json.RawMessage{}
+			for _, m := range pub.msgs[bus.TopicPornstars] {
+				var p struct {
+					FeedID int64           `json:"feed_id"`
+					Age    json.RawMessage `json:"age"`
+				}
+				if err := json.Unmarshal(m.Value, &p); err != nil {
+					t.Fatal(err)
+				}
+				ages[p.FeedID] = p.Age
+			}
+			for _, id := range tt.nullAgeOfIDs {
+				if string(ages[id]) != "null" {
+					t.Errorf("published age of %d = %s, want null", id, ages[id])
+				}
+			}
+		})
+	}
+}

@@ -78,6 +78,38 @@ func (a *api) writeFeedRunDetail(w http.ResponseWriter, r *http.Request, status 
 	a.writeJSON(w, r, status, detail{run, rejects}, "")
 }
 
+// listFeedRunWarnings answers GET /feed-runs/{id}/warnings: the field
+// warnings the run recorded, in feed order, a page at a time.
+func (a *api) listFeedRunWarnings(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	values, ok := parseQuery(w, r)
+	if !ok {
+		return
+	}
+	limit, cursor, errs := parsePage(values)
+	if len(errs) > 0 {
+		failParameters(w, r, errs)
+		return
+	}
+	list, err := a.store.Warnings(r.Context(), id, limit, cursor)
+	if err != nil {
+		a.failListError(w, r, err)
+		return
+	}
+	body := pageJSON[warningJSON]{Data: make([]warningJSON, len(list.Warnings)), Total: list.Total}
+	for i, fw := range list.Warnings {
+		body.Data[i] = warningJSON{ItemIndex: fw.ItemIndex, FeedID: fw.FeedID, Field: fw.Field, Value: fw.Value, Reason: fw.Reason}
+	}
+	if list.NextCursor != "" {
+		body.NextCursor = &list.NextCursor
+		setNextLink(w, feedRunPath(id)+"/warnings", values, list.NextCursor)
+	}
+	a.writeJSON(w, r, http.StatusOK, body, "")
+}
+
 // startFeedRunBody is the body of POST /feed-runs: {"force": true} at most.
 type startFeedRunBody struct {
 	Force bool

@@ -238,6 +238,8 @@ type pornstarDoc struct {
 	Aliases     []string `json:"aliases"`
 	Thumbnails  []struct {
 		Type    string `json:"type"`
+		Width   *int32 `json:"width"`
+		Height  *int32 `json:"height"`
 		URL     string `json:"url"`
 		URLHash string `json:"url_hash"`
 		Image   struct {

@@ -3,6 +3,7 @@ package rest
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -174,12 +175,14 @@ func openAPIPaths() obj {
 				nil, ref("Pornstar"), nil, "400 InvalidParameter", "404 NotFound"),
 			"put": writeOp("replacePornstar", "pornstars", "Replace a performer",
 				"Sets every writable member; absent ones become null (aliases and thumbnails empty). A later feed "+
-					"change to a feed performer overwrites the edit.",
-				[]obj{paramRef("IfMatch")}, writeBody("PornstarWrite", mediaJSON), pornstarResponse("200", "Replaced", false),
+					"change to a feed performer overwrites the edit. The representation GET gave is accepted as it is: "+
+					"read-only members must be as stored (422 otherwise) and the write then applies to that version, "+
+					"as with If-Match; the images of thumbnails are ignored.",
+				[]obj{paramRef("IfMatch")}, writeBody("PornstarReplace", mediaJSON), pornstarResponse("200", "Replaced", false),
 				"400 BadRequest", "404 NotFound", "412 PreconditionFailed", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
 			"patch": writeOp("patchPornstar", "pornstars", "Update a performer (JSON Merge Patch)",
 				"RFC 7396: members present are set, null clears a member (aliases and thumbnails become empty), "+
-					"absent members stay; arrays are replaced whole.",
+					"absent members stay; arrays are replaced whole. Read-only members are accepted as for PUT.",
 				[]obj{paramRef("IfMatch")}, writeBody("PornstarPatch", mediaMergePatch, mediaJSON), pornstarResponse("200", "Updated", false),
 				"400 BadRequest", "404 NotFound", "412 PreconditionFailed", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
 			"delete": writeOp("deletePornstar", "pornstars", "Delete a performer",
@@ -220,6 +223,15 @@ func openAPIPaths() obj {
 			"get": readOp("getFeedRun", "feed-runs", "Get a feed run", "With up to "+strconv.Itoa(maxRejectsShown)+" of its rejected items.",
 				nil, ref("FeedRunDetail"), nil, "400 InvalidParameter", "404 NotFound"),
 		},
+		"/feed-runs/{id}/warnings": obj{
+			"parameters": []obj{paramRef("FeedRunID")},
+			"get": readOp("listFeedRunWarnings", "feed-runs", "List a feed run's field warnings",
+				fmt.Sprintf("The feed values the run stored as unknown because their field's rule refused them "+
+					"(negative counts, text too long, ...), in feed order: the first %d are kept; the run's `warnings` "+
+					"counts them all. The item itself was stored with its other values.", db.MaxWarningsPerRun),
+				[]obj{paramRef("Limit"), paramRef("Cursor")}, ref("FeedRunWarningPage"), obj{"Link": headerRef("Link")},
+				"400 InvalidParameter", "404 NotFound"),
+		},
 		"/openapi.json": obj{
 			"get": withoutResponse(readOp("getOpenAPI", "meta", "This OpenAPI document", "", nil,
 				obj{"type": "object"}, nil, "400 InvalidParameter"), "500"), // served from memory: it cannot fail
@@ -231,6 +243,12 @@ func openAPIPaths() obj {
 func withoutResponse(op obj, status string) obj {
 	delete(op["responses"].(obj), status)
 	return op
+}
+
+// withDescription adds a description to a schema.
+func withDescription(schema obj, description string) obj {
+	schema["description"] = description
+	return schema
 }
 
 func rangeParamName(field, bound string) string {
@@ -346,79 +364,125 @@ func openAPIResponses() obj {
 	}
 }
 
-func openAPISchemas() obj {
-	str := func(maxLength int) obj { return obj{"type": nullable("string"), "maxLength": maxLength} }
-	i32 := obj{"type": nullable("integer"), "format": "int32", "minimum": 0, "maximum": 2147483647}
-	i64 := obj{"type": nullable("integer"), "format": "int64", "minimum": 0}
-	boolean := obj{"type": nullable("boolean")}
+// ruleSchema is the JSON Schema of a value that rule accepts: the one
+// definition of a valid value (db.FieldRule), so the document cannot say
+// otherwise than the writers do.
+func ruleSchema(rule db.FieldRule) obj {
 	nonBlank := "\\S"
-	tagList := obj{"type": nullable("array"), "maxItems": 50,
-		"items": obj{"type": "string", "minLength": 1, "maxLength": 128, "pattern": nonBlank}}
+	typ := func(t string) any {
+		if rule.Required {
+			return t
+		}
+		return nullable(t)
+	}
+	switch rule.Kind {
+	case db.KindInteger:
+		format := "int64"
+		if rule.Max <= math.MaxInt32 {
+			format = "int32"
+		}
+		return obj{"type": typ("integer"), "format": format, "minimum": rule.Min, "maximum": rule.Max}
+	case db.KindText:
+		out := obj{"type": typ("string"), "maxLength": rule.MaxLength}
+		if rule.Required {
+			out["minLength"], out["pattern"] = 1, nonBlank
+		}
+		return out
+	case db.KindTextList:
+		item := obj{"type": "string", "maxLength": rule.MaxLength}
+		if rule.NoBlankItems {
+			item["minLength"], item["pattern"] = 1, nonBlank
+		}
+		return obj{"type": typ("array"), "maxItems": rule.MaxItems, "items": item}
+	case db.KindBoolean:
+		return obj{"type": typ("boolean")}
+	}
+	panic("rest: no schema for the rule of " + rule.Name)
+}
+
+func openAPISchemas() obj {
 	timestamp := obj{"type": "string", "format": "date-time"}
 	nullTimestamp := obj{"type": nullable("string"), "format": "date-time"}
-
-	// profile are the members of a performer that clients write.
-	profile := obj{
-		"name":                    obj{"type": "string", "minLength": 1, "maxLength": 255, "pattern": nonBlank},
-		"license":                 str(32),
-		"wl_status":               boolean,
-		"link":                    str(1024),
-		"hair_colors":             tagList,
-		"ethnicities":             tagList,
-		"tattoos":                 boolean,
-		"piercings":               boolean,
-		"breast_size":             i32,
-		"breast_type":             str(16),
-		"gender":                  str(32),
-		"orientation":             str(32),
-		"age":                     i32,
-		"subscriptions":           i64,
-		"monthly_searches":        i64,
-		"views":                   i64,
-		"videos_count":            i64,
-		"premium_videos_count":    i64,
-		"white_label_video_count": i64,
-		"rank":                    i64,
-		"rank_premium":            i64,
-		"rank_wl":                 i64,
+	thumbRule := func(name string) obj {
+		r, _ := db.Rule("thumbnails/" + name)
+		return ruleSchema(r)
 	}
-	profileOrder := []string{"name", "license", "wl_status", "link", "hair_colors", "ethnicities", "tattoos", "piercings",
-		"breast_size", "breast_type", "gender", "orientation", "age", "subscriptions", "monthly_searches", "views",
-		"videos_count", "premium_videos_count", "white_label_video_count", "rank", "rank_premium", "rank_wl"}
-	aliasesWrite := obj{"type": nullable("array"), "maxItems": 1000, "description": "null or absent: none. Duplicates (ignoring case) and blank entries are dropped.",
-		"items": obj{"type": "string", "maxLength": 255}}
-	thumbsWrite := obj{"type": nullable("array"), "maxItems": 100, "description": "null or absent: none.", "items": ref("ThumbnailWrite")}
+	// A thumbnail's type is never null, but may be empty.
+	thumbType := func() obj {
+		schema := thumbRule("type")
+		schema["type"] = "string"
+		return schema
+	}
 
-	writeProps := func() obj {
+	// profile are the members of a performer that clients write, as the
+	// rules have them; the feed and the store keep to the same rules, so
+	// the representation shows them too.
+	profile := obj{}
+	profileOrder := make([]string, len(db.ProfileRules))
+	for i, r := range db.ProfileRules {
+		profile[r.Name] = ruleSchema(r)
+		profileOrder[i] = r.Name
+	}
+	aliasesWrite := ruleSchema(db.AliasesRule)
+	aliasesWrite["description"] = "null or absent: none. Duplicates (ignoring case) and blank entries are dropped."
+	thumbsWrite := func(item string) obj {
+		return obj{"type": nullable("array"), "maxItems": db.ThumbnailsRule.MaxItems, "description": "null or absent: none.", "items": ref(item)}
+	}
+
+	writeProps := func(thumbnail string) obj {
 		props := obj{}
 		for k, v := range profile {
 			props[k] = v
 		}
 		props["aliases"] = aliasesWrite
-		props["thumbnails"] = thumbsWrite
+		props["thumbnails"] = thumbsWrite(thumbnail)
 		return props
 	}
-	pornstarProps := obj{
+	readOnlyProps := obj{
 		"id":         obj{"type": "integer", "format": "int64", "minimum": 1},
 		"feed_id":    obj{"type": nullable("integer"), "format": "int64", "description": "The id in the feed; null for performers created through an API."},
-		"aliases":    obj{"type": "array", "items": obj{"type": "string"}},
-		"thumbnails": obj{"type": "array", "items": ref("Thumbnail")},
 		"version":    obj{"type": "integer", "format": "int64", "minimum": 1, "description": "Bumped by every write."},
 		"removed_at": obj{"type": nullable("string"), "format": "date-time", "description": "When the performer left the feed; null while in it."},
 		"created_at": timestamp,
 		"updated_at": timestamp,
 	}
-	for k, v := range profile {
-		pornstarProps[k] = v
+	pornstarProps := obj{
+		"aliases": obj{"type": "array", "maxItems": db.AliasesRule.MaxItems,
+			"items": obj{"type": "string", "maxLength": db.AliasesRule.MaxLength}},
+		"thumbnails": obj{"type": "array", "maxItems": db.ThumbnailsRule.MaxItems, "items": ref("Thumbnail")},
 	}
-	// The representation shows what the store holds, which the feed may
-	// have written beyond what an API write allows (no bounds there).
-	pornstarProps["name"] = obj{"type": "string"}
+	for _, props := range []obj{readOnlyProps, profile} {
+		for k, v := range props {
+			pornstarProps[k] = v
+		}
+	}
 	pornstarRequired := append([]string{"id", "feed_id"}, profileOrder...)
 	pornstarRequired = append(pornstarRequired, "aliases", "thumbnails", "version", "removed_at", "created_at", "updated_at")
 
-	patchProps := writeProps()
-	patchProps["name"] = obj{"type": "string", "minLength": 1, "maxLength": 255, "pattern": nonBlank, "description": "Cannot be cleared."}
+	// PUT and PATCH take what GET gives: read-only members as stored.
+	replaceProps := writeProps("ThumbnailUpdate")
+	for k, v := range readOnlyProps {
+		replaceProps[k] = v
+	}
+	patchProps := writeProps("ThumbnailUpdate")
+	for k, v := range readOnlyProps {
+		patchProps[k] = v
+	}
+	patchName := ruleSchema(db.ProfileRules[0])
+	patchName["description"] = "Cannot be cleared."
+	patchProps["name"] = patchName
+
+	thumbnailWriteProps := func() obj {
+		return obj{
+			"type":     thumbType(),
+			"width":    thumbRule("width"),
+			"height":   thumbRule("height"),
+			"url":      thumbRule("url"),
+			"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Optional; must be the hash of url."},
+		}
+	}
+	thumbnailUpdateProps := thumbnailWriteProps()
+	thumbnailUpdateProps["image"] = obj{"description": "The image's state, as GET shows it: ignored."}
 
 	problemTypes := make([]string, len(problemKinds))
 	for i, k := range problemKinds {
@@ -444,12 +508,14 @@ func openAPISchemas() obj {
 		"images_requested":           obj{"type": "integer", "format": "int64"},
 		"removals_suppressed":        obj{"type": "boolean", "description": "Performers missing from the feed were not removed: its distinct valid ids fell by more than MARQUEE_FEED_MAX_SHRINK, more than MARQUEE_FEED_MAX_REJECTED of its items were rejected, or no item had a readable id."},
 		"removals_suppressed_reason": obj{"type": nullable("string"), "description": "Which rule suppressed the removals, with its numbers; null when removals_suppressed is false."},
-		"error":                      obj{"type": nullable("string")},
-		"queued_at":                  timestamp,
-		"started_at":                 nullTimestamp,
-		"finished_at":                nullTimestamp,
-		"updated_at":                 timestamp,
-		"version":                    obj{"type": "integer", "format": "int64"},
+		"warnings": obj{"type": "integer", "format": "int64", "minimum": 0,
+			"description": "Feed values stored as unknown because their field's rule refused them; listed at /feed-runs/{id}/warnings."},
+		"error":       obj{"type": nullable("string")},
+		"queued_at":   timestamp,
+		"started_at":  nullTimestamp,
+		"finished_at": nullTimestamp,
+		"updated_at":  timestamp,
+		"version":     obj{"type": "integer", "format": "int64"},
 	}
 	runRequired := sortedKeys(runProps)
 	runDetailProps := obj{}
@@ -470,29 +536,28 @@ func openAPISchemas() obj {
 
 	return obj{
 		"Pornstar": obj{"type": "object", "additionalProperties": false, "required": pornstarRequired, "properties": pornstarProps},
-		"PornstarWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": writeProps(),
-			"description": "A performer as POST and PUT take it. Absent members are null (unknown). id, feed_id, version, " +
+		"PornstarWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": writeProps("ThumbnailWrite"),
+			"description": "A performer as POST takes it. Absent members are null (unknown). id, feed_id, version, " +
 				"removed_at, created_at and updated_at are read-only: naming them is 422."},
+		"PornstarReplace": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": replaceProps,
+			"description": "A performer as PUT takes it: absent members are null (unknown). The read-only members id, feed_id, " +
+				"version, removed_at, created_at and updated_at may be sent as GET showed them: a value other than the stored one is 422."},
 		"PornstarPatch": obj{"type": "object", "additionalProperties": false, "properties": patchProps,
-			"description": "A JSON Merge Patch (RFC 7396) of a performer."},
+			"description": "A JSON Merge Patch (RFC 7396) of a performer; read-only members as for PUT."},
 		"Thumbnail": obj{"type": "object", "additionalProperties": false,
 			"required": []string{"type", "width", "height", "url", "url_hash", "image"},
 			"properties": obj{
-				"type":     obj{"type": "string", "description": "pc, mobile or tablet in the feed."},
-				"width":    obj{"type": nullable("integer"), "format": "int32"},
-				"height":   obj{"type": nullable("integer"), "format": "int32"},
-				"url":      obj{"type": "string", "description": "The image's source URL."},
+				"type":     withDescription(thumbType(), "pc, mobile or tablet in the feed."),
+				"width":    thumbRule("width"),
+				"height":   thumbRule("height"),
+				"url":      withDescription(thumbRule("url"), "The image's source URL."),
 				"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
 				"image":    ref("Image"),
 			}},
 		"ThumbnailWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"type", "url"},
-			"properties": obj{
-				"type":     obj{"type": "string", "maxLength": 32},
-				"width":    i32,
-				"height":   i32,
-				"url":      obj{"type": "string", "minLength": 1, "maxLength": 2048},
-				"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Optional; must be the hash of url."},
-			}},
+			"properties": thumbnailWriteProps()},
+		"ThumbnailUpdate": obj{"type": "object", "additionalProperties": false, "required": []string{"type", "url"},
+			"properties": thumbnailUpdateProps, "description": "A thumbnail as PUT and PATCH take it: image, as GET shows it, is ignored."},
 		"Image": obj{"type": "object", "additionalProperties": false,
 			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at"},
 			"properties": obj{
@@ -523,6 +588,15 @@ func openAPISchemas() obj {
 				"reason":     obj{"type": "string"},
 			}},
 		"FeedRunPage": page("FeedRun"),
+		"FeedRunWarning": obj{"type": "object", "additionalProperties": false, "required": []string{"item_index", "feed_id", "field", "value", "reason"},
+			"properties": obj{
+				"item_index": obj{"type": "integer", "format": "int64", "description": "0-based index in the feed's items."},
+				"feed_id":    obj{"type": nullable("integer"), "format": "int64"},
+				"field":      obj{"type": "string", "description": "The value's field, as the performer's members name it (`age`, `thumbnails/0/width`)."},
+				"value":      obj{"type": "string", "description": "The refused value as JSON, cut to a readable length."},
+				"reason":     obj{"type": "string", "description": "The rule it broke."},
+			}},
+		"FeedRunWarningPage": page("FeedRunWarning"),
 		"FeedRunStart": obj{"type": "object", "additionalProperties": false,
 			"properties": obj{"force": obj{"type": "boolean", "description": "Fetch the feed unconditionally (no If-None-Match / If-Modified-Since)."}}},
 		"Problem": obj{"type": "object", "required": []string{"type", "title", "status", "detail"},

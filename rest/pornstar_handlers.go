@@ -200,7 +200,7 @@ func (a *api) createPornstar(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in, errs := decodePornstar(body, true)
+	in, errs := decodePornstar(body, writeCreate)
 	if len(errs) > 0 {
 		failValidation(w, r, errs)
 		return
@@ -246,7 +246,11 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, full bool) {
 	if !ok {
 		return
 	}
-	in, errs := decodePornstar(body, full)
+	kind := writePatch
+	if full {
+		kind = writeReplace
+	}
+	in, errs := decodePornstar(body, kind)
 	if len(errs) > 0 {
 		failValidation(w, r, errs)
 		return
@@ -254,6 +258,22 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, full bool) {
 	ifVersion, ok := a.ifMatchVersion(w, r, id)
 	if !ok {
 		return
+	}
+	if len(in.readOnly) > 0 {
+		// Read-only members must be as stored; the write then applies to
+		// the version they were compared with.
+		stored, err := a.store.GetPrimary(r.Context(), id)
+		if err != nil {
+			a.failStore(w, r, err)
+			return
+		}
+		if errs := in.checkReadOnly(id, stored); len(errs) > 0 {
+			failValidation(w, r, errs)
+			return
+		}
+		if ifVersion == nil {
+			ifVersion = &stored.Version
+		}
 	}
 	patch := in.patch()
 	if full {

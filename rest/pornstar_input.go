@@ -3,24 +3,41 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
-	"math"
+	"errors"
+	"fmt"
 	"math/big"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"marquee/db"
 )
 
-// readOnlyFields are members of a performer that the server sets; a write
-// that names them is refused (422), so a client never believes it changed one.
+// readOnlyFields are members of a performer that the server sets. POST
+// refuses them (422). PUT and PATCH accept them when they equal the stored
+// values, so that a representation read with GET can be sent back as it is,
+// and refuse them (422) otherwise, so that a client never believes it
+// changed one; the image of a thumbnail is the state of another resource
+// and is ignored there.
 var readOnlyFields = []string{"id", "feed_id", "version", "removed_at", "created_at", "updated_at"}
 
-// pornstarWrite is a decoded POST, PUT or PATCH body: the values given, and
-// which members were present (for PATCH).
+// writeKind is what a performer body is for.
+type writeKind int
+
+const (
+	writeCreate  writeKind = iota // POST: a full body, no read-only members
+	writeReplace                  // PUT: a full body, read-only members as stored
+	writePatch                    // PATCH: any members, read-only ones as stored
+)
+
+// pornstarWrite is a decoded POST, PUT or PATCH body: the values given,
+// which members were present (for PATCH), and the read-only members given
+// (PUT, PATCH), to be compared with the stored performer.
 type pornstarWrite struct {
-	in      db.PornstarInput
-	present map[string]bool
+	in       db.PornstarInput
+	present  map[string]bool
+	readOnly map[string]json.RawMessage
 }
 
 // writableField is one member a client may write: how to decode it into a
@@ -35,7 +52,7 @@ type writableField struct {
 // order of the representation.
 var writableFields = []writableField{
 	{"name", func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
-		if s := d.str(raw, "/name", false); s != nil {
+		if s := d.text(raw, "name", "name", false); s != nil {
 			in.Name = *s
 		}
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { p.Name = db.Some(in.Name) }},
@@ -45,10 +62,10 @@ var writableFields = []writableField{
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { p.WLStatus = db.Some(in.WLStatus) }},
 	nullableString("link", func(f *db.PornstarFields) **string { return &f.Link }, func(p *db.PornstarPatch) *db.Optional[*string] { return &p.Link }),
 	{"hair_colors", func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
-		in.HairColors = d.stringList(raw, "/hair_colors", true)
+		in.HairColors = d.stringList(raw, "hair_colors", true)
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { p.HairColors = db.Some(in.HairColors) }},
 	{"ethnicities", func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
-		in.Ethnicities = d.stringList(raw, "/ethnicities", true)
+		in.Ethnicities = d.stringList(raw, "ethnicities", true)
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { p.Ethnicities = db.Some(in.Ethnicities) }},
 	{"tattoos", func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
 		in.Tattoos = d.boolean(raw, "/tattoos")
@@ -71,7 +88,7 @@ var writableFields = []writableField{
 	nullableInt64("rank_premium", func(f *db.PornstarFields) **int64 { return &f.RankPremium }, func(p *db.PornstarPatch) *db.Optional[*int64] { return &p.RankPremium }),
 	nullableInt64("rank_wl", func(f *db.PornstarFields) **int64 { return &f.RankWL }, func(p *db.PornstarPatch) *db.Optional[*int64] { return &p.RankWL }),
 	{"aliases", func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
-		in.Aliases = d.stringList(raw, "/aliases", false)
+		in.Aliases = d.stringList(raw, "aliases", false)
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { p.Aliases = db.Some(in.Aliases) }},
 	{"thumbnails", func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
 		in.Thumbnails = d.thumbnails(raw)
@@ -80,14 +97,14 @@ var writableFields = []writableField{
 
 func nullableString(name string, field func(*db.PornstarFields) **string, opt func(*db.PornstarPatch) *db.Optional[*string]) writableField {
 	return writableField{name, func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
-		*field(&in.PornstarFields) = d.str(raw, "/"+name, true)
+		*field(&in.PornstarFields) = d.text(raw, name, name, true)
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { *opt(p) = db.Some(*field(&in.PornstarFields)) }}
 }
 
 func nullableInt32(name string, field func(*db.PornstarFields) **int32, opt func(*db.PornstarPatch) *db.Optional[*int32]) writableField {
 	return writableField{name, func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
-		if n := d.integer(raw, "/"+name, math.MaxInt32); n != nil {
-			v := int32(*n)
+		if n := d.integer(raw, name, name); n != nil {
+			v := int32(*n) // the rule bounds it to 32 bits
 			*field(&in.PornstarFields) = &v
 		}
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { *opt(p) = db.Some(*field(&in.PornstarFields)) }}
@@ -95,16 +112,17 @@ func nullableInt32(name string, field func(*db.PornstarFields) **int32, opt func
 
 func nullableInt64(name string, field func(*db.PornstarFields) **int64, opt func(*db.PornstarPatch) *db.Optional[*int64]) writableField {
 	return writableField{name, func(d *fieldDecoder, raw json.RawMessage, in *db.PornstarInput) {
-		*field(&in.PornstarFields) = d.integer(raw, "/"+name, math.MaxInt64)
+		*field(&in.PornstarFields) = d.integer(raw, name, name)
 	}, func(in *db.PornstarInput, p *db.PornstarPatch) { *opt(p) = db.Some(*field(&in.PornstarFields)) }}
 }
 
 // decodePornstar decodes a performer body (already checked by readBody).
 // A full body (POST, PUT) must name the performer; a merge patch may hold
-// any subset of the members, null clearing one (RFC 7396). Every problem
-// found is returned, each with the JSON pointer of its member.
-func decodePornstar(body []byte, full bool) (*pornstarWrite, []problemError) {
-	d := &fieldDecoder{}
+// any subset of the members, null clearing one (RFC 7396). Every value is
+// checked against its field's rule (db.FieldRule), and every problem found
+// is returned, each with the JSON pointer of its member.
+func decodePornstar(body []byte, kind writeKind) (*pornstarWrite, []problemError) {
+	d := &fieldDecoder{kind: kind}
 	var members map[string]json.RawMessage
 	if !isObject(body) {
 		return nil, []problemError{pointerError("", "must be a JSON object")}
@@ -112,7 +130,7 @@ func decodePornstar(body []byte, full bool) (*pornstarWrite, []problemError) {
 	if err := json.Unmarshal(body, &members); err != nil { // scanJSON accepted it: cannot happen
 		return nil, []problemError{pointerError("", "must be a JSON object")}
 	}
-	out := &pornstarWrite{present: map[string]bool{}}
+	out := &pornstarWrite{present: map[string]bool{}, readOnly: map[string]json.RawMessage{}}
 	known := map[string]bool{}
 	for _, f := range writableFields {
 		known[f.name] = true
@@ -126,13 +144,15 @@ func decodePornstar(body []byte, full bool) (*pornstarWrite, []problemError) {
 	for _, name := range sortedKeys(members) {
 		switch {
 		case known[name]:
+		case slices.Contains(readOnlyFields, name) && kind != writeCreate:
+			out.readOnly[name] = members[name]
 		case slices.Contains(readOnlyFields, name):
 			d.add("/"+escapePointer(name), "is read-only")
 		default:
 			d.add("/"+escapePointer(name), "is not a member of a performer")
 		}
 	}
-	if full && !out.present["name"] {
+	if kind != writePatch && !out.present["name"] {
 		d.add("/name", "is required")
 	}
 	if len(d.errs) > 0 {
@@ -145,6 +165,67 @@ func decodePornstar(body []byte, full bool) (*pornstarWrite, []problemError) {
 		out.in.Thumbnails = []db.ProfileThumbnail{}
 	}
 	return out, nil
+}
+
+// checkReadOnly compares the read-only members of a PUT or PATCH body with
+// the stored performer (path id): each that differs is a problem.
+func (w *pornstarWrite) checkReadOnly(id int64, stored *db.Pornstar) []problemError {
+	d := &fieldDecoder{}
+	for _, name := range sortedKeys(w.readOnly) {
+		raw := w.readOnly[name]
+		var same bool
+		var shown string
+		switch name {
+		case "id":
+			same, shown = sameInteger(raw, &id), strconv.FormatInt(id, 10)
+		case "feed_id":
+			same, shown = sameInteger(raw, stored.ExternalID), "null"
+			if stored.ExternalID != nil {
+				shown = strconv.FormatInt(*stored.ExternalID, 10)
+			}
+		case "version":
+			same, shown = sameInteger(raw, &stored.Version), strconv.FormatInt(stored.Version, 10)
+		case "created_at":
+			same, shown = sameTime(raw, &stored.CreatedAt), formatTime(&stored.CreatedAt)
+		case "updated_at":
+			same, shown = sameTime(raw, &stored.UpdatedAt), formatTime(&stored.UpdatedAt)
+		case "removed_at":
+			same, shown = sameTime(raw, stored.RemovedAt), formatTime(stored.RemovedAt)
+		}
+		if !same {
+			d.add("/"+name, "is read-only: it can only be sent as stored ("+shown+")")
+		}
+	}
+	return d.errs
+}
+
+// sameInteger reports whether raw is the JSON of *want (null for nil).
+func sameInteger(raw json.RawMessage, want *int64) bool {
+	if isNull(raw) || want == nil {
+		return isNull(raw) && want == nil
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+	return err == nil && n == *want
+}
+
+// sameTime reports whether raw is an RFC 3339 time equal to *want (null for nil).
+func sameTime(raw json.RawMessage, want *time.Time) bool {
+	if isNull(raw) || want == nil {
+		return isNull(raw) && want == nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil && t.Equal(*want)
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "null"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // patch turns a decoded merge patch into the store's partial update.
@@ -160,11 +241,42 @@ func (w *pornstarWrite) patch() db.PornstarPatch {
 
 // fieldDecoder decodes member values, collecting a problem per bad one.
 type fieldDecoder struct {
+	kind writeKind
 	errs []problemError
 }
 
 func (d *fieldDecoder) add(pointer, detail string) {
 	d.errs = append(d.errs, pointerError(pointer, detail))
+}
+
+// refuse adds the problem of a *db.FieldError (a rule refused a value);
+// a nil error adds nothing. It reports whether it added one.
+func (d *fieldDecoder) refuse(err error) bool {
+	var fe *db.FieldError
+	if !errors.As(err, &fe) {
+		return false
+	}
+	d.add(fieldPointer(fe.Field), fe.Reason)
+	return true
+}
+
+// rule returns the rule of a field; every member a client writes has one.
+func rule(field string) db.FieldRule {
+	r, ok := db.Rule(field)
+	if !ok {
+		panic("rest: no rule for " + field)
+	}
+	return r
+}
+
+// text decodes a string member at field path and checks it against the
+// rule of ruleName; null is nil when nullable, an error otherwise.
+func (d *fieldDecoder) text(raw json.RawMessage, field, ruleName string, nullable bool) *string {
+	s := d.str(raw, fieldPointer(field), nullable)
+	if s != nil && d.refuse(rule(ruleName).CheckText(field, *s)) {
+		return nil
+	}
+	return s
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
@@ -208,24 +320,25 @@ func (d *fieldDecoder) boolean(raw json.RawMessage, pointer string) *bool {
 // make the exact conversion expensive.
 const maxExponent = 40
 
-// integer decodes a nullable integer between 0 and max. A number with a
-// zero fraction (25.0, 2.5e1) is an integer, as in JSON Schema.
-func (d *fieldDecoder) integer(raw json.RawMessage, pointer string, max int64) *int64 {
+// integer decodes a nullable integer at field path and checks it against
+// the rule of ruleName. A number with a zero fraction (25.0, 2.5e1) is an
+// integer, as in JSON Schema.
+func (d *fieldDecoder) integer(raw json.RawMessage, field, ruleName string) *int64 {
 	if isNull(raw) {
 		return nil
 	}
+	r := rule(ruleName)
 	text := string(bytes.TrimSpace(raw))
 	n, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
 		var ok bool
 		n, ok = exactInteger(text)
 		if !ok {
-			d.add(pointer, "must be an integer between 0 and "+strconv.FormatInt(max, 10)+", or null")
+			d.add(fieldPointer(field), fmt.Sprintf("must be an integer from %d to %d, or null", r.Min, r.Max))
 			return nil
 		}
 	}
-	if n < 0 || n > max {
-		d.add(pointer, "must be an integer between 0 and "+strconv.FormatInt(max, 10)+", or null")
+	if d.refuse(r.CheckInteger(field, n)) {
 		return nil
 	}
 	return &n
@@ -258,9 +371,10 @@ func exactInteger(text string) (int64, bool) {
 	return r.Num().Int64(), true
 }
 
-// stringList decodes an array of strings. null is nil (unknown) when
-// nullable, and the empty list otherwise (RFC 7396: null removes).
-func (d *fieldDecoder) stringList(raw json.RawMessage, pointer string, nullable bool) db.StringList {
+// stringList decodes the array of strings of field and checks it against
+// the field's rule. null is nil (unknown) when nullable, and the empty list
+// otherwise (RFC 7396: null removes).
+func (d *fieldDecoder) stringList(raw json.RawMessage, field string, nullable bool) db.StringList {
 	if isNull(raw) {
 		if nullable {
 			return nil
@@ -269,12 +383,17 @@ func (d *fieldDecoder) stringList(raw json.RawMessage, pointer string, nullable 
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		d.add(pointer, "must be an array of strings")
+		d.add(fieldPointer(field), "must be an array of strings")
+		return nil
+	}
+	r := rule(field)
+	if d.refuse(r.CheckCount(field, len(items))) {
 		return nil
 	}
 	out := make(db.StringList, 0, len(items))
 	for i, item := range items {
-		if s := d.str(item, pointer+"/"+strconv.Itoa(i), false); s != nil {
+		at := field + "/" + strconv.Itoa(i)
+		if s := d.str(item, fieldPointer(at), false); s != nil && !d.refuse(r.CheckItem(at, *s)) {
 			out = append(out, *s)
 		}
 	}
@@ -285,7 +404,9 @@ func (d *fieldDecoder) stringList(raw json.RawMessage, pointer string, nullable 
 // url_hash, when given, must be the hash of url.
 var thumbnailMembers = []string{"type", "width", "height", "url", "url_hash"}
 
-// thumbnails decodes the thumbnails array; null is the empty list.
+// thumbnails decodes the thumbnails array; null is the empty list. Each
+// member is checked against its rule; a thumbnail's image (read-only) is
+// refused by POST and ignored by PUT and PATCH.
 func (d *fieldDecoder) thumbnails(raw json.RawMessage) []db.ProfileThumbnail {
 	if isNull(raw) {
 		return []db.ProfileThumbnail{}
@@ -295,40 +416,42 @@ func (d *fieldDecoder) thumbnails(raw json.RawMessage) []db.ProfileThumbnail {
 		d.add("/thumbnails", "must be an array of thumbnail objects")
 		return nil
 	}
+	if d.refuse(rule("thumbnails").CheckCount("thumbnails", len(items))) {
+		return nil
+	}
 	out := make([]db.ProfileThumbnail, 0, len(items))
 	for i, item := range items {
-		at := "/thumbnails/" + strconv.Itoa(i)
+		at := "thumbnails/" + strconv.Itoa(i)
 		var members map[string]json.RawMessage
 		if !isObject(item) || json.Unmarshal(item, &members) != nil {
-			d.add(at, "must be a thumbnail object")
+			d.add(fieldPointer(at), "must be a thumbnail object")
 			continue
 		}
 		var t db.ProfileThumbnail
 		for _, name := range sortedKeys(members) {
-			if !slices.Contains(thumbnailMembers, name) {
-				detail := "is not a member of a thumbnail"
-				if name == "image" {
-					detail = "is read-only"
+			switch {
+			case slices.Contains(thumbnailMembers, name):
+			case name == "image" && d.kind != writeCreate:
+			case name == "image":
+				d.add(fieldPointer(at)+"/image", "is read-only")
+			default:
+				d.add(fieldPointer(at)+"/"+escapePointer(name), "is not a member of a thumbnail")
+			}
+		}
+		for _, m := range []struct {
+			name string
+			dst  *string
+		}{{"type", &t.Type}, {"url", &t.URL}} {
+			if raw, ok := members[m.name]; ok {
+				if s := d.text(raw, at+"/"+m.name, "thumbnails/"+m.name, false); s != nil {
+					*m.dst = *s
 				}
-				d.add(at+"/"+escapePointer(name), detail)
+			} else {
+				d.add(fieldPointer(at)+"/"+m.name, "is required")
 			}
-		}
-		if raw, ok := members["type"]; ok {
-			if s := d.str(raw, at+"/type", false); s != nil {
-				t.Type = *s
-			}
-		} else {
-			d.add(at+"/type", "is required")
-		}
-		if raw, ok := members["url"]; ok {
-			if s := d.str(raw, at+"/url", false); s != nil {
-				t.URL = *s
-			}
-		} else {
-			d.add(at+"/url", "is required")
 		}
 		if raw, ok := members["url_hash"]; ok {
-			if s := d.str(raw, at+"/url_hash", false); s != nil {
+			if s := d.str(raw, fieldPointer(at)+"/url_hash", false); s != nil {
 				t.URLHash = *s
 			}
 		}
@@ -337,8 +460,8 @@ func (d *fieldDecoder) thumbnails(raw json.RawMessage) []db.ProfileThumbnail {
 			dst  **int32
 		}{{"width", &t.Width}, {"height", &t.Height}} {
 			if raw, ok := members[dim.name]; ok {
-				if n := d.integer(raw, at+"/"+dim.name, math.MaxInt32); n != nil {
-					v := int32(*n)
+				if n := d.integer(raw, at+"/"+dim.name, "thumbnails/"+dim.name); n != nil {
+					v := int32(*n) // the rule bounds it to 32 bits
 					*dim.dst = &v
 				}
 			}

@@ -260,6 +260,7 @@ type feedRunJSON struct {
 	ImagesRequested          int64        `json:"images_requested"`
 	RemovalsSuppressed       bool         `json:"removals_suppressed"`
 	RemovalsSuppressedReason *string      `json:"removals_suppressed_reason"`
+	Warnings                 int64        `json:"warnings"`
 	Error                    *string      `json:"error"`
 	QueuedAt                 time.Time    `json:"queued_at"`
 	StartedAt                *time.Time   `json:"started_at"`
@@ -267,6 +268,16 @@ type feedRunJSON struct {
 	UpdatedAt                time.Time    `json:"updated_at"`
 	Version                  int64        `json:"version"`
 	Rejects                  []rejectJSON `json:"rejects,omitempty"`
+}
+
+// warningJSON is one feed value a run stored as unknown because its
+// field's rule refused it.
+type warningJSON struct {
+	ItemIndex int64  `json:"item_index"`
+	FeedID    *int64 `json:"feed_id"`
+	Field     string `json:"field"`
+	Value     string `json:"value"`
+	Reason    string `json:"reason"`
 }
 
 // rejectJSON is one feed item a run rejected.
@@ -285,6 +296,6 @@ func newFeedRunJSON(run *db.FeedRun) feedRunJSON {
 		ItemsRemoved: run.ItemsRemoved, ImagesRequested: run.ImagesRequested,
 		RemovalsSuppressed: run.RemovalsSuppressed, RemovalsSuppressedReason: run.RemovalsSuppressedReason, Error: run.Error, QueuedAt: run.QueuedAt.UTC(),
 		StartedAt: utcPtr(run.StartedAt), FinishedAt: utcPtr(run.FinishedAt), UpdatedAt: run.UpdatedAt.UTC(),
-		Version: run.Version,
+		Version: run.Version, Warnings: run.Warnings,
 	}
 }

@@ -126,6 +126,7 @@ func (a *api) routes() []route {
 			http.MethodPost: a.startFeedRun,
 		}},
 		{"/feed-runs/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getFeedRun}},
+		{"/feed-runs/{id}/warnings", map[string]http.HandlerFunc{http.MethodGet: a.listFeedRunWarnings}},
 		{"/openapi.json", map[string]http.HandlerFunc{http.MethodGet: a.serveOpenAPI}},
 	}
 }

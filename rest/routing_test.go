@@ -68,6 +68,7 @@ func operationRequests(id int64, runID int64, urlHash string) []req {
 		{method: http.MethodGet, path: "/api/v1/feed-runs"},
 		{method: http.MethodPost, path: "/api/v1/feed-runs"},
 		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/feed-runs/%d", runID)},
+		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/feed-runs/%d/warnings", runID)},
 		{method: http.MethodGet, path: "/api/v1/openapi.json"},
 	}
 }

@@ -44,6 +44,7 @@ type ComplexityRoot struct {
 		DatabaseID               func(childComplexity int) int
 		Error                    func(childComplexity int) int
 		Etag                     func(childComplexity int) int
+		FieldWarnings            func(childComplexity int, first *int) int
 		FinishedAt               func(childComplexity int) int
 		Force                    func(childComplexity int) int
 		GenerationDate           func(childComplexity int) int
@@ -66,6 +67,7 @@ type ComplexityRoot struct {
 		Status                   func(childComplexity int) int
 		UpdatedAt                func(childComplexity int) int
 		Version                  func(childComplexity int) int
+		Warnings                 func(childComplexity int) int
 	}
 
 	FeedRunConnection struct {
@@ -78,6 +80,14 @@ type ComplexityRoot struct {
 	FeedRunEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	FeedRunFieldWarning struct {
+		FeedID    func(childComplexity int) int
+		Field     func(childComplexity int) int
+		ItemIndex func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Value     func(childComplexity int) int
 	}
 
 	FeedRunReject struct {
@@ -187,6 +197,8 @@ type ComplexityRoot struct {
 
 type FeedRunResolver interface {
 	Rejects(ctx context.Context, obj *model.FeedRun, first *int) ([]*model.FeedRunReject, error)
+
+	FieldWarnings(ctx context.Context, obj *model.FeedRun, first *int) ([]*model.FeedRunFieldWarning, error)
 }
 type MutationResolver interface {
 	StartFeedRun(ctx context.Context, force *bool) (*model.FeedRun, error)
@@ -249,6 +261,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedRun.Etag(childComplexity), true
+	case "FeedRun.fieldWarnings":
+		if e.ComplexityRoot.FeedRun.FieldWarnings == nil {
+			break
+		}
+
+		args, err := ec.field_FeedRun_fieldWarnings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.FeedRun.FieldWarnings(childComplexity, args["first"].(*int)), true
 	case "FeedRun.finishedAt":
 		if e.ComplexityRoot.FeedRun.FinishedAt == nil {
 			break
@@ -386,6 +409,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedRun.Version(childComplexity), true
+	case "FeedRun.warnings":
+		if e.ComplexityRoot.FeedRun.Warnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRun.Warnings(childComplexity), true
 
 	case "FeedRunConnection.edges":
 		if e.ComplexityRoot.FeedRunConnection.Edges == nil {
@@ -424,6 +453,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedRunEdge.Node(childComplexity), true
+
+	case "FeedRunFieldWarning.feedId":
+		if e.ComplexityRoot.FeedRunFieldWarning.FeedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRunFieldWarning.FeedID(childComplexity), true
+	case "FeedRunFieldWarning.field":
+		if e.ComplexityRoot.FeedRunFieldWarning.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRunFieldWarning.Field(childComplexity), true
+	case "FeedRunFieldWarning.itemIndex":
+		if e.ComplexityRoot.FeedRunFieldWarning.ItemIndex == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRunFieldWarning.ItemIndex(childComplexity), true
+	case "FeedRunFieldWarning.reason":
+		if e.ComplexityRoot.FeedRunFieldWarning.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRunFieldWarning.Reason(childComplexity), true
+	case "FeedRunFieldWarning.value":
+		if e.ComplexityRoot.FeedRunFieldWarning.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRunFieldWarning.Value(childComplexity), true
 
 	case "FeedRunReject.feedId":
 		if e.ComplexityRoot.FeedRunReject.FeedID == nil {
@@ -1064,6 +1124,13 @@ type FeedRun implements Node {
   version: Int!
   "The items this run rejected, in feed order (the first 1,000 are kept)."
   rejects(first: Int = 100): [FeedRunReject!]!
+  """
+  Feed values this run stored as unknown because their field's rule refused
+  them (a negative count, text too long); their items were kept.
+  """
+  warnings: Int64!
+  "The values ` + "`" + `warnings` + "`" + ` counts, in feed order (the first 1,000 are kept)."
+  fieldWarnings(first: Int = 100): [FeedRunFieldWarning!]!
 }
 
 enum FeedRunStatus {
@@ -1080,6 +1147,20 @@ type FeedRunReject {
   itemIndex: Int!
   "The item's id, when it had a readable one."
   feedId: Int
+  reason: String!
+}
+
+"A feed value that a run stored as unknown because its field's rule refused it."
+type FeedRunFieldWarning {
+  "The item's position in the feed, from 0."
+  itemIndex: Int!
+  "The item's id."
+  feedId: Int
+  "The value's field, as REST names it (` + "`" + `age` + "`" + `, ` + "`" + `thumbnails/0/width` + "`" + `)."
+  field: String!
+  "The refused value as JSON, cut to a readable length."
+  value: String!
+  "The rule it broke."
   reason: String!
 }
 
@@ -1309,69 +1390,120 @@ enum PornstarOrderField {
   UPDATED_AT
 }
 
-"A performer to create."
+"""
+A performer to create. Each field's description says what it takes; a
+value outside that is refused with ` + "`" + `BAD_USER_INPUT` + "`" + `, ` + "`" + `extensions.field` + "`" + `
+naming it, as REST and the store refuse it.
+"""
 input CreatePornstarInput {
+  "1 to 255 characters, not blank."
   name: String!
+  "At most 32 characters."
   license: String
   wlStatus: Boolean
+  "At most 1024 characters."
   link: String
+  "At most 1000 values of at most 255 characters each. Blank entries and duplicates (ignoring case) are dropped."
   aliases: [String!]
+  "At most 50 values of 1 to 128 characters, none blank."
   hairColors: [String!]
+  "At most 50 values of 1 to 128 characters, none blank."
   ethnicities: [String!]
   tattoos: Boolean
   piercings: Boolean
+  "An integer from 0 to 2147483647."
   breastSize: Int
+  "At most 16 characters."
   breastType: String
+  "At most 32 characters."
   gender: String
+  "At most 32 characters."
   orientation: String
+  "An integer from 0 to 2147483647."
   age: Int
+  "An integer from 0 to 9223372036854775807."
   subscriptions: Int64
+  "An integer from 0 to 9223372036854775807."
   monthlySearches: Int64
+  "An integer from 0 to 9223372036854775807."
   views: Int64
+  "An integer from 0 to 9223372036854775807."
   videosCount: Int64
+  "An integer from 0 to 9223372036854775807."
   premiumVideosCount: Int64
+  "An integer from 0 to 9223372036854775807."
   whiteLabelVideoCount: Int64
+  "An integer from 0 to 9223372036854775807."
   rank: Int64
+  "An integer from 0 to 9223372036854775807."
   rankPremium: Int64
+  "An integer from 0 to 9223372036854775807."
   rankWl: Int64
+  "At most 100 entries."
   thumbnails: [ThumbnailInput!]
 }
 
 """
 A partial update: a field left out stays as it is; a field set to null is
 cleared (` + "`" + `aliases` + "`" + ` and ` + "`" + `thumbnails` + "`" + ` become empty; ` + "`" + `name` + "`" + ` cannot be cleared).
+Values are refused as in ` + "`" + `CreatePornstarInput` + "`" + `.
 """
 input UpdatePornstarInput {
+  "1 to 255 characters, not blank. Cannot be cleared."
   name: String
+  "At most 32 characters."
   license: String
   wlStatus: Boolean
+  "At most 1024 characters."
   link: String
+  "At most 1000 values of at most 255 characters each. Blank entries and duplicates (ignoring case) are dropped."
   aliases: [String!]
+  "At most 50 values of 1 to 128 characters, none blank."
   hairColors: [String!]
+  "At most 50 values of 1 to 128 characters, none blank."
   ethnicities: [String!]
   tattoos: Boolean
   piercings: Boolean
+  "An integer from 0 to 2147483647."
   breastSize: Int
+  "At most 16 characters."
   breastType: String
+  "At most 32 characters."
   gender: String
+  "At most 32 characters."
   orientation: String
+  "An integer from 0 to 2147483647."
   age: Int
+  "An integer from 0 to 9223372036854775807."
   subscriptions: Int64
+  "An integer from 0 to 9223372036854775807."
   monthlySearches: Int64
+  "An integer from 0 to 9223372036854775807."
   views: Int64
+  "An integer from 0 to 9223372036854775807."
   videosCount: Int64
+  "An integer from 0 to 9223372036854775807."
   premiumVideosCount: Int64
+  "An integer from 0 to 9223372036854775807."
   whiteLabelVideoCount: Int64
+  "An integer from 0 to 9223372036854775807."
   rank: Int64
+  "An integer from 0 to 9223372036854775807."
   rankPremium: Int64
+  "An integer from 0 to 9223372036854775807."
   rankWl: Int64
+  "At most 100 entries."
   thumbnails: [ThumbnailInput!]
 }
 
 input ThumbnailInput {
+  "At most 32 characters."
   type: String!
+  "An integer from 0 to 2147483647."
   width: Int
+  "An integer from 0 to 2147483647."
   height: Int
+  "1 to 2048 characters, not blank."
   url: String!
 }
 
@@ -1525,6 +1657,10 @@ func (ec *executionContext) childFields_FeedRun(ctx context.Context, field graph
 		return ec.fieldContext_FeedRun_version(ctx, field)
 	case "rejects":
 		return ec.fieldContext_FeedRun_rejects(ctx, field)
+	case "warnings":
+		return ec.fieldContext_FeedRun_warnings(ctx, field)
+	case "fieldWarnings":
+		return ec.fieldContext_FeedRun_fieldWarnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FeedRun", field.Name)
 }
@@ -1551,6 +1687,22 @@ func (ec *executionContext) childFields_FeedRunEdge(ctx context.Context, field g
 		return ec.fieldContext_FeedRunEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FeedRunEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_FeedRunFieldWarning(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "itemIndex":
+		return ec.fieldContext_FeedRunFieldWarning_itemIndex(ctx, field)
+	case "feedId":
+		return ec.fieldContext_FeedRunFieldWarning_feedId(ctx, field)
+	case "field":
+		return ec.fieldContext_FeedRunFieldWarning_field(ctx, field)
+	case "value":
+		return ec.fieldContext_FeedRunFieldWarning_value(ctx, field)
+	case "reason":
+		return ec.fieldContext_FeedRunFieldWarning_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FeedRunFieldWarning", field.Name)
 }
 
 func (ec *executionContext) childFields_FeedRunReject(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1834,6 +1986,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_FeedRun_fieldWarnings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_FeedRun_rejects_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -2782,6 +2948,73 @@ func (ec *executionContext) fieldContext_FeedRun_rejects(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _FeedRun_warnings(ctx context.Context, field graphql.CollectedField, obj *model.FeedRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRun_warnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Warnings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRun_warnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRun", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _FeedRun_fieldWarnings(ctx context.Context, field graphql.CollectedField, obj *model.FeedRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRun_fieldWarnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.FeedRun().FieldWarnings(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FeedRunFieldWarning) graphql.Marshaler {
+			return ec.marshalNFeedRunFieldWarning2ᚕᚖmarqueeᚋgraphᚋmodelᚐFeedRunFieldWarningᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRun_fieldWarnings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FeedRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedRunFieldWarning(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_FeedRun_fieldWarnings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _FeedRunConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.FeedRunConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2954,6 +3187,121 @@ func (ec *executionContext) fieldContext_FeedRunEdge_node(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _FeedRunFieldWarning_itemIndex(ctx context.Context, field graphql.CollectedField, obj *model.FeedRunFieldWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRunFieldWarning_itemIndex(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemIndex, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRunFieldWarning_itemIndex(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRunFieldWarning", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FeedRunFieldWarning_feedId(ctx context.Context, field graphql.CollectedField, obj *model.FeedRunFieldWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRunFieldWarning_feedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FeedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRunFieldWarning_feedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRunFieldWarning", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FeedRunFieldWarning_field(ctx context.Context, field graphql.CollectedField, obj *model.FeedRunFieldWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRunFieldWarning_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRunFieldWarning_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRunFieldWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FeedRunFieldWarning_value(ctx context.Context, field graphql.CollectedField, obj *model.FeedRunFieldWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRunFieldWarning_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRunFieldWarning_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRunFieldWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _FeedRunFieldWarning_reason(ctx context.Context, field graphql.CollectedField, obj *model.FeedRunFieldWarning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRunFieldWarning_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRunFieldWarning_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRunFieldWarning", field, false, false, "String")
 }
 
 func (ec *executionContext) _FeedRunReject_itemIndex(ctx context.Context, field graphql.CollectedField, obj *model.FeedRunReject) (ret graphql.Marshaler) {
@@ -7043,6 +7391,17 @@ func (ec *executionContext) _FeedRun(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._FeedRun_rejects(ctx, field, obj)
 				})
+		case "warnings":
+			out.Values[i] = ec._FeedRun_warnings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fieldWarnings":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FeedRun_fieldWarnings(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7126,6 +7485,59 @@ func (ec *executionContext) _FeedRunEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._FeedRunEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var feedRunFieldWarningImplementors = []string{"FeedRunFieldWarning"}
+
+func (ec *executionContext) _FeedRunFieldWarning(ctx context.Context, sel ast.SelectionSet, obj *model.FeedRunFieldWarning) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, feedRunFieldWarningImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FeedRunFieldWarning")
+		case "itemIndex":
+			out.Values[i] = ec._FeedRunFieldWarning_itemIndex(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "feedId":
+			out.Values[i] = ec._FeedRunFieldWarning_feedId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "field":
+			out.Values[i] = ec._FeedRunFieldWarning_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._FeedRunFieldWarning_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._FeedRunFieldWarning_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8258,6 +8670,30 @@ func (ec *executionContext) marshalNFeedRunEdge2ᚖmarqueeᚋgraphᚋmodelᚐFee
 		return graphql.Null
 	}
 	return ec._FeedRunEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFeedRunFieldWarning2ᚕᚖmarqueeᚋgraphᚋmodelᚐFeedRunFieldWarningᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FeedRunFieldWarning) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFeedRunFieldWarning2ᚖmarqueeᚋgraphᚋmodelᚐFeedRunFieldWarning(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFeedRunFieldWarning2ᚖmarqueeᚋgraphᚋmodelᚐFeedRunFieldWarning(ctx context.Context, sel ast.SelectionSet, v *model.FeedRunFieldWarning) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FeedRunFieldWarning!")
+		return graphql.Null
+	}
+	return ec._FeedRunFieldWarning(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNFeedRunReject2ᚕᚖmarqueeᚋgraphᚋmodelᚐFeedRunRejectᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FeedRunReject) graphql.Marshaler {

@@ -17,32 +17,55 @@ type Node interface {
 	IsNode()
 }
 
-// A performer to create.
+// A performer to create. Each field's description says what it takes; a
+// value outside that is refused with `BAD_USER_INPUT`, `extensions.field`
+// naming it, as REST and the store refuse it.
 type CreatePornstarInput struct {
-	Name                 string            `json:"name"`
-	License              *string           `json:"license,omitempty"`
-	WlStatus             *bool             `json:"wlStatus,omitempty"`
-	Link                 *string           `json:"link,omitempty"`
-	Aliases              []string          `json:"aliases,omitempty"`
-	HairColors           []string          `json:"hairColors,omitempty"`
-	Ethnicities          []string          `json:"ethnicities,omitempty"`
-	Tattoos              *bool             `json:"tattoos,omitempty"`
-	Piercings            *bool             `json:"piercings,omitempty"`
-	BreastSize           *int              `json:"breastSize,omitempty"`
-	BreastType           *string           `json:"breastType,omitempty"`
-	Gender               *string           `json:"gender,omitempty"`
-	Orientation          *string           `json:"orientation,omitempty"`
-	Age                  *int              `json:"age,omitempty"`
-	Subscriptions        *int64            `json:"subscriptions,omitempty"`
-	MonthlySearches      *int64            `json:"monthlySearches,omitempty"`
-	Views                *int64            `json:"views,omitempty"`
-	VideosCount          *int64            `json:"videosCount,omitempty"`
-	PremiumVideosCount   *int64            `json:"premiumVideosCount,omitempty"`
-	WhiteLabelVideoCount *int64            `json:"whiteLabelVideoCount,omitempty"`
-	Rank                 *int64            `json:"rank,omitempty"`
-	RankPremium          *int64            `json:"rankPremium,omitempty"`
-	RankWl               *int64            `json:"rankWl,omitempty"`
-	Thumbnails           []*ThumbnailInput `json:"thumbnails,omitempty"`
+	// 1 to 255 characters, not blank.
+	Name string `json:"name"`
+	// At most 32 characters.
+	License  *string `json:"license,omitempty"`
+	WlStatus *bool   `json:"wlStatus,omitempty"`
+	// At most 1024 characters.
+	Link *string `json:"link,omitempty"`
+	// At most 1000 values of at most 255 characters each. Blank entries and duplicates (ignoring case) are dropped.
+	Aliases []string `json:"aliases,omitempty"`
+	// At most 50 values of 1 to 128 characters, none blank.
+	HairColors []string `json:"hairColors,omitempty"`
+	// At most 50 values of 1 to 128 characters, none blank.
+	Ethnicities []string `json:"ethnicities,omitempty"`
+	Tattoos     *bool    `json:"tattoos,omitempty"`
+	Piercings   *bool    `json:"piercings,omitempty"`
+	// An integer from 0 to 2147483647.
+	BreastSize *int `json:"breastSize,omitempty"`
+	// At most 16 characters.
+	BreastType *string `json:"breastType,omitempty"`
+	// At most 32 characters.
+	Gender *string `json:"gender,omitempty"`
+	// At most 32 characters.
+	Orientation *string `json:"orientation,omitempty"`
+	// An integer from 0 to 2147483647.
+	Age *int `json:"age,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	Subscriptions *int64 `json:"subscriptions,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	MonthlySearches *int64 `json:"monthlySearches,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	Views *int64 `json:"views,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	VideosCount *int64 `json:"videosCount,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	PremiumVideosCount *int64 `json:"premiumVideosCount,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	WhiteLabelVideoCount *int64 `json:"whiteLabelVideoCount,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	Rank *int64 `json:"rank,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	RankPremium *int64 `json:"rankPremium,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	RankWl *int64 `json:"rankWl,omitempty"`
+	// At most 100 entries.
+	Thumbnails []*ThumbnailInput `json:"thumbnails,omitempty"`
 }
 
 // One attempt to ingest the feed.
@@ -87,6 +110,9 @@ type FeedRun struct {
 	UpdatedAt  time.Time  `json:"updatedAt"`
 	// Bumped on every change of the run.
 	Version int `json:"version"`
+	// Feed values this run stored as unknown because their field's rule refused
+	// them (a negative count, text too long); their items were kept.
+	Warnings int64 `json:"warnings"`
 }
 
 func (FeedRun) IsNode() {}
@@ -102,6 +128,20 @@ type FeedRunConnection struct {
 type FeedRunEdge struct {
 	Cursor string   `json:"cursor"`
 	Node   *FeedRun `json:"node"`
+}
+
+// A feed value that a run stored as unknown because its field's rule refused it.
+type FeedRunFieldWarning struct {
+	// The item's position in the feed, from 0.
+	ItemIndex int `json:"itemIndex"`
+	// The item's id.
+	FeedID *int `json:"feedId,omitempty"`
+	// The value's field, as REST names it (`age`, `thumbnails/0/width`).
+	Field string `json:"field"`
+	// The refused value as JSON, cut to a readable length.
+	Value string `json:"value"`
+	// The rule it broke.
+	Reason string `json:"reason"`
 }
 
 // A feed item that a run rejected.
@@ -220,39 +260,65 @@ type Query struct {
 }
 
 type ThumbnailInput struct {
-	Type   string `json:"type"`
-	Width  *int   `json:"width,omitempty"`
-	Height *int   `json:"height,omitempty"`
-	URL    string `json:"url"`
+	// At most 32 characters.
+	Type string `json:"type"`
+	// An integer from 0 to 2147483647.
+	Width *int `json:"width,omitempty"`
+	// An integer from 0 to 2147483647.
+	Height *int `json:"height,omitempty"`
+	// 1 to 2048 characters, not blank.
+	URL string `json:"url"`
 }
 
 // A partial update: a field left out stays as it is; a field set to null is
 // cleared (`aliases` and `thumbnails` become empty; `name` cannot be cleared).
+// Values are refused as in `CreatePornstarInput`.
 type UpdatePornstarInput struct {
-	Name                 graphql.Omittable[*string]           `json:"name,omitempty"`
-	License              graphql.Omittable[*string]           `json:"license,omitempty"`
-	WlStatus             graphql.Omittable[*bool]             `json:"wlStatus,omitempty"`
-	Link                 graphql.Omittable[*string]           `json:"link,omitempty"`
-	Aliases              graphql.Omittable[[]string]          `json:"aliases,omitempty"`
-	HairColors           graphql.Omittable[[]string]          `json:"hairColors,omitempty"`
-	Ethnicities          graphql.Omittable[[]string]          `json:"ethnicities,omitempty"`
-	Tattoos              graphql.Omittable[*bool]             `json:"tattoos,omitempty"`
-	Piercings            graphql.Omittable[*bool]             `json:"piercings,omitempty"`
-	BreastSize           graphql.Omittable[*int]              `json:"breastSize,omitempty"`
-	BreastType           graphql.Omittable[*string]           `json:"breastType,omitempty"`
-	Gender               graphql.Omittable[*string]           `json:"gender,omitempty"`
-	Orientation          graphql.Omittable[*string]           `json:"orientation,omitempty"`
-	Age                  graphql.Omittable[*int]              `json:"age,omitempty"`
-	Subscriptions        graphql.Omittable[*int64]            `json:"subscriptions,omitempty"`
-	MonthlySearches      graphql.Omittable[*int64]            `json:"monthlySearches,omitempty"`
-	Views                graphql.Omittable[*int64]            `json:"views,omitempty"`
-	VideosCount          graphql.Omittable[*int64]            `json:"videosCount,omitempty"`
-	PremiumVideosCount   graphql.Omittable[*int64]            `json:"premiumVideosCount,omitempty"`
-	WhiteLabelVideoCount graphql.Omittable[*int64]            `json:"whiteLabelVideoCount,omitempty"`
-	Rank                 graphql.Omittable[*int64]            `json:"rank,omitempty"`
-	RankPremium          graphql.Omittable[*int64]            `json:"rankPremium,omitempty"`
-	RankWl               graphql.Omittable[*int64]            `json:"rankWl,omitempty"`
-	Thumbnails           graphql.Omittable[[]*ThumbnailInput] `json:"thumbnails,omitempty"`
+	// 1 to 255 characters, not blank. Cannot be cleared.
+	Name graphql.Omittable[*string] `json:"name,omitempty"`
+	// At most 32 characters.
+	License  graphql.Omittable[*string] `json:"license,omitempty"`
+	WlStatus graphql.Omittable[*bool]   `json:"wlStatus,omitempty"`
+	// At most 1024 characters.
+	Link graphql.Omittable[*string] `json:"link,omitempty"`
+	// At most 1000 values of at most 255 characters each. Blank entries and duplicates (ignoring case) are dropped.
+	Aliases graphql.Omittable[[]string] `json:"aliases,omitempty"`
+	// At most 50 values of 1 to 128 characters, none blank.
+	HairColors graphql.Omittable[[]string] `json:"hairColors,omitempty"`
+	// At most 50 values of 1 to 128 characters, none blank.
+	Ethnicities graphql.Omittable[[]string] `json:"ethnicities,omitempty"`
+	Tattoos     graphql.Omittable[*bool]    `json:"tattoos,omitempty"`
+	Piercings   graphql.Omittable[*bool]    `json:"piercings,omitempty"`
+	// An integer from 0 to 2147483647.
+	BreastSize graphql.Omittable[*int] `json:"breastSize,omitempty"`
+	// At most 16 characters.
+	BreastType graphql.Omittable[*string] `json:"breastType,omitempty"`
+	// At most 32 characters.
+	Gender graphql.Omittable[*string] `json:"gender,omitempty"`
+	// At most 32 characters.
+	Orientation graphql.Omittable[*string] `json:"orientation,omitempty"`
+	// An integer from 0 to 2147483647.
+	Age graphql.Omittable[*int] `json:"age,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	Subscriptions graphql.Omittable[*int64] `json:"subscriptions,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	MonthlySearches graphql.Omittable[*int64] `json:"monthlySearches,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	Views graphql.Omittable[*int64] `json:"views,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	VideosCount graphql.Omittable[*int64] `json:"videosCount,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	PremiumVideosCount graphql.Omittable[*int64] `json:"premiumVideosCount,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	WhiteLabelVideoCount graphql.Omittable[*int64] `json:"whiteLabelVideoCount,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	Rank graphql.Omittable[*int64] `json:"rank,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	RankPremium graphql.Omittable[*int64] `json:"rankPremium,omitempty"`
+	// An integer from 0 to 9223372036854775807.
+	RankWl graphql.Omittable[*int64] `json:"rankWl,omitempty"`
+	// At most 100 entries.
+	Thumbnails graphql.Omittable[[]*ThumbnailInput] `json:"thumbnails,omitempty"`
 }
 
 type FeedRunStatus string
