@@ -40,7 +40,8 @@ import (
 //     entries without a non-empty URL are dropped.
 //   - A value that its field's rule (db.FieldRule: bounds, lengths, UTF-8,
 //     NUL) refuses becomes unknown and is reported as a field warning
-//     (db.ReplaceInvalid); the item is kept. A refused name rejects it.
+//     (db.ReplaceInvalid); so does an integer too large for its column. The
+//     item is kept. A refused name, or a value of the wrong type, rejects it.
 //   - The result must pass db.ValidateProfile, and it carries its
 //     ContentHash, computed with the unknowns.
 
@@ -199,7 +200,7 @@ func normalizeItem(item []byte) (db.Profile, []db.InvalidValue, error) {
 	// A value its field's rule refuses is third-party data gone wrong, not
 	// a reason to lose the item: it becomes unknown, with a warning, and
 	// the hash and the published profile carry the unknown.
-	replaced := db.ReplaceInvalid(&p)
+	replaced := append(d.outOfRange, db.ReplaceInvalid(&p)...)
 	if err := db.ValidateProfile(&p); err != nil {
 		return p, nil, &itemError{path: "profile", reason: "the store would refuse it: " + err.Error()}
 	}
@@ -264,6 +265,10 @@ func eachElement(raw []byte, fn func(index int, value []byte) bool) {
 // method returns the zero value, so normalizeItem reads as a straight list.
 type fieldDecoder struct {
 	err *itemError
+	// outOfRange are the integers too large for their column: each breaks
+	// its field's rule like a negative one, so it is left unknown and
+	// becomes a field warning, and the item is kept.
+	outOfRange []db.InvalidValue
 }
 
 func (d *fieldDecoder) fail(path, reason string) {
@@ -349,29 +354,67 @@ func (d *fieldDecoder) boolean(path string, raw []byte) *bool {
 	return &value
 }
 
-func (d *fieldDecoder) int64Value(path string, raw []byte) *int64 {
+// int64Value reads an integer at the feed's path into the store's field
+// (a rule name, "views" or "thumbnails/0/width").
+func (d *fieldDecoder) int64Value(path, field string, raw []byte) *int64 {
 	if d.err != nil || isAbsent(raw) || isBlankString(raw) {
 		return nil
 	}
 	n, ok := parseInt(raw)
 	if !ok {
+		if isLongInteger(raw) {
+			d.beyondRange(field, raw)
+			return nil
+		}
 		d.fail(path, "want an integer, got "+describe(raw))
 		return nil
 	}
 	return &n
 }
 
-func (d *fieldDecoder) int32Value(path string, raw []byte) *int32 {
-	n := d.int64Value(path, raw)
+func (d *fieldDecoder) int32Value(path, field string, raw []byte) *int32 {
+	n := d.int64Value(path, field, raw)
 	if n == nil {
 		return nil
 	}
 	if *n < math.MinInt32 || *n > math.MaxInt32 {
-		d.fail(path, "want a 32-bit integer, got "+describe(raw))
+		d.beyondRange(field, raw)
 		return nil
 	}
 	v := int32(*n)
 	return &v
+}
+
+// beyondRange records an integer its field's column cannot hold, with the
+// reason the field's rule gives for any number outside its bounds.
+func (d *fieldDecoder) beyondRange(field string, raw []byte) {
+	rule, _ := db.Rule(ruleName(field))
+	text := strings.Trim(string(raw), `" `)
+	d.outOfRange = append(d.outOfRange, db.InvalidValue{Field: field, Value: json.RawMessage(raw),
+		Reason: fmt.Sprintf("must be an integer from %d to %d, not %s", rule.Min, rule.Max, text)})
+}
+
+// ruleName is the name of the rule of field: "thumbnails/0/width" is
+// "thumbnails/width".
+func ruleName(field string) string {
+	if rest, ok := strings.CutPrefix(field, "thumbnails/"); ok {
+		if _, member, ok := strings.Cut(rest, "/"); ok {
+			return "thumbnails/" + member
+		}
+	}
+	return field
+}
+
+// isLongInteger reports whether raw is an integer, bare or in a string,
+// that does not fit in 64 bits: a number too large for any column, not a
+// value of the wrong type.
+func isLongInteger(raw []byte) bool {
+	text := string(raw)
+	if s, ok := decodeString(raw); ok {
+		text = trimSpace(s)
+	}
+	_, err := strconv.ParseInt(text, 10, 64)
+	return errors.Is(err, strconv.ErrRange)
 }
 
 // tags is a multi-valued attribute: a pipe-joined string ("Blonde|Brunette")
@@ -462,8 +505,8 @@ func (d *fieldDecoder) thumbnails(raw []byte) []db.ProfileThumbnail {
 		var t rawThumbnail
 		eachMember(entry, t.set)
 		typ := d.text(path.typ, t.Type)
-		width := d.int32Value(path.width, t.Width)
-		height := d.int32Value(path.height, t.Height)
+		width := d.int32Value(path.width, path.widthField, t.Width)
+		height := d.int32Value(path.height, path.heightField, t.Height)
 		var urls []string
 		if !isAbsent(t.URLs) {
 			urls, _ = d.stringList(path.urls, t.URLs)
@@ -492,8 +535,9 @@ func (d *fieldDecoder) thumbnails(raw []byte) []db.ProfileThumbnail {
 	return out
 }
 
-// thumbnailPath holds the reject paths of one thumbnail entry.
-type thumbnailPath struct{ entry, typ, width, height, urls string }
+// thumbnailPath holds the reject paths of one thumbnail entry, and the
+// store's names of its sizes for field warnings.
+type thumbnailPath struct{ entry, typ, width, height, urls, widthField, heightField string }
 
 // commonThumbnailPaths are built once: real items have three thumbnails.
 var commonThumbnailPaths = func() (paths [8]thumbnailPath) {
@@ -512,7 +556,8 @@ func thumbnailPaths(i int) thumbnailPath {
 
 func newThumbnailPath(i int) thumbnailPath {
 	entry := fmt.Sprintf("thumbnails[%d]", i)
-	return thumbnailPath{entry, entry + ".type", entry + ".width", entry + ".height", entry + ".urls"}
+	field := fmt.Sprintf("thumbnails/%d/", i)
+	return thumbnailPath{entry, entry + ".type", entry + ".width", entry + ".height", entry + ".urls", field + "width", field + "height"}
 }
 
 func (d *fieldDecoder) attributes(raw []byte, f *db.PornstarFields) {
@@ -529,11 +574,11 @@ func (d *fieldDecoder) attributes(raw []byte, f *db.PornstarFields) {
 	f.Ethnicities = d.tags("attributes.ethnicity", a.Ethnicity)
 	f.Tattoos = d.boolean("attributes.tattoos", a.Tattoos)
 	f.Piercings = d.boolean("attributes.piercings", a.Piercings)
-	f.BreastSize = d.int32Value("attributes.breastSize", a.BreastSize)
+	f.BreastSize = d.int32Value("attributes.breastSize", "breast_size", a.BreastSize)
 	f.BreastType = d.text("attributes.breastType", a.BreastType)
 	f.Gender = d.lowerText("attributes.gender", a.Gender)
 	f.Orientation = d.lowerText("attributes.orientation", a.Orientation)
-	f.Age = d.int32Value("attributes.age", a.Age)
+	f.Age = d.int32Value("attributes.age", "age", a.Age)
 	if d.err != nil || isAbsent(a.Stats) {
 		return
 	}
@@ -543,15 +588,15 @@ func (d *fieldDecoder) attributes(raw []byte, f *db.PornstarFields) {
 	}
 	var s rawStats
 	eachMember(a.Stats, s.set)
-	f.Subscriptions = d.int64Value("attributes.stats.subscriptions", s.Subscriptions)
-	f.MonthlySearches = d.int64Value("attributes.stats.monthlySearches", s.MonthlySearches)
-	f.Views = d.int64Value("attributes.stats.views", s.Views)
-	f.VideosCount = d.int64Value("attributes.stats.videosCount", s.VideosCount)
-	f.PremiumVideosCount = d.int64Value("attributes.stats.premiumVideosCount", s.PremiumVideosCount)
-	f.WhiteLabelVideoCount = d.int64Value("attributes.stats.whiteLabelVideoCount", s.WhiteLabelVideoCount)
-	f.Rank = d.int64Value("attributes.stats.rank", s.Rank)
-	f.RankPremium = d.int64Value("attributes.stats.rankPremium", s.RankPremium)
-	f.RankWL = d.int64Value("attributes.stats.rankWl", s.RankWL)
+	f.Subscriptions = d.int64Value("attributes.stats.subscriptions", "subscriptions", s.Subscriptions)
+	f.MonthlySearches = d.int64Value("attributes.stats.monthlySearches", "monthly_searches", s.MonthlySearches)
+	f.Views = d.int64Value("attributes.stats.views", "views", s.Views)
+	f.VideosCount = d.int64Value("attributes.stats.videosCount", "videos_count", s.VideosCount)
+	f.PremiumVideosCount = d.int64Value("attributes.stats.premiumVideosCount", "premium_videos_count", s.PremiumVideosCount)
+	f.WhiteLabelVideoCount = d.int64Value("attributes.stats.whiteLabelVideoCount", "white_label_video_count", s.WhiteLabelVideoCount)
+	f.Rank = d.int64Value("attributes.stats.rank", "rank", s.Rank)
+	f.RankPremium = d.int64Value("attributes.stats.rankPremium", "rank_premium", s.RankPremium)
+	f.RankWL = d.int64Value("attributes.stats.rankWl", "rank_wl", s.RankWL)
 }
 
 // dedupeFold trims every value, drops empty ones and keeps the first
