@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"marquee/bus"
 	"marquee/db"
 	"marquee/graph"
 	"marquee/graph/generated"
 	"marquee/ingest"
+	"marquee/ingest/ingesttest"
 )
 
 // camel is a store field name as GraphQL spells it.
@@ -116,22 +116,6 @@ func TestSchemaStatesTheRules(t *testing.T) {
 	}
 }
 
-// loadingPublisher hands what a feed run publishes on marquee.pornstars to
-// the real loader, as the load service does after Kafka; image requests
-// are dropped (no compactor here).
-type loadingPublisher struct{ loader *ingest.Loader }
-
-func (p loadingPublisher) Publish(ctx context.Context, topic string, msgs ...bus.Message) error {
-	if topic != bus.TopicPornstars {
-		return nil
-	}
-	dead, err := p.loader.HandleProfiles(ctx, msgs)
-	if err == nil && len(dead) > 0 {
-		err = fmt.Errorf("dead-lettered %d profiles: %v", len(dead), dead[0].Err)
-	}
-	return err
-}
-
 // TestFeedFieldWarnings: feed values their rule refuses are stored as
 // unknown, and the run shows them through FeedRun.warnings and
 // fieldWarnings.
@@ -148,7 +132,7 @@ func TestFeedFieldWarnings(t *testing.T) {
 		}
 		logger := slog.New(slog.DiscardHandler)
 		runner := &ingest.Runner{Store: s, Fetcher: ingest.NewFetcher("Marquee/test", logger), Logger: logger, Source: source,
-			MaxShrink: 0.2, Publisher: loadingPublisher{&ingest.Loader{Store: s, Logger: logger}}}
+			MaxShrink: 0.2, Publisher: ingesttest.LoadingPublisher{Loader: &ingest.Loader{Store: s, Logger: logger}}}
 		if _, err := s.QueueRun(ctx, db.RequestedByCLI, true); err != nil {
 			t.Fatal(err)
 		}

@@ -16,10 +16,10 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"marquee/bus"
 	"marquee/db"
 	"marquee/ingest"
 	"marquee/ingest/feedgen"
+	"marquee/ingest/ingesttest"
 )
 
 // integerRules are the rules of every integer member a client writes, with
@@ -99,22 +99,6 @@ func TestNegativeValuesRefused(t *testing.T) {
 	})
 }
 
-// loadingPublisher hands what a feed run publishes on marquee.pornstars to
-// the real loader, as the load service does after Kafka; image requests
-// are dropped (no compactor here).
-type loadingPublisher struct{ loader *ingest.Loader }
-
-func (p loadingPublisher) Publish(ctx context.Context, topic string, msgs ...bus.Message) error {
-	if topic != bus.TopicPornstars {
-		return nil
-	}
-	dead, err := p.loader.HandleProfiles(ctx, msgs)
-	if err == nil && len(dead) > 0 {
-		err = fmt.Errorf("dead-lettered %d profiles: %v", len(dead), dead[0].Err)
-	}
-	return err
-}
-
 // runFeed carries out one feed run of feed through ingest and the loader
 // into the API's store, and returns the run's id.
 func (api *testAPI) runFeed(feed string) int64 {
@@ -127,7 +111,7 @@ func (api *testAPI) runFeed(feed string) int64 {
 	logger := slog.New(slog.DiscardHandler)
 	runner := &ingest.Runner{
 		Store: api.store, Fetcher: ingest.NewFetcher("Marquee/test", logger), Logger: logger, Source: source, MaxShrink: 0.2,
-		Publisher: loadingPublisher{&ingest.Loader{Store: api.store, Logger: logger}},
+		Publisher: ingesttest.LoadingPublisher{Loader: &ingest.Loader{Store: api.store, Logger: logger}},
 	}
 	if _, err := api.store.QueueRun(ctx, db.RequestedByCLI, true); err != nil {
 		api.t.Fatal(err)
