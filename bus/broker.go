@@ -52,10 +52,8 @@ const brokerOffsetsRetentionMinutes = 365 * 24 * 60
 
 // brokerSegmentBytes is the size at which a partition's log rolls to a new segment file, instead
 // of kfake's 100 MiB. The broker reads every segment whole when it starts, all partitions at
-// once, so the segment size bounds the memory a start costs: with a data dir holding one
-// 100,000-profile run (~160 MB of records), an unchanged `ingest --once` peaked at 150-190 MB RSS
-// with 100 MiB segments and at 70-130 MB with 4 MiB ones. Smaller segments only mean more files
-// (about 7 per partition for that run).
+// once, so the segment size bounds the memory a start costs; smaller segments only mean more
+// files. The README's "Speed layer" has the measurements.
 const brokerSegmentBytes = 4 << 20
 
 // Broker is the embedded single-node Kafka broker (franz-go's kfake) used when no external

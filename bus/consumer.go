@@ -118,11 +118,9 @@ func (c *ConsumerConfig) setDefaults() {
 
 // fetchMaxBytes caps the records in one fetch response of a partition reader. A reader keeps a
 // fetch in flight per partition and the broker builds each response in memory, so this bounds
-// what reading a backlog costs: at 4 MiB the loader's twelve partition readers made the embedded
-// broker hold ~40 MB of responses while `ingest --once` loaded 100,000 profiles into MySQL (peak
-// RSS 145-175 MB; 95-105 MB at this size, at the same throughput). It is Kafka's default
-// max.message.bytes, so every record batch a default broker accepts fits in one response (the
-// Writer's stay under 1,000,000 bytes).
+// what reading a backlog costs; a larger cap bought no throughput (the README's "Speed layer"
+// has the measurements). It is Kafka's default max.message.bytes, so every record batch a
+// default broker accepts fits in one response (the Writer's stay under 1,000,000 bytes).
 const fetchMaxBytes = 1_048_588
 
 // fetchDeadlineMargin is how late the broker's answer to a fetch may be. kafka-go's reader waits
@@ -130,8 +128,8 @@ const fetchMaxBytes = 1_048_588
 // round trip of 1s, or of a quarter of MaxWait when MaxWait is under 1s. Giving it
 // FetchWait+1s makes the broker hold fetches for FetchWait and leaves a second for the answer.
 // Giving it FetchWait (500ms) left 125ms, which a busy or briefly descheduled process misses:
-// kafka-go then drops the connection with "i/o timeout", backs off and dials again (94 times in a
-// 100,000-profile run whose process was stopped for 300ms every 1.5s; none with the margin).
+// kafka-go then drops the connection with "i/o timeout", backs off and dials again (the README's
+// "Speed layer" says how often, with and without the margin).
 const fetchDeadlineMargin = time.Second
 
 // ConsumerStats are a Consumer's counters since it was made, for metrics.

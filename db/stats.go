@@ -10,18 +10,17 @@ import (
 // SQLite plans a query by the statistics ANALYZE gathers, and without them
 // it guesses. For the lists' usual shape (removed_at IS NULL, ordered by
 // rank, views or name) it guesses wrong: it reads every performer through
-// the removed_at index and sorts them all, 33 ms a page at 100,000
-// performers, where the order's index answers in under 1 ms. (MySQL's
-// InnoDB keeps its statistics up to date itself.)
+// the removed_at index and sorts them all, where the order's index answers
+// at once (README, "Speed layer"). (MySQL's InnoDB keeps its statistics up
+// to date itself.)
 //
 // So on SQLite the Store runs ANALYZE on pornstars whenever the performers
 // written since the last one reach the number there were then (at least
 // minRowsBetweenAnalyze): a few times during a first load (at about 1,000,
-// 2,000, 4,000 ... performers), then rarely; each costs about 0.3 s at
-// 100,000 performers. A process that finds performers without statistics
-// (a database from before this) analyzes at its first write. Only
-// pornstars: with statistics on every table, a 100,000-item feed run with
-// its images measured 10% slower (2,100 instead of 2,330 items/s).
+// 2,000, 4,000 ... performers), then rarely. A process that finds
+// performers without statistics (a database from before this) analyzes at
+// its first write. Only pornstars: statistics on every table made a feed
+// run with its images slower.
 type sqliteStats struct {
 	mu          sync.Mutex
 	initialized bool

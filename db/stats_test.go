@@ -14,7 +14,7 @@ import (
 // TestSQLiteKeepsStatistics: after a load, the SQLite read handle plans the
 // lists by their order's index. Without ANALYZE's statistics SQLite reads
 // every performer through the removed_at index and sorts them (a "TEMP
-// B-TREE"), 33 ms a page at 100,000 performers.
+// B-TREE"), which grows with the table.
 func TestSQLiteKeepsStatistics(t *testing.T) {
 	s := testkit.OpenStore(t, dbtest.SQLiteURL(t))
 	ctx := context.Background()

@@ -230,9 +230,9 @@ func errorKeys(t *testing.T, res response) []string {
 
 // TestDirectAllocations: the direct writer is in effect, and it is the
 // point of it. A page of 20 performers with their thumbnails and images
-// costs gqlgen's executor some 9,000-10,000 allocations; the direct writer,
-// which leaves gqlgen only the root field, a quarter to a third of them
-// (most of what is left is reading the rows).
+// must cost the direct writer, which leaves gqlgen only the root field, at
+// most half the allocations of gqlgen's executor (most of what is left is
+// reading the rows; the README's "Speed layer" has the counts).
 func TestDirectAllocations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the real-head sample")

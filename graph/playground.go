@@ -118,8 +118,8 @@ func (a *playgroundAsset) serve(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
-// gzip compresses the asset once, on first use: GraphiQL's 3.5 MB script
-// becomes about 1 MB.
+// gzip compresses the asset once, on first use: GraphiQL's script is
+// large and compresses well.
 func (a *playgroundAsset) gzip() []byte {
 	a.gzipOnce.Do(func() {
 		var buf bytes.Buffer

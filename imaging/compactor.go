@@ -203,9 +203,7 @@ func (c *Config) setDefaults() {
 // storeConcurrency bounds the downloads being made durable at once (fsync
 // of the file and its directories, rename). Every fsync commits the file
 // system's journal, and many at once slow each other and every other file
-// operation down: with each of the 16 fetches committing as it finished,
-// BenchmarkCompactor measured 376-456 images/s on this project's shared
-// 2-core machine (ext4); with 4 at a time, 536-656.
+// operation down (README, "Speed layer", has BenchmarkCompactor's figures).
 const storeConcurrency = 4
 
 // Compactor fetches the images of marquee.image-requests once each. Make it

@@ -11,8 +11,8 @@ import (
 
 // totalCache keeps the totals of list filters for a short time, so that a
 // page costs no COUNT over the whole table when many clients list the same
-// way: counting 20,000 rows costs MariaDB about 2 ms, more than the rest of
-// the page. Concurrent requests for the same filter share one count. The
+// way: the count costs more than the rest of the page (README, "Speed
+// layer"). Concurrent requests for the same filter share one count. The
 // API's own writes clear it; writes by other processes (the feed loader,
 // other API replicas) show in totals after at most the TTL.
 type totalCache struct {

@@ -74,12 +74,11 @@ func (l *loader) export(m *bus.Metrics) {
 }
 
 // apiGCPercent is the garbage collector's target in the processes that
-// serve the APIs (api, run), unless GOGC is set. A GraphQL page of 50
-// performers allocates about 1.9 MB in gqlgen's executor, and at the default
-// GOGC=100 a quarter of the CPU went to collecting it: BenchmarkGraphQLPage
-// measured 203 requests/s at 100 and 286 at 400 on the 2-core machine (the
-// benchmark runs at this setting too). The heap may grow to five times the
-// live data, a few hundred MB at most; GOMEMLIMIT bounds it where needed.
+// serve the APIs (api, run), unless GOGC is set. Serving pages allocates
+// much short-lived memory, and at the default GOGC=100 collecting it took a
+// large share of the CPU (the README's "Speed layer" has the measurements;
+// BenchmarkGraphQLPage runs at this setting too). The heap may grow to five
+// times the live data; GOMEMLIMIT bounds it where needed.
 const apiGCPercent = 400
 
 // tuneGCForAPI applies apiGCPercent unless the environment sets GOGC.

@@ -84,11 +84,10 @@ type loader struct {
 
 // loaderBatch is how many messages the loader applies per transaction, and
 // ingestBatch how many profiles a feed run publishes per Kafka write and
-// records as published per transaction (both 500 by default). With SQLite's
-// single writer the run's and the loader's transactions take turns, so
-// fewer, larger ones matter: `ingest --once` of 100,000 profiles into SQLite
-// took 27 s at 500 and 500, 24-25 s at 1,000 and 1,000, and 24 s at 2,000
-// and 2,000, which held 30 MB more memory (into MySQL: 17-19 s at each).
+// records as published per transaction. With SQLite's single writer the
+// run's and the loader's transactions take turns, so fewer, larger ones
+// matter, up to the size where a larger batch only holds more memory (the
+// README's "Speed layer" has the measurements).
 const (
 	loaderBatch = 1000
 	ingestBatch = 1000
@@ -97,8 +96,8 @@ const (
 // onceFetchWait is how long the broker holds an idle fetch of the loader
 // that `ingest --once` runs, instead of the consumers' 500ms: stopping a
 // consumer waits for its fetches in flight, so this is most of the time an
-// unchanged re-run takes (MySQL: 0.6 s at 500ms, 0.2 s at 100ms). The few
-// more idle fetches last only as long as the run.
+// unchanged re-run takes. The few more idle fetches last only as long as
+// the run.
 const onceFetchWait = 100 * time.Millisecond
 
 // startLoader starts one consumer per topic the loader reads; Wait returns
