@@ -24,10 +24,10 @@ image requests queued in the embedded broker for the next 'marquee run'.
 
 --once prints one summary line on stdout:
   status=completed seen=100 valid=100 rejected=0 changed=100 removed=0 images_requested=96
-and a progress bar on stderr when it is a terminal. When the run withheld its
-removals (see --feed-max-shrink and --feed-max-rejected), a line on stderr
-says why. Exit status: 0 when the
-run completed or the feed was not modified, 1 when it failed, 2 for usage.`
+and a progress bar on stderr when it is a terminal, on the bottom row, below
+the log lines. When the run withheld its removals (see --feed-max-shrink and
+--feed-max-rejected), a line on stderr says why. Exit status: 0 when the run
+completed or the feed was not modified, 1 when it failed, 2 for usage.`
 
 func ingestCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
