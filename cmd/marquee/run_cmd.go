@@ -117,9 +117,9 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 	defer func() { err = errors.Join(err, kafka.Close()) }()
 
 	if demoMode {
-		source, err := startDemo(&cfg, &env, logger)
-		if err != nil {
-			return err
+		source, startErr := startDemo(&cfg, &env, logger)
+		if startErr != nil {
+			return startErr
 		}
 		defer func() { err = errors.Join(err, source.Close()) }()
 	}
