@@ -1,5 +1,7 @@
-# Marquee: `make run` starts the whole system embedded; `make test` runs the
-# whole suite (with a throw-away MariaDB/MySQL server when one is installed).
+# Marquee: `make run` starts the whole system embedded; `make demo` the same
+# on generated performers and images, with no network (data in ./data-demo);
+# `make test` runs the whole suite (with a throw-away MariaDB/MySQL server
+# when one is installed).
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -10,10 +12,13 @@ GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 # Benchmarks: how long each runs (Go's -benchtime).
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-short generate check-generate playground lint bench clean test-faults up down
+.PHONY: run demo build test test-short generate check-generate playground lint bench clean test-faults up down
 
 run:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/marquee run
+
+demo:
+	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/marquee run --demo
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/marquee ./cmd/marquee

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"marquee/db"
 	"marquee/graph"
 	"marquee/internal/testkit"
 )
@@ -25,7 +27,7 @@ import (
 // text to /report once it shows data. Only this test serves it.
 const harnessPage = `<!doctype html>
 <html><body>
-<iframe id="pg" src="/playground/?query=QUERY" style="width:1200px;height:800px"></iframe>
+<iframe id="pg" src="PLAYGROUND" style="width:1200px;height:800px"></iframe>
 <script>
 var lastClick = 0;
 function poll() {
@@ -46,9 +48,10 @@ poll();
 </body></html>`
 
 // TestPlaygroundInBrowser opens /playground in headless Chromium with every
-// host but 127.0.0.1 unreachable, runs a query and reads its result from the
-// page: the embedded GraphiQL works with no internet access. It needs
-// Debian's chromium; without it the test skips, except under CI=true.
+// host but 127.0.0.1 unreachable, runs the query it opens on (the one in the
+// address, else its own) and reads the result from the page: the embedded
+// GraphiQL works with no internet access. It needs Debian's chromium;
+// without it the test skips, except under CI=true.
 func TestPlaygroundInBrowser(t *testing.T) {
 	chromium := findChromium()
 	if chromium == "" {
@@ -59,10 +62,40 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	}
 	s := testkit.OpenStore(t, dbtestSQLite(t))
 	loadFixture(t, s)
+	tests := []struct {
+		name       string
+		playground string   // the address the page opens
+		want       []string // in the result pane's first screen (it draws no more)
+	}{
+		{"query in the address", "/playground/?query=" + url.QueryEscape(`{ pornstarByFeedId(feedId: 1) { name aliases } }`),
+			[]string{`"name": "Alpha Star"`, `"Ally"`, `"A. Star"`}},
+		{"the query it opens on", "/playground/",
+			[]string{`"totalCount": 6`, `"name": "Alpha Star"`, `"status": "CACHED"`, `"url": "/images/` + hashAlpha + `"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			result, requested := runPlayground(t, chromium, s, tt.playground)
+			t.Logf("GraphiQL shows: %s", strings.Join(strings.Fields(result), " "))
+			for _, want := range tt.want {
+				if !strings.Contains(result, want) {
+					t.Errorf("the result lacks %s: %s", want, result)
+				}
+			}
+			seen := strings.Join(requested, "\n")
+			for _, want := range []string{"GET /playground/", "GET /playground/graphiql.min.js", "POST /graphql"} {
+				if !strings.Contains(seen, want) {
+					t.Errorf("the browser did not request %s; requests:\n%s", want, seen)
+				}
+			}
+		})
+	}
+}
 
+// runPlayground serves the playground over s and opens it at address in
+// Chromium, inside the harness page; it returns what GraphiQL's result pane
+// showed and the requests the browser made.
+func runPlayground(t *testing.T, chromium string, s *db.Store, address string) (result string, requested []string) {
 	var mu sync.Mutex
-	var requested []string
-	query := `{ pornstarByFeedId(feedId: 1) { name aliases } }`
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graph.NewHandler(graph.Options{Store: s, Introspection: true}))
 	mux.Handle("/playground/", graph.Playground("/graphql"))
@@ -76,7 +109,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	})
 	mux.HandleFunc("/harness", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(strings.Replace(harnessPage, "QUERY", url.QueryEscape(query), 1)))
+		w.Write([]byte(strings.Replace(harnessPage, "PLAYGROUND", html.EscapeString(address), 1)))
 	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -89,7 +122,6 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	// Chromium itself sometimes crashes at start on a loaded machine (a
 	// segmentation fault before it loads anything): such a crash is
 	// retried, twice at most; anything else fails the test.
-	var result string
 	for attempt := 1; ; attempt++ {
 		var err error
 		result, err = runHarness(t, chromium, srv.URL+"/harness", reports)
@@ -103,20 +135,9 @@ func TestPlaygroundInBrowser(t *testing.T) {
 		}
 		t.Logf("attempt %d: %v; trying again", attempt, err)
 	}
-	t.Logf("GraphiQL shows: %s", strings.Join(strings.Fields(result), " "))
-	for _, want := range []string{`"name": "Alpha Star"`, `"Ally"`, `"A. Star"`} {
-		if !strings.Contains(result, want) {
-			t.Errorf("the result lacks %s: %s", want, result)
-		}
-	}
 	mu.Lock()
 	defer mu.Unlock()
-	seen := strings.Join(requested, "\n")
-	for _, want := range []string{"GET /playground/", "GET /playground/graphiql.min.js", "POST /graphql"} {
-		if !strings.Contains(seen, want) {
-			t.Errorf("the browser did not request %s; requests:\n%s", want, seen)
-		}
-	}
+	return result, append([]string(nil), requested...)
 }
 
 // errNoReport: the page did not report within 2 minutes.

@@ -34,6 +34,33 @@ type playgroundAsset struct {
 	gzipped  []byte
 }
 
+// PlaygroundQuery is the query the playground opens on until its user
+// writes another: a page of performers, best ranked first, with their
+// thumbnails and the state of each image, and where a cached one is served.
+const PlaygroundQuery = `# Marquee's GraphQL API: run this query with Ctrl-Enter.
+# A page of performers, best ranked first, with their thumbnails and the
+# state of each image: a CACHED image is served at its url. For the next
+# page, set the variable "after" to pageInfo.endCursor.
+query Performers($after: String) {
+  pornstars(first: 20, after: $after, orderBy: [{field: RANK}]) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      name
+      rank
+      aliases
+      thumbnails {
+        type
+        width
+        height
+        image { status url contentType bytes }
+      }
+    }
+  }
+}
+`
+
 // Playground serves GraphiQL pointed at endpoint (a path such as "/graphql",
 // or an absolute URL). Mount it at "/playground/"; a request for
 // "/playground" is redirected there. The page loads its scripts from the
@@ -157,9 +184,10 @@ var playgroundPage = template.Must(template.ParseFS(playgroundFiles, "playground
 func renderPlaygroundPage(endpoint string, versions map[string]string) []byte {
 	var buf bytes.Buffer
 	if err := playgroundPage.Execute(&buf, struct {
-		Endpoint string
-		Versions map[string]string
-	}{endpoint, versions}); err != nil {
+		Endpoint     string
+		DefaultQuery string
+		Versions     map[string]string
+	}{endpoint, PlaygroundQuery, versions}); err != nil {
 		panic("graph: playground page: " + err.Error())
 	}
 	return buf.Bytes()

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"marquee/db"
 	"marquee/graph"
 )
 
@@ -127,4 +131,60 @@ func TestPlaygroundAssetsArePinned(t *testing.T) {
 			t.Errorf("%s is not %s %s: run make playground", file, pkg, v)
 		}
 	}
+}
+
+// TestPlaygroundOpensOnPerformers: the page opens on PlaygroundQuery, which
+// answers a page of performers, best ranked first, with their thumbnails,
+// each image's state and where a cached one is served.
+func TestPlaygroundOpensOnPerformers(t *testing.T) {
+	page := httptest.NewRecorder()
+	graph.Playground("/graphql").ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/playground/", nil))
+	attr := regexp.MustCompile(`data-default-query="([^"]*)"`).FindStringSubmatch(page.Body.String())
+	if attr == nil || html.UnescapeString(attr[1]) != graph.PlaygroundQuery {
+		t.Fatalf("the page does not open on PlaygroundQuery:\n%s", page.Body)
+	}
+	type thumbnail struct {
+		Type  string
+		Image struct {
+			Status string
+			URL    *string
+		}
+	}
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		loadFixture(t, s)
+		e := newEnv(t, s, graph.Options{})
+		got := decode[struct {
+			Pornstars struct {
+				TotalCount int
+				PageInfo   struct{ HasNextPage bool }
+				Nodes      []struct {
+					Name       string
+					Thumbnails []thumbnail
+				}
+			}
+		}](t, e.query(t, graph.PlaygroundQuery, nil)).Pornstars
+		var names []string
+		states := map[string][]string{}
+		for _, node := range got.Nodes {
+			names = append(names, node.Name)
+			for _, th := range node.Thumbnails {
+				state := th.Type + " " + th.Image.Status
+				if th.Image.URL != nil {
+					state += " " + *th.Image.URL
+				}
+				states[node.Name] = append(states[node.Name], state)
+			}
+		}
+		wantNames := []string{"Alpha Star", "bravo", "delta", "Echo", "Charlie", "Golf"}
+		alpha := "/images/" + hashAlpha
+		wantStates := map[string][]string{
+			"Alpha Star": {"pc CACHED " + alpha, "mobile CACHED " + alpha, "tablet CACHED " + alpha},
+			"bravo":      {"pc FAILED", "mobile FAILED", "tablet FAILED"},
+			"delta":      {"pc PENDING", "mobile PENDING", "tablet PENDING"},
+		}
+		if got.TotalCount != 6 || got.PageInfo.HasNextPage || !slices.Equal(names, wantNames) || !maps.EqualFunc(states, wantStates, slices.Equal) {
+			t.Errorf("PlaygroundQuery answered %d performers %v with thumbnails %v (next page: %v); want 6 %v with %v",
+				got.TotalCount, names, states, got.PageInfo.HasNextPage, wantNames, wantStates)
+		}
+	})
 }

@@ -28,7 +28,8 @@ type environment struct {
 	serverStarting func(*server.Server)
 	// configureImaging, when set, adjusts the image compactor's settings
 	// before it starts. Tests use it to send image fetches to a local server
-	// (a resolver, its exact address allowed, its certificate trusted).
+	// (a resolver, its exact address allowed, its certificate trusted);
+	// `run --demo` to confine the compactor to the demo source.
 	configureImaging func(*imaging.Config)
 }
 

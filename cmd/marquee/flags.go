@@ -23,6 +23,9 @@ type flags struct {
 	about    string // what the command does, shown by --help
 	settings []string
 	typeName map[string]string // per flag, for --help
+	// given and fromEnv record, after parse, the flags given on the command
+	// line and the settings taken from environment variables.
+	given, fromEnv map[string]bool
 }
 
 func newFlags(synopsis, about string) *flags {
@@ -158,10 +161,10 @@ func (f *flags) parse(args []string, lookupEnv func(string) (string, bool)) erro
 		}
 		return &usageError{err.Error()}
 	}
-	given := map[string]bool{}
-	f.set.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	f.given, f.fromEnv = map[string]bool{}, map[string]bool{}
+	f.set.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
 	for _, name := range f.settings {
-		if given[name] {
+		if f.given[name] {
 			continue
 		}
 		value, ok := lookupEnv(envName(name))
@@ -171,6 +174,7 @@ func (f *flags) parse(args []string, lookupEnv func(string) (string, bool)) erro
 		if err := f.set.Set(name, value); err != nil {
 			return &usageError{fmt.Sprintf("invalid value %q for %s: %v", value, envName(name), err)}
 		}
+		f.fromEnv[name] = true
 	}
 	return nil
 }

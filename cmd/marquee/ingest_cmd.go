@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -25,10 +24,10 @@ image requests queued in the embedded broker for the next 'marquee run'.
 
 --once prints one summary line on stdout:
   status=completed seen=100 valid=100 rejected=0 changed=100 removed=0 images_requested=96
-and a progress bar on stderr when it is a terminal. When the run withheld its
-removals (see --feed-max-shrink and --feed-max-rejected), a line on stderr
-says why. Exit status: 0 when the
-run completed or the feed was not modified, 1 when it failed, 2 for usage.`
+and a progress bar on stderr when it is a terminal, on the bottom row, below
+the log lines. When the run withheld its removals (see --feed-max-shrink and
+--feed-max-rejected), a line on stderr says why. Exit status: 0 when the run
+completed or the feed was not modified, 1 when it failed, 2 for usage.`
 
 func ingestCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
@@ -56,6 +55,10 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 		source = cfg.FeedURL
 	}
 	cfg.resolve()
+	if once && isTerminal(env.stderr) {
+		// The progress bar stays below the log lines.
+		env.stderr = newStatusLine(env.stderr)
+	}
 	logger := newLogger(env.stderr, cfg)
 	if !once {
 		if err := serveIngest(ctx, cfg, logger, env); err != nil {
@@ -149,7 +152,7 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force, images bo
 	if err != nil {
 		return summary, err
 	}
-	stopProgress := startProgress(env.stderr, &sched.Runner.Progress)
+	stopProgress := startProgress(env.stderr, &sched.Runner.Progress, progressInterval)
 	summary, err = sched.RunClaimed(ctx, run)
 	stopProgress()
 	if err != nil || !embedded || summary.Status != db.RunCompleted {
@@ -169,46 +172,6 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force, images bo
 		return summary, fmt.Errorf("waiting for the image requests to settle: %w", err)
 	}
 	return summary, nil
-}
-
-// startProgress draws bytes read and items parsed on w while a run goes on,
-// when w is a terminal. The returned func stops it and ends the line.
-func startProgress(w io.Writer, p *ingest.Progress) (stop func()) {
-	if !isTerminal(w) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			fmt.Fprintf(w, "\r\033[Kfeed: %s read, %d items", humanBytes(p.Bytes()), p.Items.Load())
-			select {
-			case <-done:
-				fmt.Fprintln(w)
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // serveIngest runs the feed schedule until ctx ends, serving health on

@@ -55,14 +55,17 @@ func buildLogger(w io.Writer, cfg Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// isTerminal reports whether w is a character device, such as a terminal.
+// isTerminal reports whether w is a character device, such as a terminal,
+// or the statusLine of one.
 func isTerminal(w io.Writer) bool {
-	file, ok := w.(*os.File)
-	if !ok {
-		return false
+	switch w := w.(type) {
+	case *statusLine:
+		return true
+	case *os.File:
+		info, err := w.Stat()
+		return err == nil && info.Mode()&os.ModeCharDevice != 0
 	}
-	info, err := file.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
+	return false
 }
 
 // redactURL hides the password of a database URL, for logs and messages. It

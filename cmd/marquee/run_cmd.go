@@ -21,22 +21,40 @@ GraphQL API at /graphql with its playground at /playground, the REST API at
 /api/v1, the image bytes at /images/{url_hash}, and /healthz, /readyz and
 /metrics. Without --api-tokens it makes one write token on first start, keeps
 it in DATA_DIR/api-token and prints it once.
+With --demo it serves a generated feed of demo performers and their
+thumbnails from this process, on 127.0.0.1, and fetches from nowhere else:
+the APIs answer with performers and cached images within seconds, with no
+network. The demo keeps its data in ./data-demo unless --data-dir says
+otherwise; the environment variables of the data dir, the database, the
+brokers, the feed and the compactor's networks do not apply to it.
 SIGINT or SIGTERM stops it gracefully: in-flight requests finish, the loader
 and the compactor make their final commits, exit status 0.`
 
 func runCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
 	f := runFlags(&cfg)
+	var demoMode bool
+	f.set.BoolVar(&demoMode, "demo", false, "serve a generated feed of demo performers and their images from this process, on 127.0.0.1 only (data in ./data-demo)")
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code
+	}
+	var ignored []string
+	if demoMode {
+		var err error
+		if ignored, err = cfg.useDemo(f); err != nil {
+			return f.usageExit(err, env)
+		}
 	}
 	if err := cfg.checkFeed(); err != nil {
 		return f.usageExit(err, env)
 	}
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
+	if len(ignored) > 0 {
+		logger.Warn("demo: these environment variables do not apply, the demo keeps to its own data dir and feed", "ignored", ignored)
+	}
 	tuneGCForAPI(env.lookupEnv)
-	if err := runEmbedded(ctx, cfg, logger, env); err != nil {
+	if err := runEmbedded(ctx, cfg, demoMode, logger, env); err != nil {
 		logger.Error("marquee run failed", "err", err)
 		return exitFailure
 	}
@@ -57,9 +75,10 @@ func runFlags(cfg *Config) *flags {
 	return f
 }
 
-// runEmbedded runs everything of `marquee run` until ctx ends, then shuts
-// down in reverse order: HTTP server, database, data dir lock.
-func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env environment) (err error) {
+// runEmbedded runs everything of `marquee run` (with the demo source when
+// demoMode) until ctx ends, then shuts down in reverse order: HTTP server,
+// workers, demo source, Kafka, database, data dir lock.
+func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Logger, env environment) (err error) {
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
@@ -97,6 +116,13 @@ func runEmbedded(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 	}
 	defer func() { err = errors.Join(err, kafka.Close()) }()
 
+	if demoMode {
+		source, startErr := startDemo(&cfg, &env, logger)
+		if startErr != nil {
+			return startErr
+		}
+		defer func() { err = errors.Join(err, source.Close()) }()
+	}
 	sched, err := newScheduler(cfg, store, kafka.writer, logger, cfg.FeedURL)
 	if err != nil {
 		return err

@@ -1,4 +1,5 @@
-// Starts GraphiQL against the endpoint named by #graphiql's data-endpoint.
+// Starts GraphiQL against the endpoint named by #graphiql's data-endpoint,
+// opening on the query of its data-default-query on a first visit.
 // ?query=, ?variables= and ?operationName= fill the editors, and edits are
 // written back to the address, so a link shares a query. Mutations need a
 // write token: put {"Authorization": "Bearer <token>"} in the Headers tab
@@ -23,19 +24,7 @@
 
   var props = {
     fetcher: GraphiQL.createFetcher({ url: endpoint }),
-    defaultQuery: [
-      '# Marquee GraphQL API: run with Ctrl-Enter.',
-      'query TopPerformers {',
-      '  pornstars(first: 10, orderBy: [{field: RANK}]) {',
-      '    totalCount',
-      '    edges {',
-      '      node { id name rank aliases thumbnails { type image { status url } } }',
-      '    }',
-      '    pageInfo { hasNextPage endCursor }',
-      '  }',
-      '}',
-      ''
-    ].join('\n'),
+    defaultQuery: root.dataset.defaultQuery,
     onEditQuery: remember('query'),
     onEditVariables: remember('variables'),
     onEditOperationName: remember('operationName'),
