@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -147,14 +149,12 @@ func openAPIPaths() obj {
 		}
 		return obj{"required": true, "content": content}
 	}
-	listParams := []obj{paramRef("Limit"), paramRef("Cursor"), paramRef("Sort"), paramRef("Q")}
-	for _, name := range []string{"HairColor", "Ethnicity", "Gender", "Orientation", "License", "WLStatus", "Tattoos", "Piercings"} {
-		listParams = append(listParams, paramRef(name))
+	listParams := []obj{paramRef("Limit"), paramRef("Cursor"), paramRef("Sort")}
+	for i := range db.FilterFields {
+		for _, name := range db.FilterFields[i].ParamNames() {
+			listParams = append(listParams, paramRef(filterParamComponent(name)))
+		}
 	}
-	for _, field := range db.RangeFields {
-		listParams = append(listParams, paramRef(rangeParamName(field, "min")), paramRef(rangeParamName(field, "max")))
-	}
-	listParams = append(listParams, paramRef("HasImage"), paramRef("Removed"), paramRef("FeedID"))
 
 	return obj{
 		"/pornstars": obj{
@@ -251,19 +251,26 @@ func withDescription(schema obj, description string) obj {
 	return schema
 }
 
-func rangeParamName(field, bound string) string {
-	return "Range_" + field + "_" + bound
+// filterParamComponent names the component of a filter's parameter:
+// hair_color is FilterHairColor.
+func filterParamComponent(name string) string {
+	var b strings.Builder
+	b.WriteString("Filter")
+	for word := range strings.SplitSeq(name, "_") {
+		if word != "" {
+			b.WriteString(strings.ToUpper(word[:1]) + word[1:])
+		}
+	}
+	return b.String()
 }
 
+// sha256HexPattern matches a SHA-256 as Marquee writes it: lowercase hex.
+var sha256HexPattern = fmt.Sprintf("^[0-9a-f]{%d}$", hex.EncodedLen(sha256.Size))
+
+// positiveIDPattern matches a positive int64 without leading zeros.
+var positiveIDPattern = fmt.Sprintf("[1-9][0-9]{0,%d}", len(strconv.FormatInt(math.MaxInt64, 10))-1)
+
 func openAPIParameters() obj {
-	queryList := func(name, description string) obj {
-		return obj{"name": name, "in": "query", "description": description + " Any of several values, repeated or comma-separated.",
-			"style": "form", "explode": true,
-			"schema": obj{"type": "array", "maxItems": maxListValues, "items": obj{"type": "string", "minLength": 1}}}
-	}
-	queryBool := func(name, description string) obj {
-		return obj{"name": name, "in": "query", "description": description, "schema": obj{"type": "boolean"}}
-	}
 	sortKey := "-?(" + strings.Join(db.OrderFields, "|") + ")"
 	params := obj{
 		"PornstarID": obj{"name": "id", "in": "path", "required": true, "description": "The performer's id (not its feed id).",
@@ -272,7 +279,7 @@ func openAPIParameters() obj {
 			"schema": obj{"type": "integer", "format": "int64", "minimum": 1}},
 		"URLHash": obj{"name": "url_hash", "in": "path", "required": true,
 			"description": "Lowercase hex SHA-256 of the image URL (scheme and host lower-cased).",
-			"schema":      obj{"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+			"schema":      obj{"type": "string", "pattern": sha256HexPattern}},
 		"Limit": obj{"name": paramLimit, "in": "query", "description": "Page size.",
 			"schema": obj{"type": "integer", "minimum": 1, "maximum": db.MaxPageSize, "default": db.DefaultPageSize}},
 		"Cursor": obj{"name": paramCursor, "in": "query", "description": "`next_cursor` of the previous page (opaque).",
@@ -281,41 +288,57 @@ func openAPIParameters() obj {
 			"description": "Comma-separated keys, each optionally prefixed with - for descending: " + strings.Join(db.OrderFields, ", ") +
 				". Default rank. Ties are broken by id; unknown values sort last in both directions.",
 			"schema": obj{"type": "string", "pattern": "^" + sortKey + "(," + sortKey + ")*$"}, "example": "rank,-views"},
-		"Q": obj{"name": paramQ, "in": "query", "description": "Case-insensitive substring of the name or of any alias.",
-			"schema": obj{"type": "string", "maxLength": maxQLen}},
-		"HairColor":   queryList(paramHairColor, "Hair colour, case-insensitive."),
-		"Ethnicity":   queryList(paramEthnicity, "Ethnicity, case-insensitive."),
-		"Gender":      queryList(paramGender, "Gender, exact."),
-		"Orientation": queryList(paramOrient, "Orientation, exact."),
-		"License":     queryList(paramLicense, "License (REGULAR, PREMIUM), exact."),
-		"WLStatus":    queryBool(paramWLStatus, "White-label status."),
-		"Tattoos":     queryBool(paramTattoos, "Has tattoos."),
-		"Piercings":   queryBool(paramPiercings, "Has piercings."),
-		"HasImage":    queryBool(paramHasImage, "true: at least one cached image; false: none."),
-		"Removed": obj{"name": paramRemoved, "in": "query",
-			"description": "Performers that left the feed: false (default; any with feed_id), true (only those), any.",
-			"schema":      obj{"type": "string", "enum": []string{"false", "true", "any"}}},
-		"FeedID": obj{"name": paramFeedID, "in": "query", "description": "Feed ids (the lookup by feed id); any of several, repeated or comma-separated.",
-			"style": "form", "explode": true,
-			"schema": obj{"type": "array", "maxItems": maxListValues, "items": obj{"type": "string", "pattern": "^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18})*$"}}},
 		"IfNoneMatch": obj{"name": "If-None-Match", "in": "header", "description": "ETags the client holds: 304 when one matches.",
 			"schema": obj{"type": "string"}},
 		"IfMatch": obj{"name": "If-Match", "in": "header",
 			"description": "Only write if the performer still has this version (an ETag of it); 412 otherwise.",
 			"schema":      obj{"type": "string"}},
 	}
-	for _, field := range db.RangeFields {
-		for _, bound := range []string{"min", "max"} {
-			word := "at least"
-			if bound == "max" {
-				word = "at most"
-			}
-			params[rangeParamName(field, bound)] = obj{"name": field + "_" + bound, "in": "query",
-				"description": fmt.Sprintf("%s %s (inclusive).", field, word),
-				"schema":      obj{"type": "integer", "format": "int64"}}
+	for i := range db.FilterFields {
+		field := &db.FilterFields[i]
+		for _, name := range field.ParamNames() {
+			params[filterParamComponent(name)] = filterParameter(field, name)
 		}
 	}
 	return params
+}
+
+// filterParameter is the parameter name of field (one of its ParamNames),
+// as parsePornstarQuery reads it.
+func filterParameter(field *db.FilterField, name string) obj {
+	param := obj{"name": name, "in": "query", "description": field.Description}
+	// A list's values come repeated or comma-separated: an item may hold
+	// several, so only the description can bound each one.
+	list := func(values string, item obj) {
+		param["description"] = fmt.Sprintf("%s Any of several %s, repeated or comma-separated.", field.Description, values)
+		param["style"], param["explode"] = "form", true
+		param["schema"] = obj{"type": "array", "maxItems": field.MaxValues, "items": item}
+	}
+	switch field.Kind {
+	case db.FilterText:
+		param["schema"] = obj{"type": "string", "maxLength": field.MaxLength}
+	case db.FilterTextList:
+		list(fmt.Sprintf("values (at most %d, each at most %d characters)", field.MaxValues, field.MaxLength),
+			obj{"type": "string", "minLength": 1})
+	case db.FilterIDList:
+		list(fmt.Sprintf("positive integers (at most %d)", field.MaxValues),
+			obj{"type": "string", "pattern": "^" + positiveIDPattern + "(," + positiveIDPattern + ")*$"})
+	case db.FilterBool:
+		param["schema"] = obj{"type": "boolean"}
+	case db.FilterIntRange:
+		word := "at least"
+		if filterParams[name].bound == db.RangeMax {
+			word = "at most"
+		}
+		param["description"] = fmt.Sprintf("%s %s (inclusive).", field.Name, word)
+		param["schema"] = obj{"type": "integer", "format": "int64"}
+	case db.FilterRemoved:
+		param["description"] = field.Description + " With feed_id, the default is any."
+		param["schema"] = obj{"type": "string", "enum": db.Removals}
+	default:
+		panic("rest: no parameter for the filter " + field.Name)
+	}
+	return param
 }
 
 func openAPIHeaders() obj {
@@ -478,7 +501,7 @@ func openAPISchemas() obj {
 			"width":    thumbRule("width"),
 			"height":   thumbRule("height"),
 			"url":      thumbRule("url"),
-			"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Optional; must be the hash of url."},
+			"url_hash": obj{"type": "string", "pattern": sha256HexPattern, "description": "Optional; must be the hash of url."},
 		}
 	}
 	thumbnailUpdateProps := thumbnailWriteProps()
@@ -551,7 +574,7 @@ func openAPISchemas() obj {
 				"width":    thumbRule("width"),
 				"height":   thumbRule("height"),
 				"url":      withDescription(thumbRule("url"), "The image's source URL."),
-				"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+				"url_hash": obj{"type": "string", "pattern": sha256HexPattern},
 				"image":    ref("Image"),
 			}},
 		"ThumbnailWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"type", "url"},
@@ -561,7 +584,7 @@ func openAPISchemas() obj {
 		"Image": obj{"type": "object", "additionalProperties": false,
 			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at"},
 			"properties": obj{
-				"url_hash":       obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+				"url_hash":       obj{"type": "string", "pattern": sha256HexPattern},
 				"status":         obj{"type": "string", "enum": []string{db.ImagePending, db.ImageCached, db.ImageFailed}},
 				"url":            obj{"type": nullable("string"), "description": "/images/{url_hash} once cached, else null."},
 				"source_url":     obj{"type": "string"},
