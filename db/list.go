@@ -24,50 +24,6 @@ const (
 	MaxPageSize     = 100
 )
 
-// Removed selects performers by whether they left the feed.
-type Removed string
-
-const (
-	RemovedExclude Removed = "false" // only performers in the feed (the default)
-	RemovedOnly    Removed = "true"  // only performers that left it
-	RemovedAny     Removed = "any"   // both
-)
-
-// Range is an inclusive range; a nil bound is open.
-type Range struct {
-	Min *int64 `json:"min,omitempty"`
-	Max *int64 `json:"max,omitempty"`
-}
-
-// RangeFields are the fields Filter.Ranges accepts, named as their columns
-// (and as the APIs' <field>_min / <field>_max parameters).
-var RangeFields = []string{
-	"age", "breast_size", "subscriptions", "monthly_searches", "views", "videos_count",
-	"premium_videos_count", "white_label_video_count", "rank", "rank_premium", "rank_wl",
-}
-
-// Filter selects performers. Zero fields do not filter. Lists match any of
-// their values; strings of Genders, Orientations and Licenses match exactly,
-// hair colours and ethnicities case-insensitively.
-type Filter struct {
-	// Q is a case-insensitive substring of the name or of any alias.
-	Q            string           `json:"q,omitempty"`
-	HairColors   []string         `json:"hair_colors,omitempty"`
-	Ethnicities  []string         `json:"ethnicities,omitempty"`
-	Genders      []string         `json:"genders,omitempty"`
-	Orientations []string         `json:"orientations,omitempty"`
-	Licenses     []string         `json:"licenses,omitempty"`
-	WLStatus     *bool            `json:"wl_status,omitempty"`
-	Tattoos      *bool            `json:"tattoos,omitempty"`
-	Piercings    *bool            `json:"piercings,omitempty"`
-	Ranges       map[string]Range `json:"ranges,omitempty"`
-	// HasImage: true keeps performers with at least one cached image, false
-	// those with none.
-	HasImage *bool   `json:"has_image,omitempty"`
-	Removed  Removed `json:"removed,omitempty"`
-	FeedIDs  []int64 `json:"feed_ids,omitempty"`
-}
-
 // Ordering fields of List.
 const (
 	OrderRank          = "rank"
@@ -77,9 +33,6 @@ const (
 	OrderAge           = "age"
 	OrderUpdatedAt     = "updated_at"
 )
-
-// OrderFields lists the fields List can order by.
-var OrderFields = []string{OrderRank, OrderName, OrderViews, OrderSubscriptions, OrderAge, OrderUpdatedAt}
 
 // OrderKey is one key of an ordering.
 type OrderKey struct {
@@ -108,7 +61,8 @@ type PornstarPage struct {
 	Total int64
 }
 
-// sortKey describes how one ordering field maps to a column.
+// sortKey is one ordering field of List: its column, the column's type
+// and size as the migrations create them, and the row's value of it.
 type sortKey struct {
 	field    string
 	column   string
@@ -118,6 +72,9 @@ type sortKey struct {
 	// of a kindInt, the length in characters of a kindString.
 	minInt, maxInt int64
 	maxChars       int
+	// value is the row's value of the column: nil, int64, string or
+	// time.Time, as kind says.
+	value func(p *Pornstar) any
 }
 
 type valueKind int
@@ -128,40 +85,48 @@ const (
 	kindTime
 )
 
-// sortKeys are the ordering fields with their columns' types and sizes, as
-// the migrations create them.
-var sortKeys = map[string]sortKey{
-	OrderRank:          {field: OrderRank, column: "rank", nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64},
-	OrderName:          {field: OrderName, column: "name_key", kind: kindString, maxChars: maxNameLen},
-	OrderViews:         {field: OrderViews, column: "views", nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64},
-	OrderSubscriptions: {field: OrderSubscriptions, column: "subscriptions", nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64},
-	OrderAge:           {field: OrderAge, column: "age", nullable: true, kind: kindInt, minInt: math.MinInt32, maxInt: math.MaxInt32},
-	OrderUpdatedAt:     {field: OrderUpdatedAt, column: "updated_at", kind: kindTime},
-}
-
-func (k sortKey) ident() bun.Ident { return bun.Ident("p." + k.column) }
-
-// value is the row's value of this key: nil, int64, string or time.Time.
-func (k sortKey) value(p *Pornstar) any {
-	switch k.field {
-	case OrderRank:
-		return derefInt(p.Rank)
-	case OrderViews:
-		return derefInt(p.Views)
-	case OrderSubscriptions:
-		return derefInt(p.Subscriptions)
-	case OrderAge:
+// sortKeyTable is the one table of ordering fields, in the order the APIs
+// list them: adding a sort key is adding its row (and its value to the
+// GraphQL enum PornstarOrderField, which tests check against OrderFields).
+var sortKeyTable = []sortKey{
+	int64SortKey(OrderRank, "rank", func(p *Pornstar) *int64 { return p.Rank }),
+	{field: OrderName, column: "name_key", kind: kindString, maxChars: maxNameLen, value: func(p *Pornstar) any { return p.NameKey }},
+	int64SortKey(OrderViews, "views", func(p *Pornstar) *int64 { return p.Views }),
+	int64SortKey(OrderSubscriptions, "subscriptions", func(p *Pornstar) *int64 { return p.Subscriptions }),
+	{field: OrderAge, column: "age", nullable: true, kind: kindInt, minInt: math.MinInt32, maxInt: math.MaxInt32, value: func(p *Pornstar) any {
 		if p.Age == nil {
 			return nil
 		}
 		return int64(*p.Age)
-	case OrderName:
-		return p.NameKey
-	case OrderUpdatedAt:
-		return p.UpdatedAt.UTC()
-	}
-	return nil
+	}},
+	{field: OrderUpdatedAt, column: "updated_at", kind: kindTime, value: func(p *Pornstar) any { return p.UpdatedAt.UTC() }},
 }
+
+// int64SortKey is a sort key over a nullable BIGINT column.
+func int64SortKey(field, column string, member func(*Pornstar) *int64) sortKey {
+	return sortKey{field: field, column: column, nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64,
+		value: func(p *Pornstar) any { return derefInt(member(p)) }}
+}
+
+// sortKeys are the rows of sortKeyTable by field.
+var sortKeys = func() map[string]sortKey {
+	keys := make(map[string]sortKey, len(sortKeyTable))
+	for _, k := range sortKeyTable {
+		keys[k.field] = k
+	}
+	return keys
+}()
+
+// OrderFields lists the fields List can order by.
+var OrderFields = func() []string {
+	fields := make([]string, len(sortKeyTable))
+	for i, k := range sortKeyTable {
+		fields[i] = k.field
+	}
+	return fields
+}()
+
+func (k sortKey) ident() bun.Ident { return bun.Ident("p." + k.column) }
 
 func derefInt(v *int64) any {
 	if v == nil {
@@ -500,107 +465,6 @@ func keysetPredicate(comps []component) (string, []any) {
 	}
 	b.WriteByte(')')
 	return b.String(), args
-}
-
-func validateFilter(f *Filter) error {
-	switch f.Removed {
-	case "":
-		f.Removed = RemovedExclude
-	case RemovedExclude, RemovedOnly, RemovedAny:
-	default:
-		return fieldError("removed", "must be false, true or any")
-	}
-	for name := range f.Ranges {
-		if !slices.Contains(RangeFields, name) {
-			return fieldError("ranges/"+name, "is not a range field")
-		}
-	}
-	if err := checkText("q", f.Q, maxNameLen); err != nil {
-		return err
-	}
-	lists := []struct {
-		field  string
-		values []string
-	}{
-		{"hair_colors", f.HairColors}, {"ethnicities", f.Ethnicities}, {"genders", f.Genders},
-		{"orientations", f.Orientations}, {"licenses", f.Licenses},
-	}
-	for _, list := range lists {
-		for i, v := range list.values {
-			if err := checkText(fmt.Sprintf("%s/%d", list.field, i), v, maxTagLen); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func applyFilter(q *bun.SelectQuery, f *Filter) {
-	switch f.Removed {
-	case RemovedOnly:
-		q.Where("p.removed_at IS NOT NULL")
-	case RemovedAny:
-	default:
-		q.Where("p.removed_at IS NULL")
-	}
-	if needle := strings.ToLower(strings.TrimSpace(f.Q)); needle != "" {
-		q.Where("p.search_text LIKE ? ESCAPE '!'", "%"+escapeLike(needle)+"%")
-	}
-	tagFilter(q, tagHairColor, f.HairColors)
-	tagFilter(q, tagEthnicity, f.Ethnicities)
-	if len(f.Genders) > 0 {
-		q.Where("p.gender IN (?)", bun.List(f.Genders))
-	}
-	if len(f.Orientations) > 0 {
-		q.Where("p.orientation IN (?)", bun.List(f.Orientations))
-	}
-	if len(f.Licenses) > 0 {
-		q.Where("p.license IN (?)", bun.List(f.Licenses))
-	}
-	for col, v := range map[string]*bool{"wl_status": f.WLStatus, "tattoos": f.Tattoos, "piercings": f.Piercings} {
-		if v != nil {
-			q.Where("? = ?", bun.Ident("p."+col), *v)
-		}
-	}
-	for _, name := range RangeFields { // a fixed order keeps the SQL stable
-		r, ok := f.Ranges[name]
-		if !ok {
-			continue
-		}
-		if r.Min != nil {
-			q.Where("? >= ?", bun.Ident("p."+name), *r.Min)
-		}
-		if r.Max != nil {
-			q.Where("? <= ?", bun.Ident("p."+name), *r.Max)
-		}
-	}
-	if f.HasImage != nil {
-		exists := "EXISTS"
-		if !*f.HasImage {
-			exists = "NOT EXISTS"
-		}
-		q.Where(exists+" (SELECT 1 FROM thumbnails AS t JOIN images AS i ON i.url_hash = t.url_hash WHERE t.pornstar_id = p.id AND i.status = ?)", ImageCached)
-	}
-	if len(f.FeedIDs) > 0 {
-		q.Where("p.external_id IN (?)", bun.List(f.FeedIDs))
-	}
-}
-
-func tagFilter(q *bun.SelectQuery, attribute string, values []string) {
-	var keys []string
-	for _, v := range values {
-		if k := tagValue(v); k != "" {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return
-	}
-	q.Where("p.id IN (SELECT pt.pornstar_id FROM pornstar_tags AS pt WHERE pt.attribute = ? AND pt.value IN (?))", attribute, bun.List(keys))
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 // cursor is the decoded form of an opaque page cursor.

@@ -15,10 +15,6 @@ import (
 	"marquee/graph/model"
 )
 
-// maxFilterValues bounds every list of a filter: each value is a bound
-// parameter of one query, and no real question needs more.
-const maxFilterValues = 100
-
 // toPage checks the pagination arguments of a connection.
 func toPage(first *int, after *string, last *int, before *string) (db.Page, error) {
 	var page db.Page
@@ -69,119 +65,7 @@ func listError(page db.Page, err error) error {
 	case strings.HasPrefix(fe.Field, "order/"):
 		return inputError("orderBy.", &db.FieldError{Field: strings.TrimPrefix(fe.Field, "order/"), Reason: fe.Reason})
 	}
-	if head, index, found := strings.Cut(fe.Field, "/"); found {
-		if arg, ok := filterArguments[head]; ok {
-			return inputError("filter.", &db.FieldError{Field: arg + "/" + index, Reason: fe.Reason})
-		}
-	}
-	return inputError("filter.", err)
-}
-
-// filterArguments names the fields of PornstarFilter whose name is not the
-// camel-cased name of the db.Filter field behind them.
-var filterArguments = map[string]string{
-	"hair_colors":  "hairColor",
-	"ethnicities":  "ethnicity",
-	"genders":      "gender",
-	"orientations": "orientation",
-	"licenses":     "license",
-}
-
-var orderFields = map[model.PornstarOrderField]string{
-	model.PornstarOrderFieldRank:          db.OrderRank,
-	model.PornstarOrderFieldName:          db.OrderName,
-	model.PornstarOrderFieldViews:         db.OrderViews,
-	model.PornstarOrderFieldSubscriptions: db.OrderSubscriptions,
-	model.PornstarOrderFieldAge:           db.OrderAge,
-	model.PornstarOrderFieldUpdatedAt:     db.OrderUpdatedAt,
-}
-
-// toOrder translates orderBy; a field may appear once.
-func toOrder(orderBy []*model.PornstarOrder) ([]db.OrderKey, error) {
-	keys := make([]db.OrderKey, 0, len(orderBy))
-	seen := map[model.PornstarOrderField]bool{}
-	for i, o := range orderBy {
-		field, ok := orderFields[o.Field]
-		if !ok {
-			return nil, badInput(fmt.Sprintf("orderBy.%d.field", i), "is not an ordering field")
-		}
-		if seen[o.Field] {
-			return nil, badInput(fmt.Sprintf("orderBy.%d.field", i), "is repeated")
-		}
-		seen[o.Field] = true
-		keys = append(keys, db.OrderKey{Field: field, Desc: o.Direction == model.OrderDirectionDesc})
-	}
-	return keys, nil
-}
-
-// toFilter translates the filter argument.
-func toFilter(in *model.PornstarFilter) (db.Filter, error) {
-	var f db.Filter
-	if in == nil {
-		return f, nil
-	}
-	lists := []struct {
-		name   string
-		values []string
-		dst    *[]string
-	}{
-		{"hairColor", in.HairColor, &f.HairColors},
-		{"ethnicity", in.Ethnicity, &f.Ethnicities},
-		{"gender", in.Gender, &f.Genders},
-		{"orientation", in.Orientation, &f.Orientations},
-		{"license", in.License, &f.Licenses},
-	}
-	for _, l := range lists {
-		if len(l.values) > maxFilterValues {
-			return f, badInput("filter."+l.name, fmt.Sprintf("has %d values, at most %d allowed", len(l.values), maxFilterValues))
-		}
-		*l.dst = l.values
-	}
-	if len(in.FeedID) > maxFilterValues {
-		return f, badInput("filter.feedId", fmt.Sprintf("has %d values, at most %d allowed", len(in.FeedID), maxFilterValues))
-	}
-	for _, id := range in.FeedID {
-		f.FeedIDs = append(f.FeedIDs, int64(id))
-	}
-	if in.Q != nil {
-		f.Q = *in.Q
-	}
-	f.WLStatus, f.Tattoos, f.Piercings, f.HasImage = in.WlStatus, in.Tattoos, in.Piercings, in.HasImage
-	ranges := []struct {
-		field    string
-		min, max *int64
-	}{
-		{"age", intPtr64(in.AgeMin), intPtr64(in.AgeMax)},
-		{"breast_size", intPtr64(in.BreastSizeMin), intPtr64(in.BreastSizeMax)},
-		{"subscriptions", in.SubscriptionsMin, in.SubscriptionsMax},
-		{"monthly_searches", in.MonthlySearchesMin, in.MonthlySearchesMax},
-		{"views", in.ViewsMin, in.ViewsMax},
-		{"videos_count", in.VideosCountMin, in.VideosCountMax},
-		{"premium_videos_count", in.PremiumVideosCountMin, in.PremiumVideosCountMax},
-		{"white_label_video_count", in.WhiteLabelVideoCountMin, in.WhiteLabelVideoCountMax},
-		{"rank", in.RankMin, in.RankMax},
-		{"rank_premium", in.RankPremiumMin, in.RankPremiumMax},
-		{"rank_wl", in.RankWlMin, in.RankWlMax},
-	}
-	for _, r := range ranges {
-		if r.min == nil && r.max == nil {
-			continue
-		}
-		if f.Ranges == nil {
-			f.Ranges = map[string]db.Range{}
-		}
-		f.Ranges[r.field] = db.Range{Min: r.min, Max: r.max}
-	}
-	switch {
-	case in.Removed == nil:
-	case *in.Removed == model.RemovedFilterNotRemoved:
-		f.Removed = db.RemovedExclude
-	case *in.Removed == model.RemovedFilterRemoved:
-		f.Removed = db.RemovedOnly
-	case *in.Removed == model.RemovedFilterAny:
-		f.Removed = db.RemovedAny
-	}
-	return f, nil
+	return filterError(err)
 }
 
 func intPtr64(v *int) *int64 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"marquee/db"
+	"marquee/server"
 )
 
 // FilesPattern is where the handler of NewFilesHandler is mounted (outside
@@ -48,9 +49,10 @@ const filesCacheControl = "public, max-age=31536000, immutable"
 // NewFilesHandler returns the handler of GET and HEAD /images/{url_hash}:
 // the cached bytes of one image URL, with the content type sniffed when it
 // was fetched, a strong ETag (the content's SHA-256), immutable caching,
-// 304 for a matching If-None-Match and byte ranges (RFC 9110: an
-// unsatisfiable range set is 416 with Content-Range: bytes */SIZE, a Range
-// of another unit or invalid syntax is ignored). A hash that is not 64
+// 304 for a matching If-None-Match, 412 for an If-Match of other bytes and
+// byte ranges (RFC 9110: an unsatisfiable range set is 416 with
+// Content-Range: bytes */SIZE, a Range of another unit or invalid syntax is
+// ignored). Every refusal is a problem document. A hash that is not 64
 // lowercase hex digits is 400; an image that is unknown, pending or failed is
 // 404. The file read is chosen by the content hash recorded for the URL hash,
 // never by anything in the request, so no request can read any other file.
@@ -78,7 +80,7 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	urlHash := r.PathValue("url_hash")
 	if !db.IsSHA256Hex(urlHash) {
-		fail(w, r, kindInvalidParameter, "url_hash must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")
+		failParameters(w, r, []problemError{urlHashError})
 		return
 	}
 	img, err := h.store.Image(r.Context(), urlHash)
@@ -120,15 +122,21 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// must not sniff again, nor run anything these bytes might contain.
 	header.Set("X-Content-Type-Options", "nosniff")
 	header.Set("Content-Security-Policy", "default-src 'none'")
-	// ServeContent answers HEAD, If-None-Match (against the ETag set above,
-	// 304 with the caching headers kept), If-Range and the byte ranges that
-	// withRange lets through; no Last-Modified.
-	w, r = withRange(w, r, info.Size())
-	http.ServeContent(w, r, "", time.Time{}, file)
+	// ServeContent answers HEAD, If-Match, If-None-Match (against the ETag
+	// set above, 304 with the caching headers kept), If-Range and the byte
+	// ranges that withRange lets through; no Last-Modified.
+	w = &contentProblemWriter{ResponseWriter: w, r: r, size: info.Size()}
+	http.ServeContent(w, withRange(r, info.Size()), "", time.Time{}, file)
 }
 
-// internal logs err and answers 500 without any of its text.
+// internal logs err, with a database error's cause, and answers 500
+// without any of its text.
 func (h *filesHandler) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
-	h.log.Error("rest: "+what, "path", r.URL.Path, "err", err)
+	attrs := []any{"request_id", server.RequestID(r.Context()), "path", r.URL.Path, "err", err}
+	var dbErr *db.DatabaseError
+	if errors.As(err, &dbErr) {
+		attrs = append(attrs, "cause", dbErr.Cause()) // operators' log only
+	}
+	h.log.Error("rest: "+what, attrs...)
 	fail(w, r, kindInternal, "the image could not be served")
 }

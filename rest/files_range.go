@@ -134,12 +134,11 @@ func digitsLess(a, b string) bool {
 // bytes: its Range replaced by what readRange makes of it. An unsatisfiable
 // set becomes a range ServeContent answers 416 with Content-Range: bytes
 // */size (after the preconditions and If-Range, which may still answer 304,
-// 412 or the whole representation), and that 416 is sent as a problem
-// document. r itself is left as it is.
-func withRange(w http.ResponseWriter, r *http.Request, size int64) (http.ResponseWriter, *http.Request) {
+// 412 or the whole representation). r itself is left as it is.
+func withRange(r *http.Request, size int64) *http.Request {
 	values := r.Header.Values("Range")
 	if len(values) == 0 {
-		return w, r
+		return r
 	}
 	verdict, ranges := readRange(values, size)
 	r = r.WithContext(r.Context())
@@ -152,32 +151,39 @@ func withRange(w http.ResponseWriter, r *http.Request, size int64) (http.Respons
 	case rangeUnsatisfiable:
 		// A first-pos at the size is the one form ServeContent answers 416.
 		r.Header.Set("Range", "bytes="+strconv.FormatInt(size, 10)+"-")
-		w = &unsatisfiableRangeWriter{ResponseWriter: w, r: r, size: size}
 	}
-	return w, r
+	return r
 }
 
-// unsatisfiableRangeWriter answers ServeContent's 416 as a problem document
-// (ServeContent's own body is plain text), keeping its Content-Range. Any
-// other answer passes through unchanged.
-type unsatisfiableRangeWriter struct {
+// contentProblemWriter sends ServeContent's refusals as problem documents
+// (ServeContent's own 416 body is plain text and its 412 has none): 412
+// when If-Match names other bytes, 416 (keeping its Content-Range) when no
+// range overlaps the size bytes. Any other answer passes through unchanged.
+type contentProblemWriter struct {
 	http.ResponseWriter
 	r        *http.Request
 	size     int64
-	answered bool // the problem was sent; ServeContent's body is dropped
+	answered bool // a problem was sent; ServeContent's body is dropped
 }
 
-func (w *unsatisfiableRangeWriter) WriteHeader(code int) {
-	if code != http.StatusRequestedRangeNotSatisfiable || w.answered {
-		w.ResponseWriter.WriteHeader(code)
+func (w *contentProblemWriter) WriteHeader(code int) {
+	if w.answered {
 		return
 	}
-	w.answered = true
-	fail(w.ResponseWriter, w.r, kindRangeNotSatisfiable,
-		"no byte range asked for overlaps the image's "+strconv.FormatInt(w.size, 10)+" bytes (a range that starts past the end, or the last 0 bytes)")
+	switch code {
+	case http.StatusPreconditionFailed:
+		w.answered = true
+		fail(w.ResponseWriter, w.r, kindPrecondition, "If-Match names other bytes than this image's (its ETag is their SHA-256)")
+	case http.StatusRequestedRangeNotSatisfiable:
+		w.answered = true
+		fail(w.ResponseWriter, w.r, kindRangeNotSatisfiable,
+			"no byte range asked for overlaps the image's "+strconv.FormatInt(w.size, 10)+" bytes (a range that starts past the end, or the last 0 bytes)")
+	default:
+		w.ResponseWriter.WriteHeader(code)
+	}
 }
 
-func (w *unsatisfiableRangeWriter) Write(p []byte) (int, error) {
+func (w *contentProblemWriter) Write(p []byte) (int, error) {
 	if w.answered {
 		return len(p), nil
 	}
@@ -185,4 +191,4 @@ func (w *unsatisfiableRangeWriter) Write(p []byte) (int, error) {
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.
-func (w *unsatisfiableRangeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *contentProblemWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -6,11 +6,15 @@ package rest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/imaging"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
@@ -29,10 +34,12 @@ const (
 	testMaxBody = 64 << 10
 )
 
-// testAPI is the REST handler over one test database.
+// testAPI is the REST handler over one test database, with the image
+// bytes beside it, mounted as the server mounts them.
 type testAPI struct {
 	t       testing.TB
 	store   *db.Store
+	files   *imaging.FileStore
 	handler http.Handler
 	logs    *testkit.SyncBuffer
 }
@@ -65,13 +72,26 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		o.maxBody = testMaxBody
 	}
 	logs := &testkit.SyncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := New(Options{
 		Store:        store,
-		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       logger,
 		Limiter:      o.limiter,
 		MaxBodyBytes: o.maxBody,
 	})
-	return &testAPI{t: t, store: store, handler: tokens.Middleware(h), logs: logs}
+	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := NewFilesHandler(FilesOptions{Store: store, Content: files, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every other path goes to the API, which answers unknown ones itself.
+	mux := http.NewServeMux()
+	mux.Handle("/", tokens.Middleware(h))
+	mux.Handle(FilesPattern, images)
+	return &testAPI{t: t, store: store, files: files, handler: mux, logs: logs}
 }
 
 // req is one request of a test.
@@ -285,6 +305,31 @@ func (api *testAPI) setImage(url, status string) {
 	if err := api.store.UpsertImages(context.Background(), []db.ImageState{st}); err != nil {
 		api.t.Fatalf("upsert image: %v", err)
 	}
+}
+
+// cacheImageBytes stores body as the cached bytes of url, of type
+// contentType, and returns the URL hash.
+func (api *testAPI) cacheImageBytes(url, contentType string, body []byte) string {
+	api.t.Helper()
+	sum := sha256.Sum256(body)
+	contentSHA256 := hex.EncodeToString(sum[:])
+	path, err := api.files.Path(contentSHA256)
+	if err != nil {
+		api.t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		api.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		api.t.Fatal(err)
+	}
+	now, size := time.Now().UTC(), int64(len(body))
+	st := db.ImageState{URLHash: db.URLHash(url), URL: url, Status: db.ImageCached, Attempts: 1, FetchedAt: &now,
+		ContentType: &contentType, Bytes: &size, ContentSHA256: &contentSHA256}
+	if err := api.store.UpsertImages(context.Background(), []db.ImageState{st}); err != nil {
+		api.t.Fatalf("upsert image: %v", err)
+	}
+	return st.URLHash
 }
 
 // create makes a performer through the API and returns it.

@@ -7,6 +7,9 @@ import (
 	"marquee/db"
 )
 
+// urlHashError refuses a url_hash path parameter that is not a URL hash.
+var urlHashError = parameterError("url_hash", "must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")
+
 // getImage answers GET /images/{url_hash}: the state and metadata of one
 // image URL. The bytes of a cached image are served at /images/{url_hash},
 // outside this API. A hash no thumbnail refers to is 404; one that a
@@ -14,7 +17,7 @@ import (
 func (a *api) getImage(w http.ResponseWriter, r *http.Request) {
 	urlHash := r.PathValue("url_hash")
 	if !db.IsSHA256Hex(urlHash) {
-		failParameters(w, r, []problemError{parameterError("url_hash", "must be 64 lowercase hexadecimal digits (the SHA-256 of the image URL)")})
+		failParameters(w, r, []problemError{urlHashError})
 		return
 	}
 	if !noQuery(w, r) {

@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -48,12 +50,15 @@ func openAPIDocument() []byte {
 				"with `Retry-After` when it is spent.\n\n" +
 				"Every GET answer has an `ETag` and honours `If-None-Match` (304); a performer's ETag starts with its " +
 				"`version`, and `If-Match` on PUT, PATCH and DELETE compares that version (412 on a mismatch). HEAD is " +
-				"served wherever GET is.",
+				"served wherever GET is.\n\n" +
+				"The API is under " + BasePath + ". The bytes of cached images are beside it, at " + filesPath() + ", " +
+				"open to every client: no token is read there and no rate limit applies.",
 		},
-		"servers": []obj{{"url": BasePath}},
+		// The API is under BasePath; the image bytes are beside it.
+		"servers": []obj{{"url": "/"}},
 		"tags": []obj{
 			{"name": "pornstars", "description": "Performers, their aliases and thumbnails"},
-			{"name": "images", "description": "Image states; the bytes of cached images are at /images/{url_hash}"},
+			{"name": "images", "description": "Image states, and the bytes of cached images"},
 			{"name": "feed-runs", "description": "Feed runs: list, detail, trigger"},
 			{"name": "meta", "description": "This document"},
 		},
@@ -147,16 +152,14 @@ func openAPIPaths() obj {
 		}
 		return obj{"required": true, "content": content}
 	}
-	listParams := []obj{paramRef("Limit"), paramRef("Cursor"), paramRef("Sort"), paramRef("Q")}
-	for _, name := range []string{"HairColor", "Ethnicity", "Gender", "Orientation", "License", "WLStatus", "Tattoos", "Piercings"} {
-		listParams = append(listParams, paramRef(name))
+	listParams := []obj{paramRef("Limit"), paramRef("Cursor"), paramRef("Sort")}
+	for i := range db.FilterFields {
+		for _, name := range db.FilterFields[i].ParamNames() {
+			listParams = append(listParams, paramRef(filterParamComponent(name)))
+		}
 	}
-	for _, field := range db.RangeFields {
-		listParams = append(listParams, paramRef(rangeParamName(field, "min")), paramRef(rangeParamName(field, "max")))
-	}
-	listParams = append(listParams, paramRef("HasImage"), paramRef("Removed"), paramRef("FeedID"))
 
-	return obj{
+	api := obj{
 		"/pornstars": obj{
 			"get": readOp("listPornstars", "pornstars", "List performers",
 				"One page of performers matching every filter given, in the order of `sort`, with the cursor of the "+
@@ -237,6 +240,61 @@ func openAPIPaths() obj {
 				obj{"type": "object"}, nil, "400 InvalidParameter"), "500"), // served from memory: it cannot fail
 		},
 	}
+	paths := obj{filesPath(): obj{"parameters": []obj{paramRef("URLHash")}, "get": imageBytesOp()}}
+	for path, item := range api {
+		paths[BasePath+path] = item
+	}
+	return paths
+}
+
+// filesPath is the path of the image bytes, as FilesPattern mounts them.
+func filesPath() string {
+	_, path, _ := strings.Cut(FilesPattern, " ")
+	return path
+}
+
+// imageBytesOp is GET /images/{url_hash}, as NewFilesHandler answers it. It
+// is outside the API: no token is read and no rate limit applies, so it
+// has neither 401 nor 429.
+func imageBytesOp() obj {
+	cached := obj{"ETag": headerRef("ImageETag"), "Cache-Control": headerRef("ImageCacheControl")}
+	withBytes := func(extra obj) obj {
+		headers := obj{"Accept-Ranges": headerRef("AcceptRanges"), "X-Content-Type-Options": headerRef("NoSniff")}
+		for k, v := range cached {
+			headers[k] = v
+		}
+		for k, v := range extra {
+			headers[k] = v
+		}
+		return headers
+	}
+	image := obj{"image/*": obj{}}
+	return obj{
+		"operationId": "getImageBytes",
+		"tags":        []string{"images"},
+		"summary":     "Get the bytes of a cached image",
+		"description": "The bytes Marquee cached for the image URL, with the content type sniffed when they were fetched. " +
+			"Their ETag is their SHA-256 and they never change, so caches keep them (`Cache-Control: " + filesCacheControl +
+			"`). HEAD answers the same headers without the bytes. `If-None-Match` with the ETag is 304; `If-Match` with " +
+			"another is 412. `Range: bytes=...` is 206 with the ranges that overlap the image (several as " +
+			"multipart/byteranges), 416 with `Content-Range: bytes */SIZE` when none does; a Range of another unit " +
+			"or invalid syntax is ignored (200). An image that is unknown, pending or failed, or whose bytes are " +
+			"gone, is 404; its state is at " + BasePath + "/images/{url_hash}.",
+		"security":   []obj{{}},
+		"parameters": []obj{paramRef("IfNoneMatch"), paramRef("ImageIfMatch"), paramRef("Range"), paramRef("IfRange")},
+		"responses": obj{
+			"200": obj{"description": "The image.", "headers": withBytes(nil), "content": image},
+			"206": obj{"description": "The ranges asked for: one part with Content-Range, or several as multipart/byteranges.",
+				"headers": withBytes(obj{"Content-Range": headerRef("ContentRange")}),
+				"content": obj{"image/*": obj{}, "multipart/byteranges": obj{}}},
+			"304": obj{"description": "Not modified: the ETag in If-None-Match is these bytes'.", "headers": cached},
+			"400": respRef("InvalidParameter"),
+			"404": respRef("NotFound"),
+			"412": respRef("PreconditionFailed"),
+			"416": respRef("RangeNotSatisfiable"),
+			"500": respRef("Internal"),
+		},
+	}
 }
 
 // withoutResponse drops a response an operation cannot give.
@@ -251,19 +309,30 @@ func withDescription(schema obj, description string) obj {
 	return schema
 }
 
-func rangeParamName(field, bound string) string {
-	return "Range_" + field + "_" + bound
+// filterParamComponent names the component of a filter's parameter:
+// hair_color is FilterHairColor.
+func filterParamComponent(name string) string {
+	var b strings.Builder
+	b.WriteString("Filter")
+	for word := range strings.SplitSeq(name, "_") {
+		if word != "" {
+			b.WriteString(strings.ToUpper(word[:1]) + word[1:])
+		}
+	}
+	return b.String()
 }
 
+// sha256Hex is a SHA-256 as Marquee writes it, in lowercase hex: URL and
+// content hashes alike. sha256HexPattern matches it alone.
+var (
+	sha256Hex        = fmt.Sprintf("[0-9a-f]{%d}", hex.EncodedLen(sha256.Size))
+	sha256HexPattern = "^" + sha256Hex + "$"
+)
+
+// positiveIDPattern matches a positive int64 without leading zeros.
+var positiveIDPattern = fmt.Sprintf("[1-9][0-9]{0,%d}", len(strconv.FormatInt(math.MaxInt64, 10))-1)
+
 func openAPIParameters() obj {
-	queryList := func(name, description string) obj {
-		return obj{"name": name, "in": "query", "description": description + " Any of several values, repeated or comma-separated.",
-			"style": "form", "explode": true,
-			"schema": obj{"type": "array", "maxItems": maxListValues, "items": obj{"type": "string", "minLength": 1}}}
-	}
-	queryBool := func(name, description string) obj {
-		return obj{"name": name, "in": "query", "description": description, "schema": obj{"type": "boolean"}}
-	}
 	sortKey := "-?(" + strings.Join(db.OrderFields, "|") + ")"
 	params := obj{
 		"PornstarID": obj{"name": "id", "in": "path", "required": true, "description": "The performer's id (not its feed id).",
@@ -272,7 +341,7 @@ func openAPIParameters() obj {
 			"schema": obj{"type": "integer", "format": "int64", "minimum": 1}},
 		"URLHash": obj{"name": "url_hash", "in": "path", "required": true,
 			"description": "Lowercase hex SHA-256 of the image URL (scheme and host lower-cased).",
-			"schema":      obj{"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+			"schema":      obj{"type": "string", "pattern": sha256HexPattern}},
 		"Limit": obj{"name": paramLimit, "in": "query", "description": "Page size.",
 			"schema": obj{"type": "integer", "minimum": 1, "maximum": db.MaxPageSize, "default": db.DefaultPageSize}},
 		"Cursor": obj{"name": paramCursor, "in": "query", "description": "`next_cursor` of the previous page (opaque).",
@@ -281,41 +350,63 @@ func openAPIParameters() obj {
 			"description": "Comma-separated keys, each optionally prefixed with - for descending: " + strings.Join(db.OrderFields, ", ") +
 				". Default rank. Ties are broken by id; unknown values sort last in both directions.",
 			"schema": obj{"type": "string", "pattern": "^" + sortKey + "(," + sortKey + ")*$"}, "example": "rank,-views"},
-		"Q": obj{"name": paramQ, "in": "query", "description": "Case-insensitive substring of the name or of any alias.",
-			"schema": obj{"type": "string", "maxLength": maxQLen}},
-		"HairColor":   queryList(paramHairColor, "Hair colour, case-insensitive."),
-		"Ethnicity":   queryList(paramEthnicity, "Ethnicity, case-insensitive."),
-		"Gender":      queryList(paramGender, "Gender, exact."),
-		"Orientation": queryList(paramOrient, "Orientation, exact."),
-		"License":     queryList(paramLicense, "License (REGULAR, PREMIUM), exact."),
-		"WLStatus":    queryBool(paramWLStatus, "White-label status."),
-		"Tattoos":     queryBool(paramTattoos, "Has tattoos."),
-		"Piercings":   queryBool(paramPiercings, "Has piercings."),
-		"HasImage":    queryBool(paramHasImage, "true: at least one cached image; false: none."),
-		"Removed": obj{"name": paramRemoved, "in": "query",
-			"description": "Performers that left the feed: false (default; any with feed_id), true (only those), any.",
-			"schema":      obj{"type": "string", "enum": []string{"false", "true", "any"}}},
-		"FeedID": obj{"name": paramFeedID, "in": "query", "description": "Feed ids (the lookup by feed id); any of several, repeated or comma-separated.",
-			"style": "form", "explode": true,
-			"schema": obj{"type": "array", "maxItems": maxListValues, "items": obj{"type": "string", "pattern": "^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18})*$"}}},
 		"IfNoneMatch": obj{"name": "If-None-Match", "in": "header", "description": "ETags the client holds: 304 when one matches.",
+			"schema": obj{"type": "string"}},
+		"ImageIfMatch": obj{"name": "If-Match", "in": "header", "description": "Only answer if the bytes have one of these ETags; 412 otherwise.",
+			"schema": obj{"type": "string"}},
+		"Range": obj{"name": "Range", "in": "header", "description": "Byte ranges (RFC 9110), such as `bytes=0-1023` or `bytes=-512`.",
+			"schema": obj{"type": "string"}},
+		"IfRange": obj{"name": "If-Range", "in": "header", "description": "Send the ranges only if the ETag is this one; else the whole image.",
 			"schema": obj{"type": "string"}},
 		"IfMatch": obj{"name": "If-Match", "in": "header",
 			"description": "Only write if the performer still has this version (an ETag of it); 412 otherwise.",
 			"schema":      obj{"type": "string"}},
 	}
-	for _, field := range db.RangeFields {
-		for _, bound := range []string{"min", "max"} {
-			word := "at least"
-			if bound == "max" {
-				word = "at most"
-			}
-			params[rangeParamName(field, bound)] = obj{"name": field + "_" + bound, "in": "query",
-				"description": fmt.Sprintf("%s %s (inclusive).", field, word),
-				"schema":      obj{"type": "integer", "format": "int64"}}
+	for i := range db.FilterFields {
+		field := &db.FilterFields[i]
+		for _, name := range field.ParamNames() {
+			params[filterParamComponent(name)] = filterParameter(field, name)
 		}
 	}
 	return params
+}
+
+// filterParameter is the parameter name of field (one of its ParamNames),
+// as parsePornstarQuery reads it.
+func filterParameter(field *db.FilterField, name string) obj {
+	param := obj{"name": name, "in": "query", "description": field.Description}
+	// A list's values come repeated or comma-separated: an item may hold
+	// several, so only the description can bound each one.
+	list := func(values string, item obj) {
+		param["description"] = fmt.Sprintf("%s Any of several %s, repeated or comma-separated.", field.Description, values)
+		param["style"], param["explode"] = "form", true
+		param["schema"] = obj{"type": "array", "maxItems": field.MaxValues, "items": item}
+	}
+	switch field.Kind {
+	case db.FilterText:
+		param["schema"] = obj{"type": "string", "maxLength": field.MaxLength}
+	case db.FilterTextList:
+		list(fmt.Sprintf("values (at most %d, each at most %d characters)", field.MaxValues, field.MaxLength),
+			obj{"type": "string", "minLength": 1})
+	case db.FilterIDList:
+		list(fmt.Sprintf("positive integers (at most %d)", field.MaxValues),
+			obj{"type": "string", "pattern": "^" + positiveIDPattern + "(," + positiveIDPattern + ")*$"})
+	case db.FilterBool:
+		param["schema"] = obj{"type": "boolean"}
+	case db.FilterIntRange:
+		word := "at least"
+		if filterParams[name].bound == db.RangeMax {
+			word = "at most"
+		}
+		param["description"] = fmt.Sprintf("%s %s (inclusive).", field.Name, word)
+		param["schema"] = obj{"type": "integer", "format": "int64"}
+	case db.FilterRemoved:
+		param["description"] = field.Description + " With feed_id, the default is any."
+		param["schema"] = obj{"type": "string", "enum": db.Removals}
+	default:
+		panic("rest: no parameter for the filter " + field.Name)
+	}
+	return param
 }
 
 func openAPIHeaders() obj {
@@ -329,6 +420,16 @@ func openAPIHeaders() obj {
 		"Allow":           obj{"description": "The methods the route serves.", "schema": str},
 		"RetryAfter":      obj{"description": "Seconds until a request would be allowed.", "schema": obj{"type": "integer", "minimum": 1}},
 		"WWWAuthenticate": obj{"description": "The bearer challenge (RFC 6750).", "schema": str},
+		"ImageETag": obj{"description": "The SHA-256 of the bytes, quoted: a strong ETag.", "required": true,
+			"schema": obj{"type": "string", "pattern": `^"` + sha256Hex + `"$`}},
+		"ImageCacheControl": obj{"description": "The bytes of a URL hash never change once cached.", "required": true,
+			"schema": obj{"type": "string", "enum": []string{filesCacheControl}}},
+		"AcceptRanges": obj{"description": "Byte ranges are served.", "schema": obj{"type": "string", "enum": []string{"bytes"}}},
+		"NoSniff":      obj{"description": "Browsers must not sniff the type again.", "required": true, "schema": obj{"type": "string", "enum": []string{"nosniff"}}},
+		"ContentRange": obj{"description": "The range sent, of a single part: `bytes FIRST-LAST/SIZE`.",
+			"schema": obj{"type": "string", "pattern": "^bytes [0-9]+-[0-9]+/[0-9]+$"}},
+		"UnsatisfiedRange": obj{"description": "The image's size: `bytes */SIZE`.", "required": true,
+			"schema": obj{"type": "string", "pattern": "^bytes \\*/[0-9]+$"}},
 	}
 }
 
@@ -354,7 +455,9 @@ func openAPIResponses() obj {
 			obj{"Allow": headerRef("Allow")}),
 		"Conflict": problem("feed-managed: the performer comes from the feed; feed-run-active: a run is queued or running "+
 			"(active_run_id and active_run name it); conflict: anything else.", nil),
-		"PreconditionFailed":   problem("If-Match names another version (precondition-failed).", nil),
+		"PreconditionFailed": problem("If-Match names another version of the performer, or other bytes than the image's (precondition-failed).", nil),
+		"RangeNotSatisfiable": problem("No byte range asked for overlaps the image (range-not-satisfiable).",
+			obj{"Content-Range": headerRef("UnsatisfiedRange")}),
 		"BodyTooLarge":         problem("The body is over the size cap (body-too-large).", nil),
 		"UnsupportedMediaType": problem("The Content-Type is not accepted (unsupported-media-type).", obj{"Accept-Patch": obj{"schema": obj{"type": "string"}, "description": "On PATCH: the accepted media types."}}),
 		"ValidationFailed": problem("Well-formed JSON with wrong types, unknown or read-only members or invalid values "+
@@ -478,7 +581,7 @@ func openAPISchemas() obj {
 			"width":    thumbRule("width"),
 			"height":   thumbRule("height"),
 			"url":      thumbRule("url"),
-			"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Optional; must be the hash of url."},
+			"url_hash": obj{"type": "string", "pattern": sha256HexPattern, "description": "Optional; must be the hash of url."},
 		}
 	}
 	thumbnailUpdateProps := thumbnailWriteProps()
@@ -551,7 +654,7 @@ func openAPISchemas() obj {
 				"width":    thumbRule("width"),
 				"height":   thumbRule("height"),
 				"url":      withDescription(thumbRule("url"), "The image's source URL."),
-				"url_hash": obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+				"url_hash": obj{"type": "string", "pattern": sha256HexPattern},
 				"image":    ref("Image"),
 			}},
 		"ThumbnailWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"type", "url"},
@@ -561,7 +664,7 @@ func openAPISchemas() obj {
 		"Image": obj{"type": "object", "additionalProperties": false,
 			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at"},
 			"properties": obj{
-				"url_hash":       obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+				"url_hash":       obj{"type": "string", "pattern": sha256HexPattern},
 				"status":         obj{"type": "string", "enum": []string{db.ImagePending, db.ImageCached, db.ImageFailed}},
 				"url":            obj{"type": nullable("string"), "description": "/images/{url_hash} once cached, else null."},
 				"source_url":     obj{"type": "string"},

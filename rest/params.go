@@ -12,41 +12,41 @@ import (
 	"marquee/db"
 )
 
-// Query parameters of GET /pornstars. The list filters take several values,
-// repeated (hair_color=a&hair_color=b) or comma-separated (hair_color=a,b).
+// The parameters of the lists that are not filters. The filters of GET
+// /pornstars are db.FilterFields, by their ParamNames; a list filter takes
+// several values, repeated (hair_color=a&hair_color=b) or comma-separated
+// (hair_color=a,b).
 const (
-	paramLimit     = "limit"
-	paramCursor    = "cursor"
-	paramSort      = "sort"
-	paramQ         = "q"
-	paramHairColor = "hair_color"
-	paramEthnicity = "ethnicity"
-	paramGender    = "gender"
-	paramOrient    = "orientation"
-	paramLicense   = "license"
-	paramWLStatus  = "wl_status"
-	paramTattoos   = "tattoos"
-	paramPiercings = "piercings"
-	paramHasImage  = "has_image"
-	paramRemoved   = "removed"
-	paramFeedID    = "feed_id"
+	paramLimit  = "limit"
+	paramCursor = "cursor"
+	paramSort   = "sort"
 )
-
-// listParams are the list filters that take several values.
-var listParams = []string{paramHairColor, paramEthnicity, paramGender, paramOrient, paramLicense, paramFeedID}
-
-// boolParams are the filters that take true or false.
-var boolParams = []string{paramWLStatus, paramTattoos, paramPiercings, paramHasImage}
 
 // maxSortKeys bounds sort: one key per ordering field.
 var maxSortKeys = len(db.OrderFields)
 
-// Bounds of filter values, as the store's columns have them.
-const (
-	maxListValues = 100 // values of one list filter
-	maxQLen       = 255 // characters of q: a name or alias is never longer
-	maxValueLen   = 128 // characters of one list filter value
-)
+// filterParam is one query parameter of a filter: the filter and, for a
+// range, which bound the parameter sets.
+type filterParam struct {
+	field *db.FilterField
+	bound string
+}
+
+// filterParams are the filters' parameters by name.
+var filterParams = func() map[string]filterParam {
+	params := map[string]filterParam{}
+	for i := range db.FilterFields {
+		field := &db.FilterFields[i]
+		names := field.ParamNames()
+		if field.Kind == db.FilterIntRange {
+			params[names[0]] = filterParam{field, db.RangeMin}
+			params[names[1]] = filterParam{field, db.RangeMax}
+			continue
+		}
+		params[names[0]] = filterParam{field: field}
+	}
+	return params
+}()
 
 // pornstarQuery is a parsed GET /pornstars query.
 type pornstarQuery struct {
@@ -68,127 +68,28 @@ func (e *paramErrors) add(name, format string, args ...any) {
 func parsePornstarQuery(values url.Values) (pornstarQuery, paramErrors) {
 	q := pornstarQuery{limit: db.DefaultPageSize}
 	var errs paramErrors
-	ranges := map[string]db.Range{}
 	for _, name := range sortedKeys(values) {
 		vals := values[name]
-		if field, bound, ok := rangeParam(name); ok {
-			v, ok := single(&errs, name, vals)
-			if !ok {
-				continue
-			}
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				errs.add(name, "must be an integer")
-				continue
-			}
-			r := ranges[field]
-			if bound == "min" {
-				r.Min = &n
-			} else {
-				r.Max = &n
-			}
-			ranges[field] = r
-			continue
-		}
-		switch {
-		case name == paramLimit:
-			if v, ok := single(&errs, name, vals); ok {
-				n, err := strconv.Atoi(v)
-				if err != nil || n < 1 || n > db.MaxPageSize {
-					errs.add(name, "must be an integer between 1 and %d", db.MaxPageSize)
-					continue
-				}
-				q.limit = n
-			}
-		case name == paramCursor:
-			if v, ok := single(&errs, name, vals); ok {
-				if v == "" {
-					errs.add(name, "must not be empty")
-					continue
-				}
-				q.cursor = v
-			}
-		case name == paramSort:
+		if name == paramSort {
 			if v, ok := single(&errs, name, vals); ok {
 				q.order = parseSort(&errs, v)
 			}
-		case name == paramQ:
-			if v, ok := single(&errs, name, vals); ok {
-				if msg := checkParamText(v, maxQLen); msg != "" {
-					errs.add(name, "%s", msg)
-					continue
-				}
-				q.filter.Q = v
-			}
-		case name == paramRemoved:
-			if v, ok := single(&errs, name, vals); ok {
-				switch removed := db.Removed(v); removed {
-				case db.RemovedExclude, db.RemovedOnly, db.RemovedAny:
-					q.filter.Removed = removed
-				default:
-					errs.add(name, "must be false, true or any")
-				}
-			}
-		case slices.Contains(boolParams, name):
-			if v, ok := single(&errs, name, vals); ok {
-				b, err := strconv.ParseBool(v)
-				if err != nil || (v != "true" && v != "false") {
-					errs.add(name, "must be true or false")
-					continue
-				}
-				switch name {
-				case paramWLStatus:
-					q.filter.WLStatus = &b
-				case paramTattoos:
-					q.filter.Tattoos = &b
-				case paramPiercings:
-					q.filter.Piercings = &b
-				case paramHasImage:
-					q.filter.HasImage = &b
-				}
-			}
-		case slices.Contains(listParams, name):
-			list, ok := splitList(&errs, name, vals)
-			if !ok {
-				continue
-			}
-			switch name {
-			case paramHairColor:
-				q.filter.HairColors = list
-			case paramEthnicity:
-				q.filter.Ethnicities = list
-			case paramGender:
-				q.filter.Genders = list
-			case paramOrient:
-				q.filter.Orientations = list
-			case paramLicense:
-				q.filter.Licenses = list
-			case paramFeedID:
-				for _, v := range list {
-					id, err := strconv.ParseInt(v, 10, 64)
-					if err != nil || id <= 0 {
-						errs.add(name, "must be positive integers; %q is not one", truncate(v, 40))
-						break
-					}
-					q.filter.FeedIDs = append(q.filter.FeedIDs, id)
-				}
-			}
-		default:
-			errs.add(truncate(name, 64), "is not a parameter of this route")
-		}
-	}
-	for _, field := range db.RangeFields {
-		r, ok := ranges[field]
-		if !ok {
 			continue
 		}
-		if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
-			errs.add(field+"_min", "must not exceed %s_max", field)
+		if parsePageParam(&errs, name, vals, &q.limit, &q.cursor) {
+			continue
 		}
-		if q.filter.Ranges == nil {
-			q.filter.Ranges = map[string]db.Range{}
+		param, ok := filterParams[name]
+		if !ok {
+			errs.add(truncate(name, 64), "is not a parameter of this route")
+			continue
 		}
-		q.filter.Ranges[field] = r
+		param.parse(&errs, name, vals, &q.filter)
+	}
+	for _, name := range db.RangeFields {
+		if r := q.filter.Ranges[name]; r.Min != nil && r.Max != nil && *r.Min > *r.Max {
+			errs.add(name+"_"+db.RangeMin, "must not exceed %s_%s", name, db.RangeMax)
+		}
 	}
 	// A lookup by feed id finds the performer whether or not it left the
 	// feed, as GraphQL's pornstarByFeedId does, unless removed says otherwise.
@@ -198,14 +99,91 @@ func parsePornstarQuery(values url.Values) (pornstarQuery, paramErrors) {
 	return q, errs
 }
 
-// rangeParam splits "<field>_min" / "<field>_max" for the range fields.
-func rangeParam(name string) (field, bound string, ok bool) {
-	for _, bound := range []string{"min", "max"} {
-		if field, found := strings.CutSuffix(name, "_"+bound); found && slices.Contains(db.RangeFields, field) {
-			return field, bound, true
+// parse reads the values of the parameter name into f.
+func (p filterParam) parse(errs *paramErrors, name string, vals []string, f *db.Filter) {
+	field := p.field
+	switch field.Kind {
+	case db.FilterTextList:
+		if list, ok := splitList(errs, name, vals, field); ok {
+			field.SetTexts(f, list)
 		}
+		return
+	case db.FilterIDList:
+		if list, ok := splitList(errs, name, vals, field); ok {
+			if ids, ok := parseIDs(errs, name, list); ok {
+				field.SetIDs(f, ids)
+			}
+		}
+		return
 	}
-	return "", "", false
+	v, ok := single(errs, name, vals)
+	if !ok {
+		return
+	}
+	switch field.Kind {
+	case db.FilterText:
+		if msg := checkParamText(v, field.MaxLength); msg != "" {
+			errs.add(name, "%s", msg)
+			return
+		}
+		field.SetText(f, v)
+	case db.FilterBool:
+		if v != "true" && v != "false" {
+			errs.add(name, "must be true or false")
+			return
+		}
+		field.SetBool(f, v == "true")
+	case db.FilterIntRange:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs.add(name, "must be an integer")
+			return
+		}
+		r := f.Ranges[field.Name]
+		if p.bound == db.RangeMin {
+			r.Min = &n
+		} else {
+			r.Max = &n
+		}
+		field.SetRange(f, r)
+	case db.FilterRemoved:
+		removed := db.Removed(v)
+		if !slices.Contains(db.Removals, removed) {
+			errs.add(name, "must be %s", orList(db.Removals))
+			return
+		}
+		field.SetRemoved(f, removed)
+	}
+}
+
+// parseIDs reads a list of positive integers.
+func parseIDs(errs *paramErrors, name string, list []string) ([]int64, bool) {
+	ids := make([]int64, len(list))
+	for i, v := range list {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			errs.add(name, "must be positive integers; %q is not one", truncate(v, 40))
+			return nil, false
+		}
+		ids[i] = id
+	}
+	return ids, true
+}
+
+// orList joins values as "a, b or c".
+func orList[S ~string](values []S) string {
+	var b strings.Builder
+	for i, v := range values {
+		switch {
+		case i == 0:
+		case i == len(values)-1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(v))
+	}
+	return b.String()
 }
 
 // parseSort reads "rank,-views": keys in order, "-" for descending.
@@ -262,8 +240,9 @@ func single(errs *paramErrors, name string, vals []string) (string, bool) {
 	return vals[0], true
 }
 
-// splitList reads a list filter given repeated and/or comma-separated.
-func splitList(errs *paramErrors, name string, vals []string) ([]string, bool) {
+// splitList reads a list filter given repeated and/or comma-separated,
+// each value and their number bounded as field says.
+func splitList(errs *paramErrors, name string, vals []string, field *db.FilterField) ([]string, bool) {
 	var out []string
 	for _, v := range vals {
 		for _, item := range strings.Split(v, ",") {
@@ -272,15 +251,15 @@ func splitList(errs *paramErrors, name string, vals []string) ([]string, bool) {
 				errs.add(name, "has an empty value")
 				return nil, false
 			}
-			if msg := checkParamText(item, maxValueLen); msg != "" {
+			if msg := checkParamText(item, field.MaxLength); msg != "" {
 				errs.add(name, "%s", msg)
 				return nil, false
 			}
 			out = append(out, item)
 		}
 	}
-	if len(out) > maxListValues {
-		errs.add(name, "has %d values, at most %d allowed", len(out), maxListValues)
+	if len(out) > field.MaxValues {
+		errs.add(name, "has %d values, at most %d allowed", len(out), field.MaxValues)
 		return nil, false
 	}
 	return out, true
@@ -291,30 +270,38 @@ func splitList(errs *paramErrors, name string, vals []string) ([]string, bool) {
 func parsePage(values url.Values) (limit int, cursor string, errs paramErrors) {
 	limit = db.DefaultPageSize
 	for _, name := range sortedKeys(values) {
-		vals := values[name]
-		switch name {
-		case paramLimit:
-			if v, ok := single(&errs, name, vals); ok {
-				n, err := strconv.Atoi(v)
-				if err != nil || n < 1 || n > db.MaxPageSize {
-					errs.add(name, "must be an integer between 1 and %d", db.MaxPageSize)
-					continue
-				}
-				limit = n
-			}
-		case paramCursor:
-			if v, ok := single(&errs, name, vals); ok {
-				if v == "" {
-					errs.add(name, "must not be empty")
-					continue
-				}
-				cursor = v
-			}
-		default:
+		if !parsePageParam(&errs, name, values[name], &limit, &cursor) {
 			errs.add(truncate(name, 64), "is not a parameter of this route")
 		}
 	}
 	return limit, cursor, errs
+}
+
+// parsePageParam reads name into limit or cursor when it is one of them,
+// and reports whether it was.
+func parsePageParam(errs *paramErrors, name string, vals []string, limit *int, cursor *string) bool {
+	switch name {
+	case paramLimit:
+		if v, ok := single(errs, name, vals); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > db.MaxPageSize {
+				errs.add(name, "must be an integer between 1 and %d", db.MaxPageSize)
+				return true
+			}
+			*limit = n
+		}
+	case paramCursor:
+		if v, ok := single(errs, name, vals); ok {
+			if v == "" {
+				errs.add(name, "must not be empty")
+				return true
+			}
+			*cursor = v
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // noParams checks that a route without query parameters got none.

@@ -75,16 +75,9 @@ func queryParamOf(field string) string {
 		return paramSort
 	case "after", "before":
 		return paramCursor
-	case "hair_colors":
-		return paramHairColor
-	case "ethnicities":
-		return paramEthnicity
-	case "genders":
-		return paramGender
-	case "orientations":
-		return paramOrient
-	case "licenses":
-		return paramLicense
+	}
+	if filter, ok := db.FilterFieldOf(field); ok {
+		return filter.ParamNames()[0]
 	}
 	return head
 }

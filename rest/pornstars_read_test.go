@@ -465,13 +465,15 @@ func TestQueryParamOf(t *testing.T) {
 		"order/0/field":  paramSort,
 		"cursor":         paramCursor,
 		"after":          paramCursor,
-		"q":              paramQ,
-		"removed":        paramRemoved,
-		"hair_colors/1":  paramHairColor,
-		"ethnicities/0":  paramEthnicity,
-		"genders/0":      paramGender,
-		"orientations/0": paramOrient,
-		"licenses/0":     paramLicense,
+		"q":              "q",
+		"removed":        "removed",
+		"hair_colors/1":  "hair_color",
+		"ethnicities/0":  "ethnicity",
+		"genders/0":      "gender",
+		"orientations/0": "orientation",
+		"licenses/0":     "license",
+		"feed_ids/0":     "feed_id",
+		"ranges/views":   "views_min",
 	} {
 		if got := queryParamOf(field); got != want {
 			t.Errorf("queryParamOf(%q) = %q, want %q", field, got, want)
