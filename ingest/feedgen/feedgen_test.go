@@ -192,7 +192,7 @@ func TestWriteHeadAndBareArray(t *testing.T) {
 				if h.ItemsCount != nil || h.GenerationDate != nil || h.Site != "" || !bytes.HasPrefix(data, []byte("[\n{\"attributes\":")) {
 					t.Errorf("bare array with header values %+v, starting %.20q", h, data)
 				}
-			} else if h.ItemsCount == nil || *h.ItemsCount != int64(tt.want) || *h.GenerationDate != *all.header.GenerationDate {
+			} else if h.ItemsCount == nil || *h.ItemsCount != int64(tt.want) || h.GenerationDate == nil || !h.GenerationDate.Equal(*all.header.GenerationDate) {
 				t.Errorf("header %+v, want itemsCount %d and the whole generation's date", h, tt.want)
 			}
 			for i, p := range feed.profiles {
