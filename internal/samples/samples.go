@@ -3,10 +3,9 @@
 // folder that MARQUEE_TEST_SAMPLES names (optional). It also seeds the API
 // benchmarks. For tests only.
 //
-// The fixtures carry every oddity of the real feed (the package's fixture
-// table says which file shows which); a test that runs on the real samples
-// too iterates over Sample.WithReal, which adds them only when the variable
-// is set.
+// Between them the fixtures carry every oddity of the real feed (each one's
+// doc says which); a test that runs on the real samples too iterates over
+// Sample.WithReal, which adds them only when the variable is set.
 package samples
 
 import (
