@@ -53,8 +53,9 @@ generate:
 	$(GO) tool gqlgen generate
 
 # Generated code is committed: regenerating must change nothing. GENERATED
-# lists the generated paths (gqlgen's output joins it with the GraphQL API).
-GENERATED ?= graph/generated graph/model/models_gen.go $(wildcard graph/*.resolvers.go)
+# lists the generated paths (gqlgen's output joins it with the GraphQL API;
+# testdata/feeds holds the feed fixtures of internal/samples).
+GENERATED ?= graph/generated graph/model/models_gen.go $(wildcard graph/*.resolvers.go) testdata/feeds
 check-generate: generate
 	@if [ -n "$(GENERATED)" ]; then \
 		git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is out of date: run make generate and commit" >&2; exit 1; }; \

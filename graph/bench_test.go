@@ -17,6 +17,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/graph"
+	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
@@ -31,7 +32,7 @@ const (
 
 // BenchmarkGraphQLPage: requests/s and p99 latency of a page of 50
 // performers with aliases and thumbnails, 32 concurrent clients walking the
-// list by cursor, against MariaDB holding the real-head sample multiplied
+// list by cursor, against MariaDB holding the head fixture multiplied
 // to 20,000 performers. "memory" answers the same response bytes from
 // memory over the same HTTP stack in the same run: the ceiling of this
 // machine, which "graphql" reports its share of. "graphql" reads aliases
@@ -43,7 +44,7 @@ func BenchmarkGraphQLPage(b *testing.B) {
 	// in cmd/marquee), so the numbers are those of the binary.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	s := testkit.OpenStore(b, dbtest.MySQLURL(b))
-	samples.SeedCopies(b, s, samples.ReadFeed(b, samples.RealHead), benchPerformers)
+	samples.SeedCopies(b, s, ingesttest.ReadFeed(b, samples.Head.Path(b)), benchPerformers)
 	tokens := &auth.Tokens{}
 	api := httptest.NewServer(tokens.Middleware(graph.NewHandler(graph.Options{Store: s})))
 	defer api.Close()

@@ -235,7 +235,7 @@ func errorKeys(t *testing.T, res response) []string {
 // reading the rows; the README's "Speed layer" has the counts).
 func TestDirectAllocations(t *testing.T) {
 	if testing.Short() {
-		t.Skip("loads the real-head sample")
+		t.Skip("loads the head fixture")
 	}
 	// Not parallel: AllocsPerRun counts the whole process's allocations.
 	for _, b := range dbtest.Backends() {
@@ -245,7 +245,7 @@ func TestDirectAllocations(t *testing.T) {
 
 func testDirectAllocations(t *testing.T, s *db.Store) {
 	{
-		loadRealHead(t, s)
+		loadHead(t, s)
 		const query = `{ pornstars(first: 20) { edges { node { id name rank aliases thumbnails { type url image { status url } } } } } }`
 		allocs := func(opts graph.Options) float64 {
 			h := newEnv(t, s, opts).handler

@@ -19,6 +19,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/graph"
+	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
@@ -255,11 +256,11 @@ func loadFixture(t testing.TB, s *db.Store) int64 {
 	return golf.ID
 }
 
-// loadRealHead writes the real-head sample (../shared/feeds) and returns its
+// loadHead writes the head fixture (internal/samples) and returns its
 // profiles in feed order.
-func loadRealHead(t testing.TB, s *db.Store) []db.Profile {
+func loadHead(t testing.TB, s *db.Store) []db.Profile {
 	t.Helper()
-	profiles := samples.ReadFeed(t, samples.RealHead)
+	profiles := ingesttest.ReadFeed(t, samples.Head.Path(t))
 	if _, err := s.UpsertProfiles(context.Background(), profiles); err != nil {
 		t.Fatal(err)
 	}

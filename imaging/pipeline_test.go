@@ -15,11 +15,9 @@ import (
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
 	"marquee/ingest"
+	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
-
-// realHead is the real 100-item sample: 288 thumbnail URL references.
-const realHead = "../../shared/feeds/real-head-100.json"
 
 // feedImageURLs returns every thumbnail URL of the feed file, in feed order,
 // repeated as often as the feed repeats it.
@@ -118,16 +116,32 @@ func checkAllCached(t *testing.T, store *db.Store, urls []string) {
 	}
 }
 
-// TestRealHeadFetchedOnce publishes the real sample's 288 URL references
-// (96 distinct URLs, three per performer, as a naive producer would) and
-// checks that each distinct URL is requested exactly once: then again after
-// a second run of the feed, and again after a restart of the compactor.
-func TestRealHeadFetchedOnce(t *testing.T) {
-	urls := feedImageURLs(t, realHead)
-	paths := distinctPaths(t, urls)
-	if len(urls) != 288 || len(paths) != 96 {
-		t.Fatalf("the sample has %d URL references and %d distinct URLs, want 288 and 96", len(urls), len(paths))
+// headReferences is what a head sample holds: thumbnail URL references
+// and distinct URLs.
+var headReferences = map[string]struct{ references, distinct int }{
+	samples.Head.Name:     {291, 96},
+	samples.RealHead.Name: {288, 96},
+}
+
+// TestHeadFetchedOnce publishes a head sample's URL references (three per
+// performer, as a naive producer would; the fixture, and the real head when
+// MARQUEE_TEST_SAMPLES names it) and checks that each distinct URL is
+// requested exactly once: then again after a second run of the feed, and
+// again after a restart of the compactor.
+func TestHeadFetchedOnce(t *testing.T) {
+	for _, sample := range samples.Head.WithReal() {
+		t.Run(sample.Name, func(t *testing.T) { testHeadFetchedOnce(t, sample) })
 	}
+}
+
+func testHeadFetchedOnce(t *testing.T, sample samples.Sample) {
+	urls := feedImageURLs(t, sample.Path(t))
+	paths := distinctPaths(t, urls)
+	want := headReferences[sample.Name]
+	if len(urls) != want.references || len(paths) != want.distinct {
+		t.Fatalf("the sample has %d URL references and %d distinct URLs, want %d and %d", len(urls), len(paths), want.references, want.distinct)
+	}
+	distinct := int64(want.distinct)
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			t.Parallel()
@@ -144,7 +158,7 @@ func TestRealHeadFetchedOnce(t *testing.T) {
 			k.waitSettled(t, imaging.GroupID)
 			checkOnePerURL(t, server, paths, "first run")
 			checkAllCached(t, store, urls)
-			if got := len(pub.outcomes(t)); got < 96 {
+			if got := len(pub.outcomes(t)); got < want.distinct {
 				t.Errorf("%d outcomes published, want one per distinct URL at least", got)
 			}
 
@@ -152,8 +166,8 @@ func TestRealHeadFetchedOnce(t *testing.T) {
 			k.request(t, urls)
 			k.waitSettled(t, imaging.GroupID)
 			checkOnePerURL(t, server, paths, "second run of the feed")
-			if s := first.compactor.Stats(); s.CacheHits < 96 || s.Cached != 96 {
-				t.Errorf("stats after two runs %+v, want 96 fetched and at least 96 cache hits", s)
+			if s := first.compactor.Stats(); s.CacheHits < distinct || s.Cached != distinct {
+				t.Errorf("stats after two runs %+v, want %d fetched and at least as many cache hits", s, distinct)
 			}
 
 			// A new compactor process (another owner) on the same records.
@@ -162,7 +176,7 @@ func TestRealHeadFetchedOnce(t *testing.T) {
 			k.request(t, urls)
 			k.waitSettled(t, imaging.GroupID)
 			checkOnePerURL(t, server, paths, "after a restart")
-			if s := second.compactor.Stats(); s.Cached != 0 || s.Attempts != 0 || s.CacheHits < 96 {
+			if s := second.compactor.Stats(); s.Cached != 0 || s.Attempts != 0 || s.CacheHits < distinct {
 				t.Errorf("the restarted compactor's stats %+v, want no fetch", s)
 			}
 			checkAllCached(t, store, urls)
@@ -175,7 +189,7 @@ func TestRealHeadFetchedOnce(t *testing.T) {
 // request reaches at least two of them at the same time. Each URL is still
 // requested once.
 func TestCompactorsAtOnce(t *testing.T) {
-	urls := feedImageURLs(t, realHead)
+	urls := feedImageURLs(t, samples.Head.Path(t))
 	paths := distinctPaths(t, urls)
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
@@ -200,8 +214,8 @@ func TestCompactorsAtOnce(t *testing.T) {
 			for _, r := range compactors {
 				fetched += r.compactor.Stats().Cached
 			}
-			if fetched != 96 {
-				t.Errorf("the compactors fetched %d images between them, want 96", fetched)
+			if fetched != int64(len(paths)) {
+				t.Errorf("the compactors fetched %d images between them, want %d", fetched, len(paths))
 			}
 		})
 	}

@@ -18,11 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// realHeadFeed is a real-format fixture (FEED.md), served by the tests as
-// the feed body.
-const realHeadFeed = "../../shared/feeds/real-head-100.json"
+	"marquee/internal/samples"
+)
 
 // sleepRecorder replaces Fetcher.sleep: it records each back-off delay and
 // returns at once, so retry tests take milliseconds.
@@ -113,13 +111,11 @@ func gzipBytes(t *testing.T, data []byte) []byte {
 	return buf.Bytes()
 }
 
+// readFixture returns the head fixture: a feed in the real layout, served
+// by the tests as the feed body.
 func readFixture(t *testing.T) []byte {
 	t.Helper()
-	data, err := os.ReadFile(realHeadFeed)
-	if err != nil {
-		t.Fatalf("real-format fixture: %v", err)
-	}
-	return data
+	return samples.Head.Read(t)
 }
 
 // TestFetchHTTP covers what Fetch itself decides: statuses, conditional
@@ -875,7 +871,12 @@ func TestFetchLocal(t *testing.T) {
 	if err := os.WriteFile(path, fixture, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	absFixture, err := filepath.Abs(realHeadFeed)
+	absFixture := samples.Head.Path(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relFixture, err := filepath.Rel(wd, absFixture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -891,7 +892,7 @@ func TestFetchLocal(t *testing.T) {
 		{name: "file URL", source: fileURL},
 		{name: "file URL with localhost", source: "file://localhost" + filepath.ToSlash(path)},
 		{name: "absolute path", source: path},
-		{name: "relative path", source: realHeadFeed},
+		{name: "relative path", source: relFixture},
 		{name: "absolute path of the fixture", source: absFixture},
 		{name: "missing file", source: filepath.Join(dir, "missing.json"), wantErr: fs.ErrNotExist, wantErrText: "feed not found"},
 		{name: "missing file URL", source: fileURL + ".missing", wantErr: ErrFeedNotFound},

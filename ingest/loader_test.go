@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
 
@@ -384,10 +384,7 @@ func TestLoaderDatabaseFailure(t *testing.T) {
 // in marquee.pornstars.dlq with where and why they failed.
 func TestLoaderThroughConsumer(t *testing.T) {
 	t.Parallel()
-	feed, err := os.ReadFile(realHeadFeed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	feed := samples.Head.Read(t)
 	store := sqliteStore(t)
 	kafka := startKafka(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -17,20 +16,8 @@ import (
 
 	"marquee/db"
 	"marquee/ingest/feedgen"
+	"marquee/internal/samples"
 )
-
-// feedsDir holds the real samples, beside the repository (../shared/feeds
-// from its root, the same relative place in CI).
-const feedsDir = "../../shared/feeds/"
-
-func readSample(t testing.TB, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(feedsDir + name)
-	if err != nil {
-		t.Fatalf("real sample: %v (the samples live in ../shared/feeds beside the repository)", err)
-	}
-	return data
-}
 
 // parseResult is everything one ParseFeed call reported.
 type parseResult struct {
@@ -118,37 +105,56 @@ func compareResults(got, want parseResult) string {
 	return ""
 }
 
-func TestParseFeedRealSamples(t *testing.T) {
-	tests := []struct {
-		file                 string
-		profiles, rejects    int
-		aliases, thumbnails  int
-		distinctURLHashes    int
-		bareArray            bool
-		site                 string
-		generationDate       string
-		itemsCount           int64
-		wantFirstID          int64
-		wantFirstAliasesSeen []string
-	}{
-		{
-			file: "real-head-100.json", profiles: 100, aliases: 305, thumbnails: 288, distinctURLHashes: 96,
+// sampleCounts is what parsing one sample gives.
+type sampleCounts struct {
+	profiles, rejects    int
+	aliases, thumbnails  int
+	distinctURLHashes    int
+	bareArray            bool
+	site                 string
+	generationDate       string
+	itemsCount           int64
+	wantFirstID          int64
+	wantFirstAliasesSeen []string
+}
+
+// TestParseFeedSamples parses the fixtures, and the real samples when
+// MARQUEE_TEST_SAMPLES names them: counts, header and the first profile.
+func TestParseFeedSamples(t *testing.T) {
+	fixtureFirstAliases := []string{"Katie Brighthill"}
+	realFirstAliases := []string{"Aliyah Julie", "Aliyah Jolie", "Aaliyah", "Macy"}
+	want := map[string]sampleCounts{
+		samples.Head.Name: {profiles: 100, aliases: 274, thumbnails: 291, distinctURLHashes: 96,
+			site: "https://www.pornhub.com", generationDate: "2023-10-30T04:15:03Z", itemsCount: 100,
+			wantFirstID: 1, wantFirstAliasesSeen: fixtureFirstAliases},
+		samples.Older.Name: {profiles: 8, aliases: 33, thumbnails: 24, distinctURLHashes: 8,
+			site: "https://www.pornhub.com", generationDate: "2023-10-29T04:15:03Z", itemsCount: 8,
+			wantFirstID: 1, wantFirstAliasesSeen: fixtureFirstAliases},
+		samples.BareArray.Name: {profiles: 1, aliases: 1, thumbnails: 3, distinctURLHashes: 1,
+			bareArray: true, wantFirstID: 1, wantFirstAliasesSeen: fixtureFirstAliases},
+		samples.Quirks.Name: {profiles: 6, rejects: 6, aliases: 8, thumbnails: 15, distinctURLHashes: 7,
+			site: "https://www.pornhub.com", generationDate: "2024-02-01T04:15:03Z", itemsCount: 12,
+			wantFirstID: 101, wantFirstAliasesSeen: []string{"Quinn N."}},
+		samples.RealHead.Name: {profiles: 100, aliases: 305, thumbnails: 288, distinctURLHashes: 96,
 			site: "https://www.pornhub.com", generationDate: "2023-10-29T04:15:03Z", itemsCount: 100,
-			wantFirstID: 2, wantFirstAliasesSeen: []string{"Aliyah Julie", "Aliyah Jolie", "Aaliyah", "Macy"},
-		},
-		{
-			file: "real-2023-05-8items.json", profiles: 8, aliases: 29, thumbnails: 24, distinctURLHashes: 8,
+			wantFirstID: 2, wantFirstAliasesSeen: realFirstAliases},
+		samples.RealOlder.Name: {profiles: 8, aliases: 29, thumbnails: 24, distinctURLHashes: 8,
 			site: "https://www.pornhub.com", generationDate: "2023-05-15T00:00:00Z", itemsCount: 8,
-			wantFirstID: 2, wantFirstAliasesSeen: []string{"Aliyah Julie", "Aliyah Jolie", "Aaliyah", "Macy"},
-		},
-		{
-			file: "real-2024-12-bare-array.json", profiles: 1, aliases: 4, thumbnails: 3, distinctURLHashes: 1,
-			bareArray: true, wantFirstID: 2, wantFirstAliasesSeen: []string{"Aliyah Julie", "Aliyah Jolie", "Aaliyah", "Macy"},
-		},
+			wantFirstID: 2, wantFirstAliasesSeen: realFirstAliases},
+		samples.RealBareArray.Name: {profiles: 1, aliases: 4, thumbnails: 3, distinctURLHashes: 1,
+			bareArray: true, wantFirstID: 2, wantFirstAliasesSeen: realFirstAliases},
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			res := parseEveryWay(t, readSample(t, tt.file))
+	var all []samples.Sample
+	for _, s := range []samples.Sample{samples.Head, samples.Older, samples.BareArray, samples.Quirks} {
+		all = append(all, s.WithReal()...)
+	}
+	for _, sample := range all {
+		t.Run(sample.Name, func(t *testing.T) {
+			tt, ok := want[sample.Name]
+			if !ok {
+				t.Fatalf("no expectations for %s", sample.Name)
+			}
+			res := parseEveryWay(t, sample.Read(t))
 			if res.err != nil {
 				t.Fatalf("ParseFeed: %v", res.err)
 			}
@@ -189,7 +195,10 @@ func TestParseFeedRealSamples(t *testing.T) {
 				t.Errorf("first profile: id %d aliases %q", first.FeedID, first.Aliases)
 			}
 			for i, p := range res.profiles {
-				if res.indexes[i] != i {
+				if i > 0 && res.indexes[i] <= res.indexes[i-1] {
+					t.Fatalf("profile %d delivered with index %d after %d", i, res.indexes[i], res.indexes[i-1])
+				}
+				if tt.rejects == 0 && res.indexes[i] != i {
 					t.Fatalf("profile %d delivered with index %d", i, res.indexes[i])
 				}
 				checkDelivered(t, p)
@@ -218,54 +227,189 @@ func checkDelivered(t testing.TB, p db.Profile) {
 	}
 }
 
-// TestParseFeedRealHeadDetails pins values of the real head that the
-// normalisation rules decide.
-func TestParseFeedRealHeadDetails(t *testing.T) {
-	res := parseAll(bytes.NewReader(readSample(t, "real-head-100.json")))
+// headDetail is one value of a head sample that the normalisation rules
+// decide.
+type headDetail struct {
+	name  string
+	id    int64
+	check func(p db.Profile) bool
+}
+
+// TestParseFeedHeadDetails pins values of the head fixture (and of the real
+// head, when MARQUEE_TEST_SAMPLES names it) that the normalisation rules
+// decide.
+func TestParseFeedHeadDetails(t *testing.T) {
+	threeRowsOneURL := func(url string) func(p db.Profile) bool {
+		return func(p db.Profile) bool {
+			th := p.Thumbnails
+			return len(th) == 3 && th[0].Type == "pc" && th[1].Type == "mobile" && th[2].Type == "tablet" &&
+				th[0].URLHash == th[1].URLHash && th[0].URLHash == th[2].URLHash && *th[0].Width == 234 && *th[0].Height == 344 &&
+				th[0].URL == url && th[0].URLHash == db.URLHash(url)
+		}
+	}
+	details := map[string]func(profiles []db.Profile) []headDetail{
+		samples.Head.Name: func([]db.Profile) []headDetail {
+			return []headDetail{
+				{"absent age stays nil", 3, func(p db.Profile) bool { return p.Age == nil && p.BreastSize != nil }},
+				{"absent breast size and type stay nil", 55, func(p db.Profile) bool { return p.BreastSize == nil && p.BreastType == nil && p.Age == nil }},
+				{"absent ethnicity stays nil", 16, func(p db.Profile) bool { return p.Ethnicities == nil && p.HairColors != nil }},
+				{"empty thumbnails are an empty list", 48, func(p db.Profile) bool { return p.Thumbnails != nil && len(p.Thumbnails) == 0 }},
+				{"own name kept among aliases", 50, func(p db.Profile) bool { return containsString(p.Aliases, "Kendra Silvermore") }},
+				{"exact duplicates removed, first kept", 143, func(p db.Profile) bool {
+					return reflect.DeepEqual(p.Aliases, []string{"Alilson Millby", "Claire Miura", "Allisson Millby", "Vera Gold", "Allison"})
+				}},
+				{"empty alias dropped", 89, func(p db.Profile) bool { return len(p.Aliases) == 9 && !containsString(p.Aliases, "") }},
+				{"trailing U+00A0 trimmed", 54, func(p db.Profile) bool { return reflect.DeepEqual(p.Aliases, []string{"Cadence", "Crysatl Foxmore"}) }},
+				{"\\x escapes of an emoji decoded", 72, func(p db.Profile) bool { return containsString(p.Aliases, "abby 😍") }},
+				{"\\x escape of a byte that is not UTF-8 replaced", 74, func(p db.Profile) bool { return containsString(p.Aliases, "Ellathornhill\uFFFD") }},
+				{"glued note kept", 90, func(p db.Profile) bool { return containsString(p.Aliases, "lena(als)") }},
+				{"mixed-case gender lower-cased", 67, func(p db.Profile) bool { return *p.Gender == "couple" }},
+				{"wlStatus string is a bool", 1, func(p db.Profile) bool { return p.WLStatus != nil && *p.WLStatus }},
+				{"pipe-joined hair colour is a list", 36, func(p db.Profile) bool {
+					return reflect.DeepEqual([]string(p.HairColors), []string{"Blonde", "Red", "Brunette", "Black"})
+				}},
+				{"searches near 4.2e8", 95, func(p db.Profile) bool { return *p.MonthlySearches == 419559056 }},
+				{"three thumbnail rows share one URL", 1, threeRowsOneURL("https://ei.phncdn.com/pics/pornstars/000/000/001/(m=lciuhScOb_c)(mh=cYkGra4ZCV8khARK)thumb_1268311.jpg")},
+				{"image moved to the di. host", 122, func(p db.Profile) bool {
+					return strings.HasPrefix(p.Thumbnails[0].URL, "https://di.phncdn.com/pics/pornstars/000/000/122/")
+				}},
+				{"link decoded", 1, func(p db.Profile) bool { return *p.Link == "https://www.pornhub.com/pornstar/harley-hartwell" }},
+			}
+		},
+		samples.RealHead.Name: func(profiles []db.Profile) []headDetail {
+			return []headDetail{
+				{"absent age stays nil", 8, func(p db.Profile) bool { return p.Age == nil && p.BreastSize != nil }},
+				{"absent breast size and type stay nil", 33, func(p db.Profile) bool { return p.BreastSize == nil && p.BreastType == nil && p.Age == nil }},
+				{"absent ethnicity stays nil", 59, func(p db.Profile) bool { return p.Ethnicities == nil && p.HairColors != nil }},
+				{"empty thumbnails are an empty list", 52, func(p db.Profile) bool { return p.Thumbnails != nil && len(p.Thumbnails) == 0 }},
+				{"own name kept among aliases", 151, func(p db.Profile) bool { return containsString(p.Aliases, "Allison Wyte") }},
+				{"exact duplicates removed, first kept", 23, func(p db.Profile) bool {
+					return reflect.DeepEqual(p.Aliases, []string{"Alana Moreno", "Adrianna Sage", "Adrian Sage", "Gina", "Adriana", "Rosa", "Alana", "Adrianna", "Lana"})
+				}},
+				{"empty alias dropped", 31, func(p db.Profile) bool { return !containsString(p.Aliases, "") }},
+				{"wlStatus string is a bool", 2, func(p db.Profile) bool { return p.WLStatus != nil && *p.WLStatus }},
+				{"pipe-joined hair colour is a list", firstWith(profiles, func(p db.Profile) bool { return len(p.HairColors) == 4 }), func(p db.Profile) bool {
+					return reflect.DeepEqual([]string(p.HairColors), []string{"Blonde", "Red", "Brunette", "Black"})
+				}},
+				{"64-bit stats", 2, func(p db.Profile) bool { return *p.MonthlySearches == 1298200 && *p.RankWL == 3287 }},
+				{"three thumbnail rows share one URL", 2, threeRowsOneURL("https://ei.phncdn.com/pics/pornstars/000/000/002/(m=lciuhScOb_c)(mh=5Lb6oqzf58Pdh9Wc)thumb_22561.jpg")},
+				{"link decoded", 2, func(p db.Profile) bool { return *p.Link == "https://www.pornhub.com/pornstar/aaliyah-jolie" }},
+			}
+		},
+	}
+	for _, sample := range samples.Head.WithReal() {
+		t.Run(sample.Name, func(t *testing.T) {
+			res := parseAll(bytes.NewReader(sample.Read(t)))
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			byID := map[int64]db.Profile{}
+			for _, p := range res.profiles {
+				byID[p.FeedID] = p
+			}
+			for _, tt := range details[sample.Name](res.profiles) {
+				t.Run(tt.name, func(t *testing.T) {
+					p, ok := byID[tt.id]
+					if !ok {
+						t.Fatalf("no profile %d", tt.id)
+					}
+					if !tt.check(p) {
+						t.Errorf("profile %d: %+v aliases %q thumbnails %+v", tt.id, p.PornstarFields, p.Aliases, p.Thumbnails)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestParseFeedQuirks parses the hand-written quirks fixture: every form a
+// reader must accept becomes the value below, each refused value a warning,
+// each broken item a reject, and the rest of the feed stays.
+func TestParseFeedQuirks(t *testing.T) {
+	res := parseEveryWay(t, samples.Quirks.Read(t))
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
 	byID := map[int64]db.Profile{}
 	for _, p := range res.profiles {
 		byID[p.FeedID] = p
+		checkDelivered(t, p)
 	}
-	tests := []struct {
+	quirkURL := func(name string) string { return "https://ei.phncdn.com/pics/pornstars/quirks/" + name + ".jpg" }
+	profiles := []struct {
 		name  string
 		id    int64
 		check func(p db.Profile) bool
 	}{
-		{"absent age stays nil", 8, func(p db.Profile) bool { return p.Age == nil && p.BreastSize != nil }},
-		{"absent breast size and type stay nil", 33, func(p db.Profile) bool { return p.BreastSize == nil && p.BreastType == nil && p.Age == nil }},
-		{"absent ethnicity stays nil", 59, func(p db.Profile) bool { return p.Ethnicities == nil && p.HairColors != nil }},
-		{"empty thumbnails are an empty list", 52, func(p db.Profile) bool { return p.Thumbnails != nil && len(p.Thumbnails) == 0 }},
-		{"own name kept among aliases", 151, func(p db.Profile) bool { return containsString(p.Aliases, "Allison Wyte") }},
-		{"exact duplicates removed, first kept", 23, func(p db.Profile) bool {
-			return reflect.DeepEqual(p.Aliases, []string{"Alana Moreno", "Adrianna Sage", "Adrian Sage", "Gina", "Adriana", "Rosa", "Alana", "Adrianna", "Lana"})
+		{"wlStatus true and numeric strings", 101, func(p db.Profile) bool {
+			return *p.WLStatus && *p.BreastSize == 34 && *p.Age == 41 && *p.Views == 1234567 && *p.MonthlySearches == 812300 && *p.RankWL == 502
 		}},
-		{"empty alias dropped", 31, func(p db.Profile) bool { return !containsString(p.Aliases, "") }},
-		{"wlStatus string is a bool", 2, func(p db.Profile) bool { return p.WLStatus != nil && *p.WLStatus }},
-		{"pipe-joined hair colour is a list", firstWith(res.profiles, func(p db.Profile) bool { return len(p.HairColors) == 4 }), func(p db.Profile) bool {
-			return reflect.DeepEqual([]string(p.HairColors), []string{"Blonde", "Red", "Brunette", "Black"})
+		{"id as a numeric string, wlStatus 0, tattoos \"1\", piercings 0, \\x-escaped emoji", 102, func(p db.Profile) bool {
+			return !*p.WLStatus && *p.Tattoos && !*p.Piercings && p.Name == "Lexi 😍" && reflect.DeepEqual(p.Aliases, []string{"Lexi", "Lexi 😍"}) &&
+				p.BreastSize == nil && p.Age == nil
 		}},
-		{"64-bit stats", 2, func(p db.Profile) bool { return *p.MonthlySearches == 1298200 && *p.RankWL == 3287 }},
-		{"three thumbnail rows share one URL", 2, func(p db.Profile) bool {
+		{"wlStatus false, aliases and pipe-joined values cleaned", 103, func(p db.Profile) bool {
+			return !*p.WLStatus && p.Name == "Mia Zoë" &&
+				reflect.DeepEqual(p.Aliases, []string{"Mia", "Mia Z", "Mia Zoë", "Zo\uFFFD"}) &&
+				reflect.DeepEqual([]string(p.HairColors), []string{"Blonde", "Red"}) &&
+				reflect.DeepEqual([]string(p.Ethnicities), []string{"Middle Eastern", "White"})
+		}},
+		{"wlStatus 1, several URLs per thumbnail, exact fractions and exponents, gender lower-cased", 104, func(p db.Profile) bool {
 			th := p.Thumbnails
-			return len(th) == 3 && th[0].Type == "pc" && th[1].Type == "mobile" && th[2].Type == "tablet" &&
-				th[0].URLHash == th[2].URLHash && *th[0].Width == 234 && *th[0].Height == 344 &&
-				th[0].URLHash == "ec5c6429c95bd7c798e15a479bb9a5a4c75ab2023981d9c6bf69eba9460a8294"
+			return *p.WLStatus && *p.BreastSize == 34 && *p.MonthlySearches == 420_000_000 && *p.Gender == "couple" &&
+				p.Aliases != nil && len(p.Aliases) == 0 && len(th) == 3 &&
+				th[0].Type == "pc" && th[0].URL == quirkURL("104a") &&
+				th[1].Type == "pc" && th[1].URL == "https://di.phncdn.com/pics/pornstars/quirks/104a.jpg" &&
+				th[2].Type == "tablet" && th[2].URL == quirkURL("104b")
 		}},
-		{"link decoded", 2, func(p db.Profile) bool { return *p.Link == "https://www.pornhub.com/pornstar/aaliyah-jolie" }},
+		{"null and blank are unknown", 105, func(p db.Profile) bool {
+			return p.WLStatus == nil && p.HairColors == nil && p.Ethnicities == nil && p.BreastSize == nil && p.BreastType == nil &&
+				p.Age == nil && p.Aliases == nil && p.Thumbnails != nil && len(p.Thumbnails) == 0 && *p.Gender == "male"
+		}},
+		{"refused values are unknown", 106, func(p db.Profile) bool {
+			return p.BreastSize == nil && p.Age == nil && *p.BreastType == "A" && len(p.Thumbnails) == 3
+		}},
 	}
-	for _, tt := range tests {
+	for _, tt := range profiles {
 		t.Run(tt.name, func(t *testing.T) {
 			p, ok := byID[tt.id]
 			if !ok {
 				t.Fatalf("no profile %d", tt.id)
 			}
 			if !tt.check(p) {
-				t.Errorf("profile %d: %+v aliases %q", tt.id, p.PornstarFields, p.Aliases)
+				t.Errorf("profile %d: %+v aliases %q thumbnails %+v", tt.id, p.PornstarFields, p.Aliases, p.Thumbnails)
 			}
 		})
+	}
+	if len(res.profiles) != len(profiles) {
+		t.Errorf("%d profiles, want %d", len(res.profiles), len(profiles))
+	}
+
+	var rejects []string
+	for _, r := range res.rejects {
+		rejects = append(rejects, fmt.Sprintf("%d/%d: %s", r.Index, feedIDOf(r), r.Reason))
+	}
+	wantRejects := []string{
+		"6/0: id: missing",
+		`7/0: id: want a positive integer, got "abc"`,
+		"8/0: item: want an object, got 42",
+		"9/101: duplicate id 101, first at item 0",
+		"10/107: aliases: want an array of strings, got 5",
+		"11/108: name: missing",
+	}
+	if !reflect.DeepEqual(rejects, wantRejects) {
+		t.Errorf("rejects\n%s\nwant\n%s", strings.Join(rejects, "\n"), strings.Join(wantRejects, "\n"))
+	}
+	var warnings []string
+	for _, w := range res.warnings {
+		warnings = append(warnings, fmt.Sprintf("%d/%d %s=%s: %s", w.Index, w.FeedID, w.Field, w.Value, w.Reason))
+	}
+	wantWarnings := []string{
+		"5/106 age=99999999999999999999: must be an integer from 0 to 2147483647, not 99999999999999999999",
+		"5/106 breast_size=-1: must be an integer from 0 to 2147483647, not -1",
+	}
+	if !reflect.DeepEqual(warnings, wantWarnings) {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(warnings, "\n"), strings.Join(wantWarnings, "\n"))
 	}
 }
 
@@ -767,10 +911,16 @@ func TestParseFeedBroken(t *testing.T) {
 	}
 }
 
-// TestParseFeedTruncated cuts the real head at many offsets: every cut is an
-// error naming the cut, never a panic or a silently shorter feed.
+// TestParseFeedTruncated cuts the head (the fixture, and the real one when
+// MARQUEE_TEST_SAMPLES names it) at many offsets: every cut is an error
+// naming the cut, never a panic or a silently shorter feed.
 func TestParseFeedTruncated(t *testing.T) {
-	data := readSample(t, "real-head-100.json")
+	for _, sample := range samples.Head.WithReal() {
+		t.Run(sample.Name, func(t *testing.T) { testParseFeedTruncated(t, sample.Read(t)) })
+	}
+}
+
+func testParseFeedTruncated(t *testing.T, data []byte) {
 	var cuts []int
 	for n := 0; n < len(data); n++ {
 		if n < 300 || n > len(data)-100 || n%211 == 0 {
@@ -802,21 +952,25 @@ func TestParseFeedTruncated(t *testing.T) {
 var errSource = errors.New("connection reset")
 
 func TestParseFeedReadError(t *testing.T) {
-	data := readSample(t, "real-2023-05-8items.json")
-	r := io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(errSource))
-	res := parseAll(r)
-	var syntaxErr *FeedSyntaxError
-	if !errors.Is(res.err, errSource) || errors.As(res.err, &syntaxErr) {
-		t.Fatalf("error = %v, want the read error, not a syntax error", res.err)
-	}
-	if len(res.profiles) == 0 || len(res.profiles) >= 8 {
-		t.Errorf("delivered %d profiles before the read error", len(res.profiles))
+	for _, sample := range samples.Older.WithReal() {
+		t.Run(sample.Name, func(t *testing.T) {
+			data := sample.Read(t)
+			r := io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(errSource))
+			res := parseAll(r)
+			var syntaxErr *FeedSyntaxError
+			if !errors.Is(res.err, errSource) || errors.As(res.err, &syntaxErr) {
+				t.Fatalf("error = %v, want the read error, not a syntax error", res.err)
+			}
+			if len(res.profiles) == 0 || len(res.profiles) >= 8 {
+				t.Errorf("delivered %d profiles before the read error", len(res.profiles))
+			}
+		})
 	}
 }
 
 func TestParseFeedCallbackError(t *testing.T) {
 	errStop := errors.New("stop")
-	data := readSample(t, "real-head-100.json")
+	data := samples.Head.Read(t)
 	delivered := 0
 	h, err := ParseFeed(bytes.NewReader(data), func(int, db.Profile) error {
 		if delivered++; delivered == 3 {
@@ -1002,10 +1156,10 @@ func deeperThan(data []byte, limit int) bool {
 }
 
 func FuzzParseFeed(f *testing.F) {
-	for _, name := range []string{"real-2023-05-8items.json", "real-2024-12-bare-array.json"} {
-		f.Add(readSample(f, name))
+	for _, sample := range []samples.Sample{samples.Older, samples.BareArray, samples.Quirks} {
+		f.Add(sample.Read(f))
 	}
-	f.Add(readSample(f, "real-head-100.json")[:2048]) // small seeds keep minimisation quick
+	f.Add(samples.Head.Read(f)[:2048]) // small seeds keep minimisation quick
 	for _, doc := range []string{
 		`{"items":[{"id":1,"name":"Lexi","aliases":["Lexi \xF0\x9F\x98\x8D","\xC3\x28","\q"]}],"itemsCount":1}`,
 		"[{\"id\":\"2\",\"name\":\"Zo\xEBe\u00a0\",\"wlStatus\":0,\"attributes\":{\"hairColor\":\"Blonde|Red\",\"age\":\"40\"}}]",

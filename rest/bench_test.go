@@ -3,7 +3,7 @@ package rest
 // BenchmarkAPI measures requests/s and p99 latency of the two hot reads,
 // GET /api/v1/pornstars?limit=50 and GET /api/v1/pornstars/{id}, with 32
 // concurrent clients over loopback HTTP against MariaDB/MySQL holding 20,000
-// performers (the real 100-item sample, multiplied with distinct feed ids),
+// performers (the 100-item head fixture, multiplied with distinct feed ids),
 // rate limit off. Next to each runs a handler that answers the same bytes
 // from memory: the ceiling of this machine's HTTP stack and load generator,
 // measured in the same run. Targets (issue 6, on 2 cores): the list at least
@@ -24,6 +24,7 @@ import (
 
 	"marquee/auth"
 	"marquee/db/dbtest"
+	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
@@ -36,7 +37,7 @@ const (
 
 func BenchmarkAPI(b *testing.B) {
 	store := testkit.OpenStore(b, dbtest.MySQLURL(b))
-	samples.SeedCopies(b, store, samples.ReadFeed(b, samples.RealHead), benchPerformers)
+	samples.SeedCopies(b, store, ingesttest.ReadFeed(b, samples.Head.Path(b)), benchPerformers)
 	tokens, _ := auth.ParseTokens(testWriteToken)
 	handler := tokens.Middleware(New(Options{Store: store}))
 	dbServer := httptest.NewServer(handler)

@@ -90,7 +90,7 @@ func TestTotalCache(t *testing.T) {
 // API's writes at once, and that a feed write's new aliases show at once.
 func TestCachesFollowWrites(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, api *testAPI) {
-		profiles := api.seedReal()
+		profiles := api.seedHead()
 		total := func(query string) int64 {
 			var page pornstarPageDoc
 			api.get("/api/v1/pornstars?"+query).wantStatus(t, http.StatusOK).json(t, &page)

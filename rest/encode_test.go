@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"marquee/db"
+	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 )
 
@@ -26,8 +27,8 @@ func encodingJSON(t *testing.T, v any) []byte {
 }
 
 // TestEncodeMatchesEncodingJSON holds the hand-written encoder to
-// encoding/json's output, for real performers, every member null, and
-// strings with every escaping rule.
+// encoding/json's output, for the head fixture's performers, every member
+// null, and strings with every escaping rule.
 func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	tricky := []string{"", "plain", `quote " and \ backslash`, "ctl \x00\x01\x08\x0c\n\r\t\x1f\x7f", "<html> & stuff",
 		"emoji 😍 é", "bad \xff\xfe utf8 \xe2\x82", "seps \u2028\u2029", strings.Repeat("é", 300)}
@@ -35,9 +36,9 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	whole := now.Truncate(time.Second)
 
 	var pages []pageJSON[pornstarJSON]
-	// Real performers, with one cached image.
+	// The head fixture's performers, with one cached image.
 	var real pageJSON[pornstarJSON]
-	for i, p := range samples.ReadFeed(t, samples.RealHead)[:20] {
+	for i, p := range ingesttest.ReadFeed(t, samples.Head.Path(t))[:20] {
 		row := db.Pornstar{ID: int64(i + 1), ExternalID: &p.FeedID, PornstarFields: p.PornstarFields, Version: 3, CreatedAt: now, UpdatedAt: whole}
 		c := &pornstarChildren{aliases: map[int64][]db.Alias{}, thumbs: map[int64][]db.Thumbnail{}, images: map[string]db.Image{}}
 		for _, a := range p.Aliases {

@@ -27,11 +27,11 @@ import (
 	"marquee/internal/testkit"
 )
 
-// fuzzAPI is a SQLite-backed API with the real sample, shared by one
+// fuzzAPI is a SQLite-backed API with the head fixture, shared by one
 // target's iterations.
 func fuzzAPI(f *testing.F) (*testAPI, int64) {
 	api := newTestAPI(f, testkit.OpenStore(f, dbtest.SQLiteURL(f)), apiOptions{})
-	api.seedReal()
+	api.seedHead()
 	p := api.create(fullBody)
 	return api, p.ID
 }

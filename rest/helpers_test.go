@@ -23,6 +23,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/imaging"
+	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
@@ -279,10 +280,11 @@ type pornstarPageDoc struct {
 	Total      int64         `json:"total"`
 }
 
-// seedReal writes the real sample into the store and returns it.
-func (api *testAPI) seedReal() []db.Profile {
+// seedHead writes the head fixture into the store and returns its
+// profiles in feed order.
+func (api *testAPI) seedHead() []db.Profile {
 	api.t.Helper()
-	profiles := samples.ReadFeed(api.t, samples.RealHead)
+	profiles := ingesttest.ReadFeed(api.t, samples.Head.Path(api.t))
 	if _, err := api.store.UpsertProfiles(context.Background(), profiles); err != nil {
 		api.t.Fatalf("upsert: %v", err)
 	}

@@ -192,7 +192,7 @@ func TestUpdatePornstar(t *testing.T) {
 		}
 
 		// A feed performer may be edited.
-		api.seedReal()
+		api.seedHead()
 		var page pornstarPageDoc
 		api.get("/api/v1/pornstars?limit=1").wantStatus(t, http.StatusOK).json(t, &page)
 		feedPath := fmt.Sprintf("/api/v1/pornstars/%d", page.Data[0].ID)
@@ -265,7 +265,7 @@ func TestDeletePornstar(t *testing.T) {
 		del(req{token: "write"}).wantProblem(t, http.StatusNotFound, "not-found")
 
 		// A feed performer is refused: the feed owns it.
-		profiles := api.seedReal()
+		profiles := api.seedHead()
 		var page pornstarPageDoc
 		api.get(fmt.Sprintf("/api/v1/pornstars?feed_id=%d", profiles[0].FeedID)).wantStatus(t, http.StatusOK).json(t, &page)
 		feedPath := fmt.Sprintf("/api/v1/pornstars/%d", page.Data[0].ID)

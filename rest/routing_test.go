@@ -132,7 +132,7 @@ func TestRateLimit(t *testing.T) {
 // the answer.
 func TestInternalErrors(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, api *testAPI) {
-		profiles := api.seedReal()
+		profiles := api.seedHead()
 		p := api.create(`{"name": "Doomed"}`)
 		run, err := api.store.QueueRun(t.Context(), db.RequestedByCLI, false)
 		if err != nil {

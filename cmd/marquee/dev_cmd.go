@@ -13,7 +13,7 @@ import (
 )
 
 const devAbout = `Developer tools:
-  marquee dev gen-feed --items N --seed S --generation G --change-ratio R --image-base URL --out PATH
+  marquee dev gen-feed --items N --seed S --generation G --change-ratio R --image-base URL [--head N] [--bare-array] --out PATH
       writes a deterministic synthetic feed with every property of the real one
   marquee dev verify --feed SRC
       prints every difference between the database and a feed; exit 1 on any`
@@ -45,6 +45,8 @@ func genFeedCommand(args []string, env environment) int {
 	f.set.IntVar(&o.Generation, "generation", 0, "generation: later ones change stats, add, remove and re-host")
 	f.set.Float64Var(&o.ChangeRatio, "change-ratio", 0.01, "share of items whose stats change per generation")
 	f.set.StringVar(&o.ImageBase, "image-base", "", "base URL of thumbnail images (default the real image host)")
+	f.set.IntVar(&o.Head, "head", 0, "write only the generation's first `N` items (0: all)")
+	f.set.BoolVar(&o.BareArray, "bare-array", false, "write the items as a bare JSON array, without the wrapper object")
 	f.set.StringVar(&out, "out", "-", "output `path`; - is stdout")
 	if code, ok := f.parseOrExit(args, env); !ok {
 		return code

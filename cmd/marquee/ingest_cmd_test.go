@@ -8,6 +8,7 @@ import (
 
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/samples"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -43,25 +44,49 @@ func countFeedRows(t *testing.T, dbURL string) feedCounts {
 	return c
 }
 
-// TestIngestOnceEndToEnd runs `marquee ingest --once` on the real samples
-// through the embedded broker into SQLite and MySQL, its compactor fetching
-// from a local server that stands in for the real image hosts: the summary
-// line, the rows written, the images fetched (once per distinct URL, however
-// often the feed runs), an unchanged re-run, and `dev verify`.
+// endToEnd is what TestIngestOnceEndToEnd expects of a head sample and of
+// the older and bare-array samples of the same performers.
+type endToEnd struct {
+	older, bareArray samples.Sample
+	// The rows after the head, after the older generation and after the
+	// bare array.
+	afterHead, afterOlder, afterBareArray feedCounts
+}
+
+var endToEndSamples = map[string]endToEnd{
+	samples.Head.Name: {samples.Older, samples.BareArray,
+		feedCounts{100, 274, 291, 96, 96}, feedCounts{100, 274, 291, 96, 104}, feedCounts{100, 274, 291, 96, 104}},
+	samples.RealHead.Name: {samples.RealOlder, samples.RealBareArray,
+		feedCounts{100, 305, 288, 96, 96}, feedCounts{100, 305, 288, 96, 104}, feedCounts{100, 305, 288, 96, 104}},
+}
+
+// TestIngestOnceEndToEnd runs `marquee ingest --once` on a head sample (the
+// fixture, and the real head when MARQUEE_TEST_SAMPLES names it), then on
+// the older and bare-array samples of the same performers, through the
+// embedded broker into SQLite and MySQL, its compactor fetching from a local
+// server that stands in for the image hosts: the summary line, the rows
+// written, the images fetched (once per distinct URL, however often the feed
+// runs), the bytes stored (once, although the older generation names them
+// on the di. host), an unchanged re-run, and `dev verify`.
 func TestIngestOnceEndToEnd(t *testing.T) {
-	feeds := "../../../shared/feeds/"
-	headPaths := feedImagePaths(t, feeds+"real-head-100.json")
-	allPaths := feedImagePaths(t, feeds+"real-2024-12-bare-array.json")
-	for p := range headPaths {
-		allPaths[p] = true
+	for _, head := range samples.Head.WithReal() {
+		t.Run(head.Name, func(t *testing.T) { testIngestOnceEndToEnd(t, head, endToEndSamples[head.Name]) })
 	}
+}
+
+func testIngestOnceEndToEnd(t *testing.T, head samples.Sample, want endToEnd) {
+	headFeed, olderFeed, bareFeed := head.Path(t), want.older.Path(t), want.bareArray.Path(t)
+	headImages := feedImageRequests(t, headFeed)
+	olderImages := feedImageRequests(t, headFeed, olderFeed)
+	allImages := feedImageRequests(t, headFeed, olderFeed, bareFeed)
+	storedFiles := want.afterHead.cachedImages // the older generation's bytes are the head's
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			dbURL := backend.URL(t)
 			dataDir := t.TempDir()
 			images, hook := imageHosts(t)
 			ingestOnce := func(feed string, extra ...string) (int, string, string) {
-				args := append([]string{"ingest", "--once", "--feed", feeds + feed, "--db", dbURL, "--data-dir", dataDir,
+				args := append([]string{"ingest", "--once", "--feed", feed, "--db", dbURL, "--data-dir", dataDir,
 					"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)
 				return runPipeline(t.Context(), hook, args...)
 			}
@@ -71,21 +96,24 @@ func TestIngestOnceEndToEnd(t *testing.T) {
 				extra       []string
 				wantSummary string
 				wantRows    feedCounts
-				wantImages  map[string]bool // the paths requested once each, so far
+				wantImages  map[string]int // the requests per path, so far
 				wantVerify  int
 			}{
-				{"first run of the real head", "real-head-100.json", nil,
+				{"first run of the head", headFeed, nil,
 					"status=completed seen=100 valid=100 rejected=0 changed=100 removed=0 images_requested=96",
-					feedCounts{100, 305, 288, 96, 96}, headPaths, exitOK},
-				{"unchanged file: not modified, nothing published", "real-head-100.json", nil,
+					want.afterHead, headImages, exitOK},
+				{"unchanged file: not modified, nothing published", headFeed, nil,
 					"status=not_modified seen=0 valid=0 rejected=0 changed=0 removed=0 images_requested=0",
-					feedCounts{100, 305, 288, 96, 96}, headPaths, exitOK},
-				{"forced re-run: fetched, nothing changed, every image cached", "real-head-100.json", []string{"--force"},
+					want.afterHead, headImages, exitOK},
+				{"forced re-run: fetched, nothing changed, every image cached", headFeed, []string{"--force"},
 					"status=completed seen=100 valid=100 rejected=0 changed=0 removed=0 images_requested=0",
-					feedCounts{100, 305, 288, 96, 96}, headPaths, exitOK},
-				{"the bare-array sample (its image is the head's): removals suppressed by the shrink valve", "real-2024-12-bare-array.json", nil,
+					want.afterHead, headImages, exitOK},
+				{"the older generation on the di. host: its URLs fetched, the same bytes stored once; removals suppressed by the shrink valve", olderFeed, nil,
+					"status=completed seen=8 valid=8 rejected=0 changed=8 removed=0 images_requested=8",
+					want.afterOlder, olderImages, exitFailure},
+				{"the bare array (its image is the head's): removals suppressed by the shrink valve", bareFeed, nil,
 					"status=completed seen=1 valid=1 rejected=0 changed=1 removed=0 images_requested=0",
-					feedCounts{100, 305, 288, 96, 96}, allPaths, exitFailure},
+					want.afterBareArray, allImages, exitFailure},
 			}
 			for _, step := range steps {
 				code, stdout, stderr := ingestOnce(step.feed, step.extra...)
@@ -96,10 +124,10 @@ func TestIngestOnceEndToEnd(t *testing.T) {
 					t.Errorf("%s: rows %+v, want %+v", step.name, got, step.wantRows)
 				}
 				checkImageRequests(t, images, step.wantImages, step.name)
-				if n := countStoredImages(t, dataDir); n != step.wantRows.cachedImages {
-					t.Errorf("%s: %d files in the image store, want %d", step.name, n, step.wantRows.cachedImages)
+				if n := countStoredImages(t, dataDir); n != storedFiles {
+					t.Errorf("%s: %d files in the image store, want %d", step.name, n, storedFiles)
 				}
-				code, stdout, _ = runCLI(t.Context(), nil, "dev", "verify", "--feed", feeds+step.feed, "--db", dbURL)
+				code, stdout, _ = runCLI(t.Context(), nil, "dev", "verify", "--feed", step.feed, "--db", dbURL)
 				if code != step.wantVerify {
 					t.Errorf("%s: dev verify exit %d, want %d\n%s", step.name, code, step.wantVerify, tail(stdout))
 				}
@@ -108,30 +136,48 @@ func TestIngestOnceEndToEnd(t *testing.T) {
 	}
 }
 
-// TestIngestOnceSmallSamples checks the exact counts of the other samples,
+// TestIngestOnceSmallSamples checks the exact outcome of the other samples
+// (the fixtures, and the real ones when MARQUEE_TEST_SAMPLES names them),
 // each into a fresh database.
 func TestIngestOnceSmallSamples(t *testing.T) {
-	for _, tc := range []struct {
-		feed string
-		want feedCounts
+	want := map[string]struct {
+		summary string
+		rows    feedCounts
 	}{
-		{"real-2023-05-8items.json", feedCounts{8, 29, 24, 8, 8}},
-		{"real-2024-12-bare-array.json", feedCounts{1, 4, 3, 1, 1}},
-	} {
-		t.Run(tc.feed, func(t *testing.T) {
+		samples.Older.Name: {"status=completed seen=8 valid=8 rejected=0 changed=8 removed=0 images_requested=8",
+			feedCounts{8, 33, 24, 8, 8}},
+		samples.BareArray.Name: {"status=completed seen=1 valid=1 rejected=0 changed=1 removed=0 images_requested=1",
+			feedCounts{1, 1, 3, 1, 1}},
+		// Broken items are rejected and the rest loaded; the same image on
+		// two hosts is two URLs, both cached.
+		samples.Quirks.Name: {"status=completed seen=12 valid=6 rejected=6 changed=6 removed=0 images_requested=7",
+			feedCounts{6, 8, 15, 7, 7}},
+		samples.RealOlder.Name: {"status=completed seen=8 valid=8 rejected=0 changed=8 removed=0 images_requested=8",
+			feedCounts{8, 29, 24, 8, 8}},
+		samples.RealBareArray.Name: {"status=completed seen=1 valid=1 rejected=0 changed=1 removed=0 images_requested=1",
+			feedCounts{1, 4, 3, 1, 1}},
+	}
+	var all []samples.Sample
+	for _, s := range []samples.Sample{samples.Older, samples.BareArray, samples.Quirks} {
+		all = append(all, s.WithReal()...)
+	}
+	for _, sample := range all {
+		t.Run(sample.Name, func(t *testing.T) {
+			tc := want[sample.Name]
+			feed := sample.Path(t)
 			dataDir := t.TempDir()
 			dbURL := "sqlite://" + filepath.Join(dataDir, "marquee.db")
 			images, hook := imageHosts(t)
-			code, stdout, stderr := runPipeline(t.Context(), hook, "ingest", "--once", "--feed", "../../../shared/feeds/"+tc.feed,
+			code, stdout, stderr := runPipeline(t.Context(), hook, "ingest", "--once", "--feed", feed,
 				"--data-dir", dataDir, "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-			if code != exitOK || !strings.HasPrefix(stdout, "status=completed") {
-				t.Fatalf("exit %d, stdout %q\n%s", code, stdout, tail(stderr))
+			if code != exitOK || strings.TrimSpace(stdout) != tc.summary {
+				t.Fatalf("exit %d, stdout %q, want %q\n%s", code, stdout, tc.summary, tail(stderr))
 			}
-			if got := countFeedRows(t, dbURL); got != tc.want {
-				t.Errorf("rows %+v, want %+v", got, tc.want)
+			if got := countFeedRows(t, dbURL); got != tc.rows {
+				t.Errorf("rows %+v, want %+v", got, tc.rows)
 			}
-			checkImageRequests(t, images, feedImagePaths(t, "../../../shared/feeds/"+tc.feed), tc.feed)
-			if code, out, _ := runCLI(t.Context(), nil, "dev", "verify", "--feed", "../../../shared/feeds/"+tc.feed, "--data-dir", dataDir); code != exitOK {
+			checkImageRequests(t, images, feedImageRequests(t, feed), sample.Name)
+			if code, out, _ := runCLI(t.Context(), nil, "dev", "verify", "--feed", feed, "--data-dir", dataDir); code != exitOK {
 				t.Errorf("dev verify exit %d:\n%s", code, tail(out))
 			}
 		})

@@ -19,6 +19,7 @@ import (
 	"marquee/db"
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
+	"marquee/internal/samples"
 	"marquee/internal/testkit"
 	"marquee/server"
 )
@@ -56,7 +57,7 @@ func startRun(t *testing.T, ctx context.Context, mount func(*server.Server), arg
 			serving <- srv.Addr()
 		},
 	}
-	args = append([]string{"run", "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed}, args...)
+	args = append([]string{"run", "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed(t)}, args...)
 	go func() { r.exit <- run(ctx, args, env) }()
 	select {
 	case addr := <-serving:
@@ -146,7 +147,7 @@ func TestRunEndToEnd(t *testing.T) {
 	// leaving the second process serving.
 	secondCtx, cancelSecond := context.WithTimeout(t.Context(), waitLimit)
 	defer cancelSecond()
-	code, _, stderr := runCLI(secondCtx, nil, "run", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed)
+	code, _, stderr := runCLI(secondCtx, nil, "run", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed(t))
 	wantOwner := fmt.Sprintf("pid %d", os.Getpid())
 	if code != exitFailure || !strings.Contains(stderr, wantOwner) {
 		t.Errorf("second run on the same data dir = %d %q, want 1 naming %q", code, stderr, wantOwner)
@@ -210,7 +211,7 @@ func TestRunPortInUse(t *testing.T) {
 	}
 	defer taken.Close()
 	dataDir := t.TempDir()
-	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", dataDir, "--http-addr", taken.Addr().String(), "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed)
+	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", dataDir, "--http-addr", taken.Addr().String(), "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed(t))
 	if code != exitFailure || !strings.Contains(stderr, "address already in use") || !strings.Contains(stderr, taken.Addr().String()) {
 		t.Fatalf("run on a taken port = %d %q, want 1 naming the address", code, stderr)
 	}
@@ -223,7 +224,7 @@ func TestRunPortInUse(t *testing.T) {
 }
 
 func TestRunBadDatabaseFails(t *testing.T) {
-	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed,
+	code, _, stderr := runCLI(t.Context(), nil, "run", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--feed-url", testFeed(t),
 		"--db", "mysql://marquee:s3cret@127.0.0.1:1/marquee")
 	if code != exitFailure || !strings.Contains(stderr, "marquee run failed") {
 		t.Fatalf("run with an unreachable database = %d %q, want 1", code, stderr)
@@ -252,22 +253,26 @@ func waitUntilRefused(t *testing.T, addr string) {
 	t.Fatalf("%s still accepts connections after shutdown began", addr)
 }
 
-// testFeed is the real 100-item sample: tests never reach for the real feed.
-const testFeed = "../../../shared/feeds/real-head-100.json"
+// testFeed is the head fixture, a feed of 100 performers in the real
+// layout: tests never reach for the real feed.
+func testFeed(t testing.TB) string {
+	t.Helper()
+	return samples.Head.Path(t)
+}
 
 // checkRunServesImages waits until `marquee run` serves the image of the
 // test feed's first thumbnail at /images/{url_hash}, checks the answer, and
 // that every image of the feed was requested once.
 func checkRunServesImages(t *testing.T, r *startedRun) {
 	t.Helper()
-	const firstThumbnail = "https://ei.phncdn.com/pics/pornstars/000/000/002/(m=lciuhScOb_c)(mh=5Lb6oqzf58Pdh9Wc)thumb_22561.jpg"
+	const firstThumbnail = "https://ei.phncdn.com/pics/pornstars/000/000/001/(m=lciuhScOb_c)(mh=cYkGra4ZCV8khARK)thumb_1268311.jpg"
 	resp := fetchImage(t, r.baseURL, db.URLHash(firstThumbnail))
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := imagingtest.Image("/pics/pornstars/000/000/002/(m=lciuhScOb_c)(mh=5Lb6oqzf58Pdh9Wc)thumb_22561.jpg")
+	want := imagingtest.Image("/pics/pornstars/000/000/001/(m=lciuhScOb_c)(mh=cYkGra4ZCV8khARK)thumb_1268311.jpg")
 	sum := sha256.Sum256(want)
 	if !bytes.Equal(body, want) || resp.Header.Get("Content-Type") != "image/png" ||
 		resp.Header.Get("ETag") != `"`+hex.EncodeToString(sum[:])+`"` ||
@@ -279,7 +284,7 @@ func checkRunServesImages(t *testing.T, r *startedRun) {
 	}
 	// The run loaded every performer before this image could be served;
 	// wait for its remaining images, then count the requests.
-	paths := feedImagePaths(t, testFeed)
+	paths := feedImageRequests(t, testFeed(t))
 	deadline := time.Now().Add(waitLimit)
 	for len(r.images.Counts()) < len(paths) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -65,6 +65,14 @@ type Options struct {
 	// di.X, or 127.0.0.1 and localhost (same port and path, so a local image
 	// server serves both); under any other host nothing is re-hosted.
 	ImageBase string
+	// Head, when above 0, cuts the feed to the generation's first Head
+	// items, as the real samples were cut from real feeds: those items are
+	// the ones the whole generation has, and itemsCount counts what is
+	// written.
+	Head int
+	// BareArray writes the items as a bare JSON array, without site,
+	// generationDate and itemsCount: the form of the December 2024 feed.
+	BareArray bool
 }
 
 // Generation describes the feed Options select and how it differs from the
@@ -85,13 +93,18 @@ type Generation struct {
 // per 2,000 (rounded up), so 11 of the real feed's 21,000.
 func Few(items int) int { return (items + 1999) / 2000 }
 
-// Describe returns what the feed of o holds, without generating it.
+// Describe returns what the feed of o holds, without generating it. With
+// Head, Items counts the items written; the changes are the whole
+// generation's.
 func Describe(o Options) (Generation, error) {
 	pl, err := newPlan(o)
 	if err != nil {
 		return Generation{}, err
 	}
 	g := Generation{Items: pl.present(o.Generation)}
+	if o.Head > 0 {
+		g.Items = min(g.Items, o.Head)
+	}
 	if o.Generation > 0 {
 		gp := pl.gens[o.Generation-1]
 		g.Changed, g.Rehosted = gp.changed, gp.rehosted
@@ -103,22 +116,29 @@ func Describe(o Options) (Generation, error) {
 
 // Write writes the feed o selects to w, in the real layout: the wrapper
 // object with site, generationDate, items (one compact item per line, '/'
-// escaped as "\/") and itemsCount last. It buffers its writes and holds one
-// item at a time.
+// escaped as "\/") and itemsCount last; or, with BareArray, the items alone
+// in an array, one per line. It buffers its writes and holds one item at a
+// time.
 func Write(w io.Writer, o Options) error {
 	pl, err := newPlan(o)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	date := baseDate.AddDate(0, 0, o.Generation).Format(time.RFC3339)
-	fmt.Fprintf(bw, "{\n\t\"site\": \"https://www.pornhub.com\",\n\t\"generationDate\": %q,\n\t\"items\": [\n", date)
+	indent := "\t\t"
+	if o.BareArray {
+		indent = ""
+		bw.WriteString("[\n")
+	} else {
+		date := baseDate.AddDate(0, 0, o.Generation).Format(time.RFC3339)
+		fmt.Fprintf(bw, "{\n\t\"site\": \"https://www.pornhub.com\",\n\t\"generationDate\": %q,\n\t\"items\": [\n", date)
+	}
 
 	var item []byte
 	var id, prevID int64
 	written := 0
 	total := pl.n + o.Generation*pl.few
-	for slot := 0; slot < total; slot++ {
+	for slot := 0; slot < total && (o.Head <= 0 || written < o.Head); slot++ {
 		p := pl.performer(slot)
 		prevID, id = id, id+1+p.idGap
 		if !pl.isPresent(slot, o.Generation) {
@@ -127,7 +147,7 @@ func Write(w io.Writer, o Options) error {
 		if written > 0 {
 			bw.WriteString(",\n")
 		}
-		item = pl.appendItem(append(item[:0], "\t\t"...), &p, id, prevID, o.Generation)
+		item = pl.appendItem(append(item[:0], indent...), &p, id, prevID, o.Generation)
 		if _, err := bw.Write(item); err != nil {
 			return fmt.Errorf("feedgen: write: %w", err)
 		}
@@ -136,7 +156,11 @@ func Write(w io.Writer, o Options) error {
 	if written > 0 {
 		bw.WriteString("\n")
 	}
-	fmt.Fprintf(bw, "\t\t],\n\t\"itemsCount\": %d\n}\n", written)
+	if o.BareArray {
+		bw.WriteString("]\n")
+	} else {
+		fmt.Fprintf(bw, "\t\t],\n\t\"itemsCount\": %d\n}\n", written)
+	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("feedgen: write: %w", err)
 	}
@@ -207,6 +231,8 @@ func newPlan(o Options) (*plan, error) {
 		return nil, fmt.Errorf("feedgen: items must be 0..%d, got %d", MaxItems, o.Items)
 	case o.Generation < 0:
 		return nil, fmt.Errorf("feedgen: generation must be 0 or more, got %d", o.Generation)
+	case o.Head < 0:
+		return nil, fmt.Errorf("feedgen: head must be 0 (the whole feed) or more, got %d", o.Head)
 	case math.IsNaN(o.ChangeRatio) || o.ChangeRatio < 0 || o.ChangeRatio > 1:
 		return nil, fmt.Errorf("feedgen: change ratio must be 0..1, got %v", o.ChangeRatio)
 	}

@@ -158,6 +158,52 @@ func TestWriteParsesWithoutRejects(t *testing.T) {
 	}
 }
 
+// TestWriteHeadAndBareArray: Head cuts a generation to its first items,
+// which are the whole generation's; BareArray writes the same items without
+// the wrapper object.
+func TestWriteHeadAndBareArray(t *testing.T) {
+	whole := feedgen.Options{Items: 100, Seed: 5, Generation: 2, ChangeRatio: 0.5}
+	all := parse(t, generate(t, whole))
+	tests := []struct {
+		name      string
+		head      int
+		bareArray bool
+		want      int
+	}{
+		{"head of 8", 8, false, 8},
+		{"head of 1 as a bare array", 1, true, 1},
+		{"whole generation as a bare array", 0, true, 100},
+		{"head longer than the feed", 1000, false, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := whole
+			o.Head, o.BareArray = tt.head, tt.bareArray
+			data := generate(t, o)
+			feed := parse(t, data)
+			if d, err := feedgen.Describe(o); err != nil || d.Items != tt.want {
+				t.Errorf("Describe: %+v, %v; want %d items", d, err, tt.want)
+			}
+			h := feed.header
+			if len(feed.rejects) != 0 || h.Items != tt.want || h.BareArray != tt.bareArray {
+				t.Fatalf("header %+v, %d rejects; want %d items, bare array %v", h, len(feed.rejects), tt.want, tt.bareArray)
+			}
+			if tt.bareArray {
+				if h.ItemsCount != nil || h.GenerationDate != nil || h.Site != "" || !bytes.HasPrefix(data, []byte("[\n{\"attributes\":")) {
+					t.Errorf("bare array with header values %+v, starting %.20q", h, data)
+				}
+			} else if h.ItemsCount == nil || *h.ItemsCount != int64(tt.want) || h.GenerationDate == nil || !h.GenerationDate.Equal(*all.header.GenerationDate) {
+				t.Errorf("header %+v, want itemsCount %d and the whole generation's date", h, tt.want)
+			}
+			for i, p := range feed.profiles {
+				if p.ContentHash != all.profiles[i].ContentHash || p.FeedID != all.profiles[i].FeedID {
+					t.Fatalf("item %d is %d (%s), the whole generation's is %d (%s)", i, p.FeedID, p.ContentHash, all.profiles[i].FeedID, all.profiles[i].ContentHash)
+				}
+			}
+		})
+	}
+}
+
 // rawItem is an item as written, before normalisation. The \xNN escapes
 // are read as \u00NN: enough to count entries and see their shape.
 type rawItem struct {
@@ -499,6 +545,7 @@ func TestWriteRejectsBadOptions(t *testing.T) {
 		{Items: 10, ChangeRatio: math.NaN()},
 		{Items: 10, ImageBase: "ftp://example.com/x"},
 		{Items: 10, ImageBase: "/pics"},
+		{Items: 10, Head: -1},
 	}
 	for _, o := range tests {
 		t.Run(fmt.Sprintf("%+v", o), func(t *testing.T) {

@@ -1,12 +1,15 @@
-// Package ingesttest runs feed runs without Kafka for the tests of the
-// packages that read what a run loads (the APIs).
+// Package ingesttest runs feed runs without Kafka, and reads feed files, for
+// the tests of the packages that read what a run loads (the APIs).
 package ingesttest
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"testing"
 
 	"marquee/bus"
+	"marquee/db"
 	"marquee/ingest"
 )
 
@@ -27,4 +30,24 @@ func (p LoadingPublisher) Publish(ctx context.Context, topic string, msgs ...bus
 		err = fmt.Errorf("dead-lettered %d profiles: %v", len(dead), dead[0].Err)
 	}
 	return err
+}
+
+// ReadFeed parses the feed file at path into its profiles, in feed order;
+// any rejected item fails the test.
+func ReadFeed(tb testing.TB, path string) []db.Profile {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatalf("feed: %v", err)
+	}
+	defer f.Close()
+	var profiles []db.Profile
+	_, err = ingest.ParseFeed(f, func(_ int, p db.Profile) error {
+		profiles = append(profiles, p)
+		return nil
+	}, func(r ingest.Reject) error { return fmt.Errorf("unexpected reject: %s", r.Reason) })
+	if err != nil {
+		tb.Fatalf("parse %s: %v", path, err)
+	}
+	return profiles
 }

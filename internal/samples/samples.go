@@ -1,90 +1,151 @@
-// Package samples gives tests the real feed sample and the API benchmarks
-// their 20,000 performers made of it. It is apart from testkit because it
-// parses with package ingest, whose own tests use testkit. For tests only.
+// Package samples finds the feed files tests read: the project's own
+// fixtures under testdata/feeds (always there), and the real samples of the
+// folder that MARQUEE_TEST_SAMPLES names (optional). It also seeds the API
+// benchmarks. For tests only.
+//
+// Between them the fixtures carry every oddity of the real feed (each one's
+// doc says which); a test that runs on the real samples too iterates over
+// Sample.WithReal, which adds them only when the variable is set.
 package samples
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
-	"time"
-
-	"marquee/db"
-	"marquee/ingest"
 )
 
-// RealHead is the path of the real 100-item feed sample from a package one
-// directory below the repository root (graph, rest, ...).
-const RealHead = "../../shared/feeds/real-head-100.json"
+// EnvRealSamples names the folder of real feed samples. Unset, tests run on
+// the fixtures alone; set, the real-sample tests also run on its files, and
+// a missing file skips its test, or fails it when CI=true.
+const EnvRealSamples = "MARQUEE_TEST_SAMPLES"
 
-// ReadFeed parses the feed at path; any rejected item fails the test.
-func ReadFeed(tb testing.TB, path string) []db.Profile {
-	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatalf("feed sample: %v (the samples live in ../shared/feeds beside the repository)", err)
-	}
-	defer f.Close()
-	var profiles []db.Profile
-	_, err = ingest.ParseFeed(f, func(_ int, p db.Profile) error {
-		profiles = append(profiles, p)
-		return nil
-	}, func(r ingest.Reject) error { return fmt.Errorf("unexpected reject: %s", r.Reason) })
-	if err != nil {
-		tb.Fatalf("parse %s: %v", path, err)
-	}
-	return profiles
+// Sample is one feed file.
+type Sample struct {
+	// Name is the file name, and the name of the subtests that read it.
+	Name string
+	// Real marks a real sample, read from the folder EnvRealSamples names;
+	// any other sample is a fixture under testdata/feeds.
+	Real bool
+	// real is a fixture's real counterpart.
+	real string
 }
 
-// SeedCopies writes n performers: sample copied over and over with distinct
-// feed ids (and ranks shifted per copy, so that orderings interleave the
-// copies), and records every image of the sample as cached. The API
-// benchmarks use it for their 20,000 performers.
-func SeedCopies(tb testing.TB, store *db.Store, sample []db.Profile, n int) {
+// The fixtures and the real samples they stand in for.
+var (
+	// Head is a feed of 100 performers in the real layout, with the oddities
+	// of a whole feed: \xNN escapes (an emoji and a byte that is not UTF-8),
+	// pipe-joined values, duplicate, empty and own-name aliases, items
+	// without thumbnails, a URL shared by two performers, an image moved
+	// to the di. host. Every item is valid.
+	Head = Sample{Name: "head-100.json", real: RealHead.Name}
+	// Older is the first 8 items of the generation before Head: the same
+	// performers with other stats, every image on the di. host (the same
+	// paths, and bytes, as Head's ei. URLs).
+	Older = Sample{Name: "older-8items.json", real: RealOlder.Name}
+	// BareArray is one item of a generation after Head (Head's first
+	// performer, with its image) as a bare JSON array.
+	BareArray = Sample{Name: "bare-array.json", real: RealBareArray.Name}
+	// Quirks is written by hand: the forms a reader must accept that the
+	// generated feeds never use (booleans and numbers for wlStatus, numeric
+	// strings, several URLs per thumbnail, null), values its field rules
+	// refuse, and broken items that must be rejected while the rest stays.
+	Quirks = Sample{Name: "quirks.json"}
+
+	RealHead      = Sample{Name: "real-head-100.json", Real: true}
+	RealOlder     = Sample{Name: "real-2023-05-8items.json", Real: true}
+	RealBareArray = Sample{Name: "real-2024-12-bare-array.json", Real: true}
+)
+
+// WithReal returns s, then its real counterpart when EnvRealSamples is set:
+// the samples a test that runs on both iterates over.
+func (s Sample) WithReal() []Sample {
+	list := []Sample{s}
+	if s.real != "" && os.Getenv(EnvRealSamples) != "" {
+		list = append(list, Sample{Name: s.real, Real: true})
+	}
+	return list
+}
+
+// Path returns the absolute path of the sample. A fixture that is missing
+// fails the test. A real sample skips it when EnvRealSamples is unset or
+// the file is missing, except that a missing file fails it under CI=true.
+func (s Sample) Path(tb testing.TB) string {
 	tb.Helper()
-	ctx := context.Background()
-	batch := make([]db.Profile, 0, 500)
-	flush := func() {
-		if _, err := store.UpsertProfiles(ctx, batch); err != nil {
-			tb.Fatal(err)
+	if !s.Real {
+		root, err := repositoryRoot()
+		if err != nil {
+			tb.Fatalf("samples: %v", err)
 		}
-		batch = batch[:0]
-	}
-	for i := range n {
-		p := sample[i%len(sample)]
-		copyNo := int64(i / len(sample))
-		p.FeedID += copyNo * 10_000_000
-		if p.Rank != nil {
-			rank := *p.Rank + copyNo
-			p.Rank = &rank
+		path := filepath.Join(root, FixtureDir, s.Name)
+		if _, err := os.Stat(path); err != nil {
+			tb.Fatalf("samples: fixture %s: %v (regenerate with `go generate ./internal/samples`)", s.Name, err)
 		}
-		p.ContentHash = "" // the store hashes the changed profile
-		batch = append(batch, p)
-		if len(batch) == cap(batch) {
-			flush()
+		return path
+	}
+	dir := os.Getenv(EnvRealSamples)
+	if dir == "" {
+		tb.Skipf("real sample %s: %s is not set", s.Name, EnvRealSamples)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, s.Name))
+	if err == nil {
+		_, err = os.Stat(path)
+	}
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			tb.Fatalf("real sample %s: %v (%s is set, and CI=true requires every real sample)", s.Name, err, EnvRealSamples)
 		}
+		tb.Skipf("real sample %s: %v", s.Name, err)
 	}
-	if len(batch) > 0 {
-		flush()
+	return path
+}
+
+// Read returns the sample's bytes, as Path finds them.
+func (s Sample) Read(tb testing.TB) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(s.Path(tb))
+	if err != nil {
+		tb.Fatalf("samples: %v", err)
 	}
-	var states []db.ImageState
-	seen := map[string]bool{}
-	now := time.Now().UTC()
-	ct, size, w, h := "image/jpeg", int64(23456), int32(234), int32(344)
-	for _, p := range sample {
-		for _, t := range p.Thumbnails {
-			if !seen[t.URLHash] {
-				seen[t.URLHash] = true
-				states = append(states, db.ImageState{URLHash: t.URLHash, URL: t.URL, Status: db.ImageCached, Attempts: 1,
-					ContentType: &ct, Bytes: &size, Width: &w, Height: &h, FetchedAt: &now})
+	return data
+}
+
+// FixtureDir is where the fixtures live, relative to the repository root.
+const FixtureDir = "testdata/feeds"
+
+var root struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// repositoryRoot is the nearest directory, from the working directory up
+// (a test runs in its package's directory), that holds go.mod.
+func repositoryRoot() (string, error) {
+	root.once.Do(func() {
+		dir, err := os.Getwd()
+		if err != nil {
+			root.err = err
+			return
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				root.dir = dir
+				return
+			} else if !errors.Is(err, os.ErrNotExist) {
+				root.err = err
+				return
 			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				root.err = fmt.Errorf("no go.mod above the working directory")
+				return
+			}
+			dir = parent
 		}
-	}
-	if err := store.UpsertImages(ctx, states); err != nil {
-		tb.Fatal(err)
-	}
-	if total, err := store.Count(ctx, db.Filter{}); err != nil || total != int64(n) {
-		tb.Fatalf("seeded %d performers (%v), want %d", total, err, n)
-	}
+	})
+	return root.dir, root.err
 }
