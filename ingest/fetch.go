@@ -249,7 +249,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, u *url.URL, display string, con
 		if ctx.Err() != nil {
 			return nil, err // the caller gave up; err wraps the context's error
 		}
-		if retryAfter < 0 { // not retryable
+		if retryAfter == noRetry {
 			return nil, err
 		}
 		if attempt >= maxAttempts {
@@ -275,19 +275,50 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, u *url.URL, display string, con
 	}
 }
 
-// tryHTTP makes one attempt. retryAfter < 0 means err is final; 0 means
+// noRetry is the retryAfter of an attempt whose error is final.
+const noRetry time.Duration = -1
+
+// tryHTTP makes one attempt. retryAfter is noRetry when err is final; 0 means
 // retry after the back-off; > 0 means retry after that long (Retry-After).
 func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, display string, cond Conditional) (feed *Feed, retryAfter time.Duration, err error) {
-	const final = -1
+	// The attempt's context lives on in the body of a 200, which streams
+	// after tryHTTP returns; every other way out of the attempt ends it.
 	attemptCtx, cancel := context.WithCancelCause(ctx)
 	defer func() {
 		if err != nil {
 			cancel(nil)
 		}
 	}()
-	req, err := http.NewRequestWithContext(attemptCtx, http.MethodGet, u.String(), nil)
+	req, err := f.newRequest(attemptCtx, u, cond)
 	if err != nil {
-		return nil, final, fmt.Errorf("build request: %w", err)
+		return nil, noRetry, err
+	}
+	resp, retryAfter, err := f.awaitHeaders(ctx, client, req, cancel)
+	if err != nil {
+		return nil, retryAfter, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return f.streamBody(ctx, attemptCtx, cancel, resp, display)
+	case http.StatusNotModified:
+		resp.Body.Close()
+		notModified, condErr := notModifiedFeed(resp, display, cond)
+		if condErr != nil {
+			return nil, noRetry, condErr
+		}
+		cancel(nil) // nothing left to read
+		return notModified, 0, nil
+	default:
+		resp.Body.Close()
+		return nil, retryAfterStatus(resp), &StatusError{StatusCode: resp.StatusCode}
+	}
+}
+
+// newRequest is the GET of one attempt at u, within ctx, conditional on cond.
+func (f *Fetcher) newRequest(ctx context.Context, u *url.URL, cond Conditional) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	userAgent := f.UserAgent
 	if userAgent == "" {
@@ -305,16 +336,21 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 	if cond.LastModified != "" {
 		req.Header.Set("If-Modified-Since", cond.LastModified)
 	}
+	return req, nil
+}
 
-	// The header timeout cancels only this attempt, and only until the
-	// headers arrive: the body then streams under the idle timeout.
+// awaitHeaders sends req and waits for the response headers for at most
+// HeaderTimeout, which cancels the attempt (cancel is that of req's context)
+// only until they arrive: the body then streams under the idle timeout.
+// retryAfter is as tryHTTP's.
+func (f *Fetcher) awaitHeaders(ctx context.Context, client *http.Client, req *http.Request, cancel context.CancelCauseFunc) (resp *http.Response, retryAfter time.Duration, err error) {
 	headerTimeout := positiveOr(f.HeaderTimeout, DefaultFeedHeaderTimeout)
 	errHeaderTimeout := fmt.Errorf("no response headers within %s: %w", headerTimeout, os.ErrDeadlineExceeded)
 	headerTimer := time.AfterFunc(headerTimeout, func() { cancel(errHeaderTimeout) })
-	resp, err := client.Do(req)
+	resp, err = client.Do(req)
 	headerTimerStopped := headerTimer.Stop()
 	if err != nil {
-		if cause := context.Cause(attemptCtx); cause == errHeaderTimeout {
+		if cause := context.Cause(req.Context()); cause == errHeaderTimeout {
 			return nil, 0, cause
 		}
 		var urlErr *url.Error
@@ -322,7 +358,7 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 			err = urlErr.Err // url.Error repeats the URL with its query
 		}
 		if ctx.Err() != nil || errors.Is(err, errRedirectPolicy) || isCertificateError(err) {
-			return nil, final, err
+			return nil, noRetry, err
 		}
 		return nil, 0, err
 	}
@@ -330,51 +366,55 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 		resp.Body.Close()
 		return nil, 0, errHeaderTimeout
 	}
+	return resp, 0, nil
+}
 
-	switch code := resp.StatusCode; {
-	case code == http.StatusOK:
-		// handled below
-	case code == http.StatusNotModified:
-		resp.Body.Close()
-		if cond.ETag == "" && cond.LastModified == "" {
-			return nil, final, errors.New("HTTP 304 Not Modified to an unconditional request")
-		}
-		feed := &Feed{
-			Body: http.NoBody, Source: display, StatusCode: code, NotModified: true,
-			ETag: cond.ETag, LastModified: cond.LastModified, ContentLength: 0,
-		}
-		if v := resp.Header.Get("ETag"); v != "" {
-			feed.ETag = v
-		}
-		if v := resp.Header.Get("Last-Modified"); v != "" {
-			feed.LastModified = v
-		}
-		cancel(nil)
-		return feed, 0, nil
-	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
-		resp.Body.Close()
-		ra, _ := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		return nil, ra, &StatusError{StatusCode: code}
-	default:
-		resp.Body.Close()
-		return nil, final, &StatusError{StatusCode: code}
+// notModifiedFeed is the Feed of a 304 answer to a request conditional on
+// cond: no body, and the validators the response carries, else those sent.
+func notModifiedFeed(resp *http.Response, display string, cond Conditional) (*Feed, error) {
+	if cond.ETag == "" && cond.LastModified == "" {
+		return nil, errors.New("HTTP 304 Not Modified to an unconditional request")
 	}
+	feed := &Feed{
+		Body: http.NoBody, Source: display, StatusCode: resp.StatusCode, NotModified: true,
+		ETag: cond.ETag, LastModified: cond.LastModified, ContentLength: 0,
+	}
+	if v := resp.Header.Get("ETag"); v != "" {
+		feed.ETag = v
+	}
+	if v := resp.Header.Get("Last-Modified"); v != "" {
+		feed.LastModified = v
+	}
+	return feed, nil
+}
 
+// retryAfterStatus is the retryAfter (as tryHTTP's) of a response status
+// Fetch does not accept: a server error, 408 and 429 are retried, after the
+// Retry-After they ask for if any; every other status is final.
+func retryAfterStatus(resp *http.Response) time.Duration {
+	switch code := resp.StatusCode; {
+	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+		retryAfter, _ := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return retryAfter
+	}
+	return noRetry
+}
+
+// streamBody returns the Feed of a 200 response, whose body streams, decoded
+// and capped, within the attempt's context (attemptCtx, ended by cancel),
+// under the idle timeout. A Content-Length over MaxBytes or an encoding that
+// was not offered is final.
+func (f *Fetcher) streamBody(ctx, attemptCtx context.Context, cancel context.CancelCauseFunc, resp *http.Response, display string) (*Feed, time.Duration, error) {
 	maxBytes := positiveOr(f.MaxBytes, DefaultFeedMaxBytes)
 	if resp.ContentLength > maxBytes {
 		resp.Body.Close()
-		return nil, final, fmt.Errorf("%w: Content-Length %d exceeds the cap of %d bytes", ErrFeedTooLarge, resp.ContentLength, maxBytes)
+		return nil, noRetry, fmt.Errorf("%w: Content-Length %d exceeds the cap of %d bytes", ErrFeedTooLarge, resp.ContentLength, maxBytes)
 	}
-	gzipped := false
-	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		gzipped = true
-	default:
+	gzipped, err := gzipEncoded(resp.Header)
+	if err != nil {
 		resp.Body.Close()
-		return nil, final, fmt.Errorf("unsupported Content-Encoding %q (only gzip was offered)", enc)
+		return nil, noRetry, err
 	}
-
 	idleTimeout := positiveOr(f.IdleTimeout, DefaultFeedIdleTimeout)
 	body := &feedBody{
 		source:   display,
@@ -404,6 +444,19 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 		ContentLength: contentLength,
 		bytesRead:     &body.read,
 	}, 0, nil
+}
+
+// gzipEncoded reports whether a response's Content-Encoding is gzip. Any
+// encoding but gzip and identity is an error: only gzip was offered.
+func gzipEncoded(header http.Header) (bool, error) {
+	switch enc := strings.ToLower(strings.TrimSpace(header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return false, nil
+	case "gzip", "x-gzip":
+		return true, nil
+	default:
+		return false, fmt.Errorf("unsupported Content-Encoding %q (only gzip was offered)", enc)
+	}
 }
 
 // openFile opens a local feed file. Its validators are derived from the
