@@ -34,6 +34,13 @@ type DeadLetter struct {
 	Err     error
 }
 
+// DeadLetterPublisher publishes a Consumer's dead letters to the dead-letter topic, each with
+// exactly the headers it carries (the original's and where and why it failed), and returns once
+// all are acknowledged. *Writer is one.
+type DeadLetterPublisher interface {
+	PublishDeadLetters(ctx context.Context, topic string, letters ...Message) error
+}
+
 // ConsumerConfig configures a Consumer. Zero values take the defaults named on each field.
 type ConsumerConfig struct {
 	// Brokers are the bootstrap brokers, host:port.
@@ -71,7 +78,7 @@ type ConsumerConfig struct {
 	// CommitTimeout bounds one offset commit (including waiting out a rebalance). Default 30s.
 	CommitTimeout time.Duration
 	// DeadLetters publishes dead letters. Default: a Writer of the Consumer's own, on Brokers.
-	DeadLetters *Writer
+	DeadLetters DeadLetterPublisher
 	// Logger receives retries, dead letters, commit failures and kafka-go's error log.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -290,7 +297,7 @@ func (c *Consumer) fetchBatch(ctx context.Context, reader *kafka.Reader) ([]Mess
 
 // process applies one batch until it succeeds, dead-letters what the Handler gave up on, and
 // commits. It returns errAbandoned (wrapped) when shutdown came first: nothing is committed.
-func (c *Consumer) process(ctx context.Context, reader *kafka.Reader, deadLetters *Writer, batch []Message, handle Handler, logger *slog.Logger) error {
+func (c *Consumer) process(ctx context.Context, reader *kafka.Reader, deadLetters DeadLetterPublisher, batch []Message, handle Handler, logger *slog.Logger) error {
 	handlerCtx, release := graceContext(ctx, c.cfg.ShutdownGrace)
 	defer release()
 	first, last := batch[0], batch[len(batch)-1]
@@ -319,7 +326,7 @@ func (c *Consumer) process(ctx context.Context, reader *kafka.Reader, deadLetter
 		letters := deadLetterMessages(dead, time.Now())
 		topic := DeadLetterTopic(c.cfg.Topic)
 		for attempt := 0; ; attempt++ {
-			err := deadLetters.publish(handlerCtx, topic, letters, false)
+			err := deadLetters.PublishDeadLetters(handlerCtx, topic, letters...)
 			if err == nil {
 				break
 			}

@@ -107,8 +107,14 @@ func (w *Writer) Publish(ctx context.Context, topic string, msgs ...Message) err
 	return w.publish(ctx, topic, msgs, true)
 }
 
-// publish is Publish with the content-type header optional: dead letters keep the headers
-// they arrived with and nothing else.
+// PublishDeadLetters writes letters to topic as Publish does, but with only the headers they
+// carry: a dead letter keeps the headers its message arrived with, content-type or none, and
+// gains only those that say where and why it failed. It makes Writer a DeadLetterPublisher.
+func (w *Writer) PublishDeadLetters(ctx context.Context, topic string, letters ...Message) error {
+	return w.publish(ctx, topic, letters, false)
+}
+
+// publish is Publish with the content-type header optional (see PublishDeadLetters).
 func (w *Writer) publish(ctx context.Context, topic string, msgs []Message, addContentType bool) error {
 	if len(msgs) == 0 {
 		return nil

@@ -102,78 +102,25 @@ func (s *Store) loadImageFetches(ctx context.Context, urlHashes []string) (map[s
 // several machines need clocks that agree to well within the lease.
 func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseUntil time.Time, claims []ImageClaim) (map[string]ImageFetch, error) {
 	const op = "claim image fetches"
-	if err := checkText("owner", owner, maxOwnerLen); err != nil || owner == "" {
-		return nil, s.fail(op, fieldError("owner", fmt.Sprintf("must be a non-empty name of at most %d characters", maxOwnerLen)))
-	}
 	now, leaseUntil = now.UTC().Truncate(time.Microsecond), leaseUntil.UTC().Truncate(time.Microsecond)
-	if !leaseUntil.After(now) {
-		return nil, s.fail(op, fieldError("lease_until", "must be after now"))
+	wanted, hashes, err := checkImageClaims(owner, now, leaseUntil, claims)
+	if err != nil {
+		return nil, s.fail(op, err)
 	}
-	wanted := make(map[string]ImageClaim, len(claims))
-	for i, c := range claims {
-		if !IsSHA256Hex(c.URLHash) {
-			return nil, s.fail(op, fieldError(fmt.Sprintf("claims/%d/url_hash", i), "must be 64 lowercase hex digits"))
-		}
-		if err := checkText(fmt.Sprintf("claims/%d/url", i), c.URL, maxURLLen); err != nil {
-			return nil, s.fail(op, err)
-		}
-		if prev, ok := wanted[c.URLHash]; !ok || c.RetryFailedBefore.After(prev.RetryFailedBefore) {
-			wanted[c.URLHash] = c
-		}
-	}
-	if len(wanted) == 0 {
+	if len(hashes) == 0 {
 		return map[string]ImageFetch{}, nil
 	}
-	// Sorted, so that concurrent multi-row inserts lock keys in one order
-	// and cannot deadlock each other on MySQL.
-	hashes := make([]string, 0, len(wanted))
-	for hash := range wanted {
-		hashes = append(hashes, hash)
-	}
-	slices.Sort(hashes)
-
 	current, err := s.loadImageFetches(ctx, hashes)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
-	var fresh []ImageFetch
-	var takeOver []ImageFetch
-	for _, hash := range hashes {
-		row, ok := current[hash]
-		switch {
-		case !ok:
-			c := wanted[hash]
-			fresh = append(fresh, ImageFetch{
-				ImageState: ImageState{URLHash: hash, URL: c.URL, Status: FetchClaimed},
-				Owner:      owner, ClaimedAt: now, LeaseUntil: &leaseUntil, Claims: 1, Version: 1,
-				CreatedAt: now, UpdatedAt: now,
-			})
-		case claimable(row, owner, now, wanted[hash].RetryFailedBefore):
-			takeOver = append(takeOver, row)
-		}
-	}
+	fresh, takeOver := planImageClaims(current, wanted, hashes, owner, now, leaseUntil)
 	if len(fresh) == 0 && len(takeOver) == 0 {
 		return current, nil
 	}
-	inserted := int64(0)
-	if len(fresh) > 0 {
-		// Rows another process inserted since the read above stay theirs:
-		// the re-read below shows who won.
-		err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
-			inserted = 0
-			return chunks(fresh, func(part []ImageFetch) error {
-				res, err := s.insertSkippingConflicts(tx.NewInsert().Model(&part), "url_hash").Exec(ctx)
-				if err != nil {
-					return err
-				}
-				n, err := res.RowsAffected()
-				inserted += n
-				return err
-			})
-		})
-		if err != nil {
-			return nil, err
-		}
+	inserted, err := s.insertImageClaims(ctx, op, fresh)
+	if err != nil {
+		return nil, err
 	}
 	if len(takeOver) == 0 && inserted == int64(len(fresh)) {
 		// Every new row is ours (both dialects count a skipped conflict as
@@ -183,9 +130,90 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 		}
 		return current, nil
 	}
+	if err := s.takeOverImageClaims(ctx, takeOver, owner, now, leaseUntil); err != nil {
+		return nil, s.fail(op, err)
+	}
+	after, err := s.loadImageFetches(ctx, hashes)
+	return after, s.fail(op, err)
+}
+
+// checkImageClaims checks the arguments of ClaimImageFetches and returns the
+// claim of each URL hash (of several for one hash, the one retrying the
+// latest failures) and the hashes, sorted: concurrent multi-row inserts then
+// lock keys in one order and cannot deadlock each other on MySQL.
+func checkImageClaims(owner string, now, leaseUntil time.Time, claims []ImageClaim) (map[string]ImageClaim, []string, error) {
+	if err := checkText("owner", owner, maxOwnerLen); err != nil || owner == "" {
+		return nil, nil, fieldError("owner", fmt.Sprintf("must be a non-empty name of at most %d characters", maxOwnerLen))
+	}
+	if !leaseUntil.After(now) {
+		return nil, nil, fieldError("lease_until", "must be after now")
+	}
+	wanted := make(map[string]ImageClaim, len(claims))
+	for i, c := range claims {
+		if !IsSHA256Hex(c.URLHash) {
+			return nil, nil, fieldError(fmt.Sprintf("claims/%d/url_hash", i), "must be 64 lowercase hex digits")
+		}
+		if err := checkText(fmt.Sprintf("claims/%d/url", i), c.URL, maxURLLen); err != nil {
+			return nil, nil, err
+		}
+		if prev, ok := wanted[c.URLHash]; !ok || c.RetryFailedBefore.After(prev.RetryFailedBefore) {
+			wanted[c.URLHash] = c
+		}
+	}
+	hashes := make([]string, 0, len(wanted))
+	for hash := range wanted {
+		hashes = append(hashes, hash)
+	}
+	slices.Sort(hashes)
+	return wanted, hashes, nil
+}
+
+// planImageClaims splits the claimable hashes, in the order of hashes, into
+// the rows to insert (hashes without a record) and the records to take over
+// (claimable ones); the others are left as current says.
+func planImageClaims(current map[string]ImageFetch, wanted map[string]ImageClaim, hashes []string, owner string, now, leaseUntil time.Time) (fresh, takeOver []ImageFetch) {
+	for _, hash := range hashes {
+		row, ok := current[hash]
+		switch {
+		case !ok:
+			fresh = append(fresh, ImageFetch{
+				ImageState: ImageState{URLHash: hash, URL: wanted[hash].URL, Status: FetchClaimed},
+				Owner:      owner, ClaimedAt: now, LeaseUntil: &leaseUntil, Claims: 1, Version: 1,
+				CreatedAt: now, UpdatedAt: now,
+			})
+		case claimable(row, owner, now, wanted[hash].RetryFailedBefore):
+			takeOver = append(takeOver, row)
+		}
+	}
+	return fresh, takeOver
+}
+
+// insertImageClaims inserts the claims of hashes without a record, in one
+// transaction, and returns how many rows it inserted. Rows another process
+// inserted since they were read stay theirs: reading them back shows who won.
+func (s *Store) insertImageClaims(ctx context.Context, op string, fresh []ImageFetch) (inserted int64, err error) {
+	if len(fresh) == 0 {
+		return 0, nil
+	}
+	err = s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		inserted = 0
+		return chunks(fresh, func(part []ImageFetch) error {
+			res, err := s.insertSkippingConflicts(tx.NewInsert().Model(&part), "url_hash").Exec(ctx)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			inserted += n
+			return err
+		})
+	})
+	return inserted, err
+}
+
+// takeOverImageClaims claims the records of takeOver for owner. A claim
+// owner already holds is only extended; any other is a new claim of the hash.
+func (s *Store) takeOverImageClaims(ctx context.Context, takeOver []ImageFetch, owner string, now, leaseUntil time.Time) error {
 	for _, row := range takeOver {
-		// A claim owner already holds is only extended; any other is a new
-		// claim of the hash.
 		newClaims := 1
 		if row.HeldBy(owner) {
 			newClaims = 0
@@ -193,7 +221,7 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 		// Compare-and-set on the version read: of several processes taking
 		// over one hash, exactly one updates a row. The claim is checked
 		// again in the statement, so a lease its holder renewed after the
-		// read above (a heartbeat) is not taken over.
+		// read (a heartbeat) is not taken over.
 		_, err := s.db.W.NewUpdate().Model((*ImageFetch)(nil)).
 			Set("status = ?", FetchClaimed).Set("owner = ?", owner).Set("claimed_at = ?", now).
 			Set("lease_until = ?", leaseUntil).Set("claims = claims + ?", newClaims).Set("version = version + 1").
@@ -201,11 +229,10 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 			Where("url_hash = ?", row.URLHash).Where("version = ?", row.Version).
 			Where("(status <> ? OR owner = ? OR lease_until IS NULL OR lease_until <= ?)", FetchClaimed, owner, now).Exec(ctx)
 		if err != nil {
-			return nil, s.fail(op, err)
+			return err
 		}
 	}
-	after, err := s.loadImageFetches(ctx, hashes)
-	return after, s.fail(op, err)
+	return nil
 }
 
 // claimable reports whether owner may claim the hash of row at now.

@@ -18,6 +18,42 @@ func (s *Store) Image(ctx context.Context, urlHash string) (*Image, error) {
 	return img, nil
 }
 
+// ImagesForPornstars returns the image rows of every thumbnail of many
+// performers in one query, keyed by URL hash. A thumbnail whose hash is
+// missing from the map is pending.
+func (s *Store) ImagesForPornstars(ctx context.Context, pornstarIDs []int64) (map[string]Image, error) {
+	out := make(map[string]Image)
+	err := chunks(pornstarIDs, func(part []int64) error {
+		var rows []Image
+		sub := s.db.R.NewSelect().Model((*Thumbnail)(nil)).Column("url_hash").Where("pornstar_id IN (?)", bun.List(part))
+		if err := s.db.R.NewSelect().Model(&rows).Where("i.url_hash IN (?)", sub).Scan(ctx); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.URLHash] = r
+		}
+		return nil
+	})
+	return out, s.fail("load images", err)
+}
+
+// Images returns the image rows of these URL hashes, keyed by hash; missing
+// hashes are pending.
+func (s *Store) Images(ctx context.Context, urlHashes []string) (map[string]Image, error) {
+	out := make(map[string]Image, len(urlHashes))
+	err := chunks(urlHashes, func(part []string) error {
+		var rows []Image
+		if err := s.db.R.NewSelect().Model(&rows).Where("i.url_hash IN (?)", bun.List(part)).Scan(ctx); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.URLHash] = r
+		}
+		return nil
+	})
+	return out, s.fail("load images", err)
+}
+
 // UpsertImages records image outcomes from marquee.images. For each URL hash
 // the outcome with the latest fetched_at wins, so replayed or reordered
 // messages never undo a newer one; an identical outcome costs no write.

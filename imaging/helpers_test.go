@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -50,12 +51,13 @@ func openFiles(t testing.TB) *imaging.FileStore {
 	return files
 }
 
-// recordingPublisher keeps the outcomes published, and passes them on to
-// next when set.
+// recordingPublisher keeps the outcomes and dead letters published, and
+// passes them on to next when set.
 type recordingPublisher struct {
 	next imaging.Publisher
 	mu   sync.Mutex
 	msgs []bus.Message
+	dead []bus.Message
 }
 
 func (p *recordingPublisher) Publish(ctx context.Context, topic string, msgs ...bus.Message) error {
@@ -71,6 +73,28 @@ func (p *recordingPublisher) Publish(ctx context.Context, topic string, msgs ...
 		p.msgs = append(p.msgs, m)
 	}
 	return nil
+}
+
+func (p *recordingPublisher) PublishDeadLetters(ctx context.Context, topic string, letters ...bus.Message) error {
+	if p.next != nil {
+		if err := p.next.PublishDeadLetters(ctx, topic, letters...); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range letters {
+		m.Topic = topic
+		p.dead = append(p.dead, m)
+	}
+	return nil
+}
+
+// deadLetters returns the dead letters published so far, in order.
+func (p *recordingPublisher) deadLetters() []bus.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.dead)
 }
 
 // outcomes decodes everything published so far, in order.

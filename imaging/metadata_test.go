@@ -21,10 +21,18 @@ import (
 	"marquee/internal/testkit"
 )
 
-// outcomePublisher keeps the outcomes published.
+// outcomePublisher keeps the outcomes and dead letters published.
 type outcomePublisher struct {
 	mu       sync.Mutex
 	outcomes []db.ImageState
+	dead     []bus.Message
+}
+
+func (p *outcomePublisher) PublishDeadLetters(_ context.Context, _ string, letters ...bus.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dead = append(p.dead, letters...)
+	return nil
 }
 
 func (p *outcomePublisher) Publish(_ context.Context, _ string, msgs ...bus.Message) error {

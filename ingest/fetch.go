@@ -46,8 +46,9 @@ const (
 // Fetcher opens the feed document for one run: an http(s) URL with a
 // conditional GET, retries and caps, or a local file (a file:// URL or a
 // plain path). A zero or negative field means its default, so a zero Fetcher
-// is usable and still bounded; NewFetcher spells the defaults out. A Fetcher
-// may be used by several goroutines once its fields are set.
+// is usable and still bounded; NewFetcher spells the defaults out. Fetch
+// only reads the fields: a Fetcher may be used by several goroutines once
+// they are set.
 //
 // The source is operator configuration (MARQUEE_FEED_URL, --feed), never a
 // caller-supplied URL, so loopback and private addresses are allowed on
@@ -106,6 +107,54 @@ type Fetcher struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
+// withDefaults returns what one Fetch uses: a copy of f with the default of
+// every zero or negative field, and a client that follows the fetcher's
+// redirect policy unless the Client given has a policy of its own (the copy
+// of the client shares its transport).
+func (f *Fetcher) withDefaults() *Fetcher {
+	c := *f
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultFeedMaxBytes
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultFeedMaxAttempts
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = DefaultFeedMinBackoff
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultFeedMaxBackoff
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = DefaultFeedHeaderTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultFeedIdleTimeout
+	}
+	if c.MaxRedirects <= 0 {
+		c.MaxRedirects = DefaultFeedMaxRedirects
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "Marquee/dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	base := c.Client
+	if base == nil {
+		base = defaultFeedClient()
+	}
+	client := *base
+	if client.CheckRedirect == nil {
+		client.CheckRedirect = c.checkRedirect
+	}
+	c.Client = &client
+	return &c
+}
+
 // NewFetcher returns a Fetcher with every default set and its own HTTP client.
 // userAgent is "Marquee/<version>"; logger may be nil (slog.Default()).
 // Adjust fields (MaxBytes from MARQUEE_FEED_MAX_BYTES) before the first Fetch.
@@ -121,7 +170,7 @@ func NewFetcher(userAgent string, logger *slog.Logger) *Fetcher {
 		UserAgent:     userAgent,
 		Logger:        logger,
 	}
-	f.Client = &http.Client{Transport: newFeedTransport(), CheckRedirect: f.checkRedirect}
+	f.Client = &http.Client{Transport: newFeedTransport()}
 	return f
 }
 
@@ -195,6 +244,11 @@ func (e *StatusError) Is(target error) bool {
 // fail at once. Errors name the source without credentials and, for a status,
 // wrap a *StatusError.
 func (f *Fetcher) Fetch(ctx context.Context, source string, cond Conditional) (*Feed, error) {
+	return f.withDefaults().fetch(ctx, source, cond)
+}
+
+// fetch is Fetch on a Fetcher with its defaults set.
+func (f *Fetcher) fetch(ctx context.Context, source string, cond Conditional) (*Feed, error) {
 	display := redactSource(source)
 	if source == "" {
 		return nil, errors.New("fetch feed: no source given")
@@ -238,62 +292,82 @@ func (f *Fetcher) Fetch(ctx context.Context, source string, cond Conditional) (*
 // fetchHTTP runs the attempts of one HTTP fetch. Its errors are not yet
 // prefixed with the source.
 func (f *Fetcher) fetchHTTP(ctx context.Context, u *url.URL, display string, cond Conditional) (*Feed, error) {
-	maxAttempts := positiveOr(f.MaxAttempts, DefaultFeedMaxAttempts)
-	maxBackoff := positiveOr(f.MaxBackoff, DefaultFeedMaxBackoff)
-	client := f.client()
 	for attempt := 1; ; attempt++ {
-		feed, retryAfter, err := f.tryHTTP(ctx, client, u, display, cond)
+		feed, retryAfter, err := f.tryHTTP(ctx, u, display, cond)
 		if err == nil {
 			return feed, nil
 		}
 		if ctx.Err() != nil {
 			return nil, err // the caller gave up; err wraps the context's error
 		}
-		if retryAfter < 0 { // not retryable
+		if retryAfter == noRetry {
 			return nil, err
 		}
-		if attempt >= maxAttempts {
+		if attempt >= f.MaxAttempts {
 			return nil, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
 		}
 		delay := f.backoff(attempt)
 		if retryAfter > 0 {
-			if retryAfter > maxBackoff {
-				return nil, fmt.Errorf("server asked to retry after %s, longer than the %s back-off cap: %w", retryAfter, maxBackoff, err)
+			if retryAfter > f.MaxBackoff {
+				return nil, fmt.Errorf("server asked to retry after %s, longer than the %s back-off cap: %w", retryAfter, f.MaxBackoff, err)
 			}
 			delay = retryAfter
 		}
-		f.logger().LogAttrs(ctx, slog.LevelWarn, "feed fetch failed, retrying",
-			slog.String("source", display), slog.Int("attempt", attempt), slog.Int("max_attempts", maxAttempts),
+		f.Logger.LogAttrs(ctx, slog.LevelWarn, "feed fetch failed, retrying",
+			slog.String("source", display), slog.Int("attempt", attempt), slog.Int("max_attempts", f.MaxAttempts),
 			slog.Duration("delay", delay), slog.String("error", err.Error()))
-		sleep := f.sleep
-		if sleep == nil {
-			sleep = sleepContext
-		}
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := f.sleep(ctx, delay); serr != nil {
 			return nil, fmt.Errorf("%w (while waiting to retry after: %w)", serr, err)
 		}
 	}
 }
 
-// tryHTTP makes one attempt. retryAfter < 0 means err is final; 0 means
+// noRetry is the retryAfter of an attempt whose error is final.
+const noRetry time.Duration = -1
+
+// tryHTTP makes one attempt. retryAfter is noRetry when err is final; 0 means
 // retry after the back-off; > 0 means retry after that long (Retry-After).
-func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, display string, cond Conditional) (feed *Feed, retryAfter time.Duration, err error) {
-	const final = -1
+func (f *Fetcher) tryHTTP(ctx context.Context, u *url.URL, display string, cond Conditional) (feed *Feed, retryAfter time.Duration, err error) {
+	// The attempt's context lives on in the body of a 200, which streams
+	// after tryHTTP returns; every other way out of the attempt ends it.
 	attemptCtx, cancel := context.WithCancelCause(ctx)
 	defer func() {
 		if err != nil {
 			cancel(nil)
 		}
 	}()
-	req, err := http.NewRequestWithContext(attemptCtx, http.MethodGet, u.String(), nil)
+	req, err := f.newRequest(attemptCtx, u, cond)
 	if err != nil {
-		return nil, final, fmt.Errorf("build request: %w", err)
+		return nil, noRetry, err
 	}
-	userAgent := f.UserAgent
-	if userAgent == "" {
-		userAgent = "Marquee/dev"
+	resp, retryAfter, err := f.awaitHeaders(ctx, req, cancel)
+	if err != nil {
+		return nil, retryAfter, err
 	}
-	req.Header.Set("User-Agent", userAgent)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return f.streamBody(ctx, attemptCtx, cancel, resp, display)
+	case http.StatusNotModified:
+		resp.Body.Close()
+		notModified, condErr := notModifiedFeed(resp, display, cond)
+		if condErr != nil {
+			return nil, noRetry, condErr
+		}
+		cancel(nil) // nothing left to read
+		return notModified, 0, nil
+	default:
+		resp.Body.Close()
+		return nil, retryAfterStatus(resp), &StatusError{StatusCode: resp.StatusCode}
+	}
+}
+
+// newRequest is the GET of one attempt at u, within ctx, conditional on cond.
+func (f *Fetcher) newRequest(ctx context.Context, u *url.URL, cond Conditional) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("User-Agent", f.UserAgent)
 	req.Header.Set("Accept", "application/json")
 	// Asked for explicitly, so the transport leaves the body encoded and
 	// feedBody decodes it, with the cap on both the wire and decoded bytes,
@@ -305,16 +379,20 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 	if cond.LastModified != "" {
 		req.Header.Set("If-Modified-Since", cond.LastModified)
 	}
+	return req, nil
+}
 
-	// The header timeout cancels only this attempt, and only until the
-	// headers arrive: the body then streams under the idle timeout.
-	headerTimeout := positiveOr(f.HeaderTimeout, DefaultFeedHeaderTimeout)
-	errHeaderTimeout := fmt.Errorf("no response headers within %s: %w", headerTimeout, os.ErrDeadlineExceeded)
-	headerTimer := time.AfterFunc(headerTimeout, func() { cancel(errHeaderTimeout) })
-	resp, err := client.Do(req)
+// awaitHeaders sends req and waits for the response headers for at most
+// HeaderTimeout, which cancels the attempt (cancel is that of req's context)
+// only until they arrive: the body then streams under the idle timeout.
+// retryAfter is as tryHTTP's.
+func (f *Fetcher) awaitHeaders(ctx context.Context, req *http.Request, cancel context.CancelCauseFunc) (resp *http.Response, retryAfter time.Duration, err error) {
+	errHeaderTimeout := fmt.Errorf("no response headers within %s: %w", f.HeaderTimeout, os.ErrDeadlineExceeded)
+	headerTimer := time.AfterFunc(f.HeaderTimeout, func() { cancel(errHeaderTimeout) })
+	resp, err = f.Client.Do(req)
 	headerTimerStopped := headerTimer.Stop()
 	if err != nil {
-		if cause := context.Cause(attemptCtx); cause == errHeaderTimeout {
+		if cause := context.Cause(req.Context()); cause == errHeaderTimeout {
 			return nil, 0, cause
 		}
 		var urlErr *url.Error
@@ -322,7 +400,7 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 			err = urlErr.Err // url.Error repeats the URL with its query
 		}
 		if ctx.Err() != nil || errors.Is(err, errRedirectPolicy) || isCertificateError(err) {
-			return nil, final, err
+			return nil, noRetry, err
 		}
 		return nil, 0, err
 	}
@@ -330,61 +408,63 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 		resp.Body.Close()
 		return nil, 0, errHeaderTimeout
 	}
+	return resp, 0, nil
+}
 
+// notModifiedFeed is the Feed of a 304 answer to a request conditional on
+// cond: no body, and the validators the response carries, else those sent.
+func notModifiedFeed(resp *http.Response, display string, cond Conditional) (*Feed, error) {
+	if cond.ETag == "" && cond.LastModified == "" {
+		return nil, errors.New("HTTP 304 Not Modified to an unconditional request")
+	}
+	feed := &Feed{
+		Body: http.NoBody, Source: display, StatusCode: resp.StatusCode, NotModified: true,
+		ETag: cond.ETag, LastModified: cond.LastModified, ContentLength: 0,
+	}
+	if v := resp.Header.Get("ETag"); v != "" {
+		feed.ETag = v
+	}
+	if v := resp.Header.Get("Last-Modified"); v != "" {
+		feed.LastModified = v
+	}
+	return feed, nil
+}
+
+// retryAfterStatus is the retryAfter (as tryHTTP's) of a response status
+// Fetch does not accept: a server error, 408 and 429 are retried, after the
+// Retry-After they ask for if any; every other status is final.
+func retryAfterStatus(resp *http.Response) time.Duration {
 	switch code := resp.StatusCode; {
-	case code == http.StatusOK:
-		// handled below
-	case code == http.StatusNotModified:
-		resp.Body.Close()
-		if cond.ETag == "" && cond.LastModified == "" {
-			return nil, final, errors.New("HTTP 304 Not Modified to an unconditional request")
-		}
-		feed := &Feed{
-			Body: http.NoBody, Source: display, StatusCode: code, NotModified: true,
-			ETag: cond.ETag, LastModified: cond.LastModified, ContentLength: 0,
-		}
-		if v := resp.Header.Get("ETag"); v != "" {
-			feed.ETag = v
-		}
-		if v := resp.Header.Get("Last-Modified"); v != "" {
-			feed.LastModified = v
-		}
-		cancel(nil)
-		return feed, 0, nil
 	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
-		resp.Body.Close()
-		ra, _ := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		return nil, ra, &StatusError{StatusCode: code}
-	default:
-		resp.Body.Close()
-		return nil, final, &StatusError{StatusCode: code}
+		retryAfter, _ := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return retryAfter
 	}
+	return noRetry
+}
 
-	maxBytes := positiveOr(f.MaxBytes, DefaultFeedMaxBytes)
-	if resp.ContentLength > maxBytes {
+// streamBody returns the Feed of a 200 response, whose body streams, decoded
+// and capped, within the attempt's context (attemptCtx, ended by cancel),
+// under the idle timeout. A Content-Length over MaxBytes or an encoding that
+// was not offered is final.
+func (f *Fetcher) streamBody(ctx, attemptCtx context.Context, cancel context.CancelCauseFunc, resp *http.Response, display string) (*Feed, time.Duration, error) {
+	if resp.ContentLength > f.MaxBytes {
 		resp.Body.Close()
-		return nil, final, fmt.Errorf("%w: Content-Length %d exceeds the cap of %d bytes", ErrFeedTooLarge, resp.ContentLength, maxBytes)
+		return nil, noRetry, fmt.Errorf("%w: Content-Length %d exceeds the cap of %d bytes", ErrFeedTooLarge, resp.ContentLength, f.MaxBytes)
 	}
-	gzipped := false
-	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		gzipped = true
-	default:
+	gzipped, err := gzipEncoded(resp.Header)
+	if err != nil {
 		resp.Body.Close()
-		return nil, final, fmt.Errorf("unsupported Content-Encoding %q (only gzip was offered)", enc)
+		return nil, noRetry, err
 	}
-
-	idleTimeout := positiveOr(f.IdleTimeout, DefaultFeedIdleTimeout)
 	body := &feedBody{
 		source:   display,
 		wire:     resp.Body,
 		gzipped:  gzipped,
-		maxBytes: maxBytes,
+		maxBytes: f.MaxBytes,
 		ctx:      attemptCtx,
 		cancel:   cancel,
-		idle:     idleTimeout,
-		idleErr:  fmt.Errorf("no body bytes for %s: %w", idleTimeout, os.ErrDeadlineExceeded),
+		idle:     f.IdleTimeout,
+		idleErr:  fmt.Errorf("no body bytes for %s: %w", f.IdleTimeout, os.ErrDeadlineExceeded),
 	}
 	body.idleTimer = time.AfterFunc(time.Hour, func() { cancel(body.idleErr) })
 	body.idleTimer.Stop() // armed only inside Read
@@ -392,7 +472,7 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 	if gzipped || contentLength < 0 {
 		contentLength = -1
 	}
-	f.logger().LogAttrs(ctx, slog.LevelDebug, "feed response",
+	f.Logger.LogAttrs(ctx, slog.LevelDebug, "feed response",
 		slog.String("source", display), slog.Int("status", resp.StatusCode),
 		slog.Int64("content_length", resp.ContentLength), slog.Bool("gzip", gzipped))
 	return &Feed{
@@ -404,6 +484,19 @@ func (f *Fetcher) tryHTTP(ctx context.Context, client *http.Client, u *url.URL, 
 		ContentLength: contentLength,
 		bytesRead:     &body.read,
 	}, 0, nil
+}
+
+// gzipEncoded reports whether a response's Content-Encoding is gzip. Any
+// encoding but gzip and identity is an error: only gzip was offered.
+func gzipEncoded(header http.Header) (bool, error) {
+	switch enc := strings.ToLower(strings.TrimSpace(header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return false, nil
+	case "gzip", "x-gzip":
+		return true, nil
+	default:
+		return false, fmt.Errorf("unsupported Content-Encoding %q (only gzip was offered)", enc)
+	}
 }
 
 // openFile opens a local feed file. Its validators are derived from the
@@ -433,12 +526,11 @@ func (f *Fetcher) openFile(path, display string, cond Conditional) (*Feed, error
 		file.Close()
 		return &Feed{Body: http.NoBody, Source: display, ETag: etag, LastModified: lastModified, NotModified: true}, nil
 	}
-	maxBytes := positiveOr(f.MaxBytes, DefaultFeedMaxBytes)
-	if info.Size() > maxBytes {
+	if info.Size() > f.MaxBytes {
 		file.Close()
-		return nil, fmt.Errorf("%w: the file has %d bytes, over the cap of %d", ErrFeedTooLarge, info.Size(), maxBytes)
+		return nil, fmt.Errorf("%w: the file has %d bytes, over the cap of %d", ErrFeedTooLarge, info.Size(), f.MaxBytes)
 	}
-	body := &feedBody{source: display, wire: file, maxBytes: maxBytes}
+	body := &feedBody{source: display, wire: file, maxBytes: f.MaxBytes}
 	return &Feed{
 		Body:          body,
 		Source:        display,
@@ -576,10 +668,11 @@ func (c *capReader) Read(p []byte) (int, error) {
 // errRedirectPolicy marks a redirect the fetcher refuses; it is not retried.
 var errRedirectPolicy = errors.New("redirect refused")
 
+// checkRedirect is the fetcher's redirect policy, for a Fetcher with its
+// defaults set.
 func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
-	maxRedirects := positiveOr(f.MaxRedirects, DefaultFeedMaxRedirects)
-	if len(via) > maxRedirects {
-		return fmt.Errorf("%w: stopped after %d redirects", errRedirectPolicy, maxRedirects)
+	if len(via) > f.MaxRedirects {
+		return fmt.Errorf("%w: stopped after %d redirects", errRedirectPolicy, f.MaxRedirects)
 	}
 	// The feed's content becomes published data: an https source must not be
 	// handed to a plain-text hop that anyone on the path could rewrite.
@@ -587,20 +680,6 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("%w: https source redirected to %s", errRedirectPolicy, req.URL.Scheme)
 	}
 	return nil
-}
-
-// client is f.Client (or the shared default) with the fetcher's redirect
-// policy when it has none of its own. The copy shares the transport.
-func (f *Fetcher) client() *http.Client {
-	base := f.Client
-	if base == nil {
-		base = defaultFeedClient()
-	}
-	c := *base
-	if c.CheckRedirect == nil {
-		c.CheckRedirect = f.checkRedirect
-	}
-	return &c
 }
 
 // defaultFeedClient serves Fetchers built without NewFetcher, sharing one
@@ -618,18 +697,12 @@ func newFeedTransport() *http.Transport {
 	return t
 }
 
-func (f *Fetcher) logger() *slog.Logger {
-	if f.Logger != nil {
-		return f.Logger
-	}
-	return slog.Default()
-}
-
 // backoff is the full-jitter wait after the given failed attempt (1-based):
-// uniform in [0, min(MaxBackoff, MinBackoff*2^(attempt-1))].
+// uniform in [0, min(max(MaxBackoff, MinBackoff), MinBackoff*2^(attempt-1))],
+// for a Fetcher with its defaults set.
 func (f *Fetcher) backoff(attempt int) time.Duration {
-	minBackoff := positiveOr(f.MinBackoff, DefaultFeedMinBackoff)
-	maxBackoff := max(positiveOr(f.MaxBackoff, DefaultFeedMaxBackoff), minBackoff)
+	minBackoff := f.MinBackoff
+	maxBackoff := max(f.MaxBackoff, minBackoff)
 	ceiling := maxBackoff
 	if shift := attempt - 1; shift < 62 {
 		if c := minBackoff << shift; c > 0 && c < maxBackoff && c>>shift == minBackoff {
@@ -721,11 +794,4 @@ func redactSource(source string) string {
 		}
 	}
 	return u.String()
-}
-
-func positiveOr[T int | int64 | time.Duration](value, fallback T) T {
-	if value > 0 {
-		return value
-	}
-	return fallback
 }

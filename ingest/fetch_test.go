@@ -1049,7 +1049,7 @@ func TestFetchBackoffBounds(t *testing.T) {
 				attempt := i + 1
 				var longest time.Duration
 				for range 2000 {
-					d := tt.fetcher.backoff(attempt)
+					d := tt.fetcher.withDefaults().backoff(attempt)
 					if d < 0 || d > ceiling {
 						t.Fatalf("attempt %d: back-off %s outside [0, %s]", attempt, d, ceiling)
 					}

@@ -21,10 +21,22 @@ type loaderStore interface {
 
 // Loader writes what ingest publishes on marquee.pornstars, and what the
 // image compactor publishes on marquee.images, into the database. Its
-// handlers are idempotent: a redelivered batch changes nothing.
+// handlers are idempotent: a redelivered batch changes nothing. They only
+// read the fields, so one Loader may serve several consumers.
 type Loader struct {
-	Store  loaderStore
+	Store loaderStore
+	// Logger receives the messages dead-lettered. Nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// withDefaults returns what the handlers use: a copy of l with the default
+// of every zero field.
+func (l *Loader) withDefaults() *Loader {
+	c := *l
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return &c
 }
 
 // ErrPoisonMessage marks a message that can never be applied: it is
@@ -159,11 +171,9 @@ func decodeImageMessage(m bus.Message) (db.ImageState, error) {
 }
 
 func (l *Loader) logDead(dead []bus.DeadLetter) {
-	if l.Logger == nil {
-		return
-	}
+	logger := l.withDefaults().Logger
 	for _, d := range dead {
-		l.Logger.Warn("dead-lettering a message", "topic", d.Message.Topic, "partition", d.Message.Partition,
+		logger.Warn("dead-lettering a message", "topic", d.Message.Topic, "partition", d.Message.Partition,
 			"offset", d.Message.Offset, "key", d.Message.Key, "error", d.Err)
 	}
 }

@@ -38,11 +38,15 @@ type publisher interface {
 
 // Runner carries out feed runs: fetch, parse, compare with what was last
 // published, publish changes, tombstones and image requests, record the run.
+// Where a field names a default, zero means that default. Run only reads the
+// fields, bar Progress, so a Runner may be shared.
 type Runner struct {
 	Store     runnerStore
 	Fetcher   *Fetcher
 	Publisher publisher
-	Logger    *slog.Logger
+	// Logger receives the runs whose removals were suppressed. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 	// Source is the feed: an http(s) URL, a file:// URL or a path.
 	Source string
 	// MaxShrink suppresses removals when the feed holds fewer distinct
@@ -57,12 +61,50 @@ type Runner struct {
 	// ImageRetryCooldown is how long a failed image waits before a feed run
 	// requests it again.
 	ImageRetryCooldown time.Duration
-	// BatchSize is how many profiles are published per Kafka write (500).
+	// BatchSize is how many profiles are published per Kafka write
+	// (default 500).
 	BatchSize int
 
 	// Progress is updated during a run, for a progress bar.
 	Progress Progress
-	now      func() time.Time
+	// now is the clock of image requests; nil means time.Now in UTC.
+	now func() time.Time
+}
+
+// runConfig is what one run reads of its Runner: the Runner's settings, the
+// zero ones replaced by their defaults (Runner.withDefaults).
+type runConfig struct {
+	Store              runnerStore
+	Fetcher            *Fetcher
+	Publisher          publisher
+	Logger             *slog.Logger
+	Source             string
+	MaxShrink          float64
+	MaxRejected        float64
+	ImageRetryCooldown time.Duration
+	BatchSize          int
+	now                func() time.Time
+}
+
+// withDefaults returns the settings of one run: r's, the zero ones replaced
+// by their defaults, in a runConfig rather than a copy of r because r's
+// Progress, a live counter, cannot be copied.
+func (r *Runner) withDefaults() runConfig {
+	cfg := runConfig{
+		Store: r.Store, Fetcher: r.Fetcher, Publisher: r.Publisher, Logger: r.Logger, Source: r.Source,
+		MaxShrink: r.MaxShrink, MaxRejected: r.MaxRejected, ImageRetryCooldown: r.ImageRetryCooldown,
+		BatchSize: r.BatchSize, now: r.now,
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.now == nil {
+		cfg.now = func() time.Time { return time.Now().UTC() }
+	}
+	return cfg
 }
 
 // Progress counts a run's work so far; safe to read while the run goes on.
@@ -105,13 +147,7 @@ func (s Summary) String() string {
 // an error only when the outcome could not be recorded; a failed run is a
 // Summary with Status failed and Err set.
 func (r *Runner) Run(ctx context.Context, run *db.FeedRun) (Summary, error) {
-	if r.now == nil {
-		r.now = func() time.Time { return time.Now().UTC() }
-	}
-	if r.BatchSize <= 0 {
-		r.BatchSize = 500
-	}
-	st := &runState{Runner: r, run: run, requested: map[string]bool{}}
+	st := &runState{runConfig: r.withDefaults(), progress: &r.Progress, run: run, requested: map[string]bool{}}
 	result, status, runErr := st.execute(ctx)
 	if runErr != nil {
 		msg := runErr.Error()
@@ -121,7 +157,7 @@ func (r *Runner) Run(ctx context.Context, run *db.FeedRun) (Summary, error) {
 	// Record the outcome even when ctx was cancelled mid-run.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := r.Store.FinishRun(recordCtx, run.ID, status, result); err != nil {
+	if _, err := st.Store.FinishRun(recordCtx, run.ID, status, result); err != nil {
 		return Summary{}, fmt.Errorf("ingest: record feed run %d: %w", run.ID, err)
 	}
 	return Summary{
@@ -133,7 +169,8 @@ func (r *Runner) Run(ctx context.Context, run *db.FeedRun) (Summary, error) {
 
 // runState is the working memory of one run.
 type runState struct {
-	*Runner
+	runConfig
+	progress  *Progress
 	run       *db.FeedRun
 	result    db.FeedRunResult
 	published map[int64]string // feed id -> hash last published (live performers)
@@ -182,7 +219,7 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 		return st.result, db.RunNotModified, nil
 	}
 	bytesRead := feed.BytesRead
-	st.Progress.bytes.Store(&bytesRead)
+	st.progress.bytes.Store(&bytesRead)
 
 	if st.published, err = st.Store.PublishedHashes(ctx); err != nil {
 		return st.result, "", fmt.Errorf("load published hashes: %w", err)
@@ -227,7 +264,7 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 }
 
 func (st *runState) onProfile(ctx context.Context, p db.Profile) error {
-	st.Progress.Items.Add(1)
+	st.progress.Items.Add(1)
 	st.result.ItemsValid++
 	st.seen[p.FeedID] = true
 	if st.published[p.FeedID] != p.ContentHash {
@@ -248,7 +285,7 @@ func (st *runState) onProfile(ctx context.Context, p db.Profile) error {
 }
 
 func (st *runState) onReject(ctx context.Context, rej Reject) error {
-	st.Progress.Items.Add(1)
+	st.progress.Items.Add(1)
 	st.result.ItemsRejected++
 	if rej.FeedID != nil {
 		st.seen[*rej.FeedID] = true // a rejected item is present: never removed
@@ -378,9 +415,7 @@ func (st *runState) publishRemovals(ctx context.Context) error {
 	if reason := st.removalVeto(); reason != "" {
 		st.result.RemovalsSuppressed = true
 		st.result.RemovalsSuppressedReason = &reason
-		if st.Logger != nil {
-			st.Logger.Warn("feed run removals suppressed", "run", st.run.ID, "reason", reason, "would_remove", len(gone))
-		}
+		st.Logger.Warn("feed run removals suppressed", "run", st.run.ID, "reason", reason, "would_remove", len(gone))
 		return nil
 	}
 	for start := 0; start < len(gone); start += st.BatchSize {

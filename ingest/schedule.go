@@ -32,12 +32,16 @@ func ParseSchedule(expr string) (cron.Schedule, error) {
 
 // Scheduler queues feed runs on the schedule (and at start-up when the last
 // successful run is older than StaleAfter), claims queued runs, including the
-// ones the APIs insert, and carries them out one at a time.
+// ones the APIs insert, and carries them out one at a time. Where a field
+// names a default, zero means that default; Run and RunClaimed only read the
+// fields.
 type Scheduler struct {
 	Store    schedulerStore
 	Runner   *Runner
 	Schedule cron.Schedule
-	Logger   *slog.Logger
+	// Logger receives the runs queued, started and finished. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 	// PollInterval is how often queued runs are looked for (5s: an API
 	// trigger starts within seconds without busy polling).
 	PollInterval time.Duration
@@ -53,31 +57,39 @@ type Scheduler struct {
 	now      func() time.Time
 }
 
-func (s *Scheduler) defaults() {
-	if s.PollInterval <= 0 {
-		s.PollInterval = 5 * time.Second
+// withDefaults returns what Run and RunClaimed use: a copy of s with the
+// default of every zero or negative field.
+func (s *Scheduler) withDefaults() *Scheduler {
+	c := *s
+	if c.PollInterval <= 0 {
+		c.PollInterval = 5 * time.Second
 	}
-	if s.StaleAfter <= 0 {
-		s.StaleAfter = 24 * time.Hour
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = 24 * time.Hour
 	}
-	if s.Heartbeat <= 0 {
-		s.Heartbeat = 30 * time.Second
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 30 * time.Second
 	}
-	if s.AbandonAfter <= 0 {
-		s.AbandonAfter = 5 * time.Minute
+	if c.AbandonAfter <= 0 {
+		c.AbandonAfter = 5 * time.Minute
 	}
-	if s.now == nil {
-		s.now = func() time.Time { return time.Now().UTC() }
+	if c.now == nil {
+		c.now = func() time.Time { return time.Now().UTC() }
 	}
-	if s.Logger == nil {
-		s.Logger = slog.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
+	return &c
 }
 
 // Run schedules and carries out runs until ctx is cancelled. A run in
 // progress when ctx is cancelled is cut short and recorded as failed.
 func (s *Scheduler) Run(ctx context.Context) error {
-	s.defaults()
+	return s.withDefaults().run(ctx)
+}
+
+// run is Run on a Scheduler with its defaults set.
+func (s *Scheduler) run(ctx context.Context) error {
 	// A run abandoned by a crashed process holds the active slot: free it
 	// first, or the start-up run could not be queued.
 	if err := s.failAbandonedRuns(ctx); err != nil {
@@ -162,7 +174,7 @@ func (s *Scheduler) claimAndRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	summary, err := s.RunClaimed(ctx, run)
+	summary, err := s.runClaimed(ctx, run)
 	if err != nil {
 		return err
 	}
@@ -186,7 +198,11 @@ func (s *Scheduler) failAbandonedRuns(ctx context.Context) error {
 
 // RunClaimed carries out a claimed run, touching it while it goes on.
 func (s *Scheduler) RunClaimed(ctx context.Context, run *db.FeedRun) (Summary, error) {
-	s.defaults()
+	return s.withDefaults().runClaimed(ctx, run)
+}
+
+// runClaimed is RunClaimed on a Scheduler with its defaults set.
+func (s *Scheduler) runClaimed(ctx context.Context, run *db.FeedRun) (Summary, error) {
 	s.Logger.Info("feed run started", "run", run.ID, "requested_by", run.RequestedBy, "force", run.Force)
 	heartbeatCtx, stop := context.WithCancel(ctx)
 	defer stop()

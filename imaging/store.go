@@ -1,0 +1,144 @@
+package imaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"marquee/db"
+)
+
+// storeConcurrency bounds the downloads being made durable at once (fsync
+// of the file and its directories, rename). Every fsync commits the file
+// system's journal, and many at once slow each other and every other file
+// operation down (README, "Speed layer", has BenchmarkCompactor's figures).
+const storeConcurrency = 4
+
+// storeDownload makes the bytes of got durable under their content hash, at
+// most storeConcurrency at once, and makes outcome the cached outcome they
+// are. It reports whether identical bytes were stored already.
+func (c *Compactor) storeDownload(got download, outcome *db.ImageState) (duplicate bool, err error) {
+	c.storing <- struct{}{}
+	contentSHA256, duplicate, err := got.file.commit()
+	<-c.storing
+	if err != nil {
+		return false, err
+	}
+	outcome.Status = db.ImageCached
+	outcome.ContentSHA256 = &contentSHA256
+	outcome.ContentType = &got.contentType
+	outcome.Bytes = &got.bytes
+	width, height := int32(got.width), int32(got.height)
+	outcome.Width, outcome.Height = &width, &height
+	return duplicate, nil
+}
+
+// recorder writes the outcomes of one batch's fetches, group-committed:
+// whatever outcomes are ready when it comes round go into one transaction
+// (each still conditional on this compactor's claim). One writer
+// transaction per image would make a batch of fast failures queue for
+// SQLite's single writer behind the loader, one by one.
+type recorder struct {
+	c    *Compactor
+	ctx  context.Context
+	in   chan recording
+	done chan struct{}
+}
+
+// recording is one outcome waiting to be recorded, and where to say how it went.
+type recording struct {
+	outcome db.ImageState
+	result  chan error
+}
+
+// maxRecordBatch bounds the outcomes of one transaction.
+const maxRecordBatch = 500
+
+// startRecorder starts the recorder of a batch; stop it once every fetch of
+// the batch has returned.
+func (c *Compactor) startRecorder(ctx context.Context) *recorder {
+	r := &recorder{c: c, ctx: ctx, in: make(chan recording), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+// stop ends the recorder after the outcomes handed to it.
+func (r *recorder) stop() {
+	close(r.in)
+	<-r.done
+}
+
+// record writes outcome and returns once it is durable: nil, errClaimLost
+// when the claim was taken over (nothing was recorded), or the error that
+// made it give up (ctx ended during a database outage).
+func (r *recorder) record(outcome db.ImageState) error {
+	result := make(chan error, 1)
+	r.in <- recording{outcome: outcome, result: result}
+	return <-result
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	for first := range r.in {
+		pending := []recording{first}
+	gather:
+		for len(pending) < maxRecordBatch {
+			select {
+			case next, ok := <-r.in:
+				if !ok {
+					break gather
+				}
+				pending = append(pending, next)
+			default:
+				break gather
+			}
+		}
+		r.write(pending)
+	}
+}
+
+// write records pending in one transaction, retrying a database failure
+// until ctx ends: the bytes are in hand, and giving up would mean fetching
+// them again.
+func (r *recorder) write(pending []recording) {
+	outcomes := make([]db.ImageState, len(pending))
+	for i, p := range pending {
+		outcomes[i] = p.outcome
+	}
+	for attempt := 0; ; attempt++ {
+		lost, err := r.c.cfg.Store.FinishImageFetches(r.ctx, r.c.owner, outcomes)
+		if err == nil {
+			lostSet := make(map[string]bool, len(lost))
+			for _, hash := range lost {
+				lostSet[hash] = true
+			}
+			for _, p := range pending {
+				if lostSet[p.outcome.URLHash] {
+					p.result <- errClaimLost
+				} else {
+					p.result <- nil
+				}
+			}
+			return
+		}
+		if errors.Is(err, db.ErrInvalid) && len(pending) > 1 {
+			// One refused outcome (a bug) must not hold back the others.
+			for _, p := range pending {
+				r.write([]recording{p})
+			}
+			return
+		}
+		if !errors.Is(err, db.ErrInvalid) && r.ctx.Err() == nil {
+			delay := min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
+			r.c.log.Warn("imaging: recording image outcomes failed; retrying", "outcomes", len(outcomes), "in", delay, "err", err)
+			if sleep(r.ctx, nil, delay) == nil {
+				continue
+			}
+		}
+		for _, p := range pending {
+			p.result <- fmt.Errorf("record image %s: %w", p.outcome.URLHash, err)
+		}
+		return
+	}
+}
