@@ -71,7 +71,7 @@ func TestMurmur2MatchesJavaClient(t *testing.T) {
 			}
 		}
 	}
-	// Marquee's keys: decimal feed ids and URL hashes (DESIGN.md test vector).
+	// Marquee's keys: decimal feed ids and URL hashes (docs/topics.md, "URL hash").
 	for _, key := range []string{"1", "2", "42", "1234567", "ec5c6429c95bd7c798e15a479bb9a5a4c75ab2023981d9c6bf69eba9460a8294"} {
 		if a, b := javaPartition(key, 6), kgoPartition(key, 6); a != b {
 			t.Errorf("key %q: kafka-go picks partition %d, franz-go %d", key, a, b)

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Topic names are part of the operator contract (DESIGN.md "Topics"): keep them exactly.
+// Topic names are part of the operator contract (docs/topics.md): keep them exactly.
 const (
 	// TopicPornstars carries one profile per feed id (key: decimal feed id); a tombstone (nil
 	// value) when the performer left the feed. Compacted.

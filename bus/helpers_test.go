@@ -19,7 +19,7 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Kafka settings for tests (DESIGN.md "Tests"): the broker's minimum session timeout, small
+// Kafka settings for tests: the broker's minimum session timeout, small
 // waits everywhere else.
 const (
 	testSessionTimeout = 6 * time.Second

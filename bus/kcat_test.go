@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestKcatReadsEmbeddedBroker checks the operator contract of DESIGN.md "Topics": a console
+// TestKcatReadsEmbeddedBroker checks the operator contract of docs/topics.md: a console
 // consumer shows readable keys and values of what the Writer published to the embedded broker.
 func TestKcatReadsEmbeddedBroker(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")

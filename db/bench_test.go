@@ -14,7 +14,7 @@ import (
 const benchBatch = 500
 
 // benchProfile is a realistic feed profile: 3 aliases, 3 thumbnail entries
-// (pc, mobile, tablet) and the attributes of FEED.md. generation changes the
+// (pc, mobile, tablet) and the real feed's attributes. generation changes the
 // stats, as the daily feed does.
 func benchProfile(feedID int64, generation int) db.Profile {
 	i64 := func(v int64) *int64 { return &v }

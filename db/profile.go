@@ -14,7 +14,7 @@ const ProfileSchemaVersion = 1
 
 // Profile is one performer as the feed describes it, normalised: the value of
 // a marquee.pornstars message and the input of Store.UpsertProfiles. The JSON
-// names are the topic's (DESIGN.md "Topics").
+// names are the topic's (docs/topics.md).
 type Profile struct {
 	SchemaVersion int   `json:"schema_version"`
 	FeedID        int64 `json:"feed_id"`

@@ -14,7 +14,7 @@ import (
 )
 
 // designVectorURL and designVectorHash are the URL hash test vector of
-// DESIGN.md ("Topics").
+// (docs/topics.md).
 const (
 	designVectorURL  = "https://ei.phncdn.com/pics/pornstars/000/000/002/(m=lciuhScOb_c)(mh=5Lb6oqzf58Pdh9Wc)thumb_22561.jpg"
 	designVectorHash = "ec5c6429c95bd7c798e15a479bb9a5a4c75ab2023981d9c6bf69eba9460a8294"
@@ -78,7 +78,7 @@ func mustContentHash(t *testing.T, p db.Profile) string {
 	return h
 }
 
-// TestContentHashCanonicalJSON pins the hash to DESIGN.md's definition: the
+// TestContentHashCanonicalJSON pins the hash to its definition in docs/topics.md: the
 // SHA-256 of the canonical JSON (sorted keys at every level, no spaces, no
 // HTML escaping, 64-bit numbers exact, unknown as null) without content_hash.
 func TestContentHashCanonicalJSON(t *testing.T) {

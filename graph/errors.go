@@ -17,7 +17,7 @@ import (
 	"marquee/graph/model"
 )
 
-// Error codes in extensions.code (DESIGN.md "APIs"), plus RATE_LIMITED for
+// Error codes in extensions.code (docs/errors.md), plus RATE_LIMITED for
 // the per-client rate limit.
 const (
 	CodeUnauthenticated         = "UNAUTHENTICATED"

@@ -88,14 +88,14 @@ type Config struct {
 	// not a decompression bomb that claims 100,000 x 100,000.
 	MaxPixels int64
 	// MaxAttempts bounds the attempts at a URL that fails in a retried
-	// class (DESIGN.md "Images"). Default 5.
+	// class (docs/images.md). Default 5.
 	MaxAttempts int
 	// AttemptTimeout bounds one attempt from request to last body byte.
-	// Default 30s (DESIGN.md).
+	// Default 30s (docs/images.md).
 	AttemptTimeout time.Duration
 	// BackoffBase and BackoffMax shape the full-jitter exponential back-off
 	// between attempts: up to BackoffBase, 2*BackoffBase, ..., BackoffMax.
-	// Defaults 1s and 60s (DESIGN.md); a Retry-After beyond BackoffMax ends
+	// Defaults 1s and 60s (docs/images.md); a Retry-After beyond BackoffMax ends
 	// the fetch as failed rather than holding a worker.
 	BackoffBase, BackoffMax time.Duration
 	// MaxRedirects bounds the redirects followed per attempt. Default 5:

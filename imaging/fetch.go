@@ -16,7 +16,7 @@ import (
 )
 
 // Failure reasons: the label of marquee_imaging_failures_total and the class
-// of a FetchError. DESIGN.md "Images" fixes which are retried.
+// of a FetchError. docs/images.md lists which are retried.
 const (
 	// Failed at the first attempt.
 	ReasonNotFound         = "not_found"          // 404, 410
@@ -77,7 +77,7 @@ type download struct {
 }
 
 // fetcher downloads images: one GET per attempt through the guarded dialer,
-// retried per DESIGN.md "Images", validated, and stored in files.
+// retried as docs/images.md says, validated, and stored in files.
 type fetcher struct {
 	client      *http.Client
 	dialer      *guardedDialer // the client's

@@ -95,7 +95,7 @@ type Fetcher struct {
 	// MaxRedirects is how many redirects one request follows. Default 5: a
 	// CDN or storage front needs one or two; more is a loop or a misconfig.
 	MaxRedirects int
-	// UserAgent is sent with every request: "Marquee/<version>" (DESIGN).
+	// UserAgent is sent with every request: "Marquee/<version>" (docs/images.md).
 	// Empty means "Marquee/dev".
 	UserAgent string
 	// Logger receives a warning for every retried attempt. Nil means

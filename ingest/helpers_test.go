@@ -367,7 +367,7 @@ func diffFeeds(prev, next parsedFeed) feedDiff {
 	return d
 }
 
-// newTestRunner returns a Runner for source with DESIGN's defaults for the
+// newTestRunner returns a Runner for source with the documented defaults for the
 // removal valve and image cool-down and a small batch size, so that every run
 // of a test feed publishes in several batches.
 func newTestRunner(store runnerStore, pub publisher, source string) *Runner {

@@ -15,7 +15,7 @@ import (
 	"marquee/db"
 )
 
-// Normalisation turns one feed item into a db.Profile, following FEED.md:
+// Normalisation turns one feed item into a db.Profile, as docs/feed.md describes:
 //
 //   - JSON null, an absent key and a blank string ("" or only spaces) all
 //     mean unknown, which stays nil: never false, 0 or "". The exceptions are

@@ -52,11 +52,11 @@ type Runner struct {
 	// MaxShrink suppresses removals when the feed holds fewer distinct
 	// valid ids than this share below the performers published last (a
 	// truncated or broken upstream feed must not empty the database).
-	// DESIGN default 0.20.
+	// Default 0.20 (MARQUEE_FEED_MAX_SHRINK).
 	MaxShrink float64
 	// MaxRejected suppresses removals when more than this share of the
 	// feed's items was rejected: absences in a feed whose items cannot be
-	// read say nothing about who left it. DESIGN default 0.05.
+	// read say nothing about who left it. Default 0.05 (MARQUEE_FEED_MAX_REJECTED).
 	MaxRejected float64
 	// ImageRetryCooldown is how long a failed image waits before a feed run
 	// requests it again.
@@ -137,7 +137,7 @@ type Summary struct {
 	Err                error
 }
 
-// String is the summary line of DESIGN.md "Running".
+// String is the summary line of `ingest --once` (docs/feed.md).
 func (s Summary) String() string {
 	return fmt.Sprintf("status=%s seen=%d valid=%d rejected=%d changed=%d removed=%d images_requested=%d",
 		s.Status, s.Seen, s.Valid, s.Rejected, s.Changed, s.Removed, s.ImagesRequested)

@@ -99,13 +99,13 @@ func defaultConfig() Config {
 		// Inside the 10s that `docker stop` grants before SIGKILL, leaving
 		// time to close the database and release the lock after the server.
 		ShutdownTimeout: 8 * time.Second,
-		// Where DESIGN.md promises it, so `kcat -b 127.0.0.1:9092` reads the
+		// Where docs/topics.md promises it, so `kcat -b 127.0.0.1:9092` reads the
 		// topics; loopback only, since the embedded broker has no auth.
 		KafkaAddr: "127.0.0.1:9092",
 		// Six partitions let up to six loaders or compactors share a topic,
 		// while a single process still reads them all cheaply.
 		KafkaPartitions: 6,
-		// The real feed (FEED.md).
+		// The real feed (docs/feed.md).
 		FeedURL: "https://ph-c3fuhehkfqh6huc0.z01.azurefd.net/feed_pornstars.json",
 		// Daily at 02:00 UTC: the upstream feed is regenerated once a day.
 		FeedSchedule: "0 2 * * *",

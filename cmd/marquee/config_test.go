@@ -16,7 +16,7 @@ func envFrom(vars map[string]string) func(string) (string, bool) {
 }
 
 // settingValues holds one setting of every kind, named after settings that
-// DESIGN.md fixes, to test the mechanism every setting shares.
+// docs/configuration.md lists, to test the mechanism every setting shares.
 type settingValues struct {
 	feedURL       string
 	partitions    int

@@ -37,7 +37,7 @@ func devCommand(ctx context.Context, args []string, env environment) int {
 }
 
 func genFeedCommand(args []string, env environment) int {
-	f := newFlags("marquee dev gen-feed [flags]", "Writes a deterministic synthetic feed (FEED.md's layout and oddities).")
+	f := newFlags("marquee dev gen-feed [flags]", "Writes a deterministic synthetic feed (the real feed's layout and oddities).")
 	var o feedgen.Options
 	var out string
 	f.set.IntVar(&o.Items, "items", 1000, "performers in generation 0")

@@ -1,6 +1,5 @@
 -- The image compactor's own durable record of every URL hash it has claimed,
--- cached or failed (DESIGN.md: "whatever the compactor needs to remember which
--- hashes it has claimed or stored is its own table"). A row is written before
+-- cached or failed: its own table, apart from the images the loader writes. A row is written before
 -- the first HTTP request for a hash, so duplicate requests, feed re-runs,
 -- restarts and several compactors never fetch one URL twice.
 --

@@ -1,5 +1,5 @@
 // Package feedgen writes deterministic synthetic performer feeds: the real
-// feed's layout and every property FEED.md measures, at any size, for tests
+// feed's layout and every property docs/feed.md describes, at any size, for tests
 // at scale and local runs (`marquee dev gen-feed`).
 //
 // A feed is a function of its Options: the same options give the same bytes
@@ -7,7 +7,7 @@
 // from the seed and their position, so Write streams in constant memory and
 // generation G can be written without generating 0..G-1 first.
 //
-// What every generation contains, at FEED.md's measured rates: ids with gaps;
+// What every generation contains, at the real feed's measured rates: ids with gaps;
 // names in mixed and lower case with digits, dots, apostrophes and non-ASCII
 // letters; 0..23 aliases (27% none) with exact duplicates, "" entries,
 // trailing U+00A0, other scripts, the performer's own name and glued notes

@@ -79,7 +79,7 @@ func TestWriteIsDeterministic(t *testing.T) {
 	}
 }
 
-// TestWriteLayout checks the real layout byte for byte where FEED.md fixes it.
+// TestWriteLayout checks the real layout byte for byte where the real feed fixes it.
 func TestWriteLayout(t *testing.T) {
 	data := string(generate(t, feedgen.Options{Items: 3, Seed: 1}))
 	lines := strings.Split(data, "\n")
@@ -226,7 +226,7 @@ func rawItems(t testing.TB, data []byte) []rawItem {
 	return feed.Items
 }
 
-// TestFeedProperties measures a feed of the real size against FEED.md.
+// TestFeedProperties measures a feed of the real size against the real feed's measured properties.
 func TestFeedProperties(t *testing.T) {
 	const items = 21000
 	data := generate(t, feedgen.Options{Items: items, Seed: 42})

@@ -31,7 +31,7 @@ const (
 
 const showcaseMinItems = 20
 
-// Measured rates (FEED.md and the real head), in parts per million.
+// Measured rates (of the real feed), in parts per million.
 const (
 	ppmNoAliases       = 270_000
 	ppmLowerCaseName   = 380_000 // with the "ava 27" form (1 in 12), 43% in all
@@ -319,7 +319,7 @@ func slug(name string) string {
 }
 
 // aliases draws the alias list: 27% empty, otherwise mostly spellings of
-// the name, plus FEED.md's oddities at their rates.
+// the name, plus the real feed's oddities (docs/feed.md) at their rates.
 func (pl *plan) aliases(name string, r *rng, odd int) []string {
 	count := 0
 	if !r.ppm(ppmNoAliases) {

@@ -23,7 +23,7 @@ var firstNames = []string{
 	"Quinn", "Rachel", "Raven", "Riley", "Rosa", "Ruby", "Sabrina", "Sadie", "Sasha", "Scarlett",
 	"Selena", "Sienna", "Sofia", "Stella", "Summer", "Sunny", "Tara", "Tessa", "Tiffany", "Valentina",
 	"Vera", "Victoria", "Violet", "Wendy", "Willow", "Yasmin", "Yuki", "Zara", "Zoe", "Marcus",
-	// Non-ASCII and punctuated names: FEED.md's names and aliases have both.
+	// Non-ASCII and punctuated names: the real feed's names and aliases have both.
 	"Zoë", "Renée", "Agnès", "Bárbara", "Jürgen", "Łucja", "Noémie", "Søren", "Dr. Kay", "J.",
 }
 
