@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -100,5 +103,32 @@ func TestVersion(t *testing.T) {
 	code, stdout, _ := runCLI(t.Context(), nil, "version")
 	if code != exitOK || !strings.HasPrefix(stdout, "marquee dev go1.") || strings.Count(stdout, "\n") != 1 {
 		t.Fatalf("marquee version = %d %q, want 0 and one line starting \"marquee dev go1.\"", code, stdout)
+	}
+}
+
+// TestConfigurationDocumented holds docs/configuration.md to the settings
+// every command declares: a variable --help shows must be documented there.
+func TestConfigurationDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	variable := regexp.MustCompile(`\$(MARQUEE_[A-Z0-9_]+)`)
+	invocations := [][]string{{"migrate", "status"}, {"migrate", "unlock"}, {"dev", "gen-feed"}, {"dev", "verify"}, {"imaging", "refresh"}}
+	for _, c := range commands {
+		invocations = append(invocations, []string{c.name})
+	}
+	seen := 0
+	for _, args := range invocations {
+		_, stdout, _ := runCLI(t.Context(), nil, append(args, "--help")...)
+		for _, m := range variable.FindAllStringSubmatch(stdout, -1) {
+			seen++
+			if !bytes.Contains(doc, []byte("`"+m[1]+"`")) {
+				t.Errorf("marquee %s --help shows $%s, which docs/configuration.md does not document", strings.Join(args, " "), m[1])
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no command's --help showed a variable: the test reads nothing")
 	}
 }
