@@ -92,11 +92,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) run(ctx context.Context) error {
 	// A run abandoned by a crashed process holds the active slot: free it
 	// first, or the start-up run could not be queued.
+	// Stopped while starting is stopped, not a failure to start.
 	if err := s.failAbandonedRuns(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("scheduler: %w", err)
 	}
 	startupPending, err := s.queueIfStale(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	next := s.Schedule.Next(s.now())
