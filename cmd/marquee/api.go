@@ -12,6 +12,7 @@ import (
 	"marquee/db"
 	"marquee/graph"
 	"marquee/imaging"
+	"marquee/internal/compression"
 	"marquee/rest"
 	"marquee/server"
 )
@@ -94,21 +95,23 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		return err
 	}
 	limiter := auth.NewLimiter(cfg.APIRateLimit)
-	srv.Handle("/graphql", tokens.Middleware(graph.NewHandler(graph.Options{
+	// Both APIs' answers are compressed when the client asks; the
+	// playground compresses its own files once, and image bytes never are.
+	srv.Handle("/graphql", compression.Middleware(tokens.Middleware(graph.NewHandler(graph.Options{
 		Store:         store,
 		Logger:        logger,
 		Introspection: cfg.GraphQLIntrospection,
 		Limiter:       limiter,
 		Registerer:    srv.Registerer(),
-	})))
+	}))))
 	if cfg.GraphQLIntrospection {
 		srv.Handle("/playground/", graph.Playground("/graphql"))
 	}
-	srv.Handle(rest.BasePath+"/", tokens.Middleware(rest.New(rest.Options{
+	srv.Handle(rest.BasePath+"/", compression.Middleware(tokens.Middleware(rest.New(rest.Options{
 		Store:   store,
 		Logger:  logger,
 		Limiter: limiter,
-	})))
+	}))))
 	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Logger: logger})
 	if err != nil {
 		return err
