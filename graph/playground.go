@@ -2,7 +2,6 @@ package graph
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"marquee/internal/compression"
 )
 
 // The playground's files: GraphiQL 3 and React 18 as npm publishes them
@@ -30,8 +31,11 @@ type playgroundAsset struct {
 	contentType string
 	version     string // a prefix of the SHA-256 of body
 
-	gzipOnce sync.Once
-	gzipped  []byte
+	// encoded holds body in each coding (by Coding), made on first use.
+	encoded [compression.Gzip + 1]struct {
+		once sync.Once
+		body []byte
+	}
 }
 
 // PlaygroundQuery is the query the playground opens on until its user
@@ -124,9 +128,10 @@ func (p *playground) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.serve(w, r)
 }
 
-// serve answers with the asset, gzipped when the client takes it. The page
-// names each asset with its version, so a versioned request is cached for
-// good; any other is revalidated by ETag.
+// serve answers with the asset, compressed in the coding the client
+// prefers (compression.Negotiate). The page names each asset with its
+// version, so a versioned request is cached for good; any other is
+// revalidated by ETag.
 func (a *playgroundAsset) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", a.contentType)
@@ -137,36 +142,26 @@ func (a *playgroundAsset) serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-cache")
 	}
 	body, etag := a.body, `"`+a.version+`"`
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		body, etag = a.gzip(), `"`+a.version+`-gzip"`
-		h.Set("Content-Encoding", "gzip")
+	coding, identityRefused := compression.Negotiate(r.Header["Accept-Encoding"])
+	if coding != compression.Identity && (len(a.body) >= compression.MinSize || identityRefused) {
+		if encoded := a.encode(coding); encoded != nil {
+			body, etag = encoded, compression.ETag(etag, coding)
+			h.Set("Content-Encoding", coding.String())
+		}
 	}
 	h.Set("ETag", etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
-// gzip compresses the asset once, on first use: GraphiQL's script is
-// large and compresses well.
-func (a *playgroundAsset) gzip() []byte {
-	a.gzipOnce.Do(func() {
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		_, _ = zw.Write(a.body)
-		_ = zw.Close()
-		a.gzipped = buf.Bytes()
+// encode compresses the asset in coding once, on first use: GraphiQL's
+// script is large and compresses well. It is nil if the encoder failed
+// (the asset is then sent as it is).
+func (a *playgroundAsset) encode(coding compression.Coding) []byte {
+	e := &a.encoded[coding]
+	e.once.Do(func() {
+		e.body, _ = compression.Compress(coding, a.body)
 	})
-	return a.gzipped
-}
-
-func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			q := strings.ReplaceAll(params, " ", "")
-			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-		}
-	}
-	return false
+	return e.body
 }
 
 func contentTypeOf(name string) string {

@@ -2,10 +2,8 @@ package graph_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"html"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +15,7 @@ import (
 
 	"marquee/db"
 	"marquee/graph"
+	"marquee/internal/compression"
 )
 
 func TestPlaygroundServesPageAndAssets(t *testing.T) {
@@ -63,17 +62,28 @@ func TestPlaygroundServesPageAndAssets(t *testing.T) {
 		if plain.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" || plain.Header().Get("ETag") != `"`+version+`"` {
 			t.Errorf("%s: caching headers %v", target, plain.Header())
 		}
-		zipped := get(target, map[string]string{"Accept-Encoding": "br, gzip"})
-		if zipped.Header().Get("Content-Encoding") != "gzip" || zipped.Body.Len() >= plain.Body.Len() {
-			t.Fatalf("%s: not gzipped: %v", target, zipped.Header())
-		}
-		zr, err := gzip.NewReader(zipped.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		unzipped, _ := io.ReadAll(zr)
-		if !bytes.Equal(unzipped, plain.Body.Bytes()) {
-			t.Fatalf("%s: the gzipped body differs", target)
+		for _, enc := range []struct {
+			accept string
+			coding compression.Coding
+		}{{"gzip", compression.Gzip}, {"br, gzip", compression.Brotli}, {"gzip, br, zstd", compression.Zstd}} {
+			coded := get(target, map[string]string{"Accept-Encoding": enc.accept})
+			if coded.Header().Get("Content-Encoding") != enc.coding.String() || coded.Body.Len() >= plain.Body.Len() ||
+				coded.Header().Get("Vary") != "Accept-Encoding" {
+				t.Fatalf("%s with %q: not in %s: %v", target, enc.accept, enc.coding, coded.Header())
+			}
+			decoded, err := compression.Decompress(enc.coding, coded.Body.Bytes())
+			if err != nil || !bytes.Equal(decoded, plain.Body.Bytes()) {
+				t.Fatalf("%s: the %s body differs (%v)", target, enc.coding, err)
+			}
+			t.Logf("%s: %d bytes, %s %d", name, plain.Body.Len(), enc.coding, coded.Body.Len())
+			etag := coded.Header().Get("ETag")
+			if etag != compression.ETag(plain.Header().Get("ETag"), enc.coding) {
+				t.Errorf("%s in %s: ETag %s", target, enc.coding, etag)
+			}
+			revalidated := get(target, map[string]string{"Accept-Encoding": enc.accept, "If-None-Match": etag})
+			if revalidated.Code != http.StatusNotModified || revalidated.Body.Len() != 0 {
+				t.Errorf("%s in %s: revalidation answered %d", target, enc.coding, revalidated.Code)
+			}
 		}
 		if got := get(target, map[string]string{"If-None-Match": plain.Header().Get("ETag")}); got.Code != http.StatusNotModified {
 			t.Errorf("%s: revalidation answered %d", target, got.Code)

@@ -9,6 +9,7 @@ package compression
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -208,4 +209,34 @@ func joinClose(err error, closeFn func() error) error {
 		err = closeErr
 	}
 	return err
+}
+
+// Decompress returns body decoded from coding c: what a client does with a
+// compressed answer.
+func Decompress(c Coding, body []byte) ([]byte, error) {
+	var r io.Reader
+	switch c {
+	case Zstd:
+		dec, err := zstd.NewReader(bytes.NewReader(body), zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, fmt.Errorf("compression: zstd: %w", err)
+		}
+		defer dec.Close()
+		r = dec
+	case Brotli:
+		r = brotli.NewReader(bytes.NewReader(body))
+	case Gzip:
+		dec, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("compression: gzip: %w", err)
+		}
+		r = dec
+	default:
+		return body, nil
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("compression: %s: %w", c, err)
+	}
+	return out, nil
 }
