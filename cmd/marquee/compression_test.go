@@ -236,3 +236,73 @@ func cacheImage(t *testing.T, store *db.Store, files *imaging.FileStore, url str
 	}
 	return st.URLHash
 }
+
+// BenchmarkCompression: what compressing a page of 50 costs and saves. A
+// REST and a GraphQL page of 50 (SQLite, the head fixture) are recorded
+// once; then a handler answers those bytes from memory through
+// compression.Middleware, in each coding: "identity" is the uncompressed
+// ceiling, the others add their ns/op and report the bytes sent.
+//
+//	go test -run '^$' -bench BenchmarkCompression ./cmd/marquee/
+func BenchmarkCompression(b *testing.B) {
+	store := testkit.OpenStore(b, dbtest.SQLiteURL(b))
+	samples.SeedCopies(b, store, ingesttest.ReadFeed(b, samples.Head.Path(b)), 60)
+	files, err := imaging.OpenFileStore(filepath.Join(b.TempDir(), "images"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := server.New(server.Options{})
+	if err := mountAPI(srv, Config{GraphQLIntrospection: true}, store, files, slog.New(slog.DiscardHandler), environment{}, false); err != nil {
+		b.Fatal(err)
+	}
+	for _, page := range []struct {
+		name   string
+		method string
+		path   string
+		body   string
+	}{
+		{"rest-page-50", http.MethodGet, "/api/v1/pornstars?limit=50", ""},
+		{"graphql-page-50", http.MethodPost, "/graphql", pageQuery},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(page.method, page.path, strings.NewReader(page.body))
+		req.Header.Set("Content-Type", "application/json")
+		srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%s: %d %s", page.name, rec.Code, rec.Body)
+		}
+		recorded, header := rec.Body.Bytes(), rec.Header()
+		memory := compression.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for _, name := range []string{"Content-Type", "ETag"} {
+				w.Header()[name] = header[name]
+			}
+			w.Write(recorded)
+		}))
+		for _, c := range append([]compression.Coding{compression.Identity}, compression.Codings...) {
+			b.Run(page.name+"/"+c.String(), func(b *testing.B) {
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				if c != compression.Identity {
+					req.Header.Set("Accept-Encoding", c.String())
+				}
+				var sent int
+				b.ReportAllocs()
+				for b.Loop() {
+					w := &countingWriter{header: http.Header{}}
+					memory.ServeHTTP(w, req)
+					sent = w.bytes
+				}
+				b.ReportMetric(float64(sent), "bytes")
+			})
+		}
+	}
+}
+
+// countingWriter is a ResponseWriter that counts the body's bytes.
+type countingWriter struct {
+	header http.Header
+	bytes  int
+}
+
+func (w *countingWriter) Header() http.Header         { return w.header }
+func (w *countingWriter) WriteHeader(int)             {}
+func (w *countingWriter) Write(p []byte) (int, error) { w.bytes += len(p); return len(p), nil }
