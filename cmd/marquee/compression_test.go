@@ -241,7 +241,8 @@ func cacheImage(t *testing.T, store *db.Store, files *imaging.FileStore, url str
 // REST and a GraphQL page of 50 (SQLite, the head fixture) are recorded
 // once; then a handler answers those bytes from memory through
 // compression.Middleware, in each coding: "identity" is the uncompressed
-// ceiling, the others add their ns/op and report the bytes sent.
+// ceiling (beside "no-middleware", the same handler unwrapped), the others
+// add their ns/op and report the bytes sent.
 //
 //	go test -run '^$' -bench BenchmarkCompression ./cmd/marquee/
 func BenchmarkCompression(b *testing.B) {
@@ -272,26 +273,36 @@ func BenchmarkCompression(b *testing.B) {
 			b.Fatalf("%s: %d %s", page.name, rec.Code, rec.Body)
 		}
 		recorded, header := rec.Body.Bytes(), rec.Header()
-		memory := compression.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, name := range []string{"Content-Type", "ETag"} {
 				w.Header()[name] = header[name]
 			}
 			w.Write(recorded)
-		}))
+		})
+		memory := compression.Middleware(plain)
+		serve := func(b *testing.B, h http.Handler, acceptEncoding string) {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if acceptEncoding != "" {
+				req.Header.Set("Accept-Encoding", acceptEncoding)
+			}
+			var sent int
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &countingWriter{header: http.Header{}}
+				h.ServeHTTP(w, req)
+				sent = w.bytes
+			}
+			b.ReportMetric(float64(sent), "bytes")
+		}
+		// Without the middleware: what "identity" adds to an answer.
+		b.Run(page.name+"/no-middleware", func(b *testing.B) { serve(b, plain, "") })
 		for _, c := range append([]compression.Coding{compression.Identity}, compression.Codings...) {
 			b.Run(page.name+"/"+c.String(), func(b *testing.B) {
-				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				accept := ""
 				if c != compression.Identity {
-					req.Header.Set("Accept-Encoding", c.String())
+					accept = c.String()
 				}
-				var sent int
-				b.ReportAllocs()
-				for b.Loop() {
-					w := &countingWriter{header: http.Header{}}
-					memory.ServeHTTP(w, req)
-					sent = w.bytes
-				}
-				b.ReportMetric(float64(sent), "bytes")
+				serve(b, memory, accept)
 			})
 		}
 	}
