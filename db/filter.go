@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 )
@@ -47,6 +48,11 @@ type Filter struct {
 	HasImage *bool   `json:"has_image,omitempty"`
 	Removed  Removed `json:"removed,omitempty"`
 	FeedIDs  []int64 `json:"feed_ids,omitempty"`
+	// UpdatedSince keeps performers written (changed, removed or restored)
+	// at or after it, to the microsecond: with RemovedAny and the
+	// updated_at order, the walk of a client that mirrors the performers
+	// (docs/api.md, "Sync").
+	UpdatedSince *time.Time `json:"updated_since,omitempty"`
 }
 
 // FilterKind is what values a filter takes.
@@ -66,6 +72,9 @@ const (
 	FilterIntRange
 	// FilterRemoved is one of Removals.
 	FilterRemoved
+	// FilterTime is a point in time (RFC 3339 in the APIs): the rows whose
+	// column is at or after it.
+	FilterTime
 )
 
 // MaxFilterValues bounds the values of one list filter: each is a bound
@@ -99,6 +108,7 @@ type FilterField struct {
 	texts func(*Filter) *[]string
 	ids   func(*Filter) *[]int64
 	flag  func(*Filter) **bool
+	when  func(*Filter) **time.Time
 	// column is what a list, flag or range compares; tag instead names
 	// the pornstar_tags attribute a list matches.
 	column, tag string
@@ -141,6 +151,10 @@ var FilterFields = []FilterField{
 	{Name: "feed_id", Member: "feed_ids", Kind: FilterIDList, MaxLength: maxTagLen, MaxValues: MaxFilterValues, column: "external_id",
 		Description: "Feed id (the lookup by feed id).",
 		ids:         func(f *Filter) *[]int64 { return &f.FeedIDs }},
+	{Name: "updated_since", Member: "updated_since", Kind: FilterTime, column: "updated_at",
+		Description: "Performers written at or after this time (RFC 3339, fractional seconds to the microsecond): " +
+			"changed, removed or restored. With removed=any and sort=updated_at, the walk of a client that mirrors the performers.",
+		when: func(f *Filter) **time.Time { return &f.UpdatedSince }},
 }
 
 func textListFilter(name, member, description string, field func(*Filter) *[]string, column, tag string) FilterField {
@@ -220,6 +234,14 @@ func (ff *FilterField) SetRange(f *Filter, r Range) {
 	f.Ranges[ff.Name] = r
 }
 
+// SetTime sets a FilterTime filter in f, in UTC to the microsecond (what a
+// row holds): a finer time selects the rows of its microsecond too.
+func (ff *FilterField) SetTime(f *Filter, v time.Time) {
+	ff.mustBe(FilterTime)
+	t := v.UTC().Truncate(time.Microsecond)
+	*ff.when(f) = &t
+}
+
 // SetRemoved sets the FilterRemoved filter in f.
 func (ff *FilterField) SetRemoved(f *Filter, v Removed) { ff.mustBe(FilterRemoved); f.Removed = v }
 
@@ -248,6 +270,10 @@ func validateFilter(f *Filter) error {
 				if err := checkText(fmt.Sprintf("%s/%d", ff.Member, j), v, ff.MaxLength); err != nil {
 					return err
 				}
+			}
+		case FilterTime:
+			if err := checkFilterTime(ff, f); err != nil {
+				return err
 			}
 		}
 	}
@@ -285,6 +311,10 @@ func (ff *FilterField) narrow(q *bun.SelectQuery, f *Filter) {
 		if v := *ff.flag(f); v != nil {
 			q.Where("? = ?", column, *v)
 		}
+	case FilterTime:
+		if v := *ff.when(f); v != nil {
+			q.Where("? >= ?", column, *v)
+		}
 	case FilterIntRange:
 		r := f.Ranges[ff.Name]
 		if r.Min != nil {
@@ -294,6 +324,22 @@ func (ff *FilterField) narrow(q *bun.SelectQuery, f *Filter) {
 			q.Where("? <= ?", column, *r.Max)
 		}
 	}
+}
+
+// checkFilterTime refuses a time no row can hold, and keeps one that a row
+// can in UTC to the microsecond, as the rows hold it.
+func checkFilterTime(ff *FilterField, f *Filter) error {
+	v := *ff.when(f)
+	if v == nil {
+		return nil
+	}
+	t := v.UTC().Truncate(time.Microsecond)
+	if t.Before(minStoredTime) || t.After(maxStoredTime) {
+		return fieldError(ff.Member, fmt.Sprintf("must be between %s and %s",
+			minStoredTime.Format(time.RFC3339), maxStoredTime.Format(time.RFC3339Nano)))
+	}
+	*ff.when(f) = &t
+	return nil
 }
 
 func whereSearch(q *bun.SelectQuery, f *Filter) {

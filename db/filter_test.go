@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"marquee/db"
 )
@@ -26,6 +27,8 @@ func setSample(field *db.FilterField, f *db.Filter) {
 		field.SetRange(f, db.Range{Min: ptr(int64(1))})
 	case db.FilterRemoved:
 		field.SetRemoved(f, db.RemovedAny)
+	case db.FilterTime:
+		field.SetTime(f, time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 	}
 }
 

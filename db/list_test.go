@@ -333,6 +333,8 @@ func TestListInvalidFilter(t *testing.T) {
 		{"orientation with a NUL", db.Filter{Orientations: []string{"\x00"}}, "orientations/0"},
 		{"license with a NUL", db.Filter{Licenses: []string{"REGULAR", "\x00"}}, "licenses/1"},
 		{"license over 128 characters", db.Filter{Licenses: []string{strings.Repeat("l", 129)}}, "licenses/0"},
+		{"updated_since before any stored time", db.Filter{UpdatedSince: ptr(time.Date(999, 12, 31, 0, 0, 0, 0, time.UTC))}, "updated_since"},
+		{"updated_since after any stored time", db.Filter{UpdatedSince: ptr(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))}, "updated_since"},
 	}
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()

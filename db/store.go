@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -28,9 +29,34 @@ type Store struct {
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.
 func NewStore(d *DB) *Store {
-	s := &Store{db: d, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	s := &Store{db: d, now: writeClock.now}
 	s.SetChildrenCacheEntries(DefaultChildrenCacheEntries)
 	return s
+}
+
+// writeClock is the time of every write of the process's Stores: UTC to the
+// microsecond a row holds, and strictly increasing, even when the wall
+// clock steps back. Writers take it inside their transaction, so on SQLite,
+// whose writers are serialised, commit order is updated_at order and a walk
+// ordered by (updated_at, id) sees every later write after its cursor. MySQL
+// writers of several processes and overlapping transactions are not
+// ordered so: the sync recipe's safety margin covers them (docs/api.md).
+var writeClock monotonicClock
+
+type monotonicClock struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (c *monotonicClock) now() time.Time {
+	t := time.Now().UTC().Truncate(time.Microsecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !t.After(c.last) {
+		t = c.last.Add(time.Microsecond)
+	}
+	c.last = t
+	return t
 }
 
 // DB returns the handles the Store uses.

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"marquee/db"
 	"marquee/graph/model"
@@ -42,6 +43,7 @@ var filterInputTypes = map[db.FilterKind][]reflect.Type{
 	db.FilterBool:     {reflect.TypeFor[*bool]()},
 	db.FilterIntRange: {reflect.TypeFor[*int](), reflect.TypeFor[*int64]()},
 	db.FilterRemoved:  {reflect.TypeFor[*model.RemovedFilter]()},
+	db.FilterTime:     {reflect.TypeFor[*time.Time]()},
 }
 
 // bindFilterInputs binds every filter to its input fields by name and
@@ -132,6 +134,10 @@ func toFilter(in *model.PornstarFilter) (db.Filter, error) {
 		case db.FilterIntRange:
 			if r := (db.Range{Min: intBound(value), Max: intBound(v.Field(input.index[1]))}); r.Min != nil || r.Max != nil {
 				field.SetRange(&f, r)
+			}
+		case db.FilterTime:
+			if t := value.Interface().(*time.Time); t != nil {
+				field.SetTime(&f, *t)
 			}
 		case db.FilterRemoved:
 			if r := value.Interface().(*model.RemovedFilter); r != nil {

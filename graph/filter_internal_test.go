@@ -22,6 +22,7 @@ var filterInputTypeNames = map[db.FilterKind][]string{
 	db.FilterBool:     {"Boolean"},
 	db.FilterIntRange: {"Int", "Int64"},
 	db.FilterRemoved:  {"RemovedFilter"},
+	db.FilterTime:     {"DateTime"},
 }
 
 // TestFilterInputMatchesTable checks both ways that the schema's

@@ -20,6 +20,7 @@ var sampleParamValues = map[db.FilterKind]string{
 	db.FilterBool:     "true",
 	db.FilterIntRange: "1",
 	db.FilterRemoved:  string(db.RemovedAny),
+	db.FilterTime:     "2024-05-01T12:00:00.5+02:00",
 }
 
 // TestFilterParametersMatchTable checks both ways that the query parameters

@@ -400,6 +400,8 @@ func filterParameter(field *db.FilterField, name string) obj {
 		}
 		param["description"] = fmt.Sprintf("%s %s (inclusive).", field.Name, word)
 		param["schema"] = obj{"type": "integer", "format": "int64"}
+	case db.FilterTime:
+		param["schema"] = obj{"type": "string", "format": "date-time"}
 	case db.FilterRemoved:
 		param["description"] = field.Description + " With feed_id, the default is any."
 		param["schema"] = obj{"type": "string", "enum": db.Removals}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"marquee/db"
@@ -146,6 +147,13 @@ func (p filterParam) parse(errs *paramErrors, name string, vals []string, f *db.
 			r.Max = &n
 		}
 		field.SetRange(f, r)
+	case db.FilterTime:
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			errs.add(name, "must be an RFC 3339 time such as 2024-05-01T12:00:00.123456Z (a + in the offset is %%2B in a URL)")
+			return
+		}
+		field.SetTime(f, t)
 	case db.FilterRemoved:
 		removed := db.Removed(v)
 		if !slices.Contains(db.Removals, removed) {

@@ -1364,6 +1364,12 @@ input PornstarFilter {
   removed: RemovedFilter = NOT_REMOVED
   "Any of these feed ids."
   feedId: [Int!]
+  """
+  Performers written (changed, removed or restored) at or after this time, to
+  the microsecond. With removed: ANY and orderBy updatedAt, the walk of a
+  client that mirrors the performers (docs/api.md, "Sync").
+  """
+  updatedSince: DateTime
 }
 
 enum RemovedFilter {
@@ -6635,7 +6641,7 @@ func (ec *executionContext) unmarshalInputPornstarFilter(ctx context.Context, ob
 		asMap["removed"] = "NOT_REMOVED"
 	}
 
-	fieldsInOrder := [...]string{"q", "hairColor", "ethnicity", "gender", "orientation", "license", "wlStatus", "tattoos", "piercings", "ageMin", "ageMax", "breastSizeMin", "breastSizeMax", "subscriptionsMin", "subscriptionsMax", "monthlySearchesMin", "monthlySearchesMax", "viewsMin", "viewsMax", "videosCountMin", "videosCountMax", "premiumVideosCountMin", "premiumVideosCountMax", "whiteLabelVideoCountMin", "whiteLabelVideoCountMax", "rankMin", "rankMax", "rankPremiumMin", "rankPremiumMax", "rankWlMin", "rankWlMax", "hasImage", "removed", "feedId"}
+	fieldsInOrder := [...]string{"q", "hairColor", "ethnicity", "gender", "orientation", "license", "wlStatus", "tattoos", "piercings", "ageMin", "ageMax", "breastSizeMin", "breastSizeMax", "subscriptionsMin", "subscriptionsMax", "monthlySearchesMin", "monthlySearchesMax", "viewsMin", "viewsMax", "videosCountMin", "videosCountMax", "premiumVideosCountMin", "premiumVideosCountMax", "whiteLabelVideoCountMin", "whiteLabelVideoCountMax", "rankMin", "rankMax", "rankPremiumMin", "rankPremiumMax", "rankWlMin", "rankWlMax", "hasImage", "removed", "feedId", "updatedSince"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6880,6 +6886,13 @@ func (ec *executionContext) unmarshalInputPornstarFilter(ctx context.Context, ob
 				return it, err
 			}
 			it.FeedID = data
+		case "updatedSince":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedSince"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedSince = data
 		}
 	}
 	return it, nil
@@ -8603,13 +8616,13 @@ func (ec *executionContext) unmarshalNCreatePornstarInput2marqueeᚋgraphᚋmode
 }
 
 func (ec *executionContext) unmarshalNDateTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
-	res, err := graphql.UnmarshalTime(v)
+	res, err := model.UnmarshalDateTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, sel ast.SelectionSet, v time.Time) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalTime(v)
+	res := model.MarshalDateTime(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "DateTime!")
 	}
@@ -9146,7 +9159,7 @@ func (ec *executionContext) unmarshalODateTime2ᚖtimeᚐTime(ctx context.Contex
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalTime(v)
+	res, err := model.UnmarshalDateTime(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -9156,7 +9169,7 @@ func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context,
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalTime(*v)
+	res := model.MarshalDateTime(*v)
 	return res
 }
 

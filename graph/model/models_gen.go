@@ -248,6 +248,10 @@ type PornstarFilter struct {
 	Removed *RemovedFilter `json:"removed,omitempty"`
 	// Any of these feed ids.
 	FeedID []int `json:"feedId,omitempty"`
+	// Performers written (changed, removed or restored) at or after this time, to
+	// the microsecond. With removed: ANY and orderBy updatedAt, the walk of a
+	// client that mirrors the performers (docs/api.md, "Sync").
+	UpdatedSince *time.Time `json:"updatedSince,omitempty"`
 }
 
 // One key of an ordering.

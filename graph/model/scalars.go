@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -61,4 +62,22 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// MarshalDateTime writes the DateTime scalar as gqlgen's Time does: RFC
+// 3339 with the fractional seconds the time has.
+func MarshalDateTime(t time.Time) graphql.Marshaler { return graphql.MarshalTime(t) }
+
+// UnmarshalDateTime reads the DateTime scalar: an RFC 3339 string, with
+// optional fractional seconds and a required offset.
+func UnmarshalDateTime(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, &InputError{Message: "DateTime must be an RFC 3339 string"}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, &InputError{Message: "DateTime must be an RFC 3339 time such as 2024-05-01T12:00:00.123456Z"}
+	}
+	return t, nil
 }
