@@ -49,6 +49,8 @@ type testAPI struct {
 type apiOptions struct {
 	limiter *auth.Limiter
 	maxBody int64
+	// publicURL and imagesURL are Options.PublicURL and ImagesURL.
+	publicURL, imagesURL string
 }
 
 // forEachBackend runs fn on SQLite and on MySQL, each in a parallel subtest
@@ -79,6 +81,8 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		Logger:       logger,
 		Limiter:      o.limiter,
 		MaxBodyBytes: o.maxBody,
+		PublicURL:    o.publicURL,
+		ImagesURL:    o.imagesURL,
 	})
 	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))
 	if err != nil {

@@ -46,9 +46,8 @@ type Options struct {
 	// headers are absolute below it. Empty: they are paths.
 	PublicURL string
 	// ImagesURL is where image URLs point, with the URL hash appended after
-	// a slash: a CDN's https://cdn.example.test/images, or PublicURL +
-	// "/images". Empty: the relative /images, where NewFilesHandler is
-	// mounted.
+	// a slash, such as a CDN's https://cdn.example.test/images. Empty:
+	// /images, where NewFilesHandler is mounted, below PublicURL.
 	ImagesURL string
 	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes); larger
 	// ones are answered 413.
@@ -96,7 +95,7 @@ func New(opts Options) http.Handler {
 	a := &api{store: opts.Store, log: opts.Logger, limiter: opts.Limiter, maxBody: opts.MaxBodyBytes,
 		publicURL: strings.TrimSuffix(opts.PublicURL, "/"), imagesURL: strings.TrimSuffix(opts.ImagesURL, "/")}
 	if a.imagesURL == "" {
-		a.imagesURL = filesBase
+		a.imagesURL = a.publicURL + filesBase
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
