@@ -72,7 +72,6 @@ type pageJSON[T any] struct {
 	Total      int64   `json:"total"`
 }
 
-
 func pornstarPath(id int64) string { return BasePath + "/pornstars/" + strconv.FormatInt(id, 10) }
 
 func feedRunPath(id int64) string { return BasePath + "/feed-runs/" + strconv.FormatInt(id, 10) }
