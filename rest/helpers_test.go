@@ -26,6 +26,7 @@ import (
 	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
+	"marquee/server"
 )
 
 const (
@@ -52,6 +53,13 @@ type apiOptions struct {
 	// publicURL and imagesURL are Options.PublicURL and ImagesURL.
 	publicURL, imagesURL string
 }
+
+// testCORS is the CORS policy in front of every test API, as mountAPI puts
+// it there: a page of testOrigin may call it.
+var testCORS, _ = server.ParseCORSOrigins(testOrigin)
+
+const testOrigin = "https://www.example.test"
+
 
 // forEachBackend runs fn on SQLite and on MySQL, each in a parallel subtest
 // with a fresh migrated database.
@@ -94,8 +102,9 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 	}
 	// Every other path goes to the API, which answers unknown ones itself.
 	mux := http.NewServeMux()
-	mux.Handle("/", tokens.Middleware(h))
-	mux.Handle(FilesPattern, images)
+	mux.Handle("/", testCORS.Wrap(tokens.Middleware(h)))
+	mux.Handle(FilesPattern, testCORS.Wrap(images))
+	mux.Handle(FilesPreflightPattern, testCORS.Wrap(images))
 	return &testAPI{t: t, store: store, files: files, handler: mux, logs: logs}
 }
 
