@@ -60,7 +60,6 @@ var testCORS, _ = server.ParseCORSOrigins(testOrigin)
 
 const testOrigin = "https://www.example.test"
 
-
 // forEachBackend runs fn on SQLite and on MySQL, each in a parallel subtest
 // with a fresh migrated database.
 func forEachBackend(t *testing.T, fn func(t *testing.T, api *testAPI)) {
