@@ -735,7 +735,7 @@ func openAPISchemas() obj {
 			"properties": obj{
 				"url_hash":       obj{"type": "string", "pattern": sha256HexPattern},
 				"status":         obj{"type": "string", "enum": []string{db.ImagePending, db.ImageCached, db.ImageFailed}},
-				"url":            obj{"type": nullable("string"), "description": "/images/{url_hash} once cached, else null."},
+				"url":            obj{"type": nullable("string"), "description": "Where the cached bytes are, once cached, else null: /images/{url_hash}, or an absolute URL below MARQUEE_IMAGES_PUBLIC_URL (or MARQUEE_PUBLIC_URL) when set."},
 				"source_url":     obj{"type": "string"},
 				"content_type":   obj{"type": nullable("string")},
 				"content_sha256": obj{"type": nullable("string")},
