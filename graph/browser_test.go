@@ -2,20 +2,14 @@ package graph_test
 
 import (
 	"errors"
-	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"marquee/db"
 	"marquee/graph"
@@ -53,13 +47,7 @@ poll();
 // GraphiQL works with no internet access. It needs Debian's chromium;
 // without it the test skips, except under CI=true.
 func TestPlaygroundInBrowser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("chromium is required under CI=true (.ci/run installs it)")
-		}
-		t.Skip("BROWSER TEST SKIPPED: no chromium on PATH (apt-get install chromium)")
-	}
+	chromium := testkit.Chromium(t)
 	s := testkit.OpenStore(t, dbtestSQLite(t))
 	loadFixture(t, s)
 	tests := []struct {
@@ -124,11 +112,11 @@ func runPlayground(t *testing.T, chromium string, s *db.Store, address string) (
 	// retried, twice at most; anything else fails the test.
 	for attempt := 1; ; attempt++ {
 		var err error
-		result, err = runHarness(t, chromium, srv.URL+"/harness", reports)
+		result, err = testkit.RunChromium(t, chromium, srv.URL+"/harness", reports)
 		if err == nil {
 			break
 		}
-		if errors.Is(err, errNoReport) || attempt == 3 {
+		if errors.Is(err, testkit.ErrNoReport) || attempt == 3 {
 			mu.Lock()
 			defer mu.Unlock()
 			t.Fatalf("%v; requests: %v", err, requested)
@@ -138,56 +126,4 @@ func runPlayground(t *testing.T, chromium string, s *db.Store, address string) (
 	mu.Lock()
 	defer mu.Unlock()
 	return result, append([]string(nil), requested...)
-}
-
-// errNoReport: the page did not report within 2 minutes.
-var errNoReport = errors.New("no result from the page within 2 minutes")
-
-// runHarness runs headless Chromium on url until the page reports its
-// result, which it returns. It fails with errNoReport, or with Chromium's
-// exit when it exits before the page reports. The browser
-// runs in real time (no --virtual-time-budget, which could run out while
-// the answer is on its way), in a process group of its own, killed at the
-// end.
-func runHarness(t *testing.T, chromium, url string, reports <-chan string) (string, error) {
-	cmd := exec.Command(chromium,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
-		"--disable-background-networking", "--disable-component-update", "--disable-default-apps",
-		"--user-data-dir="+t.TempDir(),
-		// No network but this machine: names resolve to nothing, and
-		// anything that still tries goes to a proxy that is not there.
-		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-		"--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1",
-		url)
-	stderr := &testkit.SyncBuffer{}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case result := <-reports:
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		return result, nil
-	case err := <-exited:
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left behind
-		return "", fmt.Errorf("chromium exited before the page reported: %v\n%s", err, stderr)
-	case <-time.After(2 * time.Minute):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		return "", errNoReport
-	}
-}
-
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Introspection allows __schema and __type (the playground needs it).
 	Introspection bool
+	// ImagesURL is where Image.url points, with the URL hash appended
+	// after a slash: an absolute base such as a CDN's
+	// https://cdn.example.test/images (default: the relative /images, where
+	// the image bytes handler is mounted).
+	ImagesURL string
 	// Limiter is the per-client rate limit; nil turns it off. A refused
 	// request gets 429 with Retry-After and the code RATE_LIMITED.
 	Limiter *auth.Limiter
@@ -94,6 +100,7 @@ const (
 	DefaultQueryCacheSize          = 1000
 	DefaultPersistedQueryCacheSize = 1000
 	DefaultTimeout                 = 15 * time.Second
+	DefaultImagesURL               = "/images"
 )
 
 func (o *Options) withDefaults() {
@@ -124,6 +131,10 @@ func (o *Options) withDefaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
+	o.ImagesURL = strings.TrimSuffix(o.ImagesURL, "/")
+	if o.ImagesURL == "" {
+		o.ImagesURL = DefaultImagesURL
+	}
 }
 
 // NewHandler returns the GraphQL endpoint: GET for queries, POST with a JSON
@@ -135,7 +146,7 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Store == nil {
 		panic("graph: NewHandler needs a Store")
 	}
-	cfg := generated.Config{Resolvers: &Resolver{store: opts.Store, logger: opts.Logger}}
+	cfg := generated.Config{Resolvers: &Resolver{store: opts.Store, logger: opts.Logger, imagesURL: opts.ImagesURL}}
 	setComplexity(&cfg.Complexity)
 	schema := generated.NewExecutableSchema(cfg)
 	srv := handler.New(schema)
@@ -219,6 +230,6 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.opts.Timeout)
 	defer cancel()
-	ctx = withLoaders(ctx, newLoaders(ctx, e.opts.Store))
+	ctx = withLoaders(ctx, newLoaders(ctx, e.opts.Store, e.opts.ImagesURL))
 	e.srv.ServeHTTP(w, r.WithContext(ctx))
 }

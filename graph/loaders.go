@@ -27,10 +27,12 @@ type loaders struct {
 
 	mu   sync.Mutex
 	rows map[int64]*db.Pornstar // the performers primed, by id
+
+	imagesURL string
 }
 
-func newLoaders(ctx context.Context, store *db.Store) *loaders {
-	l := &loaders{ctx: ctx, rows: make(map[int64]*db.Pornstar)}
+func newLoaders(ctx context.Context, store *db.Store, imagesURL string) *loaders {
+	l := &loaders{ctx: ctx, rows: make(map[int64]*db.Pornstar), imagesURL: imagesURL}
 	l.aliases = newBatch(func(ctx context.Context, ids []int64) (map[int64][]string, error) {
 		var rows map[int64][]db.Alias
 		var err error
@@ -100,6 +102,9 @@ func (l *loaders) Thumbnails(pornstarID int64) ([]db.Thumbnail, error) {
 func (l *loaders) Image(urlHash string) (*db.Image, error) {
 	return l.images.load(l.ctx, urlHash)
 }
+
+// ImagesURL implements model.Relations.
+func (l *loaders) ImagesURL() string { return l.imagesURL }
 
 // primePornstars tells the loaders about performers the response will show.
 func (l *loaders) primePornstars(rows ...*db.Pornstar) {

@@ -12,4 +12,6 @@ import (
 type Resolver struct {
 	store  *db.Store
 	logger *slog.Logger
+	// imagesURL is the base of image URLs (Options.ImagesURL).
+	imagesURL string
 }

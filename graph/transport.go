@@ -31,7 +31,8 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
 		// Only JSON: a browser cannot send it across origins without a
-		// CORS preflight, which this server never grants.
+		// CORS preflight, which only the origins of MARQUEE_CORS_ORIGINS
+		// pass, so no other site's page can post a query or a mutation.
 		writeError(w, http.StatusUnsupportedMediaType, CodeBadUserInput, "the request body must be application/json")
 		return
 	}

@@ -33,7 +33,7 @@ func (a *api) listFeedRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	if list.NextCursor != "" {
 		body.NextCursor = &list.NextCursor
-		setNextLink(w, BasePath+"/feed-runs", values, list.NextCursor)
+		setNextLink(w, a.publicURL+BasePath+"/feed-runs", values, list.NextCursor)
 	}
 	a.writeJSON(w, r, http.StatusOK, body, "")
 }
@@ -105,7 +105,7 @@ func (a *api) listFeedRunWarnings(w http.ResponseWriter, r *http.Request) {
 	}
 	if list.NextCursor != "" {
 		body.NextCursor = &list.NextCursor
-		setNextLink(w, feedRunPath(id)+"/warnings", values, list.NextCursor)
+		setNextLink(w, a.publicURL+feedRunPath(id)+"/warnings", values, list.NextCursor)
 	}
 	a.writeJSON(w, r, http.StatusOK, body, "")
 }
@@ -145,7 +145,7 @@ func (a *api) startFeedRun(w http.ResponseWriter, r *http.Request) {
 		a.failStore(w, r, err)
 		return
 	}
-	w.Header().Set("Location", feedRunPath(run.ID))
+	w.Header().Set("Location", a.publicURL+feedRunPath(run.ID))
 	a.writeFeedRunDetail(w, r, http.StatusAccepted, newFeedRunJSON(run))
 }
 

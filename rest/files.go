@@ -16,7 +16,15 @@ import (
 // FilesPattern is where the handler of NewFilesHandler is mounted (outside
 // /api/v1: these are the image bytes, not a JSON resource). A GET pattern
 // also answers HEAD.
-const FilesPattern = "GET /images/{url_hash}"
+const FilesPattern = "GET " + filesBase + "/{url_hash}"
+
+// FilesPreflightPattern is where a CORS middleware in front of the handler
+// answers the preflights of FilesPattern.
+const FilesPreflightPattern = "OPTIONS " + filesBase + "/{url_hash}"
+
+// filesBase is the path below which FilesPattern serves the bytes: the base
+// of image URLs unless Options.ImagesURL names another.
+const filesBase = "/images"
 
 // FilesImageStore is what the image bytes handler needs of db.Store: the
 // outcome of one image URL, by URL hash (db.ErrNotFound while pending).

@@ -26,6 +26,7 @@ import (
 	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
+	"marquee/server"
 )
 
 const (
@@ -49,7 +50,15 @@ type testAPI struct {
 type apiOptions struct {
 	limiter *auth.Limiter
 	maxBody int64
+	// publicURL and imagesURL are Options.PublicURL and ImagesURL.
+	publicURL, imagesURL string
 }
+
+// testCORS is the CORS policy in front of every test API, as mountAPI puts
+// it there: a page of testOrigin may call it.
+var testCORS, _ = server.ParseCORSOrigins(testOrigin)
+
+const testOrigin = "https://www.example.test"
 
 // forEachBackend runs fn on SQLite and on MySQL, each in a parallel subtest
 // with a fresh migrated database.
@@ -79,6 +88,8 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		Logger:       logger,
 		Limiter:      o.limiter,
 		MaxBodyBytes: o.maxBody,
+		PublicURL:    o.publicURL,
+		ImagesURL:    o.imagesURL,
 	})
 	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))
 	if err != nil {
@@ -90,8 +101,9 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 	}
 	// Every other path goes to the API, which answers unknown ones itself.
 	mux := http.NewServeMux()
-	mux.Handle("/", tokens.Middleware(h))
-	mux.Handle(FilesPattern, images)
+	mux.Handle("/", testCORS.Wrap(tokens.Middleware(h)))
+	mux.Handle(FilesPattern, testCORS.Wrap(images))
+	mux.Handle(FilesPreflightPattern, testCORS.Wrap(images))
 	return &testAPI{t: t, store: store, files: files, handler: mux, logs: logs}
 }
 

@@ -26,14 +26,14 @@ func (a *api) getImage(w http.ResponseWriter, r *http.Request) {
 	img, err := a.store.Image(r.Context(), urlHash)
 	switch {
 	case err == nil:
-		a.writeJSON(w, r, http.StatusOK, newImageJSON(urlHash, img.URL, img), imageETag(img))
+		a.writeJSON(w, r, http.StatusOK, newImageJSON(a.imagesURL, urlHash, img.URL, img), imageETag(img))
 	case errors.Is(err, db.ErrNotFound):
 		sourceURL, err := a.store.ThumbnailURL(r.Context(), urlHash)
 		if err != nil {
 			a.failStore(w, r, err)
 			return
 		}
-		a.writeJSON(w, r, http.StatusOK, newImageJSON(urlHash, sourceURL, nil), imageETag(nil))
+		a.writeJSON(w, r, http.StatusOK, newImageJSON(a.imagesURL, urlHash, sourceURL, nil), imageETag(nil))
 	default:
 		a.failStore(w, r, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"marquee/db"
+	"marquee/server"
 )
 
 // serveOpenAPI answers GET /openapi.json with the API's OpenAPI 3.1 document.
@@ -61,6 +62,7 @@ func openAPIDocument() []byte {
 			{"name": "images", "description": "Image states, and the bytes of cached images"},
 			{"name": "feed-runs", "description": "Feed runs: list, detail, trigger"},
 			{"name": "meta", "description": "This document"},
+			{"name": "cors", "description": "CORS preflights, answered when MARQUEE_CORS_ORIGINS allows browser pages of other origins"},
 		},
 		"security": []obj{{}, {"bearer": []string{}}},
 		"paths":    openAPIPaths(),
@@ -109,6 +111,9 @@ func operation(id, tag, summary, description string, params []obj, responses obj
 // readOp is a GET with its ETag / If-None-Match handling.
 func readOp(id, tag, summary, description string, params []obj, schema obj, extraHeaders obj, errs ...string) obj {
 	headers := obj{"ETag": headerRef("ETag"), "Cache-Control": headerRef("CacheControl")}
+	for k, v := range corsHeaders() {
+		headers[k] = v
+	}
 	for k, v := range extraHeaders {
 		headers[k] = v
 	}
@@ -139,7 +144,8 @@ func writeOp(id, tag, summary, description string, params []obj, body obj, respo
 func openAPIPaths() obj {
 	idParam := paramRef("PornstarID")
 	pornstarResponse := func(status, description string, withLocation bool) obj {
-		headers := obj{"ETag": headerRef("ETag")}
+		headers := corsHeaders()
+		headers["ETag"] = headerRef("ETag")
 		if withLocation {
 			headers["Location"] = headerRef("Location")
 		}
@@ -244,7 +250,52 @@ func openAPIPaths() obj {
 	for path, item := range api {
 		paths[BasePath+path] = item
 	}
+	for _, item := range paths {
+		item := item.(obj)
+		id := item["get"].(obj)["operationId"].(string)
+		item["options"] = preflightOp("preflight" + strings.ToUpper(id[:1]) + id[1:])
+	}
 	return paths
+}
+
+// corsHeaders are the headers an answer carries for a page of an origin
+// that MARQUEE_CORS_ORIGINS allows (server.CORS, in front of the API).
+func corsHeaders() obj {
+	return obj{
+		"Access-Control-Allow-Origin":   headerRef("AccessControlAllowOrigin"),
+		"Access-Control-Expose-Headers": headerRef("AccessControlExposeHeaders"),
+		"Vary":                          headerRef("Vary"),
+	}
+}
+
+// preflightOp is the CORS preflight of a path. The server's CORS middleware
+// answers it in front of the API, before the token and the rate limit are
+// looked at, so it has neither 401 nor 429; without MARQUEE_CORS_ORIGINS,
+// and for an OPTIONS that is no preflight, the API answers 405.
+func preflightOp(id string) obj {
+	return obj{
+		"operationId": id,
+		"tags":        []string{"cors"},
+		"summary":     "CORS preflight",
+		"description": "A browser asks whether a page of its origin may send the request it names. An origin of " +
+			"MARQUEE_CORS_ORIGINS gets the Access-Control-* headers; any other origin the same 204 without them, " +
+			"and the browser refuses the page's request. Credentials are never allowed: send the token yourself, " +
+			"in Authorization.",
+		"security": []obj{{}},
+		"parameters": []obj{paramRef("Origin"), paramRef("AccessControlRequestMethod"),
+			paramRef("AccessControlRequestHeaders")},
+		"responses": obj{
+			"204": obj{"description": "The preflight's answer.", "headers": obj{
+				"Access-Control-Allow-Origin":  headerRef("AccessControlAllowOrigin"),
+				"Access-Control-Allow-Methods": headerRef("AccessControlAllowMethods"),
+				"Access-Control-Allow-Headers": headerRef("AccessControlAllowHeaders"),
+				"Access-Control-Max-Age":       headerRef("AccessControlMaxAge"),
+				"Vary":                         headerRef("Vary"),
+			}},
+			// An OPTIONS that is no preflight, or any without CORS.
+			"405": respRef("MethodNotAllowed"),
+		},
+	}
 }
 
 // filesPath is the path of the image bytes, as FilesPattern mounts them.
@@ -358,6 +409,12 @@ func openAPIParameters() obj {
 			"schema": obj{"type": "string"}},
 		"IfRange": obj{"name": "If-Range", "in": "header", "description": "Send the ranges only if the ETag is this one; else the whole image.",
 			"schema": obj{"type": "string"}},
+		"Origin": obj{"name": "Origin", "in": "header", "required": true, "description": "The page's origin.",
+			"schema": obj{"type": "string"}},
+		"AccessControlRequestMethod": obj{"name": "Access-Control-Request-Method", "in": "header", "required": true,
+			"description": "The method of the request the page wants to send.", "schema": obj{"type": "string"}},
+		"AccessControlRequestHeaders": obj{"name": "Access-Control-Request-Headers", "in": "header",
+			"description": "The headers, beyond the CORS-safelisted ones, the page wants to send.", "schema": obj{"type": "string"}},
 		"IfMatch": obj{"name": "If-Match", "in": "header",
 			"description": "Only write if the performer still has this version (an ETag of it); 412 otherwise.",
 			"schema":      obj{"type": "string"}},
@@ -417,9 +474,21 @@ func openAPIHeaders() obj {
 		"ETag": obj{"description": "Strong entity tag of the representation.", "schema": str},
 		"CacheControl": obj{"description": "no-cache: keep the answer, but revalidate it with If-None-Match.",
 			"schema": str},
-		"Location":        obj{"description": "Where the new resource is.", "schema": str},
-		"Link":            obj{"description": "`<...>; rel=\"next\"`: the next page, when there is one.", "schema": str},
-		"Allow":           obj{"description": "The methods the route serves.", "schema": str},
+		"Location": obj{"description": "Where the new resource is.", "schema": str},
+		"Link":     obj{"description": "`<...>; rel=\"next\"`: the next page, when there is one.", "schema": str},
+		"Allow":    obj{"description": "The methods the route serves.", "schema": str},
+		"AccessControlAllowOrigin": obj{"description": "To a page of an allowed origin: that origin, or * when every origin is allowed.",
+			"schema": str},
+		"AccessControlExposeHeaders": obj{"description": "To a page of an allowed origin: the headers it may read.",
+			"schema": obj{"type": "string", "enum": []string{server.CORSExposeHeaders}}},
+		"AccessControlAllowMethods": obj{"description": "To a page of an allowed origin: the methods it may send.",
+			"schema": obj{"type": "string", "enum": []string{server.CORSAllowMethods}}},
+		"AccessControlAllowHeaders": obj{"description": "To a page of an allowed origin: the headers it may send.",
+			"schema": obj{"type": "string", "enum": []string{server.CORSAllowHeaders}}},
+		"AccessControlMaxAge": obj{"description": "Seconds a browser may reuse the preflight's answer.",
+			"schema": obj{"type": "integer", "enum": []int{server.CORSMaxAge}}},
+		"Vary": obj{"description": "Origin when the answer depends on the page's origin (a list of origins is allowed).",
+			"schema": str},
 		"RetryAfter":      obj{"description": "Seconds until a request would be allowed.", "schema": obj{"type": "integer", "minimum": 1}},
 		"WWWAuthenticate": obj{"description": "The bearer challenge (RFC 6750).", "schema": str},
 		"ImageETag": obj{"description": "The SHA-256 of the bytes, quoted: a strong ETag.", "required": true,
@@ -668,7 +737,7 @@ func openAPISchemas() obj {
 			"properties": obj{
 				"url_hash":       obj{"type": "string", "pattern": sha256HexPattern},
 				"status":         obj{"type": "string", "enum": []string{db.ImagePending, db.ImageCached, db.ImageFailed}},
-				"url":            obj{"type": nullable("string"), "description": "/images/{url_hash} once cached, else null."},
+				"url":            obj{"type": nullable("string"), "description": "Where the cached bytes are, once cached, else null: /images/{url_hash}, or an absolute URL below MARQUEE_IMAGES_PUBLIC_URL (or MARQUEE_PUBLIC_URL) when set."},
 				"source_url":     obj{"type": "string"},
 				"content_type":   obj{"type": nullable("string")},
 				"content_sha256": obj{"type": nullable("string")},

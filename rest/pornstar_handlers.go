@@ -48,7 +48,7 @@ func (a *api) listPornstars(w http.ResponseWriter, r *http.Request) {
 	if page.HasNextPage && len(page.Cursors) > 0 {
 		next := page.Cursors[len(page.Cursors)-1]
 		body.NextCursor = &next
-		setNextLink(w, BasePath+"/pornstars", values, next)
+		setNextLink(w, a.publicURL+BasePath+"/pornstars", values, next)
 	}
 	a.writeEncoded(w, r, http.StatusOK, "", func(dst []byte) []byte { return appendPornstarPage(dst, &body) })
 }
@@ -177,7 +177,7 @@ func (a *api) listThumbnails(w http.ResponseWriter, r *http.Request) {
 	}
 	body := thumbnailsJSON{Data: make([]thumbnailJSON, 0, len(thumbs[id]))}
 	for _, t := range thumbs[id] {
-		body.Data = append(body.Data, newThumbnailJSON(t, images))
+		body.Data = append(body.Data, newThumbnailJSON(t, images, a.imagesURL))
 	}
 	a.writeJSON(w, r, http.StatusOK, body, "")
 }
@@ -204,7 +204,7 @@ func (a *api) createPornstar(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.totals.clear()
-	w.Header().Set("Location", pornstarPath(p.ID))
+	w.Header().Set("Location", a.publicURL+pornstarPath(p.ID))
 	a.writePornstar(w, r, http.StatusCreated, p, a.primaryChildren())
 }
 

@@ -72,9 +72,6 @@ type pageJSON[T any] struct {
 	Total      int64   `json:"total"`
 }
 
-// imagePath is where the API serves the bytes of a cached image.
-func imagePath(urlHash string) string { return "/images/" + urlHash }
-
 func pornstarPath(id int64) string { return BasePath + "/pornstars/" + strconv.FormatInt(id, 10) }
 
 func feedRunPath(id int64) string { return BasePath + "/feed-runs/" + strconv.FormatInt(id, 10) }
@@ -88,16 +85,16 @@ func utcPtr(t *time.Time) *time.Time {
 }
 
 // newImageJSON shows the image of urlHash: img is its row, nil while the
-// image is pending.
-func newImageJSON(urlHash, sourceURL string, img *db.Image) imageJSON {
+// image is pending; the bytes of a cached one are at imagesURL/urlHash.
+func newImageJSON(imagesURL, urlHash, sourceURL string, img *db.Image) imageJSON {
 	out := imageJSON{URLHash: urlHash, Status: db.ImagePending, SourceURL: sourceURL}
 	if img == nil {
 		return out
 	}
 	out.Status = img.Status
 	if img.Status == db.ImageCached {
-		path := imagePath(urlHash)
-		out.URL = &path
+		url := imagesURL + "/" + urlHash
+		out.URL = &url
 	}
 	out.ContentType, out.ContentSHA256, out.Bytes = img.ContentType, img.ContentSHA256, img.Bytes
 	out.Width, out.Height, out.Attempts, out.Error = img.Width, img.Height, img.Attempts, img.Error
@@ -105,14 +102,14 @@ func newImageJSON(urlHash, sourceURL string, img *db.Image) imageJSON {
 	return out
 }
 
-func newThumbnailJSON(t db.Thumbnail, images map[string]db.Image) thumbnailJSON {
+func newThumbnailJSON(t db.Thumbnail, images map[string]db.Image, imagesURL string) thumbnailJSON {
 	var img *db.Image
 	if row, ok := images[t.URLHash]; ok {
 		img = &row
 	}
 	return thumbnailJSON{
 		Type: t.Type, Width: t.Width, Height: t.Height, URL: t.URL, URLHash: t.URLHash,
-		Image: newImageJSON(t.URLHash, t.URL, img),
+		Image: newImageJSON(imagesURL, t.URLHash, t.URL, img),
 	}
 }
 
@@ -122,6 +119,8 @@ type pornstarChildren struct {
 	aliases map[int64][]db.Alias
 	thumbs  map[int64][]db.Thumbnail
 	images  map[string]db.Image
+	// imagesURL is the base of the image URLs (Options.ImagesURL).
+	imagesURL string
 }
 
 // childrenReader loads the aliases and thumbnails of performers: through
@@ -160,7 +159,7 @@ func idsOf(rows []*db.Pornstar) []int64 {
 // children cache has the rows' versions); image states always fresh, with
 // one query (they change without a write to the performer).
 func (a *api) loadChildren(ctx context.Context, from childrenReader, rows []*db.Pornstar) (*pornstarChildren, error) {
-	c := &pornstarChildren{}
+	c := &pornstarChildren{imagesURL: a.imagesURL}
 	if len(rows) == 0 {
 		c.aliases, c.thumbs, c.images = map[int64][]db.Alias{}, map[int64][]db.Thumbnail{}, map[string]db.Image{}
 		return c, nil
@@ -207,7 +206,7 @@ func newPornstarJSON(p *db.Pornstar, c *pornstarChildren) pornstarJSON {
 		out.Aliases = append(out.Aliases, al.Alias)
 	}
 	for _, t := range c.thumbs[p.ID] {
-		out.Thumbnails = append(out.Thumbnails, newThumbnailJSON(t, c.images))
+		out.Thumbnails = append(out.Thumbnails, newThumbnailJSON(t, c.images, c.imagesURL))
 	}
 	return out
 }

@@ -41,6 +41,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Limiter is the per-client rate limit; nil turns it off.
 	Limiter *auth.Limiter
+	// PublicURL is the API's external base URL, such as
+	// https://api.example.test (no trailing slash): Location and Link
+	// headers are absolute below it. Empty: they are paths.
+	PublicURL string
+	// ImagesURL is where image URLs point, with the URL hash appended after
+	// a slash, such as a CDN's https://cdn.example.test/images. Empty:
+	// /images, where NewFilesHandler is mounted, below PublicURL.
+	ImagesURL string
 	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes); larger
 	// ones are answered 413.
 	MaxBodyBytes int64
@@ -63,6 +71,9 @@ type api struct {
 	limiter *auth.Limiter
 	maxBody int64
 	openapi []byte // the encoded OpenAPI document
+	// publicURL prefixes the paths of Location and Link ("" keeps them
+	// paths); imagesURL is the base of image URLs.
+	publicURL, imagesURL string
 
 	totals *totalCache
 }
@@ -81,7 +92,11 @@ func New(opts Options) http.Handler {
 	if opts.Store == nil {
 		panic("rest: Options.Store is required")
 	}
-	a := &api{store: opts.Store, log: opts.Logger, limiter: opts.Limiter, maxBody: opts.MaxBodyBytes}
+	a := &api{store: opts.Store, log: opts.Logger, limiter: opts.Limiter, maxBody: opts.MaxBodyBytes,
+		publicURL: strings.TrimSuffix(opts.PublicURL, "/"), imagesURL: strings.TrimSuffix(opts.ImagesURL, "/")}
+	if a.imagesURL == "" {
+		a.imagesURL = a.publicURL + filesBase
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

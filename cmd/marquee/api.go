@@ -95,28 +95,37 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		return err
 	}
 	limiter := auth.NewLimiter(cfg.APIRateLimit)
-	// Both APIs' answers are compressed when the client asks; the
-	// playground compresses its own files once, and image bytes never are.
-	srv.Handle("/graphql", compression.Middleware(tokens.Middleware(graph.NewHandler(graph.Options{
+	// CORS outside the tokens and the rate limit, which must never refuse
+	// a preflight: the browser would hide the refusal from the page. Both
+	// APIs' answers are compressed when the client asks; the playground
+	// compresses its own files once, and image bytes never are.
+	cors := cfg.CORSOrigins.cors()
+	srv.Handle("/graphql", cors.Wrap(compression.Middleware(tokens.Middleware(graph.NewHandler(graph.Options{
 		Store:         store,
 		Logger:        logger,
 		Introspection: cfg.GraphQLIntrospection,
+		ImagesURL:     cfg.imagesBase(),
 		Limiter:       limiter,
 		Registerer:    srv.Registerer(),
-	}))))
+	})))))
 	if cfg.GraphQLIntrospection {
 		srv.Handle("/playground/", graph.Playground("/graphql"))
 	}
-	srv.Handle(rest.BasePath+"/", compression.Middleware(tokens.Middleware(rest.New(rest.Options{
-		Store:   store,
-		Logger:  logger,
-		Limiter: limiter,
-	}))))
+	srv.Handle(rest.BasePath+"/", cors.Wrap(compression.Middleware(tokens.Middleware(rest.New(rest.Options{
+		Store:     store,
+		Logger:    logger,
+		Limiter:   limiter,
+		PublicURL: string(cfg.PublicURL),
+		ImagesURL: cfg.imagesBase(),
+	})))))
 	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Logger: logger})
 	if err != nil {
 		return err
 	}
-	srv.Handle(rest.FilesPattern, images)
+	srv.Handle(rest.FilesPattern, cors.Wrap(images))
+	if cors.Enabled() {
+		srv.Handle(rest.FilesPreflightPattern, cors.Wrap(images))
+	}
 	// The root names what is here, for whoever opens the port in a browser.
 	srv.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -128,7 +137,8 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 			rest.BasePath, rest.BasePath)
 	}))
 	logger.Info("APIs mounted", "graphql", "/graphql", "rest", rest.BasePath, "tokens", tokens.Len(),
-		"rate_limit_per_client", cfg.APIRateLimit, "introspection", cfg.GraphQLIntrospection)
+		"rate_limit_per_client", cfg.APIRateLimit, "introspection", cfg.GraphQLIntrospection,
+		"cors_origins", cors.String(), "public_url", string(cfg.PublicURL), "images_url", cfg.imagesBase())
 	return nil
 }
 

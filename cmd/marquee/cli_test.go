@@ -82,6 +82,18 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"negative feed share", []string{"run"}, map[string]string{"MARQUEE_FEED_MAX_SHRINK": "-0.1"},
 			"--feed-max-shrink (MARQUEE_FEED_MAX_SHRINK) must be a share from 0 to 1, got -0.1", "Usage: marquee run"},
 		{"argument to version", []string{"version", "--short"}, nil, "flag provided but not defined: -short", "Usage: marquee version"},
+		{"CORS origin with a path", []string{"api", "--cors-origins", "https://www.example.test/"}, nil,
+			`"https://www.example.test/": an origin has no path, query or fragment (not even a trailing slash): write https://www.example.test`, "Usage: marquee api"},
+		{"CORS * with origins", []string{"run"}, map[string]string{"MARQUEE_CORS_ORIGINS": "*,https://www.example.test"},
+			`invalid value "*,https://www.example.test" for MARQUEE_CORS_ORIGINS: "*" allows every origin`, "Usage: marquee run"},
+		{"CORS origin without scheme", []string{"run", "--cors-origins", "www.example.test"}, nil, `"www.example.test" is not an origin`, "Usage: marquee run"},
+		{"relative public URL", []string{"api"}, map[string]string{"MARQUEE_PUBLIC_URL": "/api"},
+			`invalid value "/api" for MARQUEE_PUBLIC_URL: "/api" is not an absolute http(s) URL`, "Usage: marquee api"},
+		{"public URL with a query", []string{"run", "--public-url", "https://api.example.test/?x=1"}, nil, "has no query or fragment", "Usage: marquee run"},
+		{"images URL of another scheme", []string{"api", "--images-public-url", "ftp://cdn.example.test/images"}, nil,
+			`"ftp://cdn.example.test/images" is not an absolute http(s) URL`, "Usage: marquee api"},
+		{"images URL with a fragment", []string{"api"}, map[string]string{"MARQUEE_IMAGES_PUBLIC_URL": "https://cdn.example.test/images#x"},
+			"has no query or fragment", "Usage: marquee api"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,6 +76,15 @@ type Config struct {
 	// GraphQLIntrospection allows __schema queries and serves the
 	// playground, which needs them.
 	GraphQLIntrospection bool
+	// CORSOrigins are the origins whose pages may call the APIs and read
+	// the images from a browser: "*" or exact origins; empty: none.
+	CORSOrigins originList
+	// PublicURL is the APIs' external base URL, for the absolute links they
+	// hand out (Location, Link, image URLs); empty: relative links.
+	PublicURL publicURL
+	// ImagesPublicURL is the external base URL of the image bytes (a CDN);
+	// empty: PublicURL + /images.
+	ImagesPublicURL publicURL
 	// LogLevel is the least severe level logged.
 	LogLevel slog.Level
 	// LogFormat is text, json, or auto (text on a terminal, json otherwise).
@@ -145,6 +154,9 @@ func defaultConfig() Config {
 		// On: the embedded mode is where people explore the API; `marquee
 		// api` turns it off by default (see apiCommand).
 		GraphQLIntrospection: true,
+		// None: a browser page of another origin reads nothing until an
+		// operator names the site that should.
+		CORSOrigins: "",
 		// Info: start-up, shutdown and problems, not every request.
 		LogLevel:  slog.LevelInfo,
 		LogFormat: logFormatAuto,
@@ -250,6 +262,9 @@ func (c *Config) declareAPI(f *flags) {
 	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens` for writes; token:read marks a read-only one (run: empty generates one, kept in DATA_DIR/api-token)")
 	f.Float(&c.APIRateLimit, "api-rate-limit", "`requests` per second per client (token, else address); 0 turns the limit off")
 	f.Bool(&c.GraphQLIntrospection, "graphql-introspection", "allow GraphQL introspection and serve the playground at /playground")
+	f.Text(&c.CORSOrigins, "cors-origins", "`origins` whose browser pages may call the APIs and read /images: * or comma-separated exact origins such as https://www.example.test (empty: none; credentials never)")
+	f.Text(&c.PublicURL, "public-url", "the APIs' external base `URL`, e.g. https://api.example.test: Location, Link and image URLs become absolute (empty: relative)")
+	f.Text(&c.ImagesPublicURL, "images-public-url", "external base `URL` of the image bytes, e.g. a CDN's https://cdn.example.test/images (default PUBLIC_URL/images)")
 }
 
 // brokers returns the external brokers, or nil for the embedded broker.

@@ -17,6 +17,8 @@ type Relations interface {
 	Thumbnails(pornstarID int64) ([]db.Thumbnail, error)
 	// Image returns the image row of a URL hash, nil while it is pending.
 	Image(urlHash string) (*db.Image, error)
+	// ImagesURL is the base of the URLs of cached images (NewImage).
+	ImagesURL() string
 }
 
 // Pornstar is a performer as the schema shows it: the store's row, with the
@@ -84,17 +86,16 @@ func (t *Thumbnail) Image() (*Image, error) {
 		return nil, err
 	}
 	if row == nil {
-		return NewImage(t.URLHash, t.URL, nil), nil
+		return NewImage(t.rel.ImagesURL(), t.URLHash, t.URL, nil), nil
 	}
-	return NewImage(t.URLHash, t.URL, &row.ImageState), nil
+	return NewImage(t.rel.ImagesURL(), t.URLHash, t.URL, &row.ImageState), nil
 }
 
-// ImagePath is where the image handler serves the cached bytes of a URL hash.
-func ImagePath(urlHash string) string { return "/images/" + urlHash }
-
 // NewImage translates an image row, or a pending image (row nil) known only
-// by its thumbnail's URL.
-func NewImage(urlHash, sourceURL string, row *db.ImageState) *Image {
+// by its thumbnail's URL. The bytes of a cached image are at
+// imagesURL/urlHash: imagesURL is the relative /images where the image
+// handler serves them, or an absolute base in front of it (a CDN's).
+func NewImage(imagesURL, urlHash, sourceURL string, row *db.ImageState) *Image {
 	if row == nil {
 		return &Image{URLHash: urlHash, SourceURL: sourceURL, Status: ImageStatusPending}
 	}
@@ -106,7 +107,7 @@ func NewImage(urlHash, sourceURL string, row *db.ImageState) *Image {
 	switch row.Status {
 	case db.ImageCached:
 		img.Status = ImageStatusCached
-		url := ImagePath(row.URLHash)
+		url := imagesURL + "/" + row.URLHash
 		img.URL = &url
 	case db.ImageFailed:
 		img.Status = ImageStatusFailed
