@@ -153,7 +153,7 @@ func TestExportParameters(t *testing.T) {
 			{"q=a&q=b", "q"},
 		}
 		for _, tc := range cases {
-			api.get("/api/v1/pornstars/export?" + tc.query).wantParameter(t, tc.parameter)
+			api.get("/api/v1/pornstars/export?"+tc.query).wantParameter(t, tc.parameter)
 		}
 		r := api.get("/api/v1/pornstars/export?%zz")
 		r.wantProblem(t, http.StatusBadRequest, "invalid-parameter")
