@@ -209,4 +209,3 @@ func rss() int64 {
 	}
 	return pages * int64(os.Getpagesize())
 }
-
