@@ -48,7 +48,7 @@ func openAPIDocument() []byte {
 				"`errors[].pointer`). Unknown routes are 404 and other methods 405 with `Allow`, both as problem " +
 				"documents. Every request counts against the caller's rate limit (its token, else its address): 429 " +
 				"with `Retry-After` when it is spent.\n\n" +
-				"Every GET answer has an `ETag` and honours `If-None-Match` (304); a performer's ETag starts with its " +
+				"Every GET answer but the export's has an `ETag` and honours `If-None-Match` (304); a performer's ETag starts with its " +
 				"`version`, and `If-Match` on PUT, PATCH and DELETE compares that version (412 on a mismatch). HEAD is " +
 				"served wherever GET is.\n\n" +
 				"The API is under " + BasePath + ". The bytes of cached images are beside it, at " + filesPath() + ", " +
