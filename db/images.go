@@ -40,10 +40,17 @@ func (s *Store) ImagesForPornstars(ctx context.Context, pornstarIDs []int64) (ma
 // Images returns the image rows of these URL hashes, keyed by hash; missing
 // hashes are pending.
 func (s *Store) Images(ctx context.Context, urlHashes []string) (map[string]Image, error) {
+	out, err := loadImages(ctx, s.db.R, urlHashes)
+	return out, s.fail("load images", err)
+}
+
+// loadImages reads the image rows of these URL hashes through idb, in one
+// query per 500 hashes, keyed by hash.
+func loadImages(ctx context.Context, idb bun.IDB, urlHashes []string) (map[string]Image, error) {
 	out := make(map[string]Image, len(urlHashes))
 	err := chunks(urlHashes, func(part []string) error {
 		var rows []Image
-		if err := s.db.R.NewSelect().Model(&rows).Where("i.url_hash IN (?)", bun.List(part)).Scan(ctx); err != nil {
+		if err := idb.NewSelect().Model(&rows).Where("i.url_hash IN (?)", bun.List(part)).Scan(ctx); err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -51,7 +58,7 @@ func (s *Store) Images(ctx context.Context, urlHashes []string) (map[string]Imag
 		}
 		return nil
 	})
-	return out, s.fail("load images", err)
+	return out, err
 }
 
 // UpsertImages records image outcomes from marquee.images. For each URL hash

@@ -161,13 +161,46 @@ func checkExchange(t testing.TB, rq req, out *resp) {
 		Body:                   io.NopCloser(bytes.NewReader(out.body)),
 		Options:                validationOptions,
 	}
-	if rq.method == http.MethodHead {
+	ndjson := out.header.Get("Content-Type") == NDJSONContentType
+	if rq.method == http.MethodHead || ndjson {
 		opts := *validationOptions
 		opts.ExcludeResponseBody = true
 		respInput.Options = &opts
 	}
 	if err := openapi3filter.ValidateResponse(context.Background(), respInput); err != nil {
 		t.Errorf("contract: %s %s answered %d, which the document does not describe: %v\nbody: %s", rq.method, rq.path, out.status, err, out.body)
+	}
+	if ndjson && rq.method != http.MethodHead {
+		checkNDJSON(t, rq, out, route.Operation)
+	}
+}
+
+// checkNDJSON checks an NDJSON body line by line against the schema the
+// document gives its media type (each line's): every line, the last one
+// included, ends with a newline.
+func checkNDJSON(t testing.TB, rq req, out *resp, op *openapi3.Operation) {
+	t.Helper()
+	documented := op.Responses.Status(out.status)
+	if documented == nil || documented.Value.Content.Get(NDJSONContentType) == nil {
+		t.Errorf("contract: %s %s answered %d as %s, which the document does not describe", rq.method, rq.path, out.status, NDJSONContentType)
+		return
+	}
+	schema := documented.Value.Content.Get(NDJSONContentType).Schema.Value
+	if len(out.body) > 0 && out.body[len(out.body)-1] != '\n' {
+		t.Errorf("contract: %s %s: the NDJSON body does not end with a newline", rq.method, rq.path)
+	}
+	for i, line := range bytes.Split(bytes.TrimSuffix(out.body, []byte("\n")), []byte("\n")) {
+		if len(out.body) == 0 {
+			break
+		}
+		var v any
+		if err := json.Unmarshal(line, &v); err != nil {
+			t.Errorf("contract: %s %s: NDJSON line %d is not JSON: %v: %s", rq.method, rq.path, i+1, err, line)
+			continue
+		}
+		if err := schema.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+			t.Errorf("contract: %s %s: NDJSON line %d does not match its schema: %v\nline: %s", rq.method, rq.path, i+1, err, line)
+		}
 	}
 }
 

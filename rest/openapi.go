@@ -49,7 +49,7 @@ func openAPIDocument() []byte {
 				"`errors[].pointer`). Unknown routes are 404 and other methods 405 with `Allow`, both as problem " +
 				"documents. Every request counts against the caller's rate limit (its token, else its address): 429 " +
 				"with `Retry-After` when it is spent.\n\n" +
-				"Every GET answer has an `ETag` and honours `If-None-Match` (304); a performer's ETag starts with its " +
+				"Every GET answer but the export's has an `ETag` and honours `If-None-Match` (304); a performer's ETag starts with its " +
 				"`version`, and `If-Match` on PUT, PATCH and DELETE compares that version (412 on a mismatch). HEAD is " +
 				"served wherever GET is.\n\n" +
 				"The API is under " + BasePath + ". The bytes of cached images are beside it, at " + filesPath() + ", " +
@@ -158,12 +158,13 @@ func openAPIPaths() obj {
 		}
 		return obj{"required": true, "content": content}
 	}
-	listParams := []obj{paramRef("Limit"), paramRef("Cursor"), paramRef("Sort")}
+	var filterParams []obj
 	for i := range db.FilterFields {
 		for _, name := range db.FilterFields[i].ParamNames() {
-			listParams = append(listParams, paramRef(filterParamComponent(name)))
+			filterParams = append(filterParams, paramRef(filterParamComponent(name)))
 		}
 	}
+	listParams := append([]obj{paramRef("Limit"), paramRef("Cursor"), paramRef("Sort")}, filterParams...)
 
 	api := obj{
 		"/pornstars": obj{
@@ -177,6 +178,9 @@ func openAPIPaths() obj {
 				"Creates a performer without a feed id: the feed never touches it.", nil,
 				writeBody("PornstarWrite", mediaJSON), pornstarResponse("201", "Created", true),
 				"400 BadRequest", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
+		},
+		"/pornstars/export": obj{
+			"get": exportOp(filterParams),
 		},
 		"/pornstars/{id}": obj{
 			"parameters": []obj{idParam},
@@ -346,6 +350,33 @@ func imageBytesOp() obj {
 			"500": respRef("Internal"),
 		},
 	}
+}
+
+// exportOp is GET /pornstars/export. Its 200 is NDJSON: the schema given
+// is each line's.
+func exportOp(filterParams []obj) obj {
+	headers := obj{
+		"Content-Disposition": obj{"description": "`attachment; filename=\"pornstars-<UTC time>.ndjson\"`: when the export was taken.",
+			"required": true, "schema": obj{"type": "string", "pattern": `^attachment; filename="pornstars-[0-9]{8}T[0-9]{6}Z\.ndjson"$`}},
+		"Cache-Control": obj{"description": "no-store: an export is not kept.", "schema": obj{"type": "string", "enum": []string{"no-store"}}},
+	}
+	return operation("exportPornstars", "pornstars", "Export performers as NDJSON",
+		"Every performer matching the filters of `GET "+BasePath+"/pornstars` (the same parameters and defaults), as "+
+			"newline-delimited JSON: one performer per line, exactly as the items of a list page's `data`, in `id` order. "+
+			"The export is one snapshot of the database, taken when it starts: writes made while it streams (a feed run, "+
+			"API writes) neither repeat nor drop a performer and do not show. It is neither paged nor sorted: `limit`, "+
+			"`cursor` and `sort` are refused (400). It is streamed in batches, so it takes constant memory on the server "+
+			"whatever its size, and is compressed when `Accept-Encoding` asks. Errors found before the first line are "+
+			"problem documents; a failure after it cuts the response off before its end (the chunked body is not "+
+			"terminated, an HTTP/2 stream is reset), which HTTP clients report as an error: only a response that ends "+
+			"properly holds the whole export, and every line received is a complete performer. No ETag: the answer is "+
+			"not cached.",
+		filterParams,
+		obj{
+			"200": obj{"description": "The performers, one JSON object per line (the schema is each line's).", "headers": headers,
+				"content": obj{NDJSONContentType: obj{"schema": ref("Pornstar")}}},
+			"400": respRef("InvalidParameter"),
+		})
 }
 
 // withoutResponse drops a response an operation cannot give.

@@ -69,15 +69,44 @@ func (e *paramErrors) add(name, format string, args ...any) {
 func parsePornstarQuery(values url.Values) (pornstarQuery, paramErrors) {
 	q := pornstarQuery{limit: db.DefaultPageSize}
 	var errs paramErrors
-	for _, name := range sortedKeys(values) {
-		vals := values[name]
+	q.filter = parseFilterQuery(&errs, values, func(name string, vals []string) bool {
 		if name == paramSort {
 			if v, ok := single(&errs, name, vals); ok {
 				q.order = parseSort(&errs, v)
 			}
-			continue
+			return true
 		}
-		if parsePageParam(&errs, name, vals, &q.limit, &q.cursor) {
+		return parsePageParam(&errs, name, vals, &q.limit, &q.cursor)
+	})
+	return q, errs
+}
+
+// parseExportQuery reads the query of GET /pornstars/export: the filters of
+// GET /pornstars, and nothing else. The export is neither paged nor sorted,
+// so limit, cursor and sort are refused rather than ignored: a client that
+// sends them expects something the export does not do.
+func parseExportQuery(values url.Values) (db.Filter, paramErrors) {
+	var errs paramErrors
+	f := parseFilterQuery(&errs, values, func(name string, _ []string) bool {
+		switch name {
+		case paramLimit, paramCursor, paramSort:
+			errs.add(name, "is not a parameter of the export: it streams every match, in id order, in one answer")
+			return true
+		}
+		return false
+	})
+	return f, errs
+}
+
+// parseFilterQuery reads the filter parameters of a performer list into a
+// filter, in name order. Each parameter goes to other first, which reports
+// whether it took it; a parameter neither other nor a filter takes is an
+// error.
+func parseFilterQuery(errs *paramErrors, values url.Values, other func(name string, vals []string) bool) db.Filter {
+	var f db.Filter
+	for _, name := range sortedKeys(values) {
+		vals := values[name]
+		if other(name, vals) {
 			continue
 		}
 		param, ok := filterParams[name]
@@ -85,19 +114,19 @@ func parsePornstarQuery(values url.Values) (pornstarQuery, paramErrors) {
 			errs.add(truncate(name, 64), "is not a parameter of this route")
 			continue
 		}
-		param.parse(&errs, name, vals, &q.filter)
+		param.parse(errs, name, vals, &f)
 	}
 	for _, name := range db.RangeFields {
-		if r := q.filter.Ranges[name]; r.Min != nil && r.Max != nil && *r.Min > *r.Max {
+		if r := f.Ranges[name]; r.Min != nil && r.Max != nil && *r.Min > *r.Max {
 			errs.add(name+"_"+db.RangeMin, "must not exceed %s_%s", name, db.RangeMax)
 		}
 	}
 	// A lookup by feed id finds the performer whether or not it left the
 	// feed, as GraphQL's pornstarByFeedId does, unless removed says otherwise.
-	if len(q.filter.FeedIDs) > 0 && q.filter.Removed == "" {
-		q.filter.Removed = db.RemovedAny
+	if len(f.FeedIDs) > 0 && f.Removed == "" {
+		f.Removed = db.RemovedAny
 	}
-	return q, errs
+	return f
 }
 
 // parse reads the values of the parameter name into f.

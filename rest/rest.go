@@ -83,6 +83,9 @@ type route struct {
 	// pattern is a net/http ServeMux path pattern below BasePath.
 	pattern  string
 	handlers map[string]http.HandlerFunc
+	// streams marks a route whose answer may take longer than
+	// requestTimeout: it bounds its own time instead.
+	streams bool
 }
 
 // New returns the handler of the whole API. It expects auth.Tokens.Middleware
@@ -111,38 +114,43 @@ func New(opts Options) http.Handler {
 
 	mux := http.NewServeMux()
 	for _, rt := range a.routes() {
-		mux.Handle(BasePath+rt.pattern, methodSwitch(rt.handlers))
+		h := methodSwitch(rt.handlers)
+		if !rt.streams {
+			h = withDeadline(h)
+		}
+		mux.Handle(BasePath+rt.pattern, h)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, kindNotFound, fmt.Sprintf("no route %s; see %s/openapi.json", r.URL.Path, BasePath))
 	})
-	return a.recoverPanics(a.limit(a.rejectBadTokens(withDeadline(mux))))
+	return a.recoverPanics(a.limit(a.rejectBadTokens(mux)))
 }
 
 // routes lists every route the API serves; the OpenAPI document describes
 // exactly these (a test checks both ways).
 func (a *api) routes() []route {
 	return []route{
-		{"/pornstars", map[string]http.HandlerFunc{
+		{pattern: "/pornstars", handlers: map[string]http.HandlerFunc{
 			http.MethodGet:  a.listPornstars,
 			http.MethodPost: a.createPornstar,
 		}},
-		{"/pornstars/{id}", map[string]http.HandlerFunc{
+		{pattern: "/pornstars/export", handlers: map[string]http.HandlerFunc{http.MethodGet: a.exportPornstars}, streams: true},
+		{pattern: "/pornstars/{id}", handlers: map[string]http.HandlerFunc{
 			http.MethodGet:    a.getPornstar,
 			http.MethodPut:    a.replacePornstar,
 			http.MethodPatch:  a.patchPornstar,
 			http.MethodDelete: a.deletePornstar,
 		}},
-		{"/pornstars/{id}/aliases", map[string]http.HandlerFunc{http.MethodGet: a.listAliases}},
-		{"/pornstars/{id}/thumbnails", map[string]http.HandlerFunc{http.MethodGet: a.listThumbnails}},
-		{"/images/{url_hash}", map[string]http.HandlerFunc{http.MethodGet: a.getImage}},
-		{"/feed-runs", map[string]http.HandlerFunc{
+		{pattern: "/pornstars/{id}/aliases", handlers: map[string]http.HandlerFunc{http.MethodGet: a.listAliases}},
+		{pattern: "/pornstars/{id}/thumbnails", handlers: map[string]http.HandlerFunc{http.MethodGet: a.listThumbnails}},
+		{pattern: "/images/{url_hash}", handlers: map[string]http.HandlerFunc{http.MethodGet: a.getImage}},
+		{pattern: "/feed-runs", handlers: map[string]http.HandlerFunc{
 			http.MethodGet:  a.listFeedRuns,
 			http.MethodPost: a.startFeedRun,
 		}},
-		{"/feed-runs/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getFeedRun}},
-		{"/feed-runs/{id}/warnings", map[string]http.HandlerFunc{http.MethodGet: a.listFeedRunWarnings}},
-		{"/openapi.json", map[string]http.HandlerFunc{http.MethodGet: a.serveOpenAPI}},
+		{pattern: "/feed-runs/{id}", handlers: map[string]http.HandlerFunc{http.MethodGet: a.getFeedRun}},
+		{pattern: "/feed-runs/{id}/warnings", handlers: map[string]http.HandlerFunc{http.MethodGet: a.listFeedRunWarnings}},
+		{pattern: "/openapi.json", handlers: map[string]http.HandlerFunc{http.MethodGet: a.serveOpenAPI}},
 	}
 }
 
@@ -179,7 +187,7 @@ func methodSwitch(handlers map[string]http.HandlerFunc) http.Handler {
 // the server's WriteTimeout is 60 s, and no answer is worth more than this.
 const requestTimeout = 15 * time.Second
 
-// withDeadline gives every request's context requestTimeout.
+// withDeadline gives a request's context requestTimeout.
 func withDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
