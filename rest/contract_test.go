@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"marquee/internal/compression"
 	"net/http"
 	"slices"
 	"sort"
@@ -127,6 +128,11 @@ var validationOptions = &openapi3filter.Options{
 // rules for errors, and the OpenAPI document for both.
 func checkExchange(t testing.TB, rq req, out *resp) {
 	t.Helper()
+	if coding := out.header.Get("Content-Encoding"); coding != "" && rq.method != http.MethodHead {
+		decoded := *out
+		decoded.body = decodedBody(t, rq, coding, out.body)
+		out = &decoded
+	}
 	if out.status >= 400 {
 		checkProblem(t, rq, out)
 	}
@@ -173,6 +179,22 @@ func checkExchange(t testing.TB, rq req, out *resp) {
 	if ndjson && rq.method != http.MethodHead {
 		checkNDJSON(t, rq, out, route.Operation)
 	}
+}
+
+// decodedBody is a compressed answer's body as the client reads it.
+func decodedBody(t testing.TB, rq req, coding string, body []byte) []byte {
+	t.Helper()
+	for _, c := range compression.Codings {
+		if c.String() == coding {
+			plain, err := compression.Decompress(c, body)
+			if err != nil {
+				t.Errorf("contract: %s %s: the %s body does not decode: %v", rq.method, rq.path, coding, err)
+			}
+			return plain
+		}
+	}
+	t.Errorf("contract: %s %s: Content-Encoding %q is not one the API uses", rq.method, rq.path, coding)
+	return body
 }
 
 // checkNDJSON checks an NDJSON body line by line against the schema the

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"marquee/internal/compression"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -101,7 +102,7 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 	}
 	// Every other path goes to the API, which answers unknown ones itself.
 	mux := http.NewServeMux()
-	mux.Handle("/", testCORS.Wrap(tokens.Middleware(h)))
+	mux.Handle("/", testCORS.Wrap(compression.Middleware(tokens.Middleware(h))))
 	mux.Handle(FilesPattern, testCORS.Wrap(images))
 	mux.Handle(FilesPreflightPattern, testCORS.Wrap(images))
 	return &testAPI{t: t, store: store, files: files, handler: mux, logs: logs}

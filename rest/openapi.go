@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"marquee/internal/compression"
 	"math"
 	"net/http"
 	"strconv"
@@ -111,7 +112,7 @@ func operation(id, tag, summary, description string, params []obj, responses obj
 // readOp is a GET with its ETag / If-None-Match handling.
 func readOp(id, tag, summary, description string, params []obj, schema obj, extraHeaders obj, errs ...string) obj {
 	headers := obj{"ETag": headerRef("ETag"), "Cache-Control": headerRef("CacheControl")}
-	for k, v := range corsHeaders() {
+	for k, v := range answerHeaders() {
 		headers[k] = v
 	}
 	for k, v := range extraHeaders {
@@ -144,7 +145,7 @@ func writeOp(id, tag, summary, description string, params []obj, body obj, respo
 func openAPIPaths() obj {
 	idParam := paramRef("PornstarID")
 	pornstarResponse := func(status, description string, withLocation bool) obj {
-		headers := corsHeaders()
+		headers := answerHeaders()
 		headers["ETag"] = headerRef("ETag")
 		if withLocation {
 			headers["Location"] = headerRef("Location")
@@ -262,12 +263,14 @@ func openAPIPaths() obj {
 	return paths
 }
 
-// corsHeaders are the headers an answer carries for a page of an origin
-// that MARQUEE_CORS_ORIGINS allows (server.CORS, in front of the API).
-func corsHeaders() obj {
+// answerHeaders are the headers the middleware in front of the API adds to
+// an answer: CORS for a page of an origin that MARQUEE_CORS_ORIGINS allows
+// (server.CORS), and the coding of a compressed one (internal/compression).
+func answerHeaders() obj {
 	return obj{
 		"Access-Control-Allow-Origin":   headerRef("AccessControlAllowOrigin"),
 		"Access-Control-Expose-Headers": headerRef("AccessControlExposeHeaders"),
+		"Content-Encoding":              headerRef("ContentEncoding"),
 		"Vary":                          headerRef("Vary"),
 	}
 }
@@ -518,8 +521,10 @@ func openAPIHeaders() obj {
 			"schema": obj{"type": "string", "enum": []string{server.CORSAllowHeaders}}},
 		"AccessControlMaxAge": obj{"description": "Seconds a browser may reuse the preflight's answer.",
 			"schema": obj{"type": "integer", "enum": []int{server.CORSMaxAge}}},
-		"Vary": obj{"description": "Origin when the answer depends on the page's origin (a list of origins is allowed).",
+		"Vary": obj{"description": "Accept-Encoding (answers are compressed when asked), and Origin when the answer depends on the page's origin (a list of origins is allowed).",
 			"schema": str},
+		"ContentEncoding": obj{"description": "The coding of a compressed answer: the one Accept-Encoding ranks highest (zstd, then br, then gzip on a tie), for text answers of at least " + strconv.Itoa(compression.MinSize) + " bytes. The ETag of a compressed answer carries the coding inside its quotes (\"7-ab12-zstd\"); either tag revalidates.",
+			"schema": obj{"type": "string", "enum": codingNames()}},
 		"RetryAfter":      obj{"description": "Seconds until a request would be allowed.", "schema": obj{"type": "integer", "minimum": 1}},
 		"WWWAuthenticate": obj{"description": "The bearer challenge (RFC 6750).", "schema": str},
 		"ImageETag": obj{"description": "The SHA-256 of the bytes, quoted: a strong ETag.", "required": true,
@@ -823,4 +828,13 @@ func openAPISchemas() obj {
 				"detail":    obj{"type": "string"},
 			}},
 	}
+}
+
+// codingNames are the content codings the API compresses with.
+func codingNames() []string {
+	names := make([]string, len(compression.Codings))
+	for i, c := range compression.Codings {
+		names[i] = c.String()
+	}
+	return names
 }
