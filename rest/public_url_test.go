@@ -51,7 +51,7 @@ func TestPublicURLs(t *testing.T) {
 					if len(again.Thumbnails) != 1 || again.Thumbnails[0].Image.URL == nil || *again.Thumbnails[0].Image.URL != wantImage {
 						t.Errorf("performer's image: %+v, want url %q", again.Thumbnails, wantImage)
 					}
-					for _, path := range []string{fmt.Sprintf("/api/v1/pornstars/%d/thumbnails", p.ID), "/api/v1/images/" + hash} {
+					for _, path := range []string{fmt.Sprintf("/api/v1/pornstars/%d/thumbnails", p.ID), "/api/v1/images/" + hash, "/api/v1/pornstars/export"} {
 						body := string(api.get(path).wantStatus(t, http.StatusOK).body)
 						if !strings.Contains(body, `"url":"`+wantImage+`"`) {
 							t.Errorf("GET %s = %s, want the image at %q", path, body, wantImage)
