@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"marquee/db/dbtest"
 	"marquee/internal/testkit"
@@ -193,41 +190,12 @@ func TestCORSPreflightBeforeRateLimit(t *testing.T) {
 	}
 }
 
-// startAPICommand runs `marquee api` on a fresh SQLite database, with
-// corsTestToken as its write token and args added, until the test ends,
-// and returns its base URL.
+// startAPICommand runs `marquee api` (startAPI) on a fresh SQLite database,
+// with corsTestToken as its write token and args added, until the test
+// ends, and returns its base URL.
 func startAPICommand(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	var stderr testkit.SyncBuffer
-	serving := make(chan net.Addr, 1)
-	exit := make(chan int, 1)
-	env := environment{stdout: io.Discard, stderr: &stderr, lookupEnv: envFrom(nil),
-		serverStarting: func(srv *server.Server) { serving <- srv.Addr() }}
-	go func() {
-		exit <- run(ctx, append([]string{"api", "--db", dbtest.SQLiteURL(t), "--data-dir", t.TempDir(),
-			"--http-addr", "127.0.0.1:0", "--api-tokens", corsTestToken, "--log-format", "json"}, args...), env)
-	}()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case code := <-exit:
-			if code != exitOK {
-				t.Errorf("marquee api exited %d; stderr:\n%s", code, tail(stderr.String()))
-			}
-		case <-time.After(waitLimit):
-			t.Error("marquee api did not stop")
-		}
-	})
-	select {
-	case addr := <-serving:
-		return "http://" + addr.String()
-	case code := <-exit:
-		t.Fatalf("marquee api exited %d; stderr:\n%s", code, stderr.String())
-	case <-time.After(waitLimit):
-		t.Fatal("marquee api did not start")
-	}
-	return ""
+	return startAPI(t, append([]string{"--db", dbtest.SQLiteURL(t), "--api-tokens", corsTestToken, "--log-format", "json"}, args...)...)
 }
 
 // createPerformer makes a performer through REST and returns its id and ETag.
