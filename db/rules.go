@@ -3,6 +3,7 @@ package db
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -116,8 +117,8 @@ var ThumbnailRules = []FieldRule{
 }
 
 // Rule returns the rule of a performer field (a ProfileRules name,
-// "aliases" or "thumbnails") or of a thumbnail member ("thumbnails/width");
-// ok is false for any other name.
+// "aliases" or "thumbnails") or of a thumbnail member ("thumbnails/width",
+// or a value's path "thumbnails/0/width"); ok is false for any other name.
 func Rule(name string) (FieldRule, bool) {
 	rules, key := ProfileRules, name
 	switch {
@@ -127,6 +128,9 @@ func Rule(name string) (FieldRule, bool) {
 		return ThumbnailsRule, true
 	case strings.HasPrefix(name, ThumbnailsRule.Name+"/"):
 		rules, key = ThumbnailRules, strings.TrimPrefix(name, ThumbnailsRule.Name+"/")
+		if _, member, indexed := strings.Cut(key, "/"); indexed { // a value's path: "thumbnails/0/width"
+			key = member
+		}
 	}
 	for _, r := range rules {
 		if r.Name == key {
@@ -161,9 +165,16 @@ func (r FieldRule) Constraint() string {
 // CheckInteger returns a *FieldError at path when n breaks the rule.
 func (r FieldRule) CheckInteger(path string, n int64) error {
 	if n < r.Min || n > r.Max {
-		return fieldError(path, fmt.Sprintf("must be an integer from %d to %d, not %d", r.Min, r.Max, n))
+		return r.OutOfRange(path, strconv.FormatInt(n, 10))
 	}
 	return nil
+}
+
+// OutOfRange is the *FieldError at path of an integer outside the rule's
+// bounds, shown as written: one too large for 64 bits has no int64 to
+// check, but breaks the rule the same way.
+func (r FieldRule) OutOfRange(path, integer string) error {
+	return fieldError(path, fmt.Sprintf("must be an integer from %d to %d, not %s", r.Min, r.Max, integer))
 }
 
 // CheckText returns a *FieldError at path when s breaks the rule: invalid

@@ -388,21 +388,10 @@ func (d *fieldDecoder) int32Value(path, field string, raw []byte) *int32 {
 // beyondRange records an integer its field's column cannot hold, with the
 // reason the field's rule gives for any number outside its bounds.
 func (d *fieldDecoder) beyondRange(field string, raw []byte) {
-	rule, _ := db.Rule(ruleName(field))
-	text := strings.Trim(string(raw), `" `)
-	d.outOfRange = append(d.outOfRange, db.InvalidValue{Field: field, Value: json.RawMessage(raw),
-		Reason: fmt.Sprintf("must be an integer from %d to %d, not %s", rule.Min, rule.Max, text)})
-}
-
-// ruleName is the name of the rule of field: "thumbnails/0/width" is
-// "thumbnails/width".
-func ruleName(field string) string {
-	if rest, ok := strings.CutPrefix(field, "thumbnails/"); ok {
-		if _, member, ok := strings.Cut(rest, "/"); ok {
-			return "thumbnails/" + member
-		}
-	}
-	return field
+	rule, _ := db.Rule(field)
+	var refused *db.FieldError
+	errors.As(rule.OutOfRange(field, strings.Trim(string(raw), `" `)), &refused)
+	d.outOfRange = append(d.outOfRange, db.InvalidValue{Field: field, Value: json.RawMessage(raw), Reason: refused.Reason})
 }
 
 // isLongInteger reports whether raw is an integer, bare or in a string,
