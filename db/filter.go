@@ -153,7 +153,8 @@ var FilterFields = []FilterField{
 		ids:         func(f *Filter) *[]int64 { return &f.FeedIDs }},
 	{Name: "updated_since", Member: "updated_since", Kind: FilterTime, column: "updated_at",
 		Description: "Performers written at or after this time (RFC 3339, fractional seconds to the microsecond): " +
-			"changed, removed or restored. With removed=any and sort=updated_at, the walk of a client that mirrors the performers.",
+			"changed, removed, restored, deleted (shown with removed_at and deleted_at set) or with an image that changed state. " +
+			"With removed=any and sort=updated_at, the walk of a client that mirrors the performers.",
 		when: func(f *Filter) **time.Time { return &f.UpdatedSince }},
 }
 
@@ -359,6 +360,9 @@ func whereHasImage(q *bun.SelectQuery, f *Filter) {
 	q.Where(exists+" (SELECT 1 FROM thumbnails AS t JOIN images AS i ON i.url_hash = t.url_hash WHERE t.pornstar_id = p.id AND i.status = ?)", ImageCached)
 }
 
+// whereRemoved also keeps the tombstones of deleted performers out of every
+// list but a sync walk (updated_since), where they are removed performers:
+// the deletion a mirror must apply.
 func whereRemoved(q *bun.SelectQuery, f *Filter) {
 	switch f.Removed {
 	case RemovedOnly:
@@ -366,6 +370,10 @@ func whereRemoved(q *bun.SelectQuery, f *Filter) {
 	case RemovedAny:
 	default:
 		q.Where("p.removed_at IS NULL")
+		return // tombstones are removed
+	}
+	if f.UpdatedSince == nil {
+		q.Where("p.deleted_at IS NULL")
 	}
 }
 

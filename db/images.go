@@ -108,7 +108,30 @@ func (s *Store) UpsertImages(ctx context.Context, states []ImageState) error {
 		if err != nil {
 			return err
 		}
-		return chunks(rows, func(part []Image) error { return s.upsertImageRows(ctx, tx, part) })
+		if err := chunks(rows, func(part []Image) error { return s.upsertImageRows(ctx, tx, part) }); err != nil {
+			return err
+		}
+		return s.touchPornstarsOfImages(ctx, tx, rows, now)
+	})
+}
+
+// touchPornstarsOfImages sets updated_at of every performer with a thumbnail
+// of these images: an image's state is part of the performer's
+// representation, so a sync walk (updated_since) must see the change. The
+// version stays: it counts writes to the performer, which If-Match guards.
+// The thumbnails are read in the UPDATE itself, which on MySQL locks them: a
+// profile load adding a thumbnail of one of these images waits for this
+// transaction, so no performer reads pending after the image is cached
+// without a later updated_at.
+func (s *Store) touchPornstarsOfImages(ctx context.Context, tx bun.Tx, rows []Image, now time.Time) error {
+	hashes := make([]string, len(rows))
+	for i, r := range rows {
+		hashes[i] = r.URLHash
+	}
+	return chunks(hashes, func(part []string) error {
+		owners := tx.NewSelect().Model((*Thumbnail)(nil)).Column("pornstar_id").Where("url_hash IN (?)", bun.List(part))
+		_, err := tx.NewUpdate().Model((*Pornstar)(nil)).Set("updated_at = ?", now).Where("id IN (?)", owners).Exec(ctx)
+		return err
 	})
 }
 

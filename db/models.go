@@ -56,6 +56,9 @@ type Pornstar struct {
 	// Version is bumped on every write; the APIs' ETags come from it.
 	Version   int64      `bun:"version"`
 	RemovedAt *time.Time `bun:"removed_at"`
+	// DeletedAt is set when a performer made through an API was deleted
+	// through it: the row is a tombstone, seen only by sync walks.
+	DeletedAt *time.Time `bun:"deleted_at"`
 	CreatedAt time.Time  `bun:"created_at"`
 	UpdatedAt time.Time  `bun:"updated_at"`
 }

@@ -274,7 +274,7 @@ func (s *Store) GetPrimary(ctx context.Context, id int64) (*Pornstar, error) {
 
 func (s *Store) getWhere(ctx context.Context, idb bun.IDB, op, where string, arg any) (*Pornstar, error) {
 	p := new(Pornstar)
-	if err := idb.NewSelect().Model(p).Where(where, arg).Limit(1).Scan(ctx); err != nil {
+	if err := idb.NewSelect().Model(p).Where(where, arg).Where("p.deleted_at IS NULL").Limit(1).Scan(ctx); err != nil {
 		return nil, s.fail(op, err)
 	}
 	return p, nil
@@ -426,7 +426,7 @@ func (s *Store) Update(ctx context.Context, id int64, patch PornstarPatch, ifVer
 	var updated *Pornstar
 	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		row := new(Pornstar)
-		if err := s.forUpdate(tx.NewSelect().Model(row).Where("p.id = ?", id)).Scan(ctx); err != nil {
+		if err := s.forUpdate(tx.NewSelect().Model(row).Where("p.id = ?", id).Where("p.deleted_at IS NULL")).Scan(ctx); err != nil {
 			return err
 		}
 		if ifVersion != nil && *ifVersion != row.Version {
@@ -481,12 +481,15 @@ func (s *Store) Update(ctx context.Context, id int64, patch PornstarPatch, ifVer
 }
 
 // Delete removes a performer made through an API, with its aliases and
-// thumbnails. A feed-managed performer is refused with ErrFeedManaged.
+// thumbnails: every lookup and list answers as if it never was, but a sync
+// walk (updated_since) sees it removed and deleted, so a mirror drops it. A
+// feed-managed performer is refused with ErrFeedManaged.
 func (s *Store) Delete(ctx context.Context, id int64, ifVersion *int64) error {
 	const op = "delete pornstar"
 	return s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		row := new(Pornstar)
-		if err := s.forUpdate(tx.NewSelect().Model(row).Column("id", "external_id", "version").Where("p.id = ?", id)).Scan(ctx); err != nil {
+		q := tx.NewSelect().Model(row).Column("id", "external_id", "version").Where("p.id = ?", id).Where("p.deleted_at IS NULL")
+		if err := s.forUpdate(q).Scan(ctx); err != nil {
 			return err
 		}
 		if row.ExternalID != nil {
@@ -495,7 +498,17 @@ func (s *Store) Delete(ctx context.Context, id int64, ifVersion *int64) error {
 		if ifVersion != nil && *ifVersion != row.Version {
 			return ErrVersionMismatch
 		}
-		_, err := tx.NewDelete().Model((*Pornstar)(nil)).Where("id = ?", id).Exec(ctx)
+		if err := s.syncChildren(ctx, tx, map[int64]*pornstarChildren{id: {}}, []int64{id}); err != nil {
+			return err
+		}
+		now := s.now()
+		_, err := tx.NewUpdate().Model((*Pornstar)(nil)).
+			Set("deleted_at = ?", now).
+			Set("removed_at = COALESCE(removed_at, ?)", now).
+			Set("updated_at = ?", now).
+			Set("version = version + 1").
+			Where("id = ?", id).
+			Exec(ctx)
 		return err
 	})
 }

@@ -324,6 +324,12 @@ func (w *writer) pornstar(sel ast.SelectionSet, p *model.Pornstar) {
 			} else {
 				w.time(*p.RemovedAt)
 			}
+		case "deletedAt":
+			if p.DeletedAt == nil {
+				w.null()
+			} else {
+				w.time(*p.DeletedAt)
+			}
 		case "createdAt":
 			w.requiredTime(p.CreatedAt)
 		case "updatedAt":

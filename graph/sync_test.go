@@ -13,7 +13,7 @@ import (
 
 const updatedSinceQuery = `query($since: DateTime, $after: String) {
 	pornstars(first: 2, after: $after, filter: {updatedSince: $since, removed: ANY}, orderBy: [{field: UPDATED_AT}]) {
-		nodes { feedId version updatedAt removedAt }
+		nodes { databaseId feedId version updatedAt removedAt deletedAt aliases }
 		pageInfo { hasNextPage endCursor }
 	}
 }`
@@ -21,10 +21,13 @@ const updatedSinceQuery = `query($since: DateTime, $after: String) {
 type syncPage struct {
 	Pornstars struct {
 		Nodes []struct {
+			ID        int64      `json:"databaseId"`
 			FeedID    int64      `json:"feedId"`
 			Version   int64      `json:"version"`
 			UpdatedAt time.Time  `json:"updatedAt"`
 			RemovedAt *time.Time `json:"removedAt"`
+			DeletedAt *time.Time `json:"deletedAt"`
+			Aliases   []string   `json:"aliases"`
 		} `json:"nodes"`
 		PageInfo struct {
 			HasNextPage bool   `json:"hasNextPage"`
@@ -35,12 +38,13 @@ type syncPage struct {
 
 // TestUpdatedSince: updatedSince with removed: ANY, walked in updatedAt
 // order page by page, finds the performers written since, the removed one
-// included, and as REST's updated_since does.
+// and the deleted one included, and as REST's updated_since does.
 func TestUpdatedSince(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
-		loadFixture(t, s)
+		golf := loadFixture(t, s)
 		e := newEnv(t, s, graph.Options{})
 		var lastSeen time.Time
+		var deleted []int64
 		walk := func(since time.Time) []int64 {
 			var feedIDs []int64
 			after := any(nil)
@@ -51,6 +55,12 @@ func TestUpdatedSince(t *testing.T) {
 						t.Errorf("feed id %d updated at %s, before %s", n.FeedID, n.UpdatedAt, since)
 					}
 					feedIDs = append(feedIDs, n.FeedID)
+					if n.DeletedAt != nil {
+						if n.RemovedAt == nil || len(n.Aliases) != 0 {
+							t.Errorf("deleted performer %d: removedAt %v, aliases %v; want set and none", n.ID, n.RemovedAt, n.Aliases)
+						}
+						deleted = append(deleted, n.ID)
+					}
 					if n.UpdatedAt.After(lastSeen) {
 						lastSeen = n.UpdatedAt
 					}
@@ -67,8 +77,8 @@ func TestUpdatedSince(t *testing.T) {
 		if len(all) != len(fixtureProfiles())+1 { // and Golf, made through the API
 			t.Fatalf("every performer since 2000: %v", all)
 		}
-		// Two performers written later, after every row seen: one changed,
-		// one removed.
+		// Three performers written later, after every row seen: one changed,
+		// one removed, and Golf deleted through the API.
 		since := lastSeen.Add(time.Microsecond)
 		changed := fixtureProfiles()[0]
 		changed.Views = ptr(int64(123_456))
@@ -78,10 +88,16 @@ func TestUpdatedSince(t *testing.T) {
 		if _, err := s.MarkRemoved(context.Background(), []int64{2}); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.Delete(context.Background(), golf, nil); err != nil {
+			t.Fatal(err)
+		}
 		got := walk(since)
 		slices.Sort(got)
-		if !slices.Equal(got, []int64{1, 2}) {
-			t.Errorf("since the writes: feed ids %v, want [1 2]", got)
+		if !slices.Equal(got, []int64{0, 1, 2}) {
+			t.Errorf("since the writes: feed ids %v, want [0 1 2] (0: Golf, who has none)", got)
+		}
+		if want := []int64{golf}; !slices.Equal(deleted, want) {
+			t.Errorf("deleted performers %v, want %v", deleted, want)
 		}
 	})
 }

@@ -100,6 +100,8 @@ func appendPornstar(dst []byte, p *pornstarJSON) []byte {
 	dst = strconv.AppendInt(dst, p.Version, 10)
 	dst = append(dst, `,"removed_at":`...)
 	dst = appendOptTime(dst, p.RemovedAt)
+	dst = append(dst, `,"deleted_at":`...)
+	dst = appendOptTime(dst, p.DeletedAt)
 	dst = append(dst, `,"created_at":`...)
 	dst = appendTime(dst, p.CreatedAt)
 	dst = append(dst, `,"updated_at":`...)

@@ -283,6 +283,7 @@ type pornstarDoc struct {
 	} `json:"thumbnails"`
 	Version   int64      `json:"version"`
 	RemovedAt *time.Time `json:"removed_at"`
+	DeletedAt *time.Time `json:"deleted_at"`
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 }

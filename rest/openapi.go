@@ -653,6 +653,9 @@ func openAPISchemas() obj {
 		"feed_id":    obj{"type": nullable("integer"), "format": "int64", "description": "The id in the feed; null for performers created through an API."},
 		"version":    obj{"type": "integer", "format": "int64", "minimum": 1, "description": "Bumped by every write."},
 		"removed_at": obj{"type": nullable("string"), "format": "date-time", "description": "When the performer left the feed; null while in it."},
+		"deleted_at": obj{"type": nullable("string"), "format": "date-time", "description": "When the performer, made through the API, was deleted " +
+			"through it. Only a sync walk (updated_since) lists deleted performers, with removed_at set and no aliases or thumbnails, " +
+			"so that a mirror drops them; every other read answers as if they never were."},
 		"created_at": timestamp,
 		"updated_at": timestamp,
 	}
@@ -667,7 +670,7 @@ func openAPISchemas() obj {
 		}
 	}
 	pornstarRequired := append([]string{"id", "feed_id"}, profileOrder...)
-	pornstarRequired = append(pornstarRequired, "aliases", "thumbnails", "version", "removed_at", "created_at", "updated_at")
+	pornstarRequired = append(pornstarRequired, "aliases", "thumbnails", "version", "removed_at", "deleted_at", "created_at", "updated_at")
 
 	// PUT and PATCH take what GET gives: read-only members as stored.
 	replaceProps := writeProps("ThumbnailUpdate")
@@ -748,10 +751,10 @@ func openAPISchemas() obj {
 		"Pornstar": obj{"type": "object", "additionalProperties": false, "required": pornstarRequired, "properties": pornstarProps},
 		"PornstarWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": writeProps("ThumbnailWrite"),
 			"description": "A performer as POST takes it. Absent members are null (unknown). id, feed_id, version, " +
-				"removed_at, created_at and updated_at are read-only: naming them is 422."},
+				"removed_at, deleted_at, created_at and updated_at are read-only: naming them is 422."},
 		"PornstarReplace": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": replaceProps,
 			"description": "A performer as PUT takes it: absent members are null (unknown). The read-only members id, feed_id, " +
-				"version, removed_at, created_at and updated_at may be sent as GET showed them: a value other than the stored one is 422."},
+				"version, removed_at, deleted_at, created_at and updated_at may be sent as GET showed them: a value other than the stored one is 422."},
 		"PornstarPatch": obj{"type": "object", "additionalProperties": false, "properties": patchProps,
 			"description": "A JSON Merge Patch (RFC 7396) of a performer; read-only members as for PUT."},
 		"Thumbnail": obj{"type": "object", "additionalProperties": false,

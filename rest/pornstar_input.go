@@ -20,7 +20,7 @@ import (
 // and refuse them (422) otherwise, so that a client never believes it
 // changed one; the image of a thumbnail is the state of another resource
 // and is ignored there.
-var readOnlyFields = []string{"id", "feed_id", "version", "removed_at", "created_at", "updated_at"}
+var readOnlyFields = []string{"id", "feed_id", "version", "removed_at", "deleted_at", "created_at", "updated_at"}
 
 // writeKind is what a performer body is for.
 type writeKind int
@@ -191,6 +191,8 @@ func (w *pornstarWrite) checkReadOnly(id int64, stored *db.Pornstar) []problemEr
 			same, shown = sameTime(raw, &stored.UpdatedAt), formatTime(&stored.UpdatedAt)
 		case "removed_at":
 			same, shown = sameTime(raw, stored.RemovedAt), formatTime(stored.RemovedAt)
+		case "deleted_at":
+			same, shown = sameTime(raw, stored.DeletedAt), formatTime(stored.DeletedAt)
 		}
 		if !same {
 			d.add("/"+name, "is read-only: it can only be sent as stored ("+shown+")")

@@ -23,6 +23,7 @@ type pornstarJSON struct {
 	Thumbnails []thumbnailJSON `json:"thumbnails"`
 	Version    int64           `json:"version"`
 	RemovedAt  *time.Time      `json:"removed_at"`
+	DeletedAt  *time.Time      `json:"deleted_at"`
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
 }
@@ -200,7 +201,7 @@ func newPornstarJSON(p *db.Pornstar, c *pornstarChildren) pornstarJSON {
 	out := pornstarJSON{
 		ID: p.ID, FeedID: p.ExternalID, PornstarFields: p.PornstarFields,
 		Aliases: make([]string, 0, len(c.aliases[p.ID])), Thumbnails: make([]thumbnailJSON, 0, len(c.thumbs[p.ID])),
-		Version: p.Version, RemovedAt: utcPtr(p.RemovedAt), CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+		Version: p.Version, RemovedAt: utcPtr(p.RemovedAt), DeletedAt: utcPtr(p.DeletedAt), CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}
 	for _, al := range c.aliases[p.ID] {
 		out.Aliases = append(out.Aliases, al.Alias)

@@ -132,6 +132,7 @@ type ComplexityRoot struct {
 		BreastType           func(childComplexity int) int
 		CreatedAt            func(childComplexity int) int
 		DatabaseID           func(childComplexity int) int
+		DeletedAt            func(childComplexity int) int
 		Ethnicities          func(childComplexity int) int
 		FeedID               func(childComplexity int) int
 		Gender               func(childComplexity int) int
@@ -683,6 +684,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Pornstar.DatabaseID(childComplexity), true
+	case "Pornstar.deletedAt":
+		if e.ComplexityRoot.Pornstar.DeletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pornstar.DeletedAt(childComplexity), true
 	case "Pornstar.ethnicities":
 		if e.ComplexityRoot.Pornstar.Ethnicities == nil {
 			break
@@ -1282,6 +1289,13 @@ type Pornstar implements Node {
   version: Int!
   "When the performer left the feed; null while it is in the feed."
   removedAt: DateTime
+  """
+  When the performer, made through the API, was deleted through it. Only a sync
+  walk (` + "`" + `updatedSince` + "`" + `) shows deleted performers, with ` + "`" + `removedAt` + "`" + ` set and no
+  aliases or thumbnails, so that a mirror drops them; every other read acts
+  as if they never were.
+  """
+  deletedAt: DateTime
   createdAt: DateTime!
   updatedAt: DateTime!
 }
@@ -1827,6 +1841,8 @@ func (ec *executionContext) childFields_Pornstar(ctx context.Context, field grap
 		return ec.fieldContext_Pornstar_version(ctx, field)
 	case "removedAt":
 		return ec.fieldContext_Pornstar_removedAt(ctx, field)
+	case "deletedAt":
+		return ec.fieldContext_Pornstar_deletedAt(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Pornstar_createdAt(ctx, field)
 	case "updatedAt":
@@ -4596,6 +4612,29 @@ func (ec *executionContext) _Pornstar_removedAt(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Pornstar_removedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pornstar", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Pornstar_deletedAt(ctx context.Context, field graphql.CollectedField, obj *model.Pornstar) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pornstar_deletedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Pornstar_deletedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pornstar", field, false, false, "DateTime")
 }
 
@@ -7967,6 +8006,11 @@ func (ec *executionContext) _Pornstar(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "removedAt":
 			out.Values[i] = ec._Pornstar_removedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deletedAt":
+			out.Values[i] = ec._Pornstar_deletedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
