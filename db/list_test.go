@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"marquee/db"
 )
 
@@ -373,6 +375,18 @@ func orderProfile(i int64) db.Profile {
 	if i%4 != 2 {
 		p.Age = ptr(int32(25 + i%9))
 	}
+	// The other stats: ties, unknowns, and values that order the rows
+	// differently from one stat to the next.
+	f := &p.PornstarFields
+	for j, stat := range []**int64{&f.MonthlySearches, &f.VideosCount, &f.PremiumVideosCount, &f.WhiteLabelVideoCount, &f.RankPremium, &f.RankWL} {
+		m := int64(j + 3)
+		if i%m != 1 {
+			*stat = ptr((i*(m+4) + m) % (m + 5))
+		}
+	}
+	if i%3 != 2 {
+		p.BreastSize = ptr(int32(30 + i%5))
+	}
 	return p
 }
 
@@ -406,6 +420,7 @@ func seedOrderData(t *testing.T, s *db.Store) []int64 {
 	slices.Sort(ids)
 	for i, id := range ids {
 		setUpdatedAt(t, s, id, orderUpdatedAt(i))
+		setTime(t, s, id, "created_at", orderUpdatedAt(len(ids)-i))
 	}
 	return ids
 }
@@ -413,9 +428,15 @@ func seedOrderData(t *testing.T, s *db.Store) []int64 {
 // setUpdatedAt writes updated_at of one row directly, for ordering tests.
 func setUpdatedAt(t *testing.T, s *db.Store, id int64, at time.Time) {
 	t.Helper()
-	_, err := s.DB().W.NewUpdate().Model((*db.Pornstar)(nil)).Set("updated_at = ?", at).Where("id = ?", id).Exec(context.Background())
+	setTime(t, s, id, "updated_at", at)
+}
+
+// setTime writes a time column of one row directly, for ordering tests.
+func setTime(t *testing.T, s *db.Store, id int64, column string, at time.Time) {
+	t.Helper()
+	_, err := s.DB().W.NewUpdate().Model((*db.Pornstar)(nil)).Set("? = ?", bun.Ident(column), at).Where("id = ?", id).Exec(context.Background())
 	if err != nil {
-		t.Fatalf("set updated_at: %v", err)
+		t.Fatalf("set %s: %v", column, err)
 	}
 }
 
@@ -441,8 +462,27 @@ func sortValue(p *db.Pornstar, field string) any {
 			return nil
 		}
 		return int64(*p.Age)
+	case db.OrderBreastSize:
+		if p.BreastSize == nil {
+			return nil
+		}
+		return int64(*p.BreastSize)
 	case db.OrderUpdatedAt:
 		return p.UpdatedAt
+	case db.OrderCreatedAt:
+		return p.CreatedAt
+	case db.OrderMonthlySearches:
+		return deref(p.MonthlySearches)
+	case db.OrderVideosCount:
+		return deref(p.VideosCount)
+	case db.OrderPremiumVideosCount:
+		return deref(p.PremiumVideosCount)
+	case db.OrderWhiteLabelVideoCount:
+		return deref(p.WhiteLabelVideoCount)
+	case db.OrderRankPremium:
+		return deref(p.RankPremium)
+	case db.OrderRankWL:
+		return deref(p.RankWL)
 	}
 	panic("unknown order field " + field)
 }
@@ -532,7 +572,10 @@ func TestListOrder(t *testing.T) {
 			})
 		}
 		t.Run("unknown values last in both directions", func(t *testing.T) {
-			for _, field := range []string{db.OrderRank, db.OrderViews, db.OrderSubscriptions, db.OrderAge} {
+			for _, field := range db.OrderFields {
+				if field == db.OrderName || field == db.OrderUpdatedAt || field == db.OrderCreatedAt {
+					continue // always known
+				}
 				for _, desc := range []bool{false, true} {
 					got := listAll(t, s, db.Filter{}, []db.OrderKey{{Field: field, Desc: desc}})
 					firstNull := slices.IndexFunc(got, func(p db.Pornstar) bool { return sortValue(&p, field) == nil })
