@@ -463,10 +463,20 @@ func dirSQL(desc bool) string {
 }
 
 // keysetPredicate is "the row comes after the cursor" for a lexicographic
-// order: c1 > v1 OR (c1 = v1 AND c2 > v2) OR ...
+// order: c1 > v1 OR (c1 = v1 AND c2 > v2) OR ..., led by the bound it
+// implies, c1 >= v1, which lets a planner read one range of c1's index in
+// order instead of merging the disjuncts and sorting them.
 func keysetPredicate(comps []component) (string, []any) {
 	var b strings.Builder
 	var args []any
+	if lead := comps[0]; lead.expr == "?" {
+		op := " >= ? AND "
+		if lead.desc {
+			op = " <= ? AND "
+		}
+		b.WriteString(lead.expr + op)
+		args = append(args, lead.ident, lead.value)
+	}
 	b.WriteByte('(')
 	for i, c := range comps {
 		if i > 0 {

@@ -37,6 +37,7 @@ func newFilterData() filterData {
 	anna.Gender, anna.Orientation, anna.License = ptr("female"), ptr("straight"), ptr("REGULAR")
 	anna.WLStatus, anna.Tattoos, anna.Piercings = ptr(false), ptr(true), ptr(false)
 	anna.Aliases = []string{"Annie B"}
+	anna.Link, anna.BreastType = ptr("https://www.pornhub.com/pornstar/anna-b"), ptr("Natural")
 	anna.Thumbnails = feedThumbnails(cachedURL)
 
 	bella := bareProfile(2, "Bella Both")
@@ -44,6 +45,7 @@ func newFilterData() filterData {
 	bella.Gender, bella.Orientation, bella.License = ptr("female"), ptr("straight"), ptr("PREMIUM")
 	bella.WLStatus, bella.Tattoos, bella.Piercings = ptr(true), ptr(false), ptr(true)
 	bella.Aliases = []string{"Birds of Paradise"}
+	bella.BreastType = ptr("Fake")
 	bella.Thumbnails = feedThumbnails(failedURL)
 
 	zoe := bareProfile(3, "Zoë Ünal")
@@ -58,6 +60,7 @@ func newFilterData() filterData {
 	max.Gender, max.Orientation, max.License = ptr("male"), ptr("straight"), ptr("PREMIUM")
 	max.WLStatus, max.Tattoos, max.Piercings = ptr(false), ptr(false), ptr(false)
 	max.Aliases = []string{"Maxi"}
+	max.BreastType = ptr("natural")
 
 	under := bareProfile(5, "under_score")
 	under.HairColors = db.StringList{"BLACK"}
@@ -172,6 +175,19 @@ func TestListFilters(t *testing.T) {
 		{"removed false (default)", db.Filter{Removed: db.RemovedExclude}, []string{anna, bella, zoe, max, under, bang, nameless, api}},
 		{"removed true", db.Filter{Removed: db.RemovedOnly}, []string{gone}},
 		{"removed any", db.Filter{Removed: db.RemovedAny}, []string{anna, bella, zoe, max, under, bang, nameless, gone, api}},
+
+		{"breast type", db.Filter{BreastTypes: []string{"Natural"}}, []string{anna}},
+		{"breast types: any of a list", db.Filter{BreastTypes: []string{"Natural", "Fake", "natural"}}, []string{anna, bella, max}},
+		{"breast type nobody has", db.Filter{BreastTypes: []string{"other"}}, nil},
+
+		{"slug from the link", db.Filter{Slugs: []string{"anna-b"}}, []string{anna}},
+		{"slug from a name with accents", db.Filter{Slugs: []string{"zoe-unal"}}, []string{zoe}},
+		{"slug of the API record, from its name", db.Filter{Slugs: []string{"api-made"}}, []string{api}},
+		{"slugs: any of a list", db.Filter{Slugs: []string{"bella-both", "max-100-real", "nobody"}}, []string{bella, max}},
+		{"slug: exact, so upper case finds nobody", db.Filter{Slugs: []string{"ANNA-B"}}, nil},
+		{"slug: the name of a performer with a link is not its slug", db.Filter{Slugs: []string{"anna-blonde"}}, nil},
+		{"slug of a removed performer", db.Filter{Slugs: []string{"gone-blonde"}}, nil},
+		{"slug of a removed performer, removed any", db.Filter{Slugs: []string{"gone-blonde"}, Removed: db.RemovedAny}, []string{gone}},
 
 		{"feed ids", db.Filter{FeedIDs: []int64{1, 3, 99_999}}, []string{anna, zoe}},
 		{"feed id of a removed performer", db.Filter{FeedIDs: []int64{8}}, nil},
@@ -337,6 +353,9 @@ func TestListInvalidFilter(t *testing.T) {
 		{"license over 128 characters", db.Filter{Licenses: []string{strings.Repeat("l", 129)}}, "licenses/0"},
 		{"updated_since before any stored time", db.Filter{UpdatedSince: ptr(time.Date(999, 12, 31, 0, 0, 0, 0, time.UTC))}, "updated_since"},
 		{"updated_since after any stored time", db.Filter{UpdatedSince: ptr(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))}, "updated_since"},
+		{"created_since before any stored time", db.Filter{CreatedSince: ptr(time.Date(999, 12, 31, 0, 0, 0, 0, time.UTC))}, "created_since"},
+		{"breast type with a NUL", db.Filter{BreastTypes: []string{"\x00"}}, "breast_types/0"},
+		{"slug over 128 characters", db.Filter{Slugs: []string{"a", strings.Repeat("s", 129)}}, "slugs/1"},
 	}
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
