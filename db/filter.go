@@ -158,7 +158,7 @@ var FilterFields = []FilterField{
 	{Name: "feed_id", Member: "feed_ids", Kind: FilterIDList, MaxLength: maxTagLen, MaxValues: MaxFilterValues, column: "external_id",
 		Description: "Feed id (the lookup by feed id).",
 		ids:         func(f *Filter) *[]int64 { return &f.FeedIDs }},
-	{Name: "slug", Member: "slugs", Kind: FilterTextList, MaxLength: maxSlugLen, MaxValues: MaxFilterValues, column: "slug",
+	{Name: "slug", Member: "slugs", Kind: FilterTextList, MaxLength: MaxSlugLen, MaxValues: MaxFilterValues, column: "slug",
 		Description: "Slug, exact (the lookup by slug).",
 		texts:       func(f *Filter) *[]string { return &f.Slugs }},
 	{Name: "updated_since", Member: "updated_since", Kind: FilterTime, column: "updated_at",

@@ -17,10 +17,10 @@ import (
 // ASCII letters, digits and single hyphens, unique among performers, and
 // never changed while its performer exists.
 const (
-	// maxSlugLen bounds a slug in characters: the column's size.
-	maxSlugLen = 128
+	// MaxSlugLen bounds a slug in characters: the column's size.
+	MaxSlugLen = 128
 	// maxSlugBaseLen bounds the part before a clash suffix, so that any
-	// suffix fits in maxSlugLen.
+	// suffix fits in MaxSlugLen.
 	maxSlugBaseLen = 100
 	// fallbackSlug is the base of a performer whose link and name fold to
 	// nothing (a name in a script without an ASCII folding).
@@ -102,7 +102,7 @@ func foldSlug(s string) string {
 // IsSlug reports whether s has the shape of a slug. No performer has a
 // slug of another shape, so a lookup by one needs no query.
 func IsSlug(s string) bool {
-	if s == "" || len(s) > maxSlugLen || s[0] == '-' || s[len(s)-1] == '-' || strings.Contains(s, "--") {
+	if s == "" || len(s) > MaxSlugLen || s[0] == '-' || s[len(s)-1] == '-' || strings.Contains(s, "--") {
 		return false
 	}
 	for _, c := range []byte(s) {
