@@ -142,7 +142,7 @@ var FilterFields = []FilterField{
 	textListFilter("gender", "genders", "Gender, exact.", func(f *Filter) *[]string { return &f.Genders }, "gender", ""),
 	textListFilter("orientation", "orientations", "Orientation, exact.", func(f *Filter) *[]string { return &f.Orientations }, "orientation", ""),
 	textListFilter("license", "licenses", "License (REGULAR, PREMIUM), exact.", func(f *Filter) *[]string { return &f.Licenses }, "license", ""),
-	textListFilter("breast_type", "breast_types", "Breast type, exact.", func(f *Filter) *[]string { return &f.BreastTypes }, "breast_type", ""),
+	textListFilter("breast_type", "breast_types", "Breast type (cup size, such as C or DD), exact.", func(f *Filter) *[]string { return &f.BreastTypes }, "breast_type", ""),
 	boolFilter("wl_status", "White-label status.", func(f *Filter) **bool { return &f.WLStatus }),
 	boolFilter("tattoos", "Has tattoos.", func(f *Filter) **bool { return &f.Tattoos }),
 	boolFilter("piercings", "Has piercings.", func(f *Filter) **bool { return &f.Piercings }),

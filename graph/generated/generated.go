@@ -1361,7 +1361,7 @@ input PornstarFilter {
   orientation: [String!]
   "Any of these licenses (exact)."
   license: [String!]
-  "Any of these breast types (exact)."
+  "Any of these breast types (cup sizes, exact)."
   breastType: [String!]
   wlStatus: Boolean
   tattoos: Boolean

@@ -217,7 +217,7 @@ type PornstarFilter struct {
 	Orientation []string `json:"orientation,omitempty"`
 	// Any of these licenses (exact).
 	License []string `json:"license,omitempty"`
-	// Any of these breast types (exact).
+	// Any of these breast types (cup sizes, exact).
 	BreastType              []string `json:"breastType,omitempty"`
 	WlStatus                *bool    `json:"wlStatus,omitempty"`
 	Tattoos                 *bool    `json:"tattoos,omitempty"`
