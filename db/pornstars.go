@@ -90,7 +90,7 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 		}
 		// New performers claim their slugs in feed order, which is the
 		// order their rows (and ids) are created in.
-		slugs, err := claimSlugs(ctx, tx, freshBases)
+		slugs, err := s.claimSlugs(ctx, tx, freshBases)
 		if err != nil {
 			return err
 		}
@@ -331,7 +331,7 @@ func (s *Store) Create(ctx context.Context, in PornstarInput) (*Pornstar, error)
 			CreatedAt:      now,
 			UpdatedAt:      now,
 		}
-		slugs, err := claimSlugs(ctx, tx, []string{row.slugBase()})
+		slugs, err := s.claimSlugs(ctx, tx, []string{row.slugBase()})
 		if err != nil {
 			return err
 		}

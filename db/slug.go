@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/uptrace/bun"
@@ -118,9 +121,11 @@ func IsSlug(s string) bool {
 // else the base with the smallest free suffix from -2 up. Earlier bases go
 // first, so among performers created together, and between one call and
 // the next, the first created keeps the plain base. The slugs are free in
-// idb's view; a concurrent writer may still claim one first, which the
-// unique index refuses (see inTxClaimingSlugs).
-func claimSlugs(ctx context.Context, idb bun.IDB, bases []string) ([]string, error) {
+// tx's view, and on MySQL the reads lock the index ranges they cover, so a
+// concurrent writer asking for the same slugs waits for this one's commit
+// and then sees its slugs; where it claimed one first all the same, the
+// unique index refuses it (see inTxClaimingSlugs).
+func (s *Store) claimSlugs(ctx context.Context, tx bun.Tx, bases []string) ([]string, error) {
 	taken := make(map[string]bool, len(bases))
 	count := make(map[string]int, len(bases))
 	var distinct []string
@@ -132,7 +137,8 @@ func claimSlugs(ctx context.Context, idb bun.IDB, bases []string) ([]string, err
 	}
 	err := chunks(distinct, func(part []string) error {
 		var stored []string
-		if err := idb.NewSelect().Model((*Pornstar)(nil)).Column("slug").Where("slug IN (?)", bun.List(part)).Scan(ctx, &stored); err != nil {
+		q := tx.NewSelect().Model((*Pornstar)(nil)).Column("slug").Where("slug IN (?)", bun.List(part))
+		if err := s.forUpdate(q).Scan(ctx, &stored); err != nil {
 			return err
 		}
 		for _, slug := range stored {
@@ -145,14 +151,15 @@ func claimSlugs(ctx context.Context, idb bun.IDB, bases []string) ([]string, err
 	}
 	// A base that clashes needs the suffixed slugs of its family too. They
 	// sort between "base-" and "base." ('.' follows '-' in ASCII), a range
-	// of the unique index on both dialects.
-	for _, base := range distinct {
+	// of the unique index on both dialects, read in one order by every
+	// writer.
+	for _, base := range slices.Sorted(slices.Values(distinct)) {
 		if !taken[base] && count[base] == 1 {
 			continue
 		}
 		var stored []string
-		if err := idb.NewSelect().Model((*Pornstar)(nil)).Column("slug").
-			Where("slug > ? AND slug < ?", base+"-", base+".").Scan(ctx, &stored); err != nil {
+		q := tx.NewSelect().Model((*Pornstar)(nil)).Column("slug").Where("slug > ? AND slug < ?", base+"-", base+".")
+		if err := s.forUpdate(q).Scan(ctx, &stored); err != nil {
 			return nil, fmt.Errorf("read slugs: %w", err)
 		}
 		for _, slug := range stored {
@@ -177,16 +184,26 @@ func claimSlugs(ctx context.Context, idb bun.IDB, bases []string) ([]string, err
 	return out, nil
 }
 
+// maxClaimAttempts bounds the runs of a write whose claims other writers
+// keep taking first: each lost run lets at least one other writer commit.
+const maxClaimAttempts = 10
+
 // inTxClaimingSlugs is inTx for a write that claims slugs or inserts feed
 // ids: a unique violation means that another writer claimed one of them
-// after fn read them, and fn runs again in a new transaction, which sees
-// that writer's rows. It gives up with ErrConflict after maxTxAttempts.
+// after fn read them, and fn runs again, after a random pause, in a new
+// transaction, which sees that writer's rows. It gives up with ErrConflict
+// after maxClaimAttempts.
 func (s *Store) inTxClaimingSlugs(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
 	var err error
-	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+	for attempt := 1; attempt <= maxClaimAttempts; attempt++ {
 		err = s.inTx(ctx, op, fn)
 		if !errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			break
+		}
+		select {
+		case <-ctx.Done():
+			return s.fail(op, ctx.Err())
+		case <-time.After(time.Duration(rand.Int64N(int64(5*time.Millisecond) << min(attempt, 6)))):
 		}
 	}
 	return err
@@ -220,7 +237,7 @@ func (s *Store) backfillSlugs(ctx context.Context) error {
 			for i := range rows {
 				bases[i] = rows[i].slugBase()
 			}
-			slugs, err := claimSlugs(ctx, tx, bases)
+			slugs, err := s.claimSlugs(ctx, tx, bases)
 			if err != nil {
 				return err
 			}
