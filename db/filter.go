@@ -39,6 +39,7 @@ type Filter struct {
 	Genders      []string         `json:"genders,omitempty"`
 	Orientations []string         `json:"orientations,omitempty"`
 	Licenses     []string         `json:"licenses,omitempty"`
+	BreastTypes  []string         `json:"breast_types,omitempty"`
 	WLStatus     *bool            `json:"wl_status,omitempty"`
 	Tattoos      *bool            `json:"tattoos,omitempty"`
 	Piercings    *bool            `json:"piercings,omitempty"`
@@ -48,11 +49,16 @@ type Filter struct {
 	HasImage *bool   `json:"has_image,omitempty"`
 	Removed  Removed `json:"removed,omitempty"`
 	FeedIDs  []int64 `json:"feed_ids,omitempty"`
+	// Slugs match exactly: a slug is lower-case (docs/api.md, "Slugs").
+	Slugs []string `json:"slugs,omitempty"`
 	// UpdatedSince keeps performers written (changed, removed or restored)
 	// at or after it, to the microsecond: with RemovedAny and the
 	// updated_at order, the walk of a client that mirrors the performers
 	// (docs/api.md, "Sync").
 	UpdatedSince *time.Time `json:"updated_since,omitempty"`
+	// CreatedSince keeps performers created at or after it, to the
+	// microsecond.
+	CreatedSince *time.Time `json:"created_since,omitempty"`
 }
 
 // FilterKind is what values a filter takes.
@@ -136,6 +142,7 @@ var FilterFields = []FilterField{
 	textListFilter("gender", "genders", "Gender, exact.", func(f *Filter) *[]string { return &f.Genders }, "gender", ""),
 	textListFilter("orientation", "orientations", "Orientation, exact.", func(f *Filter) *[]string { return &f.Orientations }, "orientation", ""),
 	textListFilter("license", "licenses", "License (REGULAR, PREMIUM), exact.", func(f *Filter) *[]string { return &f.Licenses }, "license", ""),
+	textListFilter("breast_type", "breast_types", "Breast type (cup size, such as C or DD), exact.", func(f *Filter) *[]string { return &f.BreastTypes }, "breast_type", ""),
 	boolFilter("wl_status", "White-label status.", func(f *Filter) **bool { return &f.WLStatus }),
 	boolFilter("tattoos", "Has tattoos.", func(f *Filter) **bool { return &f.Tattoos }),
 	boolFilter("piercings", "Has piercings.", func(f *Filter) **bool { return &f.Piercings }),
@@ -151,11 +158,17 @@ var FilterFields = []FilterField{
 	{Name: "feed_id", Member: "feed_ids", Kind: FilterIDList, MaxLength: maxTagLen, MaxValues: MaxFilterValues, column: "external_id",
 		Description: "Feed id (the lookup by feed id).",
 		ids:         func(f *Filter) *[]int64 { return &f.FeedIDs }},
+	{Name: "slug", Member: "slugs", Kind: FilterTextList, MaxLength: MaxSlugLen, MaxValues: MaxFilterValues, column: "slug",
+		Description: "Slug, exact (the lookup by slug).",
+		texts:       func(f *Filter) *[]string { return &f.Slugs }},
 	{Name: "updated_since", Member: "updated_since", Kind: FilterTime, column: "updated_at",
 		Description: "Performers written at or after this time (RFC 3339, fractional seconds to the microsecond): " +
 			"changed, removed, restored, deleted (shown with removed_at and deleted_at set) or with an image that changed state. " +
 			"With removed=any and sort=updated_at, the walk of a client that mirrors the performers.",
 		when: func(f *Filter) **time.Time { return &f.UpdatedSince }},
+	{Name: "created_since", Member: "created_since", Kind: FilterTime, column: "created_at",
+		Description: "Performers created at or after this time (RFC 3339, fractional seconds to the microsecond).",
+		when:        func(f *Filter) **time.Time { return &f.CreatedSince }},
 }
 
 func textListFilter(name, member, description string, field func(*Filter) *[]string, column, tag string) FilterField {

@@ -26,12 +26,20 @@ const (
 
 // Ordering fields of List.
 const (
-	OrderRank          = "rank"
-	OrderName          = "name"
-	OrderViews         = "views"
-	OrderSubscriptions = "subscriptions"
-	OrderAge           = "age"
-	OrderUpdatedAt     = "updated_at"
+	OrderRank                 = "rank"
+	OrderName                 = "name"
+	OrderViews                = "views"
+	OrderSubscriptions        = "subscriptions"
+	OrderAge                  = "age"
+	OrderUpdatedAt            = "updated_at"
+	OrderMonthlySearches      = "monthly_searches"
+	OrderVideosCount          = "videos_count"
+	OrderPremiumVideosCount   = "premium_videos_count"
+	OrderWhiteLabelVideoCount = "white_label_video_count"
+	OrderRankPremium          = "rank_premium"
+	OrderRankWL               = "rank_wl"
+	OrderBreastSize           = "breast_size"
+	OrderCreatedAt            = "created_at"
 )
 
 // OrderKey is one key of an ordering.
@@ -93,19 +101,33 @@ var sortKeyTable = []sortKey{
 	{field: OrderName, column: "name_key", kind: kindString, maxChars: maxNameLen, value: func(p *Pornstar) any { return p.NameKey }},
 	int64SortKey(OrderViews, "views", func(p *Pornstar) *int64 { return p.Views }),
 	int64SortKey(OrderSubscriptions, "subscriptions", func(p *Pornstar) *int64 { return p.Subscriptions }),
-	{field: OrderAge, column: "age", nullable: true, kind: kindInt, minInt: math.MinInt32, maxInt: math.MaxInt32, value: func(p *Pornstar) any {
-		if p.Age == nil {
-			return nil
-		}
-		return int64(*p.Age)
-	}},
+	int32SortKey(OrderAge, "age", func(p *Pornstar) *int32 { return p.Age }),
 	{field: OrderUpdatedAt, column: "updated_at", kind: kindTime, value: func(p *Pornstar) any { return p.UpdatedAt.UTC() }},
+	int64SortKey(OrderMonthlySearches, "monthly_searches", func(p *Pornstar) *int64 { return p.MonthlySearches }),
+	int64SortKey(OrderVideosCount, "videos_count", func(p *Pornstar) *int64 { return p.VideosCount }),
+	int64SortKey(OrderPremiumVideosCount, "premium_videos_count", func(p *Pornstar) *int64 { return p.PremiumVideosCount }),
+	int64SortKey(OrderWhiteLabelVideoCount, "white_label_video_count", func(p *Pornstar) *int64 { return p.WhiteLabelVideoCount }),
+	int64SortKey(OrderRankPremium, "rank_premium", func(p *Pornstar) *int64 { return p.RankPremium }),
+	int64SortKey(OrderRankWL, "rank_wl", func(p *Pornstar) *int64 { return p.RankWL }),
+	int32SortKey(OrderBreastSize, "breast_size", func(p *Pornstar) *int32 { return p.BreastSize }),
+	{field: OrderCreatedAt, column: "created_at", kind: kindTime, value: func(p *Pornstar) any { return p.CreatedAt.UTC() }},
 }
 
 // int64SortKey is a sort key over a nullable BIGINT column.
 func int64SortKey(field, column string, member func(*Pornstar) *int64) sortKey {
 	return sortKey{field: field, column: column, nullable: true, kind: kindInt, minInt: math.MinInt64, maxInt: math.MaxInt64,
 		value: func(p *Pornstar) any { return derefInt(member(p)) }}
+}
+
+// int32SortKey is a sort key over a nullable INT column.
+func int32SortKey(field, column string, member func(*Pornstar) *int32) sortKey {
+	return sortKey{field: field, column: column, nullable: true, kind: kindInt, minInt: math.MinInt32, maxInt: math.MaxInt32,
+		value: func(p *Pornstar) any {
+			if v := member(p); v != nil {
+				return int64(*v)
+			}
+			return nil
+		}}
 }
 
 // sortKeys are the rows of sortKeyTable by field.
@@ -441,10 +463,20 @@ func dirSQL(desc bool) string {
 }
 
 // keysetPredicate is "the row comes after the cursor" for a lexicographic
-// order: c1 > v1 OR (c1 = v1 AND c2 > v2) OR ...
+// order: c1 > v1 OR (c1 = v1 AND c2 > v2) OR ..., led by the bound it
+// implies, c1 >= v1, which lets a planner read one range of c1's index in
+// order instead of merging the disjuncts and sorting them.
 func keysetPredicate(comps []component) (string, []any) {
 	var b strings.Builder
 	var args []any
+	if lead := comps[0]; lead.expr == "?" {
+		op := " >= ? AND "
+		if lead.desc {
+			op = " <= ? AND "
+		}
+		b.WriteString(lead.expr + op)
+		args = append(args, lead.ident, lead.value)
+	}
 	b.WriteByte('(')
 	for i, c := range comps {
 		if i > 0 {

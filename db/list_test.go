@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"marquee/db"
 )
 
@@ -35,6 +37,7 @@ func newFilterData() filterData {
 	anna.Gender, anna.Orientation, anna.License = ptr("female"), ptr("straight"), ptr("REGULAR")
 	anna.WLStatus, anna.Tattoos, anna.Piercings = ptr(false), ptr(true), ptr(false)
 	anna.Aliases = []string{"Annie B"}
+	anna.Link, anna.BreastType = ptr("https://www.pornhub.com/pornstar/anna-b"), ptr("Natural")
 	anna.Thumbnails = feedThumbnails(cachedURL)
 
 	bella := bareProfile(2, "Bella Both")
@@ -42,6 +45,7 @@ func newFilterData() filterData {
 	bella.Gender, bella.Orientation, bella.License = ptr("female"), ptr("straight"), ptr("PREMIUM")
 	bella.WLStatus, bella.Tattoos, bella.Piercings = ptr(true), ptr(false), ptr(true)
 	bella.Aliases = []string{"Birds of Paradise"}
+	bella.BreastType = ptr("Fake")
 	bella.Thumbnails = feedThumbnails(failedURL)
 
 	zoe := bareProfile(3, "Zoë Ünal")
@@ -56,6 +60,7 @@ func newFilterData() filterData {
 	max.Gender, max.Orientation, max.License = ptr("male"), ptr("straight"), ptr("PREMIUM")
 	max.WLStatus, max.Tattoos, max.Piercings = ptr(false), ptr(false), ptr(false)
 	max.Aliases = []string{"Maxi"}
+	max.BreastType = ptr("natural")
 
 	under := bareProfile(5, "under_score")
 	under.HairColors = db.StringList{"BLACK"}
@@ -170,6 +175,19 @@ func TestListFilters(t *testing.T) {
 		{"removed false (default)", db.Filter{Removed: db.RemovedExclude}, []string{anna, bella, zoe, max, under, bang, nameless, api}},
 		{"removed true", db.Filter{Removed: db.RemovedOnly}, []string{gone}},
 		{"removed any", db.Filter{Removed: db.RemovedAny}, []string{anna, bella, zoe, max, under, bang, nameless, gone, api}},
+
+		{"breast type", db.Filter{BreastTypes: []string{"Natural"}}, []string{anna}},
+		{"breast types: any of a list", db.Filter{BreastTypes: []string{"Natural", "Fake", "natural"}}, []string{anna, bella, max}},
+		{"breast type nobody has", db.Filter{BreastTypes: []string{"other"}}, nil},
+
+		{"slug from the link", db.Filter{Slugs: []string{"anna-b"}}, []string{anna}},
+		{"slug from a name with accents", db.Filter{Slugs: []string{"zoe-unal"}}, []string{zoe}},
+		{"slug of the API record, from its name", db.Filter{Slugs: []string{"api-made"}}, []string{api}},
+		{"slugs: any of a list", db.Filter{Slugs: []string{"bella-both", "max-100-real", "nobody"}}, []string{bella, max}},
+		{"slug: exact, so upper case finds nobody", db.Filter{Slugs: []string{"ANNA-B"}}, nil},
+		{"slug: the name of a performer with a link is not its slug", db.Filter{Slugs: []string{"anna-blonde"}}, nil},
+		{"slug of a removed performer", db.Filter{Slugs: []string{"gone-blonde"}}, nil},
+		{"slug of a removed performer, removed any", db.Filter{Slugs: []string{"gone-blonde"}, Removed: db.RemovedAny}, []string{gone}},
 
 		{"feed ids", db.Filter{FeedIDs: []int64{1, 3, 99_999}}, []string{anna, zoe}},
 		{"feed id of a removed performer", db.Filter{FeedIDs: []int64{8}}, nil},
@@ -335,6 +353,9 @@ func TestListInvalidFilter(t *testing.T) {
 		{"license over 128 characters", db.Filter{Licenses: []string{strings.Repeat("l", 129)}}, "licenses/0"},
 		{"updated_since before any stored time", db.Filter{UpdatedSince: ptr(time.Date(999, 12, 31, 0, 0, 0, 0, time.UTC))}, "updated_since"},
 		{"updated_since after any stored time", db.Filter{UpdatedSince: ptr(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))}, "updated_since"},
+		{"created_since before any stored time", db.Filter{CreatedSince: ptr(time.Date(999, 12, 31, 0, 0, 0, 0, time.UTC))}, "created_since"},
+		{"breast type with a NUL", db.Filter{BreastTypes: []string{"\x00"}}, "breast_types/0"},
+		{"slug over 128 characters", db.Filter{Slugs: []string{"a", strings.Repeat("s", 129)}}, "slugs/1"},
 	}
 	forEachBackend(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
@@ -373,6 +394,18 @@ func orderProfile(i int64) db.Profile {
 	if i%4 != 2 {
 		p.Age = ptr(int32(25 + i%9))
 	}
+	// The other stats: ties, unknowns, and values that order the rows
+	// differently from one stat to the next.
+	f := &p.PornstarFields
+	for j, stat := range []**int64{&f.MonthlySearches, &f.VideosCount, &f.PremiumVideosCount, &f.WhiteLabelVideoCount, &f.RankPremium, &f.RankWL} {
+		m := int64(j + 3)
+		if i%m != 1 {
+			*stat = ptr((i*(m+4) + m) % (m + 5))
+		}
+	}
+	if i%3 != 2 {
+		p.BreastSize = ptr(int32(30 + i%5))
+	}
 	return p
 }
 
@@ -406,6 +439,7 @@ func seedOrderData(t *testing.T, s *db.Store) []int64 {
 	slices.Sort(ids)
 	for i, id := range ids {
 		setUpdatedAt(t, s, id, orderUpdatedAt(i))
+		setTime(t, s, id, "created_at", orderUpdatedAt(len(ids)-i))
 	}
 	return ids
 }
@@ -413,9 +447,15 @@ func seedOrderData(t *testing.T, s *db.Store) []int64 {
 // setUpdatedAt writes updated_at of one row directly, for ordering tests.
 func setUpdatedAt(t *testing.T, s *db.Store, id int64, at time.Time) {
 	t.Helper()
-	_, err := s.DB().W.NewUpdate().Model((*db.Pornstar)(nil)).Set("updated_at = ?", at).Where("id = ?", id).Exec(context.Background())
+	setTime(t, s, id, "updated_at", at)
+}
+
+// setTime writes a time column of one row directly, for ordering tests.
+func setTime(t *testing.T, s *db.Store, id int64, column string, at time.Time) {
+	t.Helper()
+	_, err := s.DB().W.NewUpdate().Model((*db.Pornstar)(nil)).Set("? = ?", bun.Ident(column), at).Where("id = ?", id).Exec(context.Background())
 	if err != nil {
-		t.Fatalf("set updated_at: %v", err)
+		t.Fatalf("set %s: %v", column, err)
 	}
 }
 
@@ -441,8 +481,27 @@ func sortValue(p *db.Pornstar, field string) any {
 			return nil
 		}
 		return int64(*p.Age)
+	case db.OrderBreastSize:
+		if p.BreastSize == nil {
+			return nil
+		}
+		return int64(*p.BreastSize)
 	case db.OrderUpdatedAt:
 		return p.UpdatedAt
+	case db.OrderCreatedAt:
+		return p.CreatedAt
+	case db.OrderMonthlySearches:
+		return deref(p.MonthlySearches)
+	case db.OrderVideosCount:
+		return deref(p.VideosCount)
+	case db.OrderPremiumVideosCount:
+		return deref(p.PremiumVideosCount)
+	case db.OrderWhiteLabelVideoCount:
+		return deref(p.WhiteLabelVideoCount)
+	case db.OrderRankPremium:
+		return deref(p.RankPremium)
+	case db.OrderRankWL:
+		return deref(p.RankWL)
 	}
 	panic("unknown order field " + field)
 }
@@ -532,7 +591,10 @@ func TestListOrder(t *testing.T) {
 			})
 		}
 		t.Run("unknown values last in both directions", func(t *testing.T) {
-			for _, field := range []string{db.OrderRank, db.OrderViews, db.OrderSubscriptions, db.OrderAge} {
+			for _, field := range db.OrderFields {
+				if field == db.OrderName || field == db.OrderUpdatedAt || field == db.OrderCreatedAt {
+					continue // always known
+				}
 				for _, desc := range []bool{false, true} {
 					got := listAll(t, s, db.Filter{}, []db.OrderKey{{Field: field, Desc: desc}})
 					firstNull := slices.IndexFunc(got, func(p db.Pornstar) bool { return sortValue(&p, field) == nil })

@@ -63,7 +63,9 @@ type MigrationStatus struct {
 	AppliedAt time.Time
 }
 
-// Migrate applies every pending migration under bun's migration lock. A lock
+// Migrate applies every pending migration under bun's migration lock, then
+// gives every performer without a slug its slug (rows from before slugs
+// existed). A lock
 // held by another process is waited for up to lockWait; a lock left behind by
 // a crashed process is released with Unlock (`marquee migrate unlock`).
 func (d *DB) Migrate(ctx context.Context, lockWait time.Duration) (applied []string, err error) {
@@ -99,6 +101,11 @@ func (d *DB) Migrate(ctx context.Context, lockWait time.Duration) (applied []str
 	}()
 	group, err := m.Migrate(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("db: migrate: %w", err)
+	}
+	// What SQL cannot fill in portably is filled in here, still under the
+	// lock; each step finds nothing left to do once it has run.
+	if err := NewStore(d).backfillSlugs(ctx); err != nil {
 		return nil, fmt.Errorf("db: migrate: %w", err)
 	}
 	for _, mig := range group.Migrations {

@@ -46,6 +46,10 @@ type Pornstar struct {
 	ID int64 `bun:"id,pk,autoincrement"`
 	// ExternalID is the feed id; nil for records created through an API.
 	ExternalID *int64 `bun:"external_id"`
+	// Slug is the performer's unique name in URLs, given when the row is
+	// created and never changed (docs/api.md, "Slugs"). Empty only for a
+	// row of a database that Migrate has not yet backfilled.
+	Slug string `bun:"slug,nullzero"`
 	PornstarFields
 	// NameKey is the lower-cased name, the sort key of "order by name".
 	NameKey string `bun:"name_key"`

@@ -50,7 +50,7 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 		return res, nil
 	}
 
-	err = s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+	err = s.inTxClaimingSlugs(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		res = UpsertResult{}
 		current, err := s.currentByFeedID(ctx, tx, order, true)
 		if err != nil {
@@ -62,7 +62,8 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 			return nil
 		}
 		now := s.now()
-		rows := make([]Pornstar, 0, len(pending))
+		var updates, inserts []Pornstar
+		var freshBases []string
 		children := make(map[int64]*pornstarChildren, len(pending))
 		wantByFeedID := make(map[int64]*pornstarChildren, len(pending))
 		var existing, fresh []int64
@@ -70,20 +71,43 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 			p := byID[feedID]
 			c := newChildren(0, &p.PornstarFields, p.Aliases, p.Thumbnails)
 			wantByFeedID[feedID] = c
-			rows = append(rows, profileRow(p, c, now))
+			row := profileRow(p, c, now)
 			if cur, ok := current[feedID]; ok {
+				// Its slug stays: the row carries none, and the update
+				// does not write the column.
+				updates = append(updates, row)
 				existing = append(existing, cur.ID)
 				res.Updated++
 				if cur.RemovedAt != nil {
 					res.Restored++
 				}
 			} else {
+				inserts = append(inserts, row)
+				freshBases = append(freshBases, row.slugBase())
 				fresh = append(fresh, feedID)
 				res.Inserted++
 			}
 		}
-		if err := chunks(rows, func(part []Pornstar) error { return s.upsertPornstarRows(ctx, tx, part) }); err != nil {
+		// New performers claim their slugs in feed order, which is the
+		// order their rows (and ids) are created in.
+		slugs, err := s.claimSlugs(ctx, tx, freshBases)
+		if err != nil {
+			return err
+		}
+		for i := range inserts {
+			inserts[i].Slug = slugs[i]
+		}
+		if err := chunks(updates, func(part []Pornstar) error { return s.upsertPornstarRows(ctx, tx, part) }); err != nil {
 			return fmt.Errorf("write pornstars: %w", err)
+		}
+		// A plain insert: a feed id or slug that another writer claimed
+		// since they were read fails it (and the transaction runs again),
+		// where an upsert on MySQL would overwrite that writer's row.
+		if err := chunks(inserts, func(part []Pornstar) error {
+			_, err := tx.NewInsert().Model(&part).ExcludeColumn("id").Returning("NULL").Exec(ctx)
+			return err
+		}); err != nil {
+			return fmt.Errorf("insert pornstars: %w", err)
 		}
 		// Ids of new rows are read back by feed id, never guessed from the
 		// last insert id of a bulk insert.
@@ -220,8 +244,9 @@ var upsertColumns = []string{
 	"white_label_video_count", "rank", "rank_premium", "rank_wl", "content_hash", "updated_at",
 }
 
-// upsertPornstarRows inserts rows keyed by external_id, or updates the ones
-// that exist (bumping version, clearing removed_at).
+// upsertPornstarRows updates the rows with these external ids (bumping
+// version, clearing removed_at), or inserts them where they do not exist.
+// Their slugs are left as stored.
 func (s *Store) upsertPornstarRows(ctx context.Context, tx bun.Tx, rows []Pornstar) error {
 	q := tx.NewInsert().Model(&rows).ExcludeColumn("id")
 	_, err := s.upsert(q, "p", "external_id", upsertColumns, true, "removed_at = NULL").Exec(ctx)
@@ -288,14 +313,14 @@ type PornstarInput struct {
 }
 
 // Create inserts a performer made through an API: it has no feed id, and the
-// feed never touches it.
+// feed never touches it. Its slug comes from its name.
 func (s *Store) Create(ctx context.Context, in PornstarInput) (*Pornstar, error) {
 	const op = "create pornstar"
 	if err := validateInput(&in); err != nil {
 		return nil, s.fail(op, err)
 	}
 	var created *Pornstar
-	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+	err := s.inTxClaimingSlugs(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		now := s.now()
 		c := newChildren(0, &in.PornstarFields, in.Aliases, in.Thumbnails)
 		row := &Pornstar{
@@ -306,6 +331,11 @@ func (s *Store) Create(ctx context.Context, in PornstarInput) (*Pornstar, error)
 			CreatedAt:      now,
 			UpdatedAt:      now,
 		}
+		slugs, err := s.claimSlugs(ctx, tx, []string{row.slugBase()})
+		if err != nil {
+			return err
+		}
+		row.Slug = slugs[0]
 		// A single-row insert: the driver's last insert id is exact here.
 		if _, err := tx.NewInsert().Model(row).ExcludeColumn("id").Returning("id").Exec(ctx); err != nil {
 			return err
@@ -468,7 +498,7 @@ func (s *Store) Update(ctx context.Context, id int64, patch PornstarPatch, ifVer
 		row.SearchText = searchText(row.Name, c.aliases)
 		row.UpdatedAt = s.now()
 		row.Version++
-		if _, err := tx.NewUpdate().Model(row).WherePK().ExcludeColumn("id", "external_id", "created_at", "content_hash", "removed_at").Exec(ctx); err != nil {
+		if _, err := tx.NewUpdate().Model(row).WherePK().ExcludeColumn("id", "external_id", "slug", "created_at", "content_hash", "removed_at").Exec(ctx); err != nil {
 			return err
 		}
 		if err := s.syncChildren(ctx, tx, map[int64]*pornstarChildren{id: c}, []int64{id}); err != nil {

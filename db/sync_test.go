@@ -142,3 +142,45 @@ func TestSyncWalkSeesWritesDuringIt(t *testing.T) {
 		}
 	})
 }
+
+// TestListCreatedSince: created_since keeps the rows created at or after
+// it, to the microsecond, as a client comparing created_at finds them.
+func TestListCreatedSince(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		ids := seedOrderData(t, s) // created_at of row i is orderUpdatedAt(len(ids)-i)
+		all := listAll(t, s, db.Filter{}, nil)
+		at := orderUpdatedAt(3)
+		tests := []struct {
+			name  string
+			since time.Time
+		}{
+			{"at a row's time: the row is kept", at},
+			{"a microsecond later: the row is not", at.Add(time.Microsecond)},
+			{"a nanosecond later: the row's microsecond is kept", at.Add(time.Nanosecond)},
+			{"in another zone: the same instant", at.In(time.FixedZone("", -5*3600))},
+			{"before every row", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+			{"after every row", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				bound := tt.since.UTC().Truncate(time.Microsecond)
+				var want []int64
+				for _, p := range all {
+					if !p.CreatedAt.Before(bound) {
+						want = append(want, p.ID)
+					}
+				}
+				got := idsOf(listAll(t, s, db.Filter{CreatedSince: &tt.since}, []db.OrderKey{{Field: db.OrderCreatedAt}}))
+				slices.Sort(got)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("created_since %s finds %v, want %v", tt.since.Format(time.RFC3339Nano), got, want)
+				}
+				if tt.name == "at a row's time: the row is kept" && (len(want) == 0 || len(want) == len(ids)) {
+					t.Errorf("the case keeps %d of %d rows: it tests nothing", len(want), len(ids))
+				}
+			})
+		}
+	})
+}

@@ -251,6 +251,8 @@ func (w *writer) pornstar(sel ast.SelectionSet, p *model.Pornstar) {
 			w.int(p.DatabaseID())
 		case "feedId":
 			w.optInt(p.FeedID())
+		case "slug":
+			w.string(p.Slug)
 		case "name":
 			w.string(p.Name)
 		case "license":

@@ -50,6 +50,7 @@ func setComplexity(c *generated.ComplexityRoot) {
 	c.Query.Node = func(child int, _ string) int { return lookup(child) }
 	c.Query.Pornstar = func(child int, _ string) int { return lookup(child) }
 	c.Query.PornstarByFeedID = func(child int, _ int) int { return lookup(child) }
+	c.Query.PornstarBySlug = func(child int, _ string) int { return lookup(child) }
 	c.Query.FeedRun = func(child int, _ string) int { return lookup(child) }
 	c.Query.Image = func(child int, _ string) int { return lookup(child) }
 }

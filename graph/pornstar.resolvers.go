@@ -87,6 +87,11 @@ func (r *queryResolver) PornstarByFeedID(ctx context.Context, feedID int) (*mode
 	return r.found(ctx, p, err)
 }
 
+func (r *queryResolver) PornstarBySlug(ctx context.Context, slug string) (*model.Pornstar, error) {
+	p, err := r.store.GetBySlug(ctx, slug)
+	return r.found(ctx, p, err)
+}
+
 func (r *queryResolver) Pornstars(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.PornstarFilter, orderBy []*model.PornstarOrder) (*model.PornstarConnection, error) {
 	page, err := toPage(first, after, last, before)
 	if err != nil {

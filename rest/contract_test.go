@@ -336,7 +336,7 @@ func TestRoutesMatchDocument(t *testing.T) {
 	api := newTestAPI(t, testkit.OpenStore(t, dbtest.SQLiteURL(t)), apiOptions{})
 	for op := range served {
 		method, path, _ := strings.Cut(op, " ")
-		path = strings.NewReplacer("{id}", "1", "{url_hash}", strings.Repeat("0", 64)).Replace(path)
+		path = strings.NewReplacer("{id}", "1", "{slug}", "a-slug", "{url_hash}", strings.Repeat("0", 64)).Replace(path)
 		rq := req{method: method, path: path, token: "read"}
 		if method == http.MethodOptions {
 			rq.headers = map[string]string{"Origin": testOrigin, "Access-Control-Request-Method": http.MethodGet}

@@ -37,7 +37,7 @@ func TestCORSPreflights(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, path := range paths {
-				concrete := strings.NewReplacer("{id}", "1", "{url_hash}", strings.Repeat("0", 64)).Replace(path)
+				concrete := strings.NewReplacer("{id}", "1", "{slug}", "a-slug", "{url_hash}", strings.Repeat("0", 64)).Replace(path)
 				r := api.do(req{method: http.MethodOptions, path: concrete, headers: tt.headers})
 				if r.status != tt.status || r.header.Get("Access-Control-Allow-Origin") != tt.allowOrigin {
 					t.Errorf("OPTIONS %s = %d with Access-Control-Allow-Origin %q, want %d and %q",

@@ -37,6 +37,8 @@ func appendPornstar(dst []byte, p *pornstarJSON) []byte {
 	dst = strconv.AppendInt(dst, p.ID, 10)
 	dst = append(dst, `,"feed_id":`...)
 	dst = appendOptInt64(dst, p.FeedID)
+	dst = append(dst, `,"slug":`...)
+	dst = appendString(dst, p.Slug)
 	dst = append(dst, `,"name":`...)
 	dst = appendString(dst, f.Name)
 	dst = append(dst, `,"license":`...)

@@ -259,7 +259,9 @@ func (r *resp) wantPointer(t testing.TB, pointer string) {
 type pornstarDoc struct {
 	ID          int64    `json:"id"`
 	FeedID      *int64   `json:"feed_id"`
+	Slug        string   `json:"slug"`
 	Name        string   `json:"name"`
+	Link        *string  `json:"link"`
 	License     *string  `json:"license"`
 	WLStatus    *bool    `json:"wl_status"`
 	HairColors  []string `json:"hair_colors"`
@@ -269,6 +271,9 @@ type pornstarDoc struct {
 	BreastSize  *int32   `json:"breast_size"`
 	Views       *int64   `json:"views"`
 	Rank        *int64   `json:"rank"`
+	RankPremium *int64   `json:"rank_premium"`
+	Monthly     *int64   `json:"monthly_searches"`
+	VideosCount *int64   `json:"videos_count"`
 	Aliases     []string `json:"aliases"`
 	Thumbnails  []struct {
 		Type    string `json:"type"`

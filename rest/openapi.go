@@ -204,6 +204,14 @@ func openAPIPaths() obj {
 				[]obj{paramRef("IfMatch")}, nil, obj{"204": obj{"description": "Deleted"}},
 				"400 InvalidParameter", "404 NotFound", "409 Conflict", "412 PreconditionFailed"),
 		},
+		"/pornstars/by-slug/{slug}": obj{
+			"parameters": []obj{paramRef("Slug")},
+			"get": readOp("getPornstarBySlug", "pornstars", "Get a performer by slug",
+				"The performer as `GET /pornstars/{id}` answers it, with the same ETag; performers that left the feed are found too. "+
+					"A slug is unique and never changes while its performer exists. Any other value, including one that is "+
+					"not of a slug's shape, is 404.",
+				nil, ref("Pornstar"), nil, "400 InvalidParameter", "404 NotFound"),
+		},
 		"/pornstars/{id}/aliases": obj{
 			"parameters": []obj{idParam},
 			"get": readOp("listPornstarAliases", "pornstars", "List a performer's aliases", "", nil,
@@ -417,11 +425,16 @@ var (
 // positiveIDPattern matches a positive int64 without leading zeros.
 var positiveIDPattern = fmt.Sprintf("[1-9][0-9]{0,%d}", len(strconv.FormatInt(math.MaxInt64, 10))-1)
 
+// slugPattern is the shape of every slug (db.IsSlug).
+const slugPattern = "^[a-z0-9]+(-[a-z0-9]+)*$"
+
 func openAPIParameters() obj {
 	sortKey := "-?(" + strings.Join(db.OrderFields, "|") + ")"
 	params := obj{
 		"PornstarID": obj{"name": "id", "in": "path", "required": true, "description": "The performer's id (not its feed id).",
 			"schema": obj{"type": "integer", "format": "int64", "minimum": 1}},
+		"Slug": obj{"name": "slug", "in": "path", "required": true, "description": "The performer's slug (`slug`).",
+			"schema": obj{"type": "string", "pattern": slugPattern, "maxLength": db.MaxSlugLen}},
 		"FeedRunID": obj{"name": "id", "in": "path", "required": true, "description": "The feed run's id.",
 			"schema": obj{"type": "integer", "format": "int64", "minimum": 1}},
 		"URLHash": obj{"name": "url_hash", "in": "path", "required": true,
@@ -649,8 +662,12 @@ func openAPISchemas() obj {
 		return props
 	}
 	readOnlyProps := obj{
-		"id":         obj{"type": "integer", "format": "int64", "minimum": 1},
-		"feed_id":    obj{"type": nullable("integer"), "format": "int64", "description": "The id in the feed; null for performers created through an API."},
+		"id":      obj{"type": "integer", "format": "int64", "minimum": 1},
+		"feed_id": obj{"type": nullable("integer"), "format": "int64", "description": "The id in the feed; null for performers created through an API."},
+		"slug": obj{"type": "string", "pattern": slugPattern, "maxLength": db.MaxSlugLen,
+			"description": "The performer's name in URLs, unique among performers and never changed while it exists: the last " +
+				"path segment of the link, else (and for performers created through an API) the name, folded to lower-case " +
+				"ASCII letters, digits and hyphens; a clash takes the smallest free suffix from -2, in creation order."},
 		"version":    obj{"type": "integer", "format": "int64", "minimum": 1, "description": "Bumped by every write."},
 		"removed_at": obj{"type": nullable("string"), "format": "date-time", "description": "When the performer left the feed; null while in it."},
 		"deleted_at": obj{"type": nullable("string"), "format": "date-time", "description": "When the performer, made through the API, was deleted " +
@@ -669,7 +686,7 @@ func openAPISchemas() obj {
 			pornstarProps[k] = v
 		}
 	}
-	pornstarRequired := append([]string{"id", "feed_id"}, profileOrder...)
+	pornstarRequired := append([]string{"id", "feed_id", "slug"}, profileOrder...)
 	pornstarRequired = append(pornstarRequired, "aliases", "thumbnails", "version", "removed_at", "deleted_at", "created_at", "updated_at")
 
 	// PUT and PATCH take what GET gives: read-only members as stored.
@@ -750,10 +767,10 @@ func openAPISchemas() obj {
 	return obj{
 		"Pornstar": obj{"type": "object", "additionalProperties": false, "required": pornstarRequired, "properties": pornstarProps},
 		"PornstarWrite": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": writeProps("ThumbnailWrite"),
-			"description": "A performer as POST takes it. Absent members are null (unknown). id, feed_id, version, " +
+			"description": "A performer as POST takes it. Absent members are null (unknown). id, feed_id, slug, version, " +
 				"removed_at, deleted_at, created_at and updated_at are read-only: naming them is 422."},
 		"PornstarReplace": obj{"type": "object", "additionalProperties": false, "required": []string{"name"}, "properties": replaceProps,
-			"description": "A performer as PUT takes it: absent members are null (unknown). The read-only members id, feed_id, " +
+			"description": "A performer as PUT takes it: absent members are null (unknown). The read-only members id, feed_id, slug, " +
 				"version, removed_at, deleted_at, created_at and updated_at may be sent as GET showed them: a value other than the stored one is 422."},
 		"PornstarPatch": obj{"type": "object", "additionalProperties": false, "properties": patchProps,
 			"description": "A JSON Merge Patch (RFC 7396) of a performer; read-only members as for PUT."},

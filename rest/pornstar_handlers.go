@@ -118,6 +118,20 @@ func (a *api) getPornstar(w http.ResponseWriter, r *http.Request) {
 	a.writePornstar(w, r, http.StatusOK, p, a.replicaChildren())
 }
 
+// getPornstarBySlug answers GET /pornstars/by-slug/{slug}: the performer
+// as GET /pornstars/{id} shows it, with the same ETag.
+func (a *api) getPornstarBySlug(w http.ResponseWriter, r *http.Request) {
+	if !noQuery(w, r) {
+		return
+	}
+	p, err := a.store.GetBySlug(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		a.failStore(w, r, err)
+		return
+	}
+	a.writePornstar(w, r, http.StatusOK, p, a.replicaChildren())
+}
+
 // writePornstar loads the performer's children and sends it with its ETag.
 func (a *api) writePornstar(w http.ResponseWriter, r *http.Request, status int, p *db.Pornstar, from childrenReader) {
 	children, err := a.loadChildren(r.Context(), from, []*db.Pornstar{p})

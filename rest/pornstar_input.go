@@ -20,7 +20,7 @@ import (
 // and refuse them (422) otherwise, so that a client never believes it
 // changed one; the image of a thumbnail is the state of another resource
 // and is ignored there.
-var readOnlyFields = []string{"id", "feed_id", "version", "removed_at", "deleted_at", "created_at", "updated_at"}
+var readOnlyFields = []string{"id", "feed_id", "slug", "version", "removed_at", "deleted_at", "created_at", "updated_at"}
 
 // writeKind is what a performer body is for.
 type writeKind int
@@ -183,6 +183,9 @@ func (w *pornstarWrite) checkReadOnly(id int64, stored *db.Pornstar) []problemEr
 			if stored.ExternalID != nil {
 				shown = strconv.FormatInt(*stored.ExternalID, 10)
 			}
+		case "slug":
+			var slug string
+			same, shown = json.Unmarshal(raw, &slug) == nil && slug == stored.Slug, strconv.Quote(stored.Slug)
 		case "version":
 			same, shown = sameInteger(raw, &stored.Version), strconv.FormatInt(stored.Version, 10)
 		case "created_at":

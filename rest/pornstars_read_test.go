@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -30,6 +31,8 @@ func TestListPornstarsFilters(t *testing.T) {
 			return slices.ContainsFunc(list, func(v string) bool { return strings.EqualFold(v, want) })
 		}
 		alias0 := profiles[3].Aliases[0]
+		breastType := profiles[slices.IndexFunc(profiles, func(p db.Profile) bool { return p.BreastType != nil })]
+		plain := slices.DeleteFunc(slugLinked(profiles), func(p db.Profile) bool { return p.FeedID == removed.FeedID })
 
 		for _, tc := range []struct {
 			query string
@@ -70,6 +73,20 @@ func TestListPornstarsFilters(t *testing.T) {
 				return p.FeedID == profiles[1].FeedID || p.FeedID == profiles[2].FeedID || p.FeedID == profiles[3].FeedID
 			}},
 			{"feed_id=999999999", func(db.Profile) bool { return false }},
+			{"breast_type=" + *breastType.BreastType, func(p db.Profile) bool {
+				return inFeed(p) && p.BreastType != nil && *p.BreastType == *breastType.BreastType
+			}},
+			{"breast_type=" + *breastType.BreastType + ",none-such", func(p db.Profile) bool {
+				return inFeed(p) && p.BreastType != nil && *p.BreastType == *breastType.BreastType
+			}},
+			{"breast_type=none-such", func(db.Profile) bool { return false }},
+			// The real sample's links end in lower-case slugs.
+			{"slug=" + linkSlug(plain[0]) + "," + linkSlug(plain[1]), func(p db.Profile) bool {
+				return p.FeedID == plain[0].FeedID || p.FeedID == plain[1].FeedID
+			}},
+			{"slug=" + linkSlug(plain[2]) + "&slug=no-such-slug", func(p db.Profile) bool { return p.FeedID == plain[2].FeedID }},
+			{"created_since=2000-01-01T00:00:00Z", inFeed},
+			{"created_since=9999-01-01T00:00:00Z", func(db.Profile) bool { return false }},
 		} {
 			t.Run(tc.query, func(t *testing.T) {
 				var want []int64
@@ -87,6 +104,32 @@ func TestListPornstarsFilters(t *testing.T) {
 			})
 		}
 	})
+}
+
+// linkSlug is the last segment of a profile's link: its slug, for links
+// that are slug-shaped already.
+func linkSlug(p db.Profile) string {
+	return (*p.Link)[strings.LastIndexByte(*p.Link, '/')+1:]
+}
+
+// wantLinkSlug is the slug of a feed performer whose link's last segment
+// is lower-case Latin letters, digits and hyphens: the segment with its
+// letters' accents removed.
+func wantLinkSlug(p db.Profile) string {
+	return strings.NewReplacer("à", "a", "á", "a", "â", "a", "ä", "a", "ã", "a", "å", "a", "ç", "c", "è", "e", "é", "e",
+		"ê", "e", "ë", "e", "ì", "i", "í", "i", "î", "i", "ï", "i", "ñ", "n", "ò", "o", "ó", "o", "ô", "o", "ö", "o",
+		"ø", "o", "ù", "u", "ú", "u", "û", "u", "ü", "u", "ý", "y", "ÿ", "y").Replace(linkSlug(p))
+}
+
+// slugLinked returns the profiles whose link ends in a slug as it is.
+func slugLinked(profiles []db.Profile) []db.Profile {
+	var out []db.Profile
+	for _, p := range profiles {
+		if db.IsSlug(linkSlug(p)) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // walk follows next_cursor from path to the last page, checking that total
@@ -171,6 +214,17 @@ func TestListPornstarsPagesAndOrder(t *testing.T) {
 			// Unknown ages sort last in both directions.
 			{"age,-views", func(a, b pornstarDoc) bool { return b.Age == nil || a.Age != nil && *a.Age <= *b.Age }},
 			{"-age", func(a, b pornstarDoc) bool { return b.Age == nil || a.Age != nil && *a.Age >= *b.Age }},
+			{"-monthly_searches", func(a, b pornstarDoc) bool { return b.Monthly == nil || a.Monthly != nil && *a.Monthly >= *b.Monthly }},
+			{"videos_count,name", func(a, b pornstarDoc) bool {
+				return b.VideosCount == nil || a.VideosCount != nil && *a.VideosCount <= *b.VideosCount
+			}},
+			{"rank_premium", func(a, b pornstarDoc) bool {
+				return b.RankPremium == nil || a.RankPremium != nil && *a.RankPremium <= *b.RankPremium
+			}},
+			{"-breast_size", func(a, b pornstarDoc) bool {
+				return b.BreastSize == nil || a.BreastSize != nil && *a.BreastSize >= *b.BreastSize
+			}},
+			{"created_at", func(a, b pornstarDoc) bool { return !a.CreatedAt.After(b.CreatedAt) }},
 		} {
 			t.Run(tc.sort, func(t *testing.T) {
 				var all []pornstarDoc
@@ -481,4 +535,94 @@ func TestQueryParamOf(t *testing.T) {
 			t.Errorf("queryParamOf(%q) = %q, want %q", field, got, want)
 		}
 	}
+}
+
+// TestPornstarBySlug: every performer has a unique slug, from its link for
+// feed performers (the real sample's links end in one), from its name for
+// those created through the API; GET /pornstars/by-slug/{slug} answers what
+// GET /pornstars/{id} does, with the same ETag; a slug is read-only.
+func TestPornstarBySlug(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, api *testAPI) {
+		profiles := api.seedHead()
+		byFeedID := map[int64]db.Profile{}
+		for _, p := range profiles {
+			byFeedID[p.FeedID] = p
+		}
+		var page pornstarPageDoc
+		api.get("/api/v1/pornstars?limit=100").wantStatus(t, http.StatusOK).json(t, &page)
+		if len(page.Data) != len(profiles) {
+			t.Fatalf("%d performers listed, want %d", len(page.Data), len(profiles))
+		}
+		seen := map[string]bool{}
+		for _, p := range page.Data {
+			if want := wantLinkSlug(byFeedID[*p.FeedID]); p.Slug != want {
+				t.Errorf("performer %d (link %s): slug %q, want %q", p.ID, *p.Link, p.Slug, want)
+			}
+			if seen[p.Slug] {
+				t.Errorf("slug %q twice", p.Slug)
+			}
+			seen[p.Slug] = true
+		}
+
+		one := page.Data[4]
+		byID := api.get(fmt.Sprintf("/api/v1/pornstars/%d", one.ID)).wantStatus(t, http.StatusOK)
+		bySlug := api.get("/api/v1/pornstars/by-slug/"+one.Slug).wantStatus(t, http.StatusOK)
+		if !bytes.Equal(bySlug.body, byID.body) || bySlug.header.Get("ETag") != byID.header.Get("ETag") {
+			t.Errorf("by slug:\n%s %s\nby id:\n%s %s", bySlug.header.Get("ETag"), bySlug.body, byID.header.Get("ETag"), byID.body)
+		}
+		api.do(req{method: http.MethodGet, path: "/api/v1/pornstars/by-slug/" + one.Slug, headers: map[string]string{"If-None-Match": byID.header.Get("ETag")}}).
+			wantStatus(t, http.StatusNotModified)
+		if head := api.do(req{method: http.MethodHead, path: "/api/v1/pornstars/by-slug/" + one.Slug}).wantStatus(t, http.StatusOK); len(head.body) != 0 {
+			t.Errorf("HEAD with a body")
+		}
+
+		// A performer created through the API is named by its name.
+		var created pornstarDoc
+		api.do(req{method: http.MethodPost, path: "/api/v1/pornstars", token: "write", body: `{"name": "Zoë Ünal-Çelik", "link": "https://example.test/x"}`}).
+			wantStatus(t, http.StatusCreated).json(t, &created)
+		if created.Slug != "zoe-unal-celik" {
+			t.Errorf("created performer's slug %q, want zoe-unal-celik", created.Slug)
+		}
+		var again pornstarDoc
+		api.do(req{method: http.MethodPost, path: "/api/v1/pornstars", token: "write", body: `{"name": "Zoe Unal Celik"}`}).
+			wantStatus(t, http.StatusCreated).json(t, &again)
+		if again.Slug != "zoe-unal-celik-2" {
+			t.Errorf("second performer's slug %q, want zoe-unal-celik-2", again.Slug)
+		}
+		api.get("/api/v1/pornstars/by-slug/zoe-unal-celik-2").wantStatus(t, http.StatusOK).json(t, &again)
+		if again.Name != "Zoe Unal Celik" {
+			t.Errorf("by slug found %q", again.Name)
+		}
+
+		// Read-only: POST may not name it; PUT and PATCH may send it as stored.
+		api.do(req{method: http.MethodPost, path: "/api/v1/pornstars", token: "write", body: `{"name": "X", "slug": "x"}`}).
+			wantStatus(t, http.StatusUnprocessableEntity)
+		path := fmt.Sprintf("/api/v1/pornstars/%d", created.ID)
+		api.do(req{method: http.MethodPatch, path: path, token: "write", body: `{"slug": "other"}`}).
+			wantStatus(t, http.StatusUnprocessableEntity)
+		var patched pornstarDoc
+		api.do(req{method: http.MethodPatch, path: path, token: "write", body: `{"slug": "zoe-unal-celik", "name": "Renamed"}`}).
+			wantStatus(t, http.StatusOK).json(t, &patched)
+		if patched.Slug != "zoe-unal-celik" || patched.Name != "Renamed" {
+			t.Errorf("after renaming: slug %q, name %q", patched.Slug, patched.Name)
+		}
+
+		for _, tc := range []struct {
+			path   string
+			status int
+		}{
+			{"/api/v1/pornstars/by-slug/nobody-at-all", http.StatusNotFound},
+			{"/api/v1/pornstars/by-slug/" + strings.ToUpper(one.Slug), http.StatusNotFound},
+			{"/api/v1/pornstars/by-slug/%27%20OR%201%3D1", http.StatusNotFound},
+			{"/api/v1/pornstars/by-slug/" + strings.Repeat("a", 300), http.StatusNotFound},
+			// A slug named like a sub-collection is a slug.
+			{"/api/v1/pornstars/by-slug/aliases", http.StatusNotFound},
+			{"/api/v1/pornstars/by-slug/" + one.Slug + "?expand=all", http.StatusBadRequest},
+		} {
+			r := api.get(tc.path).wantStatus(t, tc.status)
+			if tc.status == http.StatusNotFound {
+				r.wantProblem(t, http.StatusNotFound, "not-found")
+			}
+		}
+	})
 }

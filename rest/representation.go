@@ -18,6 +18,7 @@ import (
 type pornstarJSON struct {
 	ID     int64  `json:"id"`
 	FeedID *int64 `json:"feed_id"`
+	Slug   string `json:"slug"`
 	db.PornstarFields
 	Aliases    []string        `json:"aliases"`
 	Thumbnails []thumbnailJSON `json:"thumbnails"`
@@ -199,7 +200,7 @@ func (a *api) imagesOf(ctx context.Context, thumbs map[int64][]db.Thumbnail) (ma
 
 func newPornstarJSON(p *db.Pornstar, c *pornstarChildren) pornstarJSON {
 	out := pornstarJSON{
-		ID: p.ID, FeedID: p.ExternalID, PornstarFields: p.PornstarFields,
+		ID: p.ID, FeedID: p.ExternalID, Slug: p.Slug, PornstarFields: p.PornstarFields,
 		Aliases: make([]string, 0, len(c.aliases[p.ID])), Thumbnails: make([]thumbnailJSON, 0, len(c.thumbs[p.ID])),
 		Version: p.Version, RemovedAt: utcPtr(p.RemovedAt), DeletedAt: utcPtr(p.DeletedAt), CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}

@@ -86,6 +86,11 @@ type route struct {
 	// streams marks a route whose answer may take longer than
 	// requestTimeout: it bounds its own time instead.
 	streams bool
+	// precedes marks a route whose literal segments win over another
+	// route's wildcard in the same place, which net/http's mux alone
+	// refuses as a conflict: /pornstars/by-slug/aliases is the performer
+	// with the slug "aliases", not the aliases of performer "by-slug".
+	precedes bool
 }
 
 // New returns the handler of the whole API. It expects auth.Tokens.Middleware
@@ -112,18 +117,29 @@ func New(opts Options) http.Handler {
 	}
 	a.totals = newTotalCache(opts.TotalCacheTTL)
 
-	mux := http.NewServeMux()
+	mux, first := http.NewServeMux(), http.NewServeMux()
 	for _, rt := range a.routes() {
 		h := methodSwitch(rt.handlers)
 		if !rt.streams {
 			h = withDeadline(h)
 		}
-		mux.Handle(BasePath+rt.pattern, h)
+		if rt.precedes {
+			first.Handle(BasePath+rt.pattern, h)
+		} else {
+			mux.Handle(BasePath+rt.pattern, h)
+		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, kindNotFound, fmt.Sprintf("no route %s; see %s/openapi.json", r.URL.Path, BasePath))
 	})
-	return a.recoverPanics(a.limit(a.rejectBadTokens(mux)))
+	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := first.Handler(r); pattern != "" {
+			first.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return a.recoverPanics(a.limit(a.rejectBadTokens(router)))
 }
 
 // routes lists every route the API serves; the OpenAPI document describes
@@ -135,6 +151,7 @@ func (a *api) routes() []route {
 			http.MethodPost: a.createPornstar,
 		}},
 		{pattern: "/pornstars/export", handlers: map[string]http.HandlerFunc{http.MethodGet: a.exportPornstars}, streams: true},
+		{pattern: "/pornstars/by-slug/{slug}", handlers: map[string]http.HandlerFunc{http.MethodGet: a.getPornstarBySlug}, precedes: true},
 		{pattern: "/pornstars/{id}", handlers: map[string]http.HandlerFunc{
 			http.MethodGet:    a.getPornstar,
 			http.MethodPut:    a.replacePornstar,

@@ -53,9 +53,10 @@ func TestRouting(t *testing.T) {
 
 // operationRequests are requests for every operation of the API that pass
 // routing, authentication and validation (when the store works).
-func operationRequests(id int64, runID int64, urlHash string) []req {
+func operationRequests(id int64, slug string, runID int64, urlHash string) []req {
 	p := fmt.Sprintf("/api/v1/pornstars/%d", id)
 	return []req{
+		{method: http.MethodGet, path: "/api/v1/pornstars/by-slug/" + slug},
 		{method: http.MethodGet, path: "/api/v1/pornstars"},
 		{method: http.MethodPost, path: "/api/v1/pornstars", body: `{"name": "X"}`},
 		{method: http.MethodGet, path: "/api/v1/pornstars/export"},
@@ -79,7 +80,7 @@ func operationRequests(id int64, runID int64, urlHash string) []req {
 func TestAuthentication(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, api *testAPI) {
 		p := api.create(`{"name": "Auth"}`)
-		for _, rq := range operationRequests(p.ID, 1, strings.Repeat("a", 64)) {
+		for _, rq := range operationRequests(p.ID, p.Slug, 1, strings.Repeat("a", 64)) {
 			rq.token = "bad"
 			r := api.do(rq)
 			r.wantProblem(t, http.StatusUnauthorized, "unauthenticated")
@@ -101,7 +102,7 @@ func TestAuthentication(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, api *testAPI) {
 		p := api.create(`{"name": "Limited"}`)
-		for i, rq := range operationRequests(p.ID, 1, strings.Repeat("a", 64)) {
+		for i, rq := range operationRequests(p.ID, p.Slug, 1, strings.Repeat("a", 64)) {
 			// One request per second, and a fresh budget per operation.
 			limited := newTestAPI(t, api.store, apiOptions{limiter: auth.NewLimiter(1)})
 			rq.token = "write"
@@ -142,7 +143,7 @@ func TestInternalErrors(t *testing.T) {
 		if err := api.store.DB().Close(); err != nil {
 			t.Fatal(err)
 		}
-		for _, rq := range operationRequests(p.ID, run.ID, profiles[0].Thumbnails[0].URLHash) {
+		for _, rq := range operationRequests(p.ID, p.Slug, run.ID, profiles[0].Thumbnails[0].URLHash) {
 			if rq.path == "/api/v1/openapi.json" {
 				continue // needs no database
 			}

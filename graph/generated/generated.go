@@ -149,6 +149,7 @@ type ComplexityRoot struct {
 		RankPremium          func(childComplexity int) int
 		RankWL               func(childComplexity int) int
 		RemovedAt            func(childComplexity int) int
+		Slug                 func(childComplexity int) int
 		Subscriptions        func(childComplexity int) int
 		Tattoos              func(childComplexity int) int
 		Thumbnails           func(childComplexity int) int
@@ -179,6 +180,7 @@ type ComplexityRoot struct {
 		Node             func(childComplexity int, id string) int
 		Pornstar         func(childComplexity int, id string) int
 		PornstarByFeedID func(childComplexity int, feedID int) int
+		PornstarBySlug   func(childComplexity int, slug string) int
 		Pornstars        func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.PornstarFilter, orderBy []*model.PornstarOrder) int
 	}
 
@@ -217,6 +219,7 @@ type QueryResolver interface {
 	Image(ctx context.Context, urlHash string) (*model.Image, error)
 	Pornstar(ctx context.Context, id string) (*model.Pornstar, error)
 	PornstarByFeedID(ctx context.Context, feedID int) (*model.Pornstar, error)
+	PornstarBySlug(ctx context.Context, slug string) (*model.Pornstar, error)
 	Pornstars(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.PornstarFilter, orderBy []*model.PornstarOrder) (*model.PornstarConnection, error)
 }
 
@@ -786,6 +789,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Pornstar.RemovedAt(childComplexity), true
+	case "Pornstar.slug":
+		if e.ComplexityRoot.Pornstar.Slug == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pornstar.Slug(childComplexity), true
 	case "Pornstar.subscriptions":
 		if e.ComplexityRoot.Pornstar.Subscriptions == nil {
 			break
@@ -946,6 +955,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PornstarByFeedID(childComplexity, args["feedId"].(int)), true
+	case "Query.pornstarBySlug":
+		if e.ComplexityRoot.Query.PornstarBySlug == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pornstarBySlug_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PornstarBySlug(childComplexity, args["slug"].(string)), true
 	case "Query.pornstars":
 		if e.ComplexityRoot.Query.Pornstars == nil {
 			break
@@ -1253,6 +1273,14 @@ type Pornstar implements Node {
   databaseId: Int!
   "The id in the feed; null for performers created through the API."
   feedId: Int
+  """
+  The performer's name in URLs, unique among performers and never changed
+  while it exists: the last path segment of ` + "`" + `link` + "`" + `, else (and for performers
+  created through the API) the name, folded to lower-case ASCII letters,
+  digits and hyphens; a clash takes the smallest free suffix from ` + "`" + `-2` + "`" + `, in
+  creation order. Look it up with ` + "`" + `pornstarBySlug` + "`" + `.
+  """
+  slug: String!
   name: String!
   "` + "`" + `REGULAR` + "`" + ` or ` + "`" + `PREMIUM` + "`" + ` in the feed."
   license: String
@@ -1347,6 +1375,8 @@ input PornstarFilter {
   orientation: [String!]
   "Any of these licenses (exact)."
   license: [String!]
+  "Any of these breast types (cup sizes, exact)."
+  breastType: [String!]
   wlStatus: Boolean
   tattoos: Boolean
   piercings: Boolean
@@ -1378,12 +1408,16 @@ input PornstarFilter {
   removed: RemovedFilter = NOT_REMOVED
   "Any of these feed ids."
   feedId: [Int!]
+  "Any of these slugs (exact)."
+  slug: [String!]
   """
   Performers written (changed, removed or restored) at or after this time, to
   the microsecond. With removed: ANY and orderBy updatedAt, the walk of a
   client that mirrors the performers (docs/api.md, "Sync").
   """
   updatedSince: DateTime
+  "Performers created at or after this time, to the microsecond."
+  createdSince: DateTime
 }
 
 enum RemovedFilter {
@@ -1408,6 +1442,14 @@ enum PornstarOrderField {
   SUBSCRIPTIONS
   AGE
   UPDATED_AT
+  MONTHLY_SEARCHES
+  VIDEOS_COUNT
+  PREMIUM_VIDEOS_COUNT
+  WHITE_LABEL_VIDEO_COUNT
+  RANK_PREMIUM
+  RANK_WL
+  BREAST_SIZE
+  CREATED_AT
 }
 
 """
@@ -1532,6 +1574,8 @@ extend type Query {
   pornstar(id: ID!): Pornstar
   "A performer by feed id; null when none has it."
   pornstarByFeedId(feedId: Int!): Pornstar
+  "A performer by slug (` + "`" + `Pornstar.slug` + "`" + `, exact); null when none has it."
+  pornstarBySlug(slug: String!): Pornstar
   """
   A page of performers: ` + "`" + `first` + "`" + ` (1..100, default 20) after the cursor ` + "`" + `after` + "`" + `,
   or ` + "`" + `last` + "`" + ` before ` + "`" + `before` + "`" + `. The order defaults to rank ascending; ties are
@@ -1789,6 +1833,8 @@ func (ec *executionContext) childFields_Pornstar(ctx context.Context, field grap
 		return ec.fieldContext_Pornstar_databaseId(ctx, field)
 	case "feedId":
 		return ec.fieldContext_Pornstar_feedId(ctx, field)
+	case "slug":
+		return ec.fieldContext_Pornstar_slug(ctx, field)
 	case "name":
 		return ec.fieldContext_Pornstar_name(ctx, field)
 	case "license":
@@ -2206,6 +2252,20 @@ func (ec *executionContext) field_Query_pornstarByFeedId_args(ctx context.Contex
 		return nil, err
 	}
 	args["feedId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pornstarBySlug_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "slug",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["slug"] = arg0
 	return args, nil
 }
 
@@ -4008,6 +4068,29 @@ func (ec *executionContext) fieldContext_Pornstar_feedId(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Pornstar", field, true, false, "Int")
 }
 
+func (ec *executionContext) _Pornstar_slug(ctx context.Context, field graphql.CollectedField, obj *model.Pornstar) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pornstar_slug(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slug, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pornstar_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pornstar", field, false, false, "String")
+}
+
 func (ec *executionContext) _Pornstar_name(ctx context.Context, field graphql.CollectedField, obj *model.Pornstar) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5116,6 +5199,50 @@ func (ec *executionContext) fieldContext_Query_pornstarByFeedId(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_pornstarByFeedId_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pornstarBySlug(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pornstarBySlug(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PornstarBySlug(ctx, fc.Args["slug"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Pornstar) graphql.Marshaler {
+			return ec.marshalOPornstar2ᚖmarqueeᚋgraphᚋmodelᚐPornstar(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pornstarBySlug(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pornstar(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pornstarBySlug_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6680,7 +6807,7 @@ func (ec *executionContext) unmarshalInputPornstarFilter(ctx context.Context, ob
 		asMap["removed"] = "NOT_REMOVED"
 	}
 
-	fieldsInOrder := [...]string{"q", "hairColor", "ethnicity", "gender", "orientation", "license", "wlStatus", "tattoos", "piercings", "ageMin", "ageMax", "breastSizeMin", "breastSizeMax", "subscriptionsMin", "subscriptionsMax", "monthlySearchesMin", "monthlySearchesMax", "viewsMin", "viewsMax", "videosCountMin", "videosCountMax", "premiumVideosCountMin", "premiumVideosCountMax", "whiteLabelVideoCountMin", "whiteLabelVideoCountMax", "rankMin", "rankMax", "rankPremiumMin", "rankPremiumMax", "rankWlMin", "rankWlMax", "hasImage", "removed", "feedId", "updatedSince"}
+	fieldsInOrder := [...]string{"q", "hairColor", "ethnicity", "gender", "orientation", "license", "breastType", "wlStatus", "tattoos", "piercings", "ageMin", "ageMax", "breastSizeMin", "breastSizeMax", "subscriptionsMin", "subscriptionsMax", "monthlySearchesMin", "monthlySearchesMax", "viewsMin", "viewsMax", "videosCountMin", "videosCountMax", "premiumVideosCountMin", "premiumVideosCountMax", "whiteLabelVideoCountMin", "whiteLabelVideoCountMax", "rankMin", "rankMax", "rankPremiumMin", "rankPremiumMax", "rankWlMin", "rankWlMax", "hasImage", "removed", "feedId", "slug", "updatedSince", "createdSince"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6729,6 +6856,13 @@ func (ec *executionContext) unmarshalInputPornstarFilter(ctx context.Context, ob
 				return it, err
 			}
 			it.License = data
+		case "breastType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breastType"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreastType = data
 		case "wlStatus":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wlStatus"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -6925,6 +7059,13 @@ func (ec *executionContext) unmarshalInputPornstarFilter(ctx context.Context, ob
 				return it, err
 			}
 			it.FeedID = data
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
 		case "updatedSince":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedSince"))
 			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
@@ -6932,6 +7073,13 @@ func (ec *executionContext) unmarshalInputPornstarFilter(ctx context.Context, ob
 				return it, err
 			}
 			it.UpdatedSince = data
+		case "createdSince":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdSince"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedSince = data
 		}
 	}
 	return it, nil
@@ -7879,6 +8027,11 @@ func (ec *executionContext) _Pornstar(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "slug":
+			out.Values[i] = ec._Pornstar_slug(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "name":
 			out.Values[i] = ec._Pornstar_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -8182,6 +8335,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_pornstarByFeedId(ctx, field)
+				})
+		case "pornstarBySlug":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_pornstarBySlug(ctx, field)
 				})
 		case "pornstars":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

@@ -216,7 +216,9 @@ type PornstarFilter struct {
 	// Any of these orientations (exact).
 	Orientation []string `json:"orientation,omitempty"`
 	// Any of these licenses (exact).
-	License                 []string `json:"license,omitempty"`
+	License []string `json:"license,omitempty"`
+	// Any of these breast types (cup sizes, exact).
+	BreastType              []string `json:"breastType,omitempty"`
 	WlStatus                *bool    `json:"wlStatus,omitempty"`
 	Tattoos                 *bool    `json:"tattoos,omitempty"`
 	Piercings               *bool    `json:"piercings,omitempty"`
@@ -248,10 +250,14 @@ type PornstarFilter struct {
 	Removed *RemovedFilter `json:"removed,omitempty"`
 	// Any of these feed ids.
 	FeedID []int `json:"feedId,omitempty"`
+	// Any of these slugs (exact).
+	Slug []string `json:"slug,omitempty"`
 	// Performers written (changed, removed or restored) at or after this time, to
 	// the microsecond. With removed: ANY and orderBy updatedAt, the walk of a
 	// client that mirrors the performers (docs/api.md, "Sync").
 	UpdatedSince *time.Time `json:"updatedSince,omitempty"`
+	// Performers created at or after this time, to the microsecond.
+	CreatedSince *time.Time `json:"createdSince,omitempty"`
 }
 
 // One key of an ordering.
@@ -505,12 +511,20 @@ func (e OrderDirection) MarshalJSON() ([]byte, error) {
 type PornstarOrderField string
 
 const (
-	PornstarOrderFieldRank          PornstarOrderField = "RANK"
-	PornstarOrderFieldName          PornstarOrderField = "NAME"
-	PornstarOrderFieldViews         PornstarOrderField = "VIEWS"
-	PornstarOrderFieldSubscriptions PornstarOrderField = "SUBSCRIPTIONS"
-	PornstarOrderFieldAge           PornstarOrderField = "AGE"
-	PornstarOrderFieldUpdatedAt     PornstarOrderField = "UPDATED_AT"
+	PornstarOrderFieldRank                 PornstarOrderField = "RANK"
+	PornstarOrderFieldName                 PornstarOrderField = "NAME"
+	PornstarOrderFieldViews                PornstarOrderField = "VIEWS"
+	PornstarOrderFieldSubscriptions        PornstarOrderField = "SUBSCRIPTIONS"
+	PornstarOrderFieldAge                  PornstarOrderField = "AGE"
+	PornstarOrderFieldUpdatedAt            PornstarOrderField = "UPDATED_AT"
+	PornstarOrderFieldMonthlySearches      PornstarOrderField = "MONTHLY_SEARCHES"
+	PornstarOrderFieldVideosCount          PornstarOrderField = "VIDEOS_COUNT"
+	PornstarOrderFieldPremiumVideosCount   PornstarOrderField = "PREMIUM_VIDEOS_COUNT"
+	PornstarOrderFieldWhiteLabelVideoCount PornstarOrderField = "WHITE_LABEL_VIDEO_COUNT"
+	PornstarOrderFieldRankPremium          PornstarOrderField = "RANK_PREMIUM"
+	PornstarOrderFieldRankWl               PornstarOrderField = "RANK_WL"
+	PornstarOrderFieldBreastSize           PornstarOrderField = "BREAST_SIZE"
+	PornstarOrderFieldCreatedAt            PornstarOrderField = "CREATED_AT"
 )
 
 var AllPornstarOrderField = []PornstarOrderField{
@@ -520,11 +534,19 @@ var AllPornstarOrderField = []PornstarOrderField{
 	PornstarOrderFieldSubscriptions,
 	PornstarOrderFieldAge,
 	PornstarOrderFieldUpdatedAt,
+	PornstarOrderFieldMonthlySearches,
+	PornstarOrderFieldVideosCount,
+	PornstarOrderFieldPremiumVideosCount,
+	PornstarOrderFieldWhiteLabelVideoCount,
+	PornstarOrderFieldRankPremium,
+	PornstarOrderFieldRankWl,
+	PornstarOrderFieldBreastSize,
+	PornstarOrderFieldCreatedAt,
 }
 
 func (e PornstarOrderField) IsValid() bool {
 	switch e {
-	case PornstarOrderFieldRank, PornstarOrderFieldName, PornstarOrderFieldViews, PornstarOrderFieldSubscriptions, PornstarOrderFieldAge, PornstarOrderFieldUpdatedAt:
+	case PornstarOrderFieldRank, PornstarOrderFieldName, PornstarOrderFieldViews, PornstarOrderFieldSubscriptions, PornstarOrderFieldAge, PornstarOrderFieldUpdatedAt, PornstarOrderFieldMonthlySearches, PornstarOrderFieldVideosCount, PornstarOrderFieldPremiumVideosCount, PornstarOrderFieldWhiteLabelVideoCount, PornstarOrderFieldRankPremium, PornstarOrderFieldRankWl, PornstarOrderFieldBreastSize, PornstarOrderFieldCreatedAt:
 		return true
 	}
 	return false
