@@ -2,12 +2,16 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/uptrace/bun/dialect"
+
 	"marquee/db"
+	"marquee/internal/testkit"
 )
 
 // searchPerformer is one performer of the search data: feed id, name,
@@ -282,4 +286,83 @@ func TestSearchIndexInStep(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSearchPlans checks that a search reads the token index by range,
+// never by scanning the token table, on both dialects: the cost of a
+// prefix is the tokens that start with it.
+func TestSearchPlans(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		profiles := feedgenProfiles(t, 2000)
+		for part := range slices.Chunk(profiles, 500) {
+			mustUpsert(t, s, part...)
+		}
+		if s.DB().Dialect == dialect.SQLite {
+			if _, err := s.DB().W.ExecContext(ctx, "ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		log := testkit.LogStatements(s)
+		for _, q := range []string{"a", "ali", "jolie aaliyah", "a b c d"} {
+			log.Take()
+			if _, err := s.List(ctx, db.Filter{Q: q}, nil, db.Page{First: 20}); err != nil {
+				t.Fatal(err)
+			}
+			for _, stmt := range log.Take() {
+				plan := explain(t, s, stmt)
+				if strings.Contains(plan, "SCAN st") || strings.Contains(plan, "st0 ALL") || strings.Contains(plan, "st1 ALL") {
+					t.Errorf("q=%q scans the tokens: %s\n%s", q, plan, stmt)
+				}
+			}
+		}
+	})
+}
+
+// explain returns the plan of stmt, one step per "; ": SQLite's details,
+// or MySQL's "table type key" per row.
+func explain(t *testing.T, s *db.Store, stmt string) string {
+	t.Helper()
+	ctx := context.Background()
+	if s.DB().Dialect == dialect.SQLite {
+		rows, err := s.DB().R.QueryContext(ctx, "EXPLAIN QUERY PLAN "+stmt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		return strings.Join(plan, "; ")
+	}
+	rows, err := s.DB().R.QueryContext(ctx, "EXPLAIN "+stmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var plan []string
+	for rows.Next() {
+		values := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range values {
+			ptrs[i] = &values[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		row := map[string]string{}
+		for i, c := range cols {
+			row[c] = values[i].String
+		}
+		plan = append(plan, row["table"]+" "+row["type"]+" "+row["key"])
+	}
+	return strings.Join(plan, "; ")
 }
