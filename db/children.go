@@ -17,6 +17,8 @@ type pornstarChildren struct {
 	aliases []Alias
 	thumbs  []Thumbnail
 	tags    []pornstarTag
+	// tokens are the search words of the name and the aliases.
+	tokens []searchToken
 }
 
 // newChildren builds the child rows of one performer from API or feed input.
@@ -44,6 +46,7 @@ func newChildren(id int64, f *PornstarFields, aliases []string, thumbs []Profile
 	}
 	c.tags = appendTags(c.tags, id, tagHairColor, f.HairColors)
 	c.tags = appendTags(c.tags, id, tagEthnicity, f.Ethnicities)
+	c.tokens = searchTokens(id, f.Name, c.aliases)
 	return c
 }
 
@@ -68,17 +71,6 @@ func aliasKey(alias string) string { return strings.ToLower(strings.TrimRight(al
 // tagValue is how a multi-valued attribute is stored and matched.
 func tagValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
 
-// searchText is what the q filter matches: the name and every alias.
-func searchText(name string, aliases []Alias) string {
-	var b strings.Builder
-	b.WriteString(strings.ToLower(name))
-	for _, a := range aliases {
-		b.WriteByte('\n')
-		b.WriteString(a.AliasKey)
-	}
-	return b.String()
-}
-
 func (c *pornstarChildren) setOwner(id int64) {
 	for i := range c.aliases {
 		c.aliases[i].PornstarID = id
@@ -89,9 +81,12 @@ func (c *pornstarChildren) setOwner(id int64) {
 	for i := range c.tags {
 		c.tags[i].PornstarID = id
 	}
+	for i := range c.tokens {
+		c.tokens[i].PornstarID = id
+	}
 }
 
-// syncChildren makes the aliases, thumbnails and tags of the performers in
+// syncChildren makes the aliases, thumbnails, tags and search tokens of the performers in
 // want equal to want, writing only the rows that differ. existing lists the
 // performers that may already have rows; new performers have none.
 func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*pornstarChildren, existing []int64) error {
@@ -99,6 +94,7 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 		haveAliases []Alias
 		haveThumbs  []Thumbnail
 		haveTags    []pornstarTag
+		haveTokens  []searchToken
 	)
 	err := chunks(existing, func(ids []int64) error {
 		if err := tx.NewSelect().Model(&haveAliases).Where("pornstar_id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
@@ -110,6 +106,9 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 		if err := tx.NewSelect().Model(&haveTags).Where("pornstar_id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 			return fmt.Errorf("load tags: %w", err)
 		}
+		if err := tx.NewSelect().Model(&haveTokens).Where("pornstar_id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+			return fmt.Errorf("load search tokens: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -119,10 +118,12 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 	var wantAliases []Alias
 	var wantThumbs []Thumbnail
 	var wantTags []pornstarTag
+	var wantTokens []searchToken
 	for _, c := range want {
 		wantAliases = append(wantAliases, c.aliases...)
 		wantThumbs = append(wantThumbs, c.thumbs...)
 		wantTags = append(wantTags, c.tags...)
+		wantTokens = append(wantTokens, c.tokens...)
 	}
 	inWant := func(id int64) bool { return want[id] != nil }
 
@@ -134,6 +135,9 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 	})
 	delTags, insTags := diffRows(haveTags, wantTags, inWant, func(t pornstarTag) (int64, string) {
 		return t.PornstarID, t.Attribute + "\x00" + t.Value
+	})
+	delTokens, insTokens := diffRows(haveTokens, wantTokens, inWant, func(t searchToken) (int64, string) {
+		return t.PornstarID, strconv.Itoa(int(t.Source)) + "\x00" + t.Token
 	})
 
 	// Deletes first: a moved alias must leave before it comes back, or the
@@ -150,6 +154,12 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 	}); err != nil {
 		return fmt.Errorf("delete tags: %w", err)
 	}
+	if err := chunks(delTokens, func(part []searchToken) error {
+		_, err := tx.NewDelete().Model(&part).WherePK().Exec(ctx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("delete search tokens: %w", err)
+	}
 	if err := insertRows(ctx, tx, insAliases, "id"); err != nil {
 		return fmt.Errorf("insert aliases: %w", err)
 	}
@@ -158,6 +168,9 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 	}
 	if err := insertRows(ctx, tx, insTags); err != nil {
 		return fmt.Errorf("insert tags: %w", err)
+	}
+	if err := insertRows(ctx, tx, insTokens); err != nil {
+		return fmt.Errorf("insert search tokens: %w", err)
 	}
 	return nil
 }

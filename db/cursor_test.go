@@ -163,6 +163,15 @@ func fuzzOrders() [][]db.OrderKey {
 	return append(out, allOrderKeys)
 }
 
+// fuzzFilter is the filter FuzzCursor lists order with: a q where the
+// order needs one.
+func fuzzFilter(order []db.OrderKey) db.Filter {
+	if slices.ContainsFunc(order, func(k db.OrderKey) bool { return k.Field == db.OrderRelevance }) {
+		return db.Filter{Q: "a"}
+	}
+	return db.Filter{}
+}
+
 // FuzzCursor forges cursors with the right scope for an order (so that they
 // reach the checks of their values) and for the feed-run list, and asks the
 // store for the page after (or before) them: the answer is a page or the
@@ -178,7 +187,7 @@ func FuzzCursor(f *testing.F) {
 	orders := fuzzOrders()
 	scopes := make([]string, len(orders))
 	for i, order := range orders {
-		page, err := s.List(ctx, db.Filter{}, order, db.Page{First: 2})
+		page, err := s.List(ctx, fuzzFilter(order), order, db.Page{First: 2})
 		if err != nil || len(page.Cursors) == 0 {
 			f.Fatalf("List: %+v, %v", page, err)
 		}
@@ -199,6 +208,7 @@ func FuzzCursor(f *testing.F) {
 		return uint8(slices.IndexFunc(orders, func(o []db.OrderKey) bool { return len(o) == 1 && o[0] == db.OrderKey{Field: field, Desc: desc} }))
 	}
 	name, rank, age, updated := orderIndex(db.OrderName, false), orderIndex(db.OrderRank, true), orderIndex(db.OrderAge, false), orderIndex(db.OrderUpdatedAt, false)
+	relevance := orderIndex(db.OrderRelevance, false)
 	seeds := []struct {
 		order      uint8
 		values, id string
@@ -230,6 +240,10 @@ func FuzzCursor(f *testing.F) {
 		{updated, `["9999-12-31T23:59:59-23:59"]`, "1"},
 		{updated, `["yesterday"]`, "1"},
 		{updated, `[0]`, "1"},
+		{relevance, `[5,1]`, "1"},  // past the last tier
+		{relevance, `[-1,1]`, "1"}, // before the first
+		{relevance, `[0]`, "1"},    // without the rank that follows it
+		{relevance, `[4,null]`, "1"},
 		{uint8(len(orders) - 1), `["anna",1,1,1,1,"2024-01-02T03:04:05Z"]`, "1"},
 	}
 	for _, seed := range seeds {
@@ -245,7 +259,7 @@ func FuzzCursor(f *testing.F) {
 		if backward {
 			page = db.Page{Last: 3, Before: forged}
 		}
-		if _, err := s.List(ctx, db.Filter{}, orders[i], page); err != nil {
+		if _, err := s.List(ctx, fuzzFilter(orders[i]), orders[i], page); err != nil {
 			wantCursorRefused(t, err)
 		}
 		if _, err := s.ListRuns(ctx, 3, testkit.ForgeCursor(t, runs, body)); err != nil {

@@ -32,7 +32,8 @@ type Range struct {
 // hair colours and ethnicities case-insensitively. FilterFields describes
 // each member.
 type Filter struct {
-	// Q is a case-insensitive substring of the name or of any alias.
+	// Q is words, each of which starts a word of the name or of one alias
+	// (the same one for all), ignoring case and accents (whereSearch).
 	Q            string           `json:"q,omitempty"`
 	HairColors   []string         `json:"hair_colors,omitempty"`
 	Ethnicities  []string         `json:"ethnicities,omitempty"`
@@ -135,8 +136,9 @@ const (
 // tests fail until every row has one.
 var FilterFields = []FilterField{
 	{Name: "q", Member: "q", Kind: FilterText, MaxLength: maxNameLen,
-		Description: "Case-insensitive substring of the name or of any alias.",
-		text:        func(f *Filter) *string { return &f.Q }, where: whereSearch},
+		Description: "Words, in any order, each the start of a word of the name or of one alias (the same one for all), " +
+			"ignoring case and accents; punctuation only separates words. Without sort, results come by relevance.",
+		text: func(f *Filter) *string { return &f.Q }, where: whereSearch},
 	textListFilter("hair_color", "hair_colors", "Hair colour, case-insensitive.", func(f *Filter) *[]string { return &f.HairColors }, "", tagHairColor),
 	textListFilter("ethnicity", "ethnicities", "Ethnicity, case-insensitive.", func(f *Filter) *[]string { return &f.Ethnicities }, "", tagEthnicity),
 	textListFilter("gender", "genders", "Gender, exact.", func(f *Filter) *[]string { return &f.Genders }, "gender", ""),
@@ -354,12 +356,6 @@ func checkFilterTime(ff *FilterField, f *Filter) error {
 	}
 	*ff.when(f) = &t
 	return nil
-}
-
-func whereSearch(q *bun.SelectQuery, f *Filter) {
-	if needle := strings.ToLower(strings.TrimSpace(f.Q)); needle != "" {
-		q.Where("p.search_text LIKE ? ESCAPE '!'", "%"+escapeLike(needle)+"%")
-	}
 }
 
 func whereHasImage(q *bun.SelectQuery, f *Filter) {

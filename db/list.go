@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/schema"
 )
 
 // Page sizes of every list.
@@ -40,6 +41,11 @@ const (
 	OrderRankWL               = "rank_wl"
 	OrderBreastSize           = "breast_size"
 	OrderCreatedAt            = "created_at"
+	// OrderRelevance orders by how well a performer matches the filter's q
+	// (exact name, exact alias, name prefix, alias prefix, other words); it
+	// needs a q, and rank breaks its ties when no key follows it. It is the
+	// default order of a list with a q.
+	OrderRelevance = "relevance"
 )
 
 // OrderKey is one key of an ordering.
@@ -83,6 +89,10 @@ type sortKey struct {
 	// value is the row's value of the column: nil, int64, string or
 	// time.Time, as kind says.
 	value func(p *Pornstar) any
+	// expr, when set, is what the key orders by instead of a column: a
+	// value derived from the row and the filter, which the list selects as
+	// the column (a scan-only member of Pornstar) for value to read.
+	expr func(f *Filter) schema.QueryAppender
 }
 
 type valueKind int
@@ -111,6 +121,8 @@ var sortKeyTable = []sortKey{
 	int64SortKey(OrderRankWL, "rank_wl", func(p *Pornstar) *int64 { return p.RankWL }),
 	int32SortKey(OrderBreastSize, "breast_size", func(p *Pornstar) *int32 { return p.BreastSize }),
 	{field: OrderCreatedAt, column: "created_at", kind: kindTime, value: func(p *Pornstar) any { return p.CreatedAt.UTC() }},
+	{field: OrderRelevance, column: "relevance", kind: kindInt, minInt: tierExactName, maxInt: tierOther,
+		value: func(p *Pornstar) any { return p.Relevance }, expr: relevanceExpr},
 }
 
 // int64SortKey is a sort key over a nullable BIGINT column.
@@ -150,6 +162,14 @@ var OrderFields = func() []string {
 
 func (k sortKey) ident() bun.Ident { return bun.Ident("p." + k.column) }
 
+// orderExpr is what the plan orders by for k.
+func (p *listPlan) orderExpr(k sortKey) schema.QueryAppender {
+	if k.expr != nil {
+		return k.expr(&p.filter)
+	}
+	return k.ident()
+}
+
 func derefInt(v *int64) any {
 	if v == nil {
 		return nil
@@ -158,7 +178,7 @@ func derefInt(v *int64) any {
 }
 
 // List returns one page of performers matching f in the given order (default
-// rank ascending). Ties are broken by id, in the direction of the first key;
+// relevance with a q, else rank ascending). Ties are broken by id, in the direction of the first key;
 // unknown values sort last in both directions. Cursors are opaque and bound
 // to the filter and order they came from: a cursor used with another filter
 // or order is ErrInvalid. Pages neither skip nor repeat rows when rows are
@@ -224,8 +244,12 @@ func newListPlan(f Filter, order []OrderKey, page Page) (*listPlan, error) {
 	if err := validateFilter(&f); err != nil {
 		return nil, err
 	}
+	_, searching := parseSearch(f.Q)
 	if len(order) == 0 {
 		order = []OrderKey{{Field: OrderRank}}
+		if searching {
+			order = []OrderKey{{Field: OrderRelevance}}
+		}
 	}
 	p := &listPlan{filter: f}
 	seen := map[string]bool{}
@@ -237,9 +261,16 @@ func newListPlan(f Filter, order []OrderKey, page Page) (*listPlan, error) {
 		if seen[o.Field] {
 			return nil, fieldError(fmt.Sprintf("order/%d/field", i), "is repeated")
 		}
+		if o.Field == OrderRelevance && !searching {
+			return nil, fieldError(fmt.Sprintf("order/%d/field", i), "relevance needs a q to be relevant to")
+		}
 		seen[o.Field] = true
 		p.keys = append(p.keys, k)
 		p.descs = append(p.descs, o.Desc)
+	}
+	if last := order[len(order)-1]; last.Field == OrderRelevance && !seen[OrderRank] {
+		p.keys = append(p.keys, sortKeys[OrderRank])
+		p.descs = append(p.descs, false)
 	}
 	switch {
 	case page.First < 0 || page.Last < 0:
@@ -385,6 +416,11 @@ func (p *listPlan) fetch(ctx context.Context, idb bun.IDB) ([]Pornstar, error) {
 	for i := start; i < len(segments) && len(rows) < want; i++ {
 		var part []Pornstar
 		q := idb.NewSelect().Model(&part)
+		for _, k := range p.keys {
+			if k.expr != nil {
+				q.ColumnExpr("?TableColumns").ColumnExpr("? AS ?", p.orderExpr(k), bun.Ident(k.column))
+			}
+		}
 		applyFilter(q, &p.filter)
 		p.applySegment(q, segments[i], i == start && p.cursor != nil)
 		q.Limit(int64(want - len(rows)))
@@ -399,7 +435,7 @@ func (p *listPlan) fetch(ctx context.Context, idb bun.IDB) ([]Pornstar, error) {
 // component is one term of the lexicographic order inside a segment.
 type component struct {
 	expr  string // SQL with one ? for ident
-	ident bun.Ident
+	ident schema.QueryAppender
 	desc  bool // in the direction of travel
 	value any  // the cursor's value, for the keyset predicate
 }
@@ -429,18 +465,18 @@ func (p *listPlan) applySegment(q *bun.SelectQuery, seg segment, afterCursor boo
 			if cv == nil {
 				isNull = 1
 			}
-			q.OrderExpr("(? IS NULL) "+dirSQL(p.backward), k.ident())
-			q.OrderExpr("? "+dirSQL(desc), k.ident())
-			comps = append(comps, component{"(? IS NULL)", k.ident(), p.backward, isNull})
+			q.OrderExpr("(? IS NULL) "+dirSQL(p.backward), p.orderExpr(k))
+			q.OrderExpr("? "+dirSQL(desc), p.orderExpr(k))
+			comps = append(comps, component{"(? IS NULL)", p.orderExpr(k), p.backward, isNull})
 			if cv != nil {
 				// Inside the cursor's NULL group every row ties on this key,
 				// so it is compared only when the cursor's value is known.
-				comps = append(comps, component{"?", k.ident(), desc, cv})
+				comps = append(comps, component{"?", p.orderExpr(k), desc, cv})
 			}
 			continue
 		}
-		q.OrderExpr("? "+dirSQL(desc), k.ident())
-		comps = append(comps, component{"?", k.ident(), desc, cv})
+		q.OrderExpr("? "+dirSQL(desc), p.orderExpr(k))
+		comps = append(comps, component{"?", p.orderExpr(k), desc, cv})
 	}
 	idDesc := p.descs[0] != p.backward
 	var cursorID any

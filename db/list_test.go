@@ -127,20 +127,22 @@ func TestListFilters(t *testing.T) {
 	}{
 		{"no filter: every performer in the feed and the API record", db.Filter{}, []string{anna, bella, zoe, max, under, bang, nameless, api}},
 
-		{"q: substring of a name", db.Filter{Q: "nna bl"}, []string{anna}},
-		{"q: substring of an alias", db.Filter{Q: "annie"}, []string{anna}},
+		{"q: word prefixes of a name", db.Filter{Q: "ann bl"}, []string{anna}},
+		{"q: inside a word is not a match", db.Filter{Q: "nna"}, nil},
+		{"q: prefix of an alias", db.Filter{Q: "annie"}, []string{anna}},
 		{"q: whole alias", db.Filter{Q: "Birds of Paradise"}, []string{bella}},
 		{"q: case-insensitive", db.Filter{Q: "ANNA BLONDE"}, []string{anna}},
-		{"q: non-ASCII lower-cased in the needle", db.Filter{Q: "ZOË ÜN"}, []string{zoe}},
-		{"q: non-ASCII lower-cased in the alias", db.Filter{Q: "élodie"}, []string{zoe}},
+		{"q: accents ignored in q", db.Filter{Q: "ZOË ÜN"}, []string{zoe}},
+		{"q: accents ignored in the alias", db.Filter{Q: "elodie"}, []string{zoe}},
 		{"q: no-break space inside an alias", db.Filter{Q: "ana\u00a0mar"}, []string{zoe}},
-		{"q: percent sign is literal", db.Filter{Q: "%"}, []string{max}},
-		{"q: percent sign inside the needle", db.Filter{Q: "0% r"}, []string{max}},
-		{"q: underscore is literal", db.Filter{Q: "r_s"}, []string{under}},
-		{"q: lone underscore is literal", db.Filter{Q: "_"}, []string{under}},
-		{"q: exclamation mark is literal", db.Filter{Q: "!"}, []string{bang}},
-		{"q: exclamation mark inside the needle", db.Filter{Q: "ng!"}, []string{bang}},
-		{"q: backslash is literal", db.Filter{Q: `k\s`}, []string{bang}},
+		{"q: percent sign alone matches nobody", db.Filter{Q: "%"}, nil},
+		{"q: percent sign after a word", db.Filter{Q: "100% r"}, []string{max}},
+		{"q: percent sign is no wildcard", db.Filter{Q: "m%l"}, nil},
+		{"q: underscore separates words", db.Filter{Q: "under_sc"}, []string{under}},
+		{"q: underscore is no wildcard", db.Filter{Q: "a_na"}, nil},
+		{"q: lone underscore matches nobody", db.Filter{Q: "_"}, nil},
+		{"q: exclamation mark", db.Filter{Q: "bang!"}, []string{bang}},
+		{"q: backslash separates words", db.Filter{Q: `back\sl`}, []string{bang}},
 		{"q: apostrophe", db.Filter{Q: "o'h"}, []string{under}},
 		{"q: no match", db.Filter{Q: "nobody at all"}, nil},
 		{"q: a removed performer is not found", db.Filter{Q: "gone"}, nil},
@@ -195,7 +197,7 @@ func TestListFilters(t *testing.T) {
 
 		{"hair colour and tattoos", db.Filter{HairColors: []string{"blonde"}, Tattoos: ptr(true)}, []string{anna}},
 		{"hair colour and removed any", db.Filter{HairColors: []string{"blonde"}, Removed: db.RemovedAny}, []string{anna, bella, gone}},
-		{"q, gender and orientation", db.Filter{Q: "a", Genders: []string{"male"}, Orientations: []string{"gay"}}, []string{under}},
+		{"q, gender and orientation", db.Filter{Q: "o", Genders: []string{"male"}, Orientations: []string{"gay"}}, []string{under}},
 		{"hair colour and ethnicity", db.Filter{HairColors: []string{"brunette"}, Ethnicities: []string{"white"}}, []string{max}},
 		{"has_image and gender", db.Filter{HasImage: ptr(true), Genders: []string{"female"}}, []string{anna}},
 	}
@@ -563,6 +565,9 @@ type namedOrder struct {
 func testOrders() []namedOrder {
 	out := []namedOrder{{"default", nil}}
 	for _, f := range db.OrderFields {
+		if f == db.OrderRelevance {
+			continue // needs a q: TestSearchOrder
+		}
 		out = append(out,
 			namedOrder{f + " asc", []db.OrderKey{{Field: f}}},
 			namedOrder{f + " desc", []db.OrderKey{{Field: f, Desc: true}}})
@@ -592,7 +597,7 @@ func TestListOrder(t *testing.T) {
 		}
 		t.Run("unknown values last in both directions", func(t *testing.T) {
 			for _, field := range db.OrderFields {
-				if field == db.OrderName || field == db.OrderUpdatedAt || field == db.OrderCreatedAt {
+				if field == db.OrderName || field == db.OrderUpdatedAt || field == db.OrderCreatedAt || field == db.OrderRelevance {
 					continue // always known
 				}
 				for _, desc := range []bool{false, true} {
@@ -717,7 +722,7 @@ func TestListPagination(t *testing.T) {
 			filter db.Filter
 		}{
 			{"all", db.Filter{}},
-			{"filtered", db.Filter{Q: "a", Ranges: map[string]db.Range{"age": {Min: ptr(int64(27))}}}},
+			{"filtered", db.Filter{Q: "a", Ranges: map[string]db.Range{"age": {Min: ptr(int64(26))}}}},
 		}
 		for _, f := range filters {
 			var matching []db.Pornstar

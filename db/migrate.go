@@ -34,6 +34,7 @@ func (d *DB) migrator() (*migrate.Migrator, error) {
 	if err := ms.Discover(sub); err != nil {
 		return nil, fmt.Errorf("db: migrations: %w", err)
 	}
+	ms = withGoSteps(ms, d)
 	tmpl := ddlTemplate{
 		PK:       "INTEGER PRIMARY KEY AUTOINCREMENT",
 		DateTime: "DATETIME",
@@ -53,6 +54,33 @@ func (d *DB) migrator() (*migrate.Migrator, error) {
 		// tried again on the next start instead of being skipped.
 		migrate.WithMarkAppliedOnSuccess(true),
 	), nil
+}
+
+// searchTokensMigration is the migration that adds the search tokens: after
+// its SQL, every performer is indexed (reindexSearch), which SQL alone
+// cannot do (the words are folded in Go).
+const searchTokensMigration = "20261126000009"
+
+// withGoSteps returns the migrations with the Go step of those that have
+// one run after their SQL, as part of the same migration.
+func withGoSteps(ms *migrate.Migrations, d *DB) *migrate.Migrations {
+	out := migrate.NewMigrations()
+	for _, m := range ms.Sorted() {
+		if m.Name == searchTokensMigration {
+			up := m.Up
+			m.Up = func(ctx context.Context, mg *migrate.Migrator, mig *migrate.Migration) error {
+				if err := up(ctx, mg, mig); err != nil {
+					return err
+				}
+				if err := reindexSearch(ctx, d.W); err != nil {
+					return fmt.Errorf("index performers for search: %w", err)
+				}
+				return nil
+			}
+		}
+		out.Add(m)
+	}
+	return out
 }
 
 // MigrationStatus describes one migration for `marquee migrate status`.

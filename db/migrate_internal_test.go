@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,6 +114,76 @@ func TestFieldRulesMigration(t *testing.T) {
 			}
 			if got.Width != nil {
 				t.Errorf("thumbnail width %d, want unknown", *got.Width)
+			}
+		})
+	}
+}
+
+// TestSearchTokensMigration: migration 000009 indexes the performers that
+// exist when it runs (their search_text in the earlier lower-case form, no
+// tokens), so that search finds them by their names and aliases at once.
+func TestSearchTokensMigration(t *testing.T) {
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, Options{URL: backend.URL(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, err := d.Migrate(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			rows := []Pornstar{
+				{PornstarFields: PornstarFields{Name: "Aaliyah Jolie"}, NameKey: "aaliyah jolie", SearchText: "aaliyah jolie\njolie baby", Version: 1, CreatedAt: now, UpdatedAt: now},
+				{PornstarFields: PornstarFields{Name: "Jolie"}, NameKey: "jolie", SearchText: "jolie", Version: 1, CreatedAt: now, UpdatedAt: now},
+				{PornstarFields: PornstarFields{Name: "Zoë"}, NameKey: "zoë", SearchText: "zoë\nélodie", Version: 1, CreatedAt: now, UpdatedAt: now},
+			}
+			for i := range rows {
+				if _, err := d.W.NewInsert().Model(&rows[i]).ExcludeColumn("id").Returning("id").Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			aliases := []Alias{
+				{PornstarID: rows[0].ID, Position: 0, Alias: "Jolie Baby", AliasKey: "jolie baby"},
+				{PornstarID: rows[2].ID, Position: 0, Alias: "Élodie", AliasKey: "élodie"},
+			}
+			if _, err := d.W.NewInsert().Model(&aliases).ExcludeColumn("id").Returning("NULL").Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Undo 000009 by its down file and apply it again, over the rows.
+			for _, q := range []string{
+				"DROP TABLE pornstar_search_tokens",
+				"DELETE FROM bun_migrations WHERE name = '20261126000009'",
+			} {
+				if _, err := d.W.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != 1 {
+				t.Fatalf("migrating again: %v, %v", applied, err)
+			}
+			s := NewStore(d)
+			for q, want := range map[string][]string{
+				"jolie":         {"Jolie", "Aaliyah Jolie"},
+				"baby jolie":    {"Aaliyah Jolie"},
+				"elodie":        {"Zoë"},
+				"zoe":           {"Zoë"},
+				"aaliyah baby":  nil,
+				"jolie aaliyah": {"Aaliyah Jolie"},
+			} {
+				page, err := s.List(ctx, Filter{Q: q}, nil, Page{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, p := range page.Items {
+					got = append(got, p.Name)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("q=%q after the migration finds %q, want %q", q, got, want)
+				}
 			}
 		})
 	}

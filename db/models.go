@@ -53,7 +53,8 @@ type Pornstar struct {
 	PornstarFields
 	// NameKey is the lower-cased name, the sort key of "order by name".
 	NameKey string `bun:"name_key"`
-	// SearchText is the lower-cased name and aliases, one per line, for q.
+	// SearchText is the name, then each alias, as search folds them into
+	// words (joined by spaces), one per line: what the relevance of q reads.
 	SearchText string `bun:"search_text"`
 	// ContentHash is the hash of the feed profile last written; nil for API records.
 	ContentHash *string `bun:"content_hash"`
@@ -65,6 +66,9 @@ type Pornstar struct {
 	DeletedAt *time.Time `bun:"deleted_at"`
 	CreatedAt time.Time  `bun:"created_at"`
 	UpdatedAt time.Time  `bun:"updated_at"`
+	// Relevance is the row's relevance tier (OrderRelevance) in a list
+	// ordered by it, 0 the best; zero elsewhere.
+	Relevance int64 `bun:"relevance,scanonly"`
 }
 
 // Alias is one row of aliases.

@@ -37,6 +37,9 @@ func TestListPlansWalkAnIndex(t *testing.T) {
 		}
 		log := testkit.LogStatements(s)
 		for _, field := range db.OrderFields {
+			if field == db.OrderRelevance {
+				continue // needs a q: TestSearchPlans
+			}
 			for _, desc := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s desc=%v", field, desc), func(t *testing.T) {
 					order := []db.OrderKey{{Field: field, Desc: desc}}

@@ -512,8 +512,9 @@ func (s *Store) Update(ctx context.Context, id int64, patch PornstarPatch, ifVer
 
 // Delete removes a performer made through an API, with its aliases and
 // thumbnails: every lookup and list answers as if it never was, but a sync
-// walk (updated_since) sees it removed and deleted, so a mirror drops it. A
-// feed-managed performer is refused with ErrFeedManaged.
+// walk (updated_since) sees it removed and deleted, so a mirror drops it.
+// Its slug stays taken, so that no URL of it ever names another performer.
+// A feed-managed performer is refused with ErrFeedManaged.
 func (s *Store) Delete(ctx context.Context, id int64, ifVersion *int64) error {
 	const op = "delete pornstar"
 	return s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {

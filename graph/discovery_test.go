@@ -186,6 +186,9 @@ func TestEveryOrderField(t *testing.T) {
 			t.Fatalf("%d performers", len(all))
 		}
 		for _, key := range db.OrderFields {
+			if key == db.OrderRelevance {
+				continue // needs a q: the search tests
+			}
 			field := strings.ToUpper(key)
 			for _, direction := range []string{"ASC", "DESC"} {
 				t.Run(field+" "+direction, func(t *testing.T) {

@@ -89,7 +89,9 @@ func testFilters(t *testing.T, e *env) {
 		want   []string
 	}{
 		{"none", nil, defaultOrder},
-		{"q in a name, any case", map[string]any{"q": "STAR"}, []string{"Alpha Star", "delta"}},
+		{"q in a name or an alias, any case, by relevance: alias prefix first", map[string]any{"q": "STAR"}, []string{"delta", "Alpha Star"}},
+		{"q: words in any order", map[string]any{"q": "star alpha"}, []string{"Alpha Star"}},
+		{"q: accents ignored", map[string]any{"q": "zülu"}, []string{"bravo"}},
 		{"q in an alias", map[string]any{"q": "zulu"}, []string{"bravo"}},
 		{"q with punctuation", map[string]any{"q": "a. s"}, []string{"Alpha Star"}},
 		{"q with a LIKE wildcard matches it literally", map[string]any{"q": "%"}, []string{}},
@@ -224,6 +226,18 @@ func testOrderings(t *testing.T, e *env) {
 			}
 		})
 	}
+	t.Run("relevance with q", func(t *testing.T) {
+		vars := map[string]any{"filter": map[string]any{"q": "star"}, "orderBy": []map[string]any{order("RELEVANCE", "ASC")}}
+		if got := list(t, e, vars).names(); !slices.Equal(got, []string{"delta", "Alpha Star"}) {
+			t.Fatalf("got %v", got)
+		}
+	})
+	t.Run("refused: relevance without q", func(t *testing.T) {
+		got := e.mustFail(t, request{query: listQuery, variables: map[string]any{"orderBy": []map[string]any{order("RELEVANCE", "ASC")}}}, graph.CodeBadUserInput)
+		if got.Extensions["field"] != "orderBy.0.field" {
+			t.Fatalf("field %v", got.Extensions["field"])
+		}
+	})
 	t.Run("refused: a repeated field", func(t *testing.T) {
 		got := e.mustFail(t, request{query: listQuery, variables: map[string]any{"orderBy": []map[string]any{order("NAME", "ASC"), order("NAME", "DESC")}}}, graph.CodeBadUserInput)
 		if got.Extensions["field"] != "orderBy.1.field" {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"marquee/db"
 	"marquee/internal/testkit"
@@ -30,9 +31,9 @@ func TestListPornstarsFilters(t *testing.T) {
 		hasTag := func(list []string, want string) bool {
 			return slices.ContainsFunc(list, func(v string) bool { return strings.EqualFold(v, want) })
 		}
-		alias0 := profiles[3].Aliases[0]
 		breastType := profiles[slices.IndexFunc(profiles, func(p db.Profile) bool { return p.BreastType != nil })]
 		plain := slices.DeleteFunc(slugLinked(profiles), func(p db.Profile) bool { return p.FeedID == removed.FeedID })
+		aliasPrefix := strings.ToLower(strings.Fields(profiles[3].Aliases[0])[0])[:3]
 
 		for _, tc := range []struct {
 			query string
@@ -56,9 +57,13 @@ func TestListPornstarsFilters(t *testing.T) {
 			{"rank_max=60", func(p db.Profile) bool { return inFeed(p) && *p.Rank <= 60 }},
 			{"views_min=1000000", func(p db.Profile) bool { return inFeed(p) && *p.Views >= 1000000 }},
 			{"breast_size_min=40", func(p db.Profile) bool { return inFeed(p) && p.BreastSize != nil && *p.BreastSize >= 40 }},
-			{"q=" + url.QueryEscape(strings.ToUpper(alias0[1:5])), func(p db.Profile) bool {
-				needle := strings.ToLower(alias0[1:5])
-				matches := func(s string) bool { return strings.Contains(strings.ToLower(s), needle) }
+			// A word prefix of an alias, upper-cased: every name or alias
+			// with a word that starts with it.
+			{"q=" + url.QueryEscape(strings.ToUpper(aliasPrefix)), func(p db.Profile) bool {
+				matches := func(s string) bool {
+					words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+					return slices.ContainsFunc(words, func(w string) bool { return strings.HasPrefix(w, aliasPrefix) })
+				}
 				return inFeed(p) && (matches(p.Name) || slices.ContainsFunc(p.Aliases, matches))
 			}},
 			{"has_image=true", func(p db.Profile) bool { return p.FeedID == cachedOwner.FeedID }},
@@ -327,6 +332,8 @@ func TestListPornstarsBadParameters(t *testing.T) {
 			{"q=%FF", "q"},
 			{"q=%00", "q"},
 			{"q=a&q=b", "q"},
+			{"sort=relevance", "sort"},
+			{"sort=-relevance&q=%20", "sort"},
 		} {
 			t.Run(tc.query, func(t *testing.T) {
 				api.get("/api/v1/pornstars?"+tc.query).wantParameter(t, tc.parameter)
@@ -623,6 +630,42 @@ func TestPornstarBySlug(t *testing.T) {
 			if tc.status == http.StatusNotFound {
 				r.wantProblem(t, http.StatusNotFound, "not-found")
 			}
+		}
+	})
+}
+
+// TestListPornstarsByRelevance: with q and no sort the list comes by
+// relevance (exact name, exact alias, name prefix, alias prefix, other
+// words; rank within each), page after page through next_cursor, and
+// sort=relevance gives the same.
+func TestListPornstarsByRelevance(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, api *testAPI) {
+		rank := func(v int64) *int64 { return &v }
+		var profiles []db.Profile
+		for i, p := range []struct {
+			name    string
+			aliases []string
+		}{
+			{"Aaliyah Jolie", []string{"Jolie Baby"}},
+			{"Angelina Jolie", nil},
+			{"Jolie", nil},
+			{"Jolina Marie", []string{"Jolie"}},
+			{"Jolene", nil},
+		} {
+			profiles = append(profiles, db.Profile{SchemaVersion: db.ProfileSchemaVersion, FeedID: int64(i + 1),
+				PornstarFields: db.PornstarFields{Name: p.name, Rank: rank(int64(10 - i))}, Aliases: p.aliases})
+		}
+		if _, err := api.store.UpsertProfiles(context.Background(), profiles); err != nil {
+			t.Fatal(err)
+		}
+		want := []int64{3, 4, 1, 2} // Jolie, Jolina Marie (alias), Aaliyah Jolie (alias prefix), Angelina Jolie
+		for _, path := range []string{"/api/v1/pornstars?limit=1&q=J%C3%93LIE", "/api/v1/pornstars?limit=3&q=jolie&sort=relevance"} {
+			if got := api.walk(t, path); !slices.Equal(got, want) {
+				t.Errorf("%s: feed ids %v, want %v", path, got, want)
+			}
+		}
+		if got := api.walk(t, "/api/v1/pornstars?limit=2&q=jolie%20aaliyah"); !slices.Equal(got, []int64{1}) {
+			t.Errorf("words in another order: %v", got)
 		}
 	})
 }

@@ -1363,7 +1363,11 @@ Selects performers. Every field narrows the result; lists match any of their
 values; ranges are inclusive.
 """
 input PornstarFilter {
-  "A case-insensitive substring of the name or of any alias."
+  """
+  Words, in any order, each the start of a word of the name or of one alias
+  (the same one for all), ignoring case and accents; punctuation only
+  separates words. Without ` + "`" + `orderBy` + "`" + `, results come by ` + "`" + `RELEVANCE` + "`" + `.
+  """
   q: String
   "Any of these hair colours (case-insensitive)."
   hairColor: [String!]
@@ -1450,6 +1454,12 @@ enum PornstarOrderField {
   RANK_WL
   BREAST_SIZE
   CREATED_AT
+  """
+  How well the performer matches ` + "`" + `filter.q` + "`" + `: exact name, exact alias, name
+  prefix, alias prefix, other words; ` + "`" + `rank` + "`" + ` breaks ties when no key follows.
+  Only with a ` + "`" + `q` + "`" + ` (` + "`" + `BAD_USER_INPUT` + "`" + ` otherwise).
+  """
+  RELEVANCE
 }
 
 """
@@ -1578,8 +1588,8 @@ extend type Query {
   pornstarBySlug(slug: String!): Pornstar
   """
   A page of performers: ` + "`" + `first` + "`" + ` (1..100, default 20) after the cursor ` + "`" + `after` + "`" + `,
-  or ` + "`" + `last` + "`" + ` before ` + "`" + `before` + "`" + `. The order defaults to rank ascending; ties are
-  broken by id, and unknown values sort last.
+  or ` + "`" + `last` + "`" + ` before ` + "`" + `before` + "`" + `. The order defaults to relevance with a ` + "`" + `q` + "`" + `, else
+  to rank ascending; ties are broken by id, and unknown values sort last.
   """
   pornstars(
     first: Int

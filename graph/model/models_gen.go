@@ -205,7 +205,9 @@ type PornstarEdge struct {
 // Selects performers. Every field narrows the result; lists match any of their
 // values; ranges are inclusive.
 type PornstarFilter struct {
-	// A case-insensitive substring of the name or of any alias.
+	// Words, in any order, each the start of a word of the name or of one alias
+	// (the same one for all), ignoring case and accents; punctuation only
+	// separates words. Without `orderBy`, results come by `RELEVANCE`.
 	Q *string `json:"q,omitempty"`
 	// Any of these hair colours (case-insensitive).
 	HairColor []string `json:"hairColor,omitempty"`
@@ -525,6 +527,10 @@ const (
 	PornstarOrderFieldRankWl               PornstarOrderField = "RANK_WL"
 	PornstarOrderFieldBreastSize           PornstarOrderField = "BREAST_SIZE"
 	PornstarOrderFieldCreatedAt            PornstarOrderField = "CREATED_AT"
+	// How well the performer matches `filter.q`: exact name, exact alias, name
+	// prefix, alias prefix, other words; `rank` breaks ties when no key follows.
+	// Only with a `q` (`BAD_USER_INPUT` otherwise).
+	PornstarOrderFieldRelevance PornstarOrderField = "RELEVANCE"
 )
 
 var AllPornstarOrderField = []PornstarOrderField{
@@ -542,11 +548,12 @@ var AllPornstarOrderField = []PornstarOrderField{
 	PornstarOrderFieldRankWl,
 	PornstarOrderFieldBreastSize,
 	PornstarOrderFieldCreatedAt,
+	PornstarOrderFieldRelevance,
 }
 
 func (e PornstarOrderField) IsValid() bool {
 	switch e {
-	case PornstarOrderFieldRank, PornstarOrderFieldName, PornstarOrderFieldViews, PornstarOrderFieldSubscriptions, PornstarOrderFieldAge, PornstarOrderFieldUpdatedAt, PornstarOrderFieldMonthlySearches, PornstarOrderFieldVideosCount, PornstarOrderFieldPremiumVideosCount, PornstarOrderFieldWhiteLabelVideoCount, PornstarOrderFieldRankPremium, PornstarOrderFieldRankWl, PornstarOrderFieldBreastSize, PornstarOrderFieldCreatedAt:
+	case PornstarOrderFieldRank, PornstarOrderFieldName, PornstarOrderFieldViews, PornstarOrderFieldSubscriptions, PornstarOrderFieldAge, PornstarOrderFieldUpdatedAt, PornstarOrderFieldMonthlySearches, PornstarOrderFieldVideosCount, PornstarOrderFieldPremiumVideosCount, PornstarOrderFieldWhiteLabelVideoCount, PornstarOrderFieldRankPremium, PornstarOrderFieldRankWl, PornstarOrderFieldBreastSize, PornstarOrderFieldCreatedAt, PornstarOrderFieldRelevance:
 		return true
 	}
 	return false
