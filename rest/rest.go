@@ -134,6 +134,7 @@ func (a *api) routes() []route {
 			http.MethodGet:  a.listPornstars,
 			http.MethodPost: a.createPornstar,
 		}},
+		{pattern: "/pornstars/facets", handlers: map[string]http.HandlerFunc{http.MethodGet: a.listFacets}},
 		{pattern: "/pornstars/export", handlers: map[string]http.HandlerFunc{http.MethodGet: a.exportPornstars}, streams: true},
 		{pattern: "/pornstars/{id}", handlers: map[string]http.HandlerFunc{
 			http.MethodGet:    a.getPornstar,
