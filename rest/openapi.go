@@ -799,7 +799,7 @@ func openAPISchemas() obj {
 				"error":          obj{"type": nullable("string"), "description": "Why the image failed."},
 				"fetched_at":     nullTimestamp,
 			}},
-		"PornstarPage": page("Pornstar"),
+		"PornstarPage":   page("Pornstar"),
 		"PornstarFacets": facetsSchema(),
 		"FacetValue": obj{"type": "object", "additionalProperties": false, "required": []string{"value", "count"},
 			"properties": obj{

@@ -31,7 +31,7 @@ type histogramDoc struct {
 func listTotal(t *testing.T, api *testAPI, query url.Values) int64 {
 	t.Helper()
 	var page pornstarPageDoc
-	api.get("/api/v1/pornstars?limit=1&" + query.Encode()).wantStatus(t, http.StatusOK).json(t, &page)
+	api.get("/api/v1/pornstars?limit=1&"+query.Encode()).wantStatus(t, http.StatusOK).json(t, &page)
 	return page.Total
 }
 
@@ -53,7 +53,7 @@ func TestFacetsMatchListTotals(t *testing.T) {
 			for k, v := range filter {
 				query[k] = v
 			}
-			r := api.get("/api/v1/pornstars/facets?" + query.Encode()).wantStatus(t, http.StatusOK)
+			r := api.get("/api/v1/pornstars/facets?"+query.Encode()).wantStatus(t, http.StatusOK)
 			var raw struct {
 				Total  int64                  `json:"total"`
 				Facets map[string]rawFacetDoc `json:"facets"`
