@@ -43,10 +43,12 @@ func newVersionCache[T any](max int) *versionCache[T] {
 }
 
 // SetChildrenCacheEntries bounds the children cache of AliasesOf and
-// ThumbnailsOf to n performers (default DefaultChildrenCacheEntries); 0
-// turns it off. Call it before the Store is used.
+// ThumbnailsOf, and the cache of facet values of Facets, to n performers
+// (default DefaultChildrenCacheEntries); 0 turns them off. Call it before
+// the Store is used.
 func (s *Store) SetChildrenCacheEntries(n int) {
 	s.aliases, s.thumbnails = newVersionCache[Alias](n), newVersionCache[Thumbnail](n)
+	s.facetRows = newVersionCache[facetRow](n)
 }
 
 // versionedLoad loads one relation of performers by id, with the version
@@ -58,48 +60,73 @@ type versionedLoad[T any] func(ctx context.Context, idb bun.IDB, ids []int64) (c
 // where it holds it for the row's version, else loaded from idb (in one
 // call), and kept where it was read at the row's version.
 func (c *versionCache[T]) readThrough(ctx context.Context, idb bun.IDB, rows []*Pornstar, load versionedLoad[T]) (map[int64][]T, error) {
-	if c.max <= 0 {
-		children, _, err := load(ctx, idb, idsOf(rows))
-		return children, err
+	ids, versions := make([]int64, len(rows)), make([]int64, len(rows))
+	for i, p := range rows {
+		ids[i], versions[i] = p.ID, p.Version
+	}
+	children, err := c.readVersions(ctx, idb, ids, versions, load)
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[int64][]T, len(rows))
+	for i, id := range ids {
+		out[id] = children[i]
+	}
+	return out, nil
+}
+
+// readVersions is readThrough for rows known by id and version alone:
+// children[i] is the relation of ids[i] at versions[i], from the cache
+// where it holds it for that version, else loaded from idb (in one call),
+// and kept where it was read at that version.
+func (c *versionCache[T]) readVersions(ctx context.Context, idb bun.IDB, ids, versions []int64, load versionedLoad[T]) ([][]T, error) {
+	children := make([][]T, len(ids))
+	if c.max <= 0 {
+		loaded, _, err := load(ctx, idb, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range ids {
+			children[i] = loaded[id]
+		}
+		return children, nil
+	}
 	var missing []int64
+	var missingAt []int
 	c.mu.Lock()
-	for _, p := range rows {
-		if e, ok := c.entries[p.ID]; ok && e.version == p.Version {
-			out[p.ID] = e.children
+	for i, id := range ids {
+		if e, ok := c.entries[id]; ok && e.version == versions[i] {
+			children[i] = e.children
 		} else {
-			missing = append(missing, p.ID)
+			missing, missingAt = append(missing, id), append(missingAt, i)
 		}
 	}
 	c.mu.Unlock()
 	if len(missing) == 0 {
-		return out, nil
+		return children, nil
 	}
-	loaded, versions, err := load(ctx, idb, missing)
+	loaded, loadedVersions, err := load(ctx, idb, missing)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, p := range rows {
-		if _, done := out[p.ID]; done {
-			continue
-		}
-		v := loaded[p.ID] // none: kept as known-empty all the same
-		out[p.ID] = v
-		if version, ok := versions[p.ID]; !ok || version != p.Version {
+	for _, i := range missingAt {
+		id := ids[i]
+		v := loaded[id] // none: kept as known-empty all the same
+		children[i] = v
+		if version, ok := loadedVersions[id]; !ok || version != versions[i] {
 			continue // read at another version than the row's: answered, not kept
 		}
-		if _, ok := c.entries[p.ID]; !ok && len(c.entries) >= c.max {
-			for id := range c.entries { // evict an arbitrary entry
-				delete(c.entries, id)
+		if _, ok := c.entries[id]; !ok && len(c.entries) >= c.max {
+			for other := range c.entries { // evict an arbitrary entry
+				delete(c.entries, other)
 				break
 			}
 		}
-		c.entries[p.ID] = versioned[T]{version: p.Version, children: v}
+		c.entries[id] = versioned[T]{version: versions[i], children: v}
 	}
-	return out, nil
+	return children, nil
 }
 
 func idsOf(rows []*Pornstar) []int64 {

@@ -2,6 +2,7 @@ package db
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -340,6 +341,52 @@ func (ff *FilterField) narrow(q *bun.SelectQuery, f *Filter) {
 			q.Where("? <= ?", column, *r.Max)
 		}
 	}
+}
+
+// isSet reports whether the filter narrows f's rows: whether a facet of
+// its name applies the disjunctive rule (Store.Facets).
+func (ff *FilterField) isSet(f *Filter) bool {
+	switch ff.Kind {
+	case FilterText:
+		return *ff.text(f) != ""
+	case FilterTextList:
+		return len(*ff.texts(f)) > 0
+	case FilterIDList:
+		return len(*ff.ids(f)) > 0
+	case FilterBool:
+		return *ff.flag(f) != nil
+	case FilterIntRange:
+		r := f.Ranges[ff.Name]
+		return r.Min != nil || r.Max != nil
+	case FilterRemoved:
+		return f.Removed != RemovedAny
+	case FilterTime:
+		return *ff.when(f) != nil
+	}
+	panic(fmt.Sprintf("db: filter %s has no kind", ff.Name))
+}
+
+// without returns f with the filter left out (f itself is not changed).
+func (ff *FilterField) without(f Filter) Filter {
+	switch ff.Kind {
+	case FilterText:
+		*ff.text(&f) = ""
+	case FilterTextList:
+		*ff.texts(&f) = nil
+	case FilterIDList:
+		*ff.ids(&f) = nil
+	case FilterBool:
+		*ff.flag(&f) = nil
+	case FilterIntRange:
+		ranges := maps.Clone(f.Ranges)
+		delete(ranges, ff.Name)
+		f.Ranges = ranges
+	case FilterRemoved:
+		f.Removed = RemovedAny
+	case FilterTime:
+		*ff.when(&f) = nil
+	}
+	return f
 }
 
 // checkFilterTime refuses a time no row can hold, and keeps one that a row

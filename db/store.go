@@ -24,7 +24,9 @@ type Store struct {
 	// The children cache of AliasesOf and ThumbnailsOf (children_cache.go).
 	aliases    *versionCache[Alias]
 	thumbnails *versionCache[Thumbnail]
-	stats      sqliteStats // when to ANALYZE (SQLite only)
+	// The facet values of performers, by id and version (facets.go).
+	facetRows *versionCache[facetRow]
+	stats     sqliteStats // when to ANALYZE (SQLite only)
 }
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.

@@ -20,6 +20,10 @@ const assumedThumbnails = 3
 // (aliased) lookups, not the thousands the token limit would let through.
 const lookupCost = 100
 
+// facetsCost is the complexity of pornstarFacets: it reads every performer
+// the filter selects, as ten lookups would cost.
+const facetsCost = 10 * lookupCost
+
 // setComplexity prices the fields whose cost grows with a list: a list
 // field costs its own 1 plus its size times the cost of one element.
 func setComplexity(c *generated.ComplexityRoot) {
@@ -45,6 +49,7 @@ func setComplexity(c *generated.ComplexityRoot) {
 		}
 		return 1 + n*child
 	}
+	c.Query.PornstarFacets = func(child int, _ *model.PornstarFilter, _ []model.PornstarFacet) int { return facetsCost + child }
 	c.Pornstar.Thumbnails = func(child int) int { return 1 + assumedThumbnails*child }
 	lookup := func(child int) int { return lookupCost + child }
 	c.Query.Node = func(child int, _ string) int { return lookup(child) }

@@ -112,6 +112,18 @@ func (r *queryResolver) Pornstars(ctx context.Context, first *int, after *string
 	return toConnection(loadersFrom(ctx), res, f), nil
 }
 
+func (r *queryResolver) PornstarFacets(ctx context.Context, filter *model.PornstarFilter, facets []model.PornstarFacet) (*model.PornstarFacets, error) {
+	f, err := toFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.store.Facets(ctx, f, toFacetNames(facets))
+	if err != nil {
+		return nil, facetsError(err)
+	}
+	return toFacets(res), nil
+}
+
 func (r *Resolver) PornstarConnection() generated.PornstarConnectionResolver {
 	return &pornstarConnectionResolver{r}
 }

@@ -180,6 +180,15 @@ func openAPIPaths() obj {
 				writeBody("PornstarWrite", mediaJSON), pornstarResponse("201", "Created", true),
 				"400 BadRequest", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
 		},
+		"/pornstars/facets": obj{
+			"get": readOp("listPornstarFacets", "pornstars", "Count performers per facet value",
+				"For each facet named in `facet`, how many performers have each value (a values facet) or fall in each "+
+					"bucket of fixed edges (a histogram, with the least and greatest value), under the filters of the "+
+					"list. A facet's counts leave out the filter of its own name, so that a menu with a value ticked still "+
+					"counts the others; `total` applies every filter. Unknown values count under `null` (a values facet) "+
+					"or `unknown` (a histogram). A values facet is ordered by count descending, then value.",
+				append([]obj{paramRef("Facet")}, filterParams...), ref("PornstarFacets"), nil, "400 InvalidParameter"),
+		},
 		"/pornstars/export": obj{
 			"get": exportOp(filterParams),
 		},
@@ -430,6 +439,7 @@ const slugPattern = "^[a-z0-9]+(-[a-z0-9]+)*$"
 
 func openAPIParameters() obj {
 	sortKey := "-?(" + strings.Join(db.OrderFields, "|") + ")"
+	facetName := "(" + strings.Join(db.FacetNames, "|") + ")"
 	params := obj{
 		"PornstarID": obj{"name": "id", "in": "path", "required": true, "description": "The performer's id (not its feed id).",
 			"schema": obj{"type": "integer", "format": "int64", "minimum": 1}},
@@ -448,6 +458,11 @@ func openAPIParameters() obj {
 			"description": "Comma-separated keys, each optionally prefixed with - for descending: " + strings.Join(db.OrderFields, ", ") +
 				". Default rank. Ties are broken by id; unknown values sort last in both directions.",
 			"schema": obj{"type": "string", "pattern": "^" + sortKey + "(," + sortKey + ")*$"}, "example": "rank,-views"},
+		"Facet": obj{"name": paramFacet, "in": "query", "required": true,
+			"description": "The facets to count, repeated or comma-separated, each once: " + strings.Join(db.FacetNames, ", ") + ".",
+			"schema": obj{"type": "array", "minItems": 1, "maxItems": len(db.FacetNames),
+				"items": obj{"type": "string", "pattern": "^" + facetName + "(," + facetName + ")*$"}},
+			"style": "form", "explode": true},
 		"IfNoneMatch": obj{"name": "If-None-Match", "in": "header", "description": "ETags the client holds: 304 when one matches.",
 			"schema": obj{"type": "string"}},
 		"ImageIfMatch": obj{"name": "If-Match", "in": "header", "description": "Only answer if the bytes have one of these ETags; 412 otherwise.",
@@ -804,7 +819,27 @@ func openAPISchemas() obj {
 				"error":          obj{"type": nullable("string"), "description": "Why the image failed."},
 				"fetched_at":     nullTimestamp,
 			}},
-		"PornstarPage": page("Pornstar"),
+		"PornstarPage":   page("Pornstar"),
+		"PornstarFacets": facetsSchema(),
+		"FacetValue": obj{"type": "object", "additionalProperties": false, "required": []string{"value", "count"},
+			"properties": obj{
+				"value": obj{"type": nullable("string"), "description": "As the filter of the facet's name takes it; null: unknown."},
+				"count": obj{"type": "integer", "format": "int64", "minimum": 1},
+			}},
+		"Histogram": obj{"type": "object", "additionalProperties": false, "required": []string{"min", "max", "unknown", "buckets"},
+			"properties": obj{
+				"min":     obj{"type": nullable("integer"), "format": "int64", "description": "The least value counted; null when none was."},
+				"max":     obj{"type": nullable("integer"), "format": "int64", "description": "The greatest value counted; null when none was."},
+				"unknown": obj{"type": "integer", "format": "int64", "minimum": 0, "description": "Performers without a value."},
+				"buckets": obj{"type": "array", "items": ref("HistogramBucket"),
+					"description": "Every bucket of the facet's fixed edges (docs/api.md), in order, empty ones included."},
+			}},
+		"HistogramBucket": obj{"type": "object", "additionalProperties": false, "required": []string{"min", "max", "count"},
+			"properties": obj{
+				"min":   obj{"type": "integer", "format": "int64", "description": "The least value of the bucket (the range filter's _min)."},
+				"max":   obj{"type": nullable("integer"), "format": "int64", "description": "The greatest value of the bucket (the range filter's _max); null: no bound."},
+				"count": obj{"type": "integer", "format": "int64", "minimum": 0},
+			}},
 		"AliasList": obj{"type": "object", "additionalProperties": false, "required": []string{"data"},
 			"properties": obj{"data": obj{"type": "array", "items": obj{"type": "string"}}}},
 		"ThumbnailList": obj{"type": "object", "additionalProperties": false, "required": []string{"data"},
@@ -848,6 +883,24 @@ func openAPISchemas() obj {
 				"detail":    obj{"type": "string"},
 			}},
 	}
+}
+
+// facetsSchema is the answer of GET /pornstars/facets: each facet of
+// db.FacetFields as its kind has it.
+func facetsSchema() obj {
+	facets := obj{}
+	for _, ff := range db.FacetFields {
+		if ff.Kind == db.FacetValues {
+			facets[ff.Name] = obj{"type": "array", "items": ref("FacetValue"), "description": ff.Description}
+		} else {
+			facets[ff.Name] = withDescription(ref("Histogram"), ff.Description)
+		}
+	}
+	return obj{"type": "object", "additionalProperties": false, "required": []string{"total", "facets"},
+		"properties": obj{
+			"total":  obj{"type": "integer", "format": "int64", "minimum": 0, "description": "How many performers every filter selects."},
+			"facets": obj{"type": "object", "additionalProperties": false, "properties": facets, "description": "The facets asked for, by name."},
+		}}
 }
 
 // codingNames are the content codings the API compresses with.

@@ -75,6 +75,8 @@ func queryParamOf(field string) string {
 		return paramSort
 	case "after", "before":
 		return paramCursor
+	case "facets":
+		return paramFacet
 	}
 	if filter, ok := db.FilterFieldOf(field); ok {
 		return filter.ParamNames()[0]

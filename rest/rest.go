@@ -150,6 +150,7 @@ func (a *api) routes() []route {
 			http.MethodGet:  a.listPornstars,
 			http.MethodPost: a.createPornstar,
 		}},
+		{pattern: "/pornstars/facets", handlers: map[string]http.HandlerFunc{http.MethodGet: a.listFacets}},
 		{pattern: "/pornstars/export", handlers: map[string]http.HandlerFunc{http.MethodGet: a.exportPornstars}, streams: true},
 		{pattern: "/pornstars/by-slug/{slug}", handlers: map[string]http.HandlerFunc{http.MethodGet: a.getPornstarBySlug}, precedes: true},
 		{pattern: "/pornstars/{id}", handlers: map[string]http.HandlerFunc{

@@ -60,6 +60,7 @@ func operationRequests(id int64, slug string, runID int64, urlHash string) []req
 		{method: http.MethodGet, path: "/api/v1/pornstars"},
 		{method: http.MethodPost, path: "/api/v1/pornstars", body: `{"name": "X"}`},
 		{method: http.MethodGet, path: "/api/v1/pornstars/export"},
+		{method: http.MethodGet, path: "/api/v1/pornstars/facets?facet=gender,age"},
 		{method: http.MethodGet, path: p},
 		{method: http.MethodPut, path: p, body: `{"name": "X"}`},
 		{method: http.MethodPatch, path: p, body: `{"age": 30}`},

@@ -39,6 +39,11 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	FacetValue struct {
+		Count func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	FeedRun struct {
 		Bytes                    func(childComplexity int) int
 		DatabaseID               func(childComplexity int) int
@@ -94,6 +99,20 @@ type ComplexityRoot struct {
 		FeedID    func(childComplexity int) int
 		ItemIndex func(childComplexity int) int
 		Reason    func(childComplexity int) int
+	}
+
+	HistogramBucket struct {
+		Count func(childComplexity int) int
+		Max   func(childComplexity int) int
+		Min   func(childComplexity int) int
+	}
+
+	HistogramFacet struct {
+		Buckets      func(childComplexity int) int
+		Facet        func(childComplexity int) int
+		Max          func(childComplexity int) int
+		Min          func(childComplexity int) int
+		UnknownCount func(childComplexity int) int
 	}
 
 	Image struct {
@@ -173,6 +192,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	PornstarFacets struct {
+		Histograms func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+		Values     func(childComplexity int) int
+	}
+
 	Query struct {
 		FeedRun          func(childComplexity int, id string) int
 		FeedRuns         func(childComplexity int, first *int, after *string) int
@@ -181,6 +206,7 @@ type ComplexityRoot struct {
 		Pornstar         func(childComplexity int, id string) int
 		PornstarByFeedID func(childComplexity int, feedID int) int
 		PornstarBySlug   func(childComplexity int, slug string) int
+		PornstarFacets   func(childComplexity int, filter *model.PornstarFilter, facets []model.PornstarFacet) int
 		Pornstars        func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.PornstarFilter, orderBy []*model.PornstarOrder) int
 	}
 
@@ -191,6 +217,11 @@ type ComplexityRoot struct {
 		URL     func(childComplexity int) int
 		URLHash func(childComplexity int) int
 		Width   func(childComplexity int) int
+	}
+
+	ValueFacet struct {
+		Facet  func(childComplexity int) int
+		Values func(childComplexity int) int
 	}
 }
 
@@ -221,6 +252,7 @@ type QueryResolver interface {
 	PornstarByFeedID(ctx context.Context, feedID int) (*model.Pornstar, error)
 	PornstarBySlug(ctx context.Context, slug string) (*model.Pornstar, error)
 	Pornstars(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.PornstarFilter, orderBy []*model.PornstarOrder) (*model.PornstarConnection, error)
+	PornstarFacets(ctx context.Context, filter *model.PornstarFilter, facets []model.PornstarFacet) (*model.PornstarFacets, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -240,6 +272,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "FacetValue.count":
+		if e.ComplexityRoot.FacetValue.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FacetValue.Count(childComplexity), true
+	case "FacetValue.value":
+		if e.ComplexityRoot.FacetValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FacetValue.Value(childComplexity), true
 
 	case "FeedRun.bytes":
 		if e.ComplexityRoot.FeedRun.Bytes == nil {
@@ -507,6 +552,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedRunReject.Reason(childComplexity), true
+
+	case "HistogramBucket.count":
+		if e.ComplexityRoot.HistogramBucket.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramBucket.Count(childComplexity), true
+	case "HistogramBucket.max":
+		if e.ComplexityRoot.HistogramBucket.Max == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramBucket.Max(childComplexity), true
+	case "HistogramBucket.min":
+		if e.ComplexityRoot.HistogramBucket.Min == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramBucket.Min(childComplexity), true
+
+	case "HistogramFacet.buckets":
+		if e.ComplexityRoot.HistogramFacet.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramFacet.Buckets(childComplexity), true
+	case "HistogramFacet.facet":
+		if e.ComplexityRoot.HistogramFacet.Facet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramFacet.Facet(childComplexity), true
+	case "HistogramFacet.max":
+		if e.ComplexityRoot.HistogramFacet.Max == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramFacet.Max(childComplexity), true
+	case "HistogramFacet.min":
+		if e.ComplexityRoot.HistogramFacet.Min == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramFacet.Min(childComplexity), true
+	case "HistogramFacet.unknownCount":
+		if e.ComplexityRoot.HistogramFacet.UnknownCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistogramFacet.UnknownCount(childComplexity), true
 
 	case "Image.attempts":
 		if e.ComplexityRoot.Image.Attempts == nil {
@@ -888,6 +983,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PornstarEdge.Node(childComplexity), true
 
+	case "PornstarFacets.histograms":
+		if e.ComplexityRoot.PornstarFacets.Histograms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PornstarFacets.Histograms(childComplexity), true
+	case "PornstarFacets.totalCount":
+		if e.ComplexityRoot.PornstarFacets.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PornstarFacets.TotalCount(childComplexity), true
+	case "PornstarFacets.values":
+		if e.ComplexityRoot.PornstarFacets.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PornstarFacets.Values(childComplexity), true
+
 	case "Query.feedRun":
 		if e.ComplexityRoot.Query.FeedRun == nil {
 			break
@@ -966,6 +1080,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PornstarBySlug(childComplexity, args["slug"].(string)), true
+	case "Query.pornstarFacets":
+		if e.ComplexityRoot.Query.PornstarFacets == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pornstarFacets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PornstarFacets(childComplexity, args["filter"].(*model.PornstarFilter), args["facets"].([]model.PornstarFacet)), true
 	case "Query.pornstars":
 		if e.ComplexityRoot.Query.Pornstars == nil {
 			break
@@ -1014,6 +1139,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Thumbnail.Width(childComplexity), true
+
+	case "ValueFacet.facet":
+		if e.ComplexityRoot.ValueFacet.Facet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ValueFacet.Facet(childComplexity), true
+	case "ValueFacet.values":
+		if e.ComplexityRoot.ValueFacet.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ValueFacet.Values(childComplexity), true
 
 	}
 	return 0, false
@@ -1433,6 +1571,87 @@ enum RemovedFilter {
   ANY
 }
 
+"""
+A field whose values pornstarFacets counts: per value (the values facets,
+HAIR_COLOR to WL_STATUS) or per bucket of fixed edges (the histograms, AGE
+to RANK_WL; docs/api.md lists the edges).
+"""
+enum PornstarFacet {
+  HAIR_COLOR
+  ETHNICITY
+  GENDER
+  ORIENTATION
+  LICENSE
+  BREAST_TYPE
+  TATTOOS
+  PIERCINGS
+  WL_STATUS
+  AGE
+  BREAST_SIZE
+  SUBSCRIPTIONS
+  MONTHLY_SEARCHES
+  VIEWS
+  VIDEOS_COUNT
+  PREMIUM_VIDEOS_COUNT
+  WHITE_LABEL_VIDEO_COUNT
+  RANK
+  RANK_PREMIUM
+  RANK_WL
+}
+
+"The answer of pornstarFacets."
+type PornstarFacets {
+  "How many performers the whole filter selects."
+  totalCount: Int!
+  "The values facets asked for, in the order asked."
+  values: [ValueFacet!]!
+  "The histograms asked for, in the order asked."
+  histograms: [HistogramFacet!]!
+}
+
+"""
+The counts of a values facet: count descending, then value; only values
+counted at least once.
+"""
+type ValueFacet {
+  facet: PornstarFacet!
+  values: [FacetValue!]!
+}
+
+"One value of a values facet and how many performers have it."
+type FacetValue {
+  """
+  The value as the filter field of the facet's name takes it (hair colours
+  and ethnicities lower-cased; ` + "`" + `true` + "`" + ` or ` + "`" + `false` + "`" + ` for a flag); null: unknown.
+  """
+  value: String
+  count: Int!
+}
+
+"The counts of a histogram facet."
+type HistogramFacet {
+  facet: PornstarFacet!
+  "The least value counted; null when none was."
+  min: Int64
+  "The greatest value counted; null when none was."
+  max: Int64
+  "Performers without a value."
+  unknownCount: Int!
+  "Every bucket of the facet's fixed edges, in order, empty ones included."
+  buckets: [HistogramBucket!]!
+}
+
+"""
+The values from ` + "`" + `min` + "`" + ` to ` + "`" + `max` + "`" + `, inclusive: the bounds of the range filter of
+the facet's name (` + "`" + `ageMin` + "`" + `, ` + "`" + `ageMax` + "`" + `).
+"""
+type HistogramBucket {
+  min: Int64!
+  "null: no upper bound."
+  max: Int64
+  count: Int!
+}
+
 "One key of an ordering."
 input PornstarOrder {
   field: PornstarOrderField!
@@ -1599,6 +1818,14 @@ extend type Query {
     filter: PornstarFilter
     orderBy: [PornstarOrder!]
   ): PornstarConnection!
+  """
+  How many performers have each value of each facet asked for (each at most
+  once, at least one), under the filter. A facet's counts leave out the
+  filter field of its own name (` + "`" + `hairColor` + "`" + ` for HAIR_COLOR, ` + "`" + `ageMin` + "`" + ` and
+  ` + "`" + `ageMax` + "`" + ` for AGE), so that a menu with one value ticked still counts the
+  others; ` + "`" + `totalCount` + "`" + ` applies the whole filter.
+  """
+  pornstarFacets(filter: PornstarFilter, facets: [PornstarFacet!]!): PornstarFacets!
 }
 
 extend type Mutation {
@@ -1676,6 +1903,16 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_FacetValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_FacetValue_value(ctx, field)
+	case "count":
+		return ec.fieldContext_FacetValue_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FacetValue", field.Name)
+}
 
 func (ec *executionContext) childFields_FeedRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1789,6 +2026,34 @@ func (ec *executionContext) childFields_FeedRunReject(ctx context.Context, field
 		return ec.fieldContext_FeedRunReject_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FeedRunReject", field.Name)
+}
+
+func (ec *executionContext) childFields_HistogramBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "min":
+		return ec.fieldContext_HistogramBucket_min(ctx, field)
+	case "max":
+		return ec.fieldContext_HistogramBucket_max(ctx, field)
+	case "count":
+		return ec.fieldContext_HistogramBucket_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HistogramBucket", field.Name)
+}
+
+func (ec *executionContext) childFields_HistogramFacet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "facet":
+		return ec.fieldContext_HistogramFacet_facet(ctx, field)
+	case "min":
+		return ec.fieldContext_HistogramFacet_min(ctx, field)
+	case "max":
+		return ec.fieldContext_HistogramFacet_max(ctx, field)
+	case "unknownCount":
+		return ec.fieldContext_HistogramFacet_unknownCount(ctx, field)
+	case "buckets":
+		return ec.fieldContext_HistogramFacet_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HistogramFacet", field.Name)
 }
 
 func (ec *executionContext) childFields_Image(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1931,6 +2196,18 @@ func (ec *executionContext) childFields_PornstarEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type PornstarEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_PornstarFacets(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_PornstarFacets_totalCount(ctx, field)
+	case "values":
+		return ec.fieldContext_PornstarFacets_values(ctx, field)
+	case "histograms":
+		return ec.fieldContext_PornstarFacets_histograms(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PornstarFacets", field.Name)
+}
+
 func (ec *executionContext) childFields_Thumbnail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "type":
@@ -1947,6 +2224,16 @@ func (ec *executionContext) childFields_Thumbnail(ctx context.Context, field gra
 		return ec.fieldContext_Thumbnail_image(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Thumbnail", field.Name)
+}
+
+func (ec *executionContext) childFields_ValueFacet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "facet":
+		return ec.fieldContext_ValueFacet_facet(ctx, field)
+	case "values":
+		return ec.fieldContext_ValueFacet_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ValueFacet", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2279,6 +2566,28 @@ func (ec *executionContext) field_Query_pornstarBySlug_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_pornstarFacets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.PornstarFilter, error) {
+			return ec.unmarshalOPornstarFilter2ᚖmarqueeᚋgraphᚋmodelᚐPornstarFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "facets",
+		func(ctx context.Context, v any) ([]model.PornstarFacet, error) {
+			return ec.unmarshalNPornstarFacet2ᚕmarqueeᚋgraphᚋmodelᚐPornstarFacetᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["facets"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_pornstar_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2420,6 +2729,52 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _FacetValue_value(ctx context.Context, field graphql.CollectedField, obj *model.FacetValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FacetValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FacetValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FacetValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _FacetValue_count(ctx context.Context, field graphql.CollectedField, obj *model.FacetValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FacetValue_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FacetValue_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FacetValue", field, false, false, "Int")
+}
 
 func (ec *executionContext) _FeedRun_id(ctx context.Context, field graphql.CollectedField, obj *model.FeedRun) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3463,6 +3818,199 @@ func (ec *executionContext) _FeedRunReject_reason(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_FeedRunReject_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FeedRunReject", field, false, false, "String")
+}
+
+func (ec *executionContext) _HistogramBucket_min(ctx context.Context, field graphql.CollectedField, obj *model.HistogramBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramBucket_min(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Min, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramBucket_min(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistogramBucket", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _HistogramBucket_max(ctx context.Context, field graphql.CollectedField, obj *model.HistogramBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramBucket_max(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Max, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt642ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramBucket_max(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistogramBucket", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _HistogramBucket_count(ctx context.Context, field graphql.CollectedField, obj *model.HistogramBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramBucket_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramBucket_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistogramBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HistogramFacet_facet(ctx context.Context, field graphql.CollectedField, obj *model.HistogramFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramFacet_facet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Facet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PornstarFacet) graphql.Marshaler {
+			return ec.marshalNPornstarFacet2marqueeᚋgraphᚋmodelᚐPornstarFacet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramFacet_facet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistogramFacet", field, false, false, "PornstarFacet")
+}
+
+func (ec *executionContext) _HistogramFacet_min(ctx context.Context, field graphql.CollectedField, obj *model.HistogramFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramFacet_min(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Min, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt642ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramFacet_min(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistogramFacet", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _HistogramFacet_max(ctx context.Context, field graphql.CollectedField, obj *model.HistogramFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramFacet_max(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Max, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt642ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramFacet_max(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistogramFacet", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _HistogramFacet_unknownCount(ctx context.Context, field graphql.CollectedField, obj *model.HistogramFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramFacet_unknownCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnknownCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramFacet_unknownCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistogramFacet", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HistogramFacet_buckets(ctx context.Context, field graphql.CollectedField, obj *model.HistogramFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistogramFacet_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HistogramBucket) graphql.Marshaler {
+			return ec.marshalNHistogramBucket2ᚕᚖmarqueeᚋgraphᚋmodelᚐHistogramBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistogramFacet_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HistogramFacet",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HistogramBucket(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Image_urlHash(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
@@ -4951,6 +5499,93 @@ func (ec *executionContext) fieldContext_PornstarEdge_node(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _PornstarFacets_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.PornstarFacets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PornstarFacets_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PornstarFacets_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PornstarFacets", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PornstarFacets_values(ctx context.Context, field graphql.CollectedField, obj *model.PornstarFacets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PornstarFacets_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ValueFacet) graphql.Marshaler {
+			return ec.marshalNValueFacet2ᚕᚖmarqueeᚋgraphᚋmodelᚐValueFacetᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PornstarFacets_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PornstarFacets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ValueFacet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PornstarFacets_histograms(ctx context.Context, field graphql.CollectedField, obj *model.PornstarFacets) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PornstarFacets_histograms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Histograms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HistogramFacet) graphql.Marshaler {
+			return ec.marshalNHistogramFacet2ᚕᚖmarqueeᚋgraphᚋmodelᚐHistogramFacetᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PornstarFacets_histograms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PornstarFacets",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HistogramFacet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5303,6 +5938,50 @@ func (ec *executionContext) fieldContext_Query_pornstars(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_pornstarFacets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pornstarFacets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PornstarFacets(ctx, fc.Args["filter"].(*model.PornstarFilter), fc.Args["facets"].([]model.PornstarFacet))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PornstarFacets) graphql.Marshaler {
+			return ec.marshalNPornstarFacets2ᚖmarqueeᚋgraphᚋmodelᚐPornstarFacets(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pornstarFacets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PornstarFacets(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pornstarFacets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5521,6 +6200,61 @@ func (ec *executionContext) fieldContext_Thumbnail_image(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Image(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ValueFacet_facet(ctx context.Context, field graphql.CollectedField, obj *model.ValueFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ValueFacet_facet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Facet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PornstarFacet) graphql.Marshaler {
+			return ec.marshalNPornstarFacet2marqueeᚋgraphᚋmodelᚐPornstarFacet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ValueFacet_facet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ValueFacet", field, false, false, "PornstarFacet")
+}
+
+func (ec *executionContext) _ValueFacet_values(ctx context.Context, field graphql.CollectedField, obj *model.ValueFacet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ValueFacet_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FacetValue) graphql.Marshaler {
+			return ec.marshalNFacetValue2ᚕᚖmarqueeᚋgraphᚋmodelᚐFacetValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ValueFacet_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ValueFacet",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FacetValue(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7459,6 +8193,44 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 
 // region    **************************** object.gotpl ****************************
 
+var facetValueImplementors = []string{"FacetValue"}
+
+func (ec *executionContext) _FacetValue(ctx context.Context, sel ast.SelectionSet, obj *model.FacetValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, facetValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FacetValue")
+		case "value":
+			out.Values[i] = ec._FacetValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._FacetValue_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var feedRunImplementors = []string{"FeedRun", "Node"}
 
 func (ec *executionContext) _FeedRun(ctx context.Context, sel ast.SelectionSet, obj *model.FeedRun) graphql.Marshaler {
@@ -7791,6 +8563,102 @@ func (ec *executionContext) _FeedRunReject(ctx context.Context, sel ast.Selectio
 			}
 		case "reason":
 			out.Values[i] = ec._FeedRunReject_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var histogramBucketImplementors = []string{"HistogramBucket"}
+
+func (ec *executionContext) _HistogramBucket(ctx context.Context, sel ast.SelectionSet, obj *model.HistogramBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, histogramBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HistogramBucket")
+		case "min":
+			out.Values[i] = ec._HistogramBucket_min(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "max":
+			out.Values[i] = ec._HistogramBucket_max(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._HistogramBucket_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var histogramFacetImplementors = []string{"HistogramFacet"}
+
+func (ec *executionContext) _HistogramFacet(ctx context.Context, sel ast.SelectionSet, obj *model.HistogramFacet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, histogramFacetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HistogramFacet")
+		case "facet":
+			out.Values[i] = ec._HistogramFacet_facet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "min":
+			out.Values[i] = ec._HistogramFacet_min(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "max":
+			out.Values[i] = ec._HistogramFacet_max(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "unknownCount":
+			out.Values[i] = ec._HistogramFacet_unknownCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._HistogramFacet_buckets(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8291,6 +9159,49 @@ func (ec *executionContext) _PornstarEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var pornstarFacetsImplementors = []string{"PornstarFacets"}
+
+func (ec *executionContext) _PornstarFacets(ctx context.Context, sel ast.SelectionSet, obj *model.PornstarFacets) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pornstarFacetsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PornstarFacets")
+		case "totalCount":
+			out.Values[i] = ec._PornstarFacets_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._PornstarFacets_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "histograms":
+			out.Values[i] = ec._PornstarFacets_histograms(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -8357,6 +9268,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_pornstars(ctx, field)
+				})
+		case "pornstarFacets":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_pornstarFacets(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -8427,6 +9344,44 @@ func (ec *executionContext) _Thumbnail(ctx context.Context, sel ast.SelectionSet
 			}
 		case "image":
 			out.Values[i] = ec._Thumbnail_image(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var valueFacetImplementors = []string{"ValueFacet"}
+
+func (ec *executionContext) _ValueFacet(ctx context.Context, sel ast.SelectionSet, obj *model.ValueFacet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, valueFacetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ValueFacet")
+		case "facet":
+			out.Values[i] = ec._ValueFacet_facet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._ValueFacet_values(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8842,6 +9797,30 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) marshalNFacetValue2ᚕᚖmarqueeᚋgraphᚋmodelᚐFacetValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FacetValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFacetValue2ᚖmarqueeᚋgraphᚋmodelᚐFacetValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFacetValue2ᚖmarqueeᚋgraphᚋmodelᚐFacetValue(ctx context.Context, sel ast.SelectionSet, v *model.FacetValue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FacetValue!")
+		return graphql.Null
+	}
+	return ec._FacetValue(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNFeedRun2ᚕᚖmarqueeᚋgraphᚋmodelᚐFeedRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FeedRun) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -8954,6 +9933,54 @@ func (ec *executionContext) unmarshalNFeedRunStatus2marqueeᚋgraphᚋmodelᚐFe
 
 func (ec *executionContext) marshalNFeedRunStatus2marqueeᚋgraphᚋmodelᚐFeedRunStatus(ctx context.Context, sel ast.SelectionSet, v model.FeedRunStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNHistogramBucket2ᚕᚖmarqueeᚋgraphᚋmodelᚐHistogramBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HistogramBucket) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHistogramBucket2ᚖmarqueeᚋgraphᚋmodelᚐHistogramBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHistogramBucket2ᚖmarqueeᚋgraphᚋmodelᚐHistogramBucket(ctx context.Context, sel ast.SelectionSet, v *model.HistogramBucket) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HistogramBucket!")
+		return graphql.Null
+	}
+	return ec._HistogramBucket(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHistogramFacet2ᚕᚖmarqueeᚋgraphᚋmodelᚐHistogramFacetᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HistogramFacet) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHistogramFacet2ᚖmarqueeᚋgraphᚋmodelᚐHistogramFacet(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHistogramFacet2ᚖmarqueeᚋgraphᚋmodelᚐHistogramFacet(ctx context.Context, sel ast.SelectionSet, v *model.HistogramFacet) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HistogramFacet!")
+		return graphql.Null
+	}
+	return ec._HistogramFacet(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -9104,6 +10131,54 @@ func (ec *executionContext) marshalNPornstarEdge2ᚖmarqueeᚋgraphᚋmodelᚐPo
 	return ec._PornstarEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNPornstarFacet2marqueeᚋgraphᚋmodelᚐPornstarFacet(ctx context.Context, v any) (model.PornstarFacet, error) {
+	var res model.PornstarFacet
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPornstarFacet2marqueeᚋgraphᚋmodelᚐPornstarFacet(ctx context.Context, sel ast.SelectionSet, v model.PornstarFacet) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPornstarFacet2ᚕmarqueeᚋgraphᚋmodelᚐPornstarFacetᚄ(ctx context.Context, v any) ([]model.PornstarFacet, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.PornstarFacet, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPornstarFacet2marqueeᚋgraphᚋmodelᚐPornstarFacet(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNPornstarFacet2ᚕmarqueeᚋgraphᚋmodelᚐPornstarFacetᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PornstarFacet) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPornstarFacet2marqueeᚋgraphᚋmodelᚐPornstarFacet(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPornstarFacets2ᚖmarqueeᚋgraphᚋmodelᚐPornstarFacets(ctx context.Context, sel ast.SelectionSet, v *model.PornstarFacets) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PornstarFacets!")
+		return graphql.Null
+	}
+	return ec._PornstarFacets(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNPornstarOrder2ᚖmarqueeᚋgraphᚋmodelᚐPornstarOrder(ctx context.Context, v any) (*model.PornstarOrder, error) {
 	res, err := ec.unmarshalInputPornstarOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -9194,6 +10269,30 @@ func (ec *executionContext) unmarshalNThumbnailInput2ᚖmarqueeᚋgraphᚋmodel�
 func (ec *executionContext) unmarshalNUpdatePornstarInput2marqueeᚋgraphᚋmodelᚐUpdatePornstarInput(ctx context.Context, v any) (model.UpdatePornstarInput, error) {
 	res, err := ec.unmarshalInputUpdatePornstarInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNValueFacet2ᚕᚖmarqueeᚋgraphᚋmodelᚐValueFacetᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ValueFacet) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNValueFacet2ᚖmarqueeᚋgraphᚋmodelᚐValueFacet(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNValueFacet2ᚖmarqueeᚋgraphᚋmodelᚐValueFacet(ctx context.Context, sel ast.SelectionSet, v *model.ValueFacet) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ValueFacet!")
+		return graphql.Null
+	}
+	return ec._ValueFacet(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

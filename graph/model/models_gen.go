@@ -68,6 +68,14 @@ type CreatePornstarInput struct {
 	Thumbnails []*ThumbnailInput `json:"thumbnails,omitempty"`
 }
 
+// One value of a values facet and how many performers have it.
+type FacetValue struct {
+	// The value as the filter field of the facet's name takes it (hair colours
+	// and ethnicities lower-cased; `true` or `false` for a flag); null: unknown.
+	Value *string `json:"value,omitempty"`
+	Count int     `json:"count"`
+}
+
 // One attempt to ingest the feed.
 type FeedRun struct {
 	// The global id.
@@ -153,6 +161,28 @@ type FeedRunReject struct {
 	Reason string `json:"reason"`
 }
 
+// The values from `min` to `max`, inclusive: the bounds of the range filter of
+// the facet's name (`ageMin`, `ageMax`).
+type HistogramBucket struct {
+	Min int64 `json:"min"`
+	// null: no upper bound.
+	Max   *int64 `json:"max,omitempty"`
+	Count int    `json:"count"`
+}
+
+// The counts of a histogram facet.
+type HistogramFacet struct {
+	Facet PornstarFacet `json:"facet"`
+	// The least value counted; null when none was.
+	Min *int64 `json:"min,omitempty"`
+	// The greatest value counted; null when none was.
+	Max *int64 `json:"max,omitempty"`
+	// Performers without a value.
+	UnknownCount int `json:"unknownCount"`
+	// Every bucket of the facet's fixed edges, in order, empty ones included.
+	Buckets []*HistogramBucket `json:"buckets"`
+}
+
 // An image URL and what Marquee knows of it.
 type Image struct {
 	// The lowercase hex SHA-256 of the source URL.
@@ -200,6 +230,16 @@ type PornstarEdge struct {
 	// Opaque; valid only with the same filter and order.
 	Cursor string    `json:"cursor"`
 	Node   *Pornstar `json:"node"`
+}
+
+// The answer of pornstarFacets.
+type PornstarFacets struct {
+	// How many performers the whole filter selects.
+	TotalCount int `json:"totalCount"`
+	// The values facets asked for, in the order asked.
+	Values []*ValueFacet `json:"values"`
+	// The histograms asked for, in the order asked.
+	Histograms []*HistogramFacet `json:"histograms"`
 }
 
 // Selects performers. Every field narrows the result; lists match any of their
@@ -331,6 +371,13 @@ type UpdatePornstarInput struct {
 	RankWl graphql.Omittable[*int64] `json:"rankWl,omitempty"`
 	// At most 100 entries.
 	Thumbnails graphql.Omittable[[]*ThumbnailInput] `json:"thumbnails,omitempty"`
+}
+
+// The counts of a values facet: count descending, then value; only values
+// counted at least once.
+type ValueFacet struct {
+	Facet  PornstarFacet `json:"facet"`
+	Values []*FacetValue `json:"values"`
 }
 
 type FeedRunStatus string
@@ -505,6 +552,100 @@ func (e *OrderDirection) UnmarshalJSON(b []byte) error {
 }
 
 func (e OrderDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A field whose values pornstarFacets counts: per value (the values facets,
+// HAIR_COLOR to WL_STATUS) or per bucket of fixed edges (the histograms, AGE
+// to RANK_WL; docs/api.md lists the edges).
+type PornstarFacet string
+
+const (
+	PornstarFacetHairColor            PornstarFacet = "HAIR_COLOR"
+	PornstarFacetEthnicity            PornstarFacet = "ETHNICITY"
+	PornstarFacetGender               PornstarFacet = "GENDER"
+	PornstarFacetOrientation          PornstarFacet = "ORIENTATION"
+	PornstarFacetLicense              PornstarFacet = "LICENSE"
+	PornstarFacetBreastType           PornstarFacet = "BREAST_TYPE"
+	PornstarFacetTattoos              PornstarFacet = "TATTOOS"
+	PornstarFacetPiercings            PornstarFacet = "PIERCINGS"
+	PornstarFacetWlStatus             PornstarFacet = "WL_STATUS"
+	PornstarFacetAge                  PornstarFacet = "AGE"
+	PornstarFacetBreastSize           PornstarFacet = "BREAST_SIZE"
+	PornstarFacetSubscriptions        PornstarFacet = "SUBSCRIPTIONS"
+	PornstarFacetMonthlySearches      PornstarFacet = "MONTHLY_SEARCHES"
+	PornstarFacetViews                PornstarFacet = "VIEWS"
+	PornstarFacetVideosCount          PornstarFacet = "VIDEOS_COUNT"
+	PornstarFacetPremiumVideosCount   PornstarFacet = "PREMIUM_VIDEOS_COUNT"
+	PornstarFacetWhiteLabelVideoCount PornstarFacet = "WHITE_LABEL_VIDEO_COUNT"
+	PornstarFacetRank                 PornstarFacet = "RANK"
+	PornstarFacetRankPremium          PornstarFacet = "RANK_PREMIUM"
+	PornstarFacetRankWl               PornstarFacet = "RANK_WL"
+)
+
+var AllPornstarFacet = []PornstarFacet{
+	PornstarFacetHairColor,
+	PornstarFacetEthnicity,
+	PornstarFacetGender,
+	PornstarFacetOrientation,
+	PornstarFacetLicense,
+	PornstarFacetBreastType,
+	PornstarFacetTattoos,
+	PornstarFacetPiercings,
+	PornstarFacetWlStatus,
+	PornstarFacetAge,
+	PornstarFacetBreastSize,
+	PornstarFacetSubscriptions,
+	PornstarFacetMonthlySearches,
+	PornstarFacetViews,
+	PornstarFacetVideosCount,
+	PornstarFacetPremiumVideosCount,
+	PornstarFacetWhiteLabelVideoCount,
+	PornstarFacetRank,
+	PornstarFacetRankPremium,
+	PornstarFacetRankWl,
+}
+
+func (e PornstarFacet) IsValid() bool {
+	switch e {
+	case PornstarFacetHairColor, PornstarFacetEthnicity, PornstarFacetGender, PornstarFacetOrientation, PornstarFacetLicense, PornstarFacetBreastType, PornstarFacetTattoos, PornstarFacetPiercings, PornstarFacetWlStatus, PornstarFacetAge, PornstarFacetBreastSize, PornstarFacetSubscriptions, PornstarFacetMonthlySearches, PornstarFacetViews, PornstarFacetVideosCount, PornstarFacetPremiumVideosCount, PornstarFacetWhiteLabelVideoCount, PornstarFacetRank, PornstarFacetRankPremium, PornstarFacetRankWl:
+		return true
+	}
+	return false
+}
+
+func (e PornstarFacet) String() string {
+	return string(e)
+}
+
+func (e *PornstarFacet) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PornstarFacet(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PornstarFacet", str)
+	}
+	return nil
+}
+
+func (e PornstarFacet) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PornstarFacet) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PornstarFacet) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
