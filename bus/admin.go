@@ -12,8 +12,8 @@ import (
 // committed, summed over partitions. A partition the group never committed
 // counts from its first offset. It is how `marquee ingest --once` knows
 // that everything it published has been loaded.
-func Lag(ctx context.Context, brokers []string, group, topic string) (int64, error) {
-	lags, err := PartitionLags(ctx, brokers, group, topic)
+func Lag(ctx context.Context, cluster Cluster, group, topic string) (int64, error) {
+	lags, err := PartitionLags(ctx, cluster, group, topic)
 	var lag int64
 	for _, l := range lags {
 		lag += l
@@ -22,12 +22,12 @@ func Lag(ctx context.Context, brokers []string, group, topic string) (int64, err
 }
 
 // PartitionLags returns Lag per partition of topic, for the lag metric.
-func PartitionLags(ctx context.Context, brokers []string, group, topic string) (map[int]int64, error) {
-	client := newAdminClient(brokers)
+func PartitionLags(ctx context.Context, cluster Cluster, group, topic string) (map[int]int64, error) {
+	client := newAdminClient(cluster)
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return nil, fmt.Errorf("bus: lag of %s on %s: metadata: %w", group, topic, err)
+		return nil, fmt.Errorf("bus: lag of %s on %s: metadata: %w", group, topic, classifyConnectError(cluster, err))
 	}
 	var partitions []int
 	for _, t := range meta.Topics {

@@ -27,7 +27,7 @@ func BenchmarkPublishProfiles(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			brokers, rss := startBenchBroker(b, mode)
 			topic := benchTopic(b, brokers)
-			w, err := NewWriter(WriterConfig{Brokers: brokers, Logger: testLogger()})
+			w, err := NewWriter(WriterConfig{Cluster: Cluster{Brokers: brokers}, Logger: testLogger()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -54,7 +54,7 @@ func BenchmarkPublishProfiles(b *testing.B) {
 func BenchmarkConsumeProfiles(b *testing.B) {
 	brokers, rss := startBenchBroker(b, "datadir")
 	topic := benchTopic(b, brokers)
-	w, err := NewWriter(WriterConfig{Brokers: brokers, Logger: testLogger()})
+	w, err := NewWriter(WriterConfig{Cluster: Cluster{Brokers: brokers}, Logger: testLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func BenchmarkConsumeProfiles(b *testing.B) {
 	w.Close()
 
 	consumer, err := NewConsumer(ConsumerConfig{
-		Brokers: brokers, GroupID: "bench", Topic: topic, SessionTimeout: testSessionTimeout, Logger: testLogger(),
+		Cluster: Cluster{Brokers: brokers}, GroupID: "bench", Topic: topic, SessionTimeout: testSessionTimeout, Logger: testLogger(),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -129,7 +129,7 @@ func benchTopic(b *testing.B, brokers []string) string {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	if err := ensureTopics(ctx, brokers, 6, TopicPolicies()[:1], testLogger()); err != nil {
+	if err := ensureTopics(ctx, Cluster{Brokers: brokers}, 6, TopicPolicies()[:1], testLogger()); err != nil {
 		b.Fatal(err)
 	}
 	return TopicPornstars

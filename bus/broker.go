@@ -2,10 +2,12 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,6 +38,20 @@ type BrokerConfig struct {
 	// Logger receives the broker's warnings and errors (its request log at debug level).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// TLS, when set, makes the broker speak only TLS, with this server configuration: its
+	// certificate, and ClientCAs with ClientAuth for mutual TLS.
+	TLS *tls.Config
+	// Users, when any, turn on SASL: a connection must authenticate as one of them before any
+	// request but ApiVersions. Each is a superuser: the broker keeps no ACLs.
+	Users []SASLUser
+}
+
+// SASLUser is an account of the embedded broker.
+type SASLUser struct {
+	// Mechanism is SASLPlain, SASLScramSHA256 or SASLScramSHA512.
+	Mechanism string
+	Name      string
+	Password  string
 }
 
 // Group session timeout bounds of the embedded broker: Kafka's defaults. kafka-go's default
@@ -102,6 +118,21 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 		}),
 		kfake.WithLogger(kfakeLogger{cfg.Logger}),
 	}
+	if cfg.TLS != nil {
+		opts = append(opts, kfake.TLS(cfg.TLS))
+	}
+	for _, user := range cfg.Users {
+		if !slices.Contains(SASLMechanisms(), user.Mechanism) {
+			return nil, fmt.Errorf("bus: start broker: unknown SASL mechanism %q, want one of %v", user.Mechanism, SASLMechanisms())
+		}
+		if user.Name == "" || user.Password == "" {
+			return nil, fmt.Errorf("bus: start broker: SASL %s needs a user name and a password", user.Mechanism)
+		}
+		opts = append(opts, kfake.Superuser(user.Mechanism, user.Name, user.Password))
+	}
+	if len(cfg.Users) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+	}
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 		if cfg.SyncWrites {
@@ -122,7 +153,8 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 		broker.Close()
 		return nil, err
 	}
-	cfg.Logger.Info("bus: embedded broker started", "addr", broker.addr, "data_dir", cfg.DataDir)
+	cfg.Logger.Info("bus: embedded broker started", "addr", broker.addr, "data_dir", cfg.DataDir,
+		"tls", cfg.TLS != nil, "sasl", len(cfg.Users) > 0)
 	return broker, nil
 }
 

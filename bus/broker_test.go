@@ -125,10 +125,10 @@ func TestEmbeddedBrokerPersists(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			if err := ensureTopics(ctx, brokers, 3, TopicPolicies(), testLogger()); err != nil {
+			if err := ensureTopics(ctx, Cluster{Brokers: brokers}, 3, TopicPolicies(), testLogger()); err != nil {
 				t.Fatal(err)
 			}
-			w, err := NewWriter(WriterConfig{Brokers: brokers, Logger: testLogger()})
+			w, err := NewWriter(WriterConfig{Cluster: Cluster{Brokers: brokers}, Logger: testLogger()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +308,7 @@ func TestEmbeddedBrokerCompaction(t *testing.T) {
 	brokers := broker.Brokers()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	if err := ensureTopics(ctx, brokers, 1, TopicPolicies(), testLogger()); err != nil {
+	if err := ensureTopics(ctx, Cluster{Brokers: brokers}, 1, TopicPolicies(), testLogger()); err != nil {
 		t.Fatal(err)
 	}
 	w := newTestWriter(t, brokers)

@@ -43,8 +43,8 @@ type DeadLetterPublisher interface {
 
 // ConsumerConfig configures a Consumer. Zero values take the defaults named on each field.
 type ConsumerConfig struct {
-	// Brokers are the bootstrap brokers, host:port.
-	Brokers []string
+	// Cluster is where to consume from, and how connections are secured.
+	Cluster Cluster
 	// GroupID names the consumer group; members of one group share the topic's partitions.
 	GroupID string
 	// Topic is the one topic consumed.
@@ -77,7 +77,7 @@ type ConsumerConfig struct {
 	ShutdownGrace time.Duration
 	// CommitTimeout bounds one offset commit (including waiting out a rebalance). Default 30s.
 	CommitTimeout time.Duration
-	// DeadLetters publishes dead letters. Default: a Writer of the Consumer's own, on Brokers.
+	// DeadLetters publishes dead letters. Default: a Writer of the Consumer's own, on Cluster.
 	DeadLetters DeadLetterPublisher
 	// Logger receives retries, dead letters, commit failures and kafka-go's error log.
 	// Default slog.Default().
@@ -169,7 +169,7 @@ type Consumer struct {
 // NewConsumer checks cfg and returns a Consumer. It does not connect: Run does.
 func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	switch {
-	case len(cfg.Brokers) == 0:
+	case len(cfg.Cluster.Brokers) == 0:
 		return nil, errors.New("bus: new consumer: no brokers")
 	case cfg.GroupID == "":
 		return nil, errors.New("bus: new consumer: no group id")
@@ -206,7 +206,8 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	}
 	logger := c.cfg.Logger.With("topic", c.cfg.Topic, "group", c.cfg.GroupID)
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           c.cfg.Brokers,
+		Brokers:           c.cfg.Cluster.Brokers,
+		Dialer:            c.cfg.Cluster.dialer(),
 		GroupID:           c.cfg.GroupID,
 		Topic:             c.cfg.Topic,
 		StartOffset:       kafka.FirstOffset,
@@ -226,7 +227,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	})
 	deadLetters := c.cfg.DeadLetters
 	if deadLetters == nil {
-		w, err := NewWriter(WriterConfig{Brokers: c.cfg.Brokers, Logger: c.cfg.Logger})
+		w, err := NewWriter(WriterConfig{Cluster: c.cfg.Cluster, Logger: c.cfg.Logger})
 		if err != nil {
 			reader.Close()
 			return fmt.Errorf("bus: consumer: %w", err)

@@ -70,7 +70,7 @@ func newTopic(t *testing.T, brokers []string, partitions int) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	if err := ensureTopics(ctx, brokers, partitions, policies, testLogger()); err != nil {
+	if err := ensureTopics(ctx, Cluster{Brokers: brokers}, partitions, policies, testLogger()); err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
 	return name
@@ -82,7 +82,7 @@ func newGroup(t *testing.T) string {
 
 func newTestWriter(t *testing.T, brokers []string) *Writer {
 	t.Helper()
-	w, err := NewWriter(WriterConfig{Brokers: brokers, BatchTimeout: 2 * time.Millisecond, Logger: testLogger()})
+	w, err := NewWriter(WriterConfig{Cluster: Cluster{Brokers: brokers}, BatchTimeout: 2 * time.Millisecond, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func numbered(prefix string, n int) []Message {
 
 func testConsumerConfig(brokers []string, topic, group string) ConsumerConfig {
 	return ConsumerConfig{
-		Brokers:           brokers,
+		Cluster:           Cluster{Brokers: brokers},
 		GroupID:           group,
 		Topic:             topic,
 		MaxBatch:          100,
@@ -245,7 +245,7 @@ func keysOf(msgs []Message) []string {
 }
 
 // adminClient returns a client with fresh connections (see newAdminClient).
-func adminClient(brokers []string) *kafka.Client { return newAdminClient(brokers) }
+func adminClient(brokers []string) *kafka.Client { return newAdminClient(Cluster{Brokers: brokers}) }
 
 // partitionsOf returns the partition ids of topic.
 func partitionsOf(t *testing.T, brokers []string, topic string) []int {

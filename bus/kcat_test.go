@@ -18,7 +18,7 @@ func TestKcatReadsEmbeddedBroker(t *testing.T) {
 	broker := startTestBroker(t, "127.0.0.1:0", t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	if err := ensureTopics(ctx, broker.Brokers(), 6, TopicPolicies(), testLogger()); err != nil {
+	if err := ensureTopics(ctx, Cluster{Brokers: broker.Brokers()}, 6, TopicPolicies(), testLogger()); err != nil {
 		t.Fatal(err)
 	}
 	w := newTestWriter(t, broker.Brokers())

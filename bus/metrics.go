@@ -16,7 +16,7 @@ import (
 // watches it, also while its own consumers are down). Register it once; add
 // consumers and watched groups as they start.
 type Metrics struct {
-	brokers []string
+	cluster Cluster
 	logger  *slog.Logger
 	timeout time.Duration
 
@@ -27,9 +27,9 @@ type Metrics struct {
 
 type groupTopic struct{ group, topic string }
 
-// NewMetrics returns the collector for the cluster of brokers.
-func NewMetrics(brokers []string, logger *slog.Logger) *Metrics {
-	return &Metrics{brokers: brokers, logger: logger, timeout: 2 * time.Second}
+// NewMetrics returns the collector for cluster.
+func NewMetrics(cluster Cluster, logger *slog.Logger) *Metrics {
+	return &Metrics{cluster: cluster, logger: logger, timeout: 2 * time.Second}
 }
 
 // AddConsumer exports c's counters, and watches the lag of its group.
@@ -101,7 +101,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		seen[w] = true
 		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
-		lags, err := PartitionLags(ctx, m.brokers, w.group, w.topic)
+		lags, err := PartitionLags(ctx, m.cluster, w.group, w.topic)
 		cancel()
 		up := 1.0
 		if err != nil {

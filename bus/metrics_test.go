@@ -11,7 +11,7 @@ import (
 func testMetrics(t *testing.T, brokers []string) {
 	topic := newTopic(t, brokers, 3)
 	group := newGroup(t)
-	m := NewMetrics(brokers, testLogger())
+	m := NewMetrics(Cluster{Brokers: brokers}, testLogger())
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m)
 	m.WatchLag(group, topic)
@@ -41,7 +41,7 @@ func testMetrics(t *testing.T, brokers []string) {
 	}
 
 	// Brokers that do not answer: the scrape still succeeds, and says so.
-	dead := NewMetrics([]string{"127.0.0.1:1"}, testLogger())
+	dead := NewMetrics(Cluster{Brokers: []string{"127.0.0.1:1"}}, testLogger())
 	dead.WatchLag(group, topic)
 	expected := `
 # HELP marquee_kafka_consumer_lag_up 1 when the lag of a group could be read from the brokers at this scrape, else 0.

@@ -20,7 +20,7 @@ func TestNoAckedMessageLostAcrossRestarts(t *testing.T) {
 	brokers := []string{addr}
 	broker := startTestBroker(t, addr, dataDir)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	if err := EnsureTopics(ctx, brokers, 3); err != nil {
+	if err := EnsureTopics(ctx, Cluster{Brokers: brokers}, 3); err != nil {
 		t.Fatal(err)
 	}
 	cancel()

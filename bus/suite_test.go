@@ -53,7 +53,7 @@ func testEnsureTopics(t *testing.T, brokers []string) {
 		}
 	}
 	for range 2 { // the second run finds everything in place
-		if err := EnsureTopics(ctx, brokers, 3); err != nil {
+		if err := EnsureTopics(ctx, Cluster{Brokers: brokers}, 3); err != nil {
 			t.Fatalf("EnsureTopics: %v", err)
 		}
 	}
@@ -95,10 +95,10 @@ func policyTopics() []string {
 func testPing(t *testing.T, brokers []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	if err := Ping(ctx, brokers); err != nil {
+	if err := Ping(ctx, Cluster{Brokers: brokers}); err != nil {
 		t.Errorf("Ping(%v): %v", brokers, err)
 	}
-	if err := Ping(ctx, []string{freeAddr(t)}); err == nil {
+	if err := Ping(ctx, Cluster{Brokers: []string{freeAddr(t)}}); err == nil {
 		t.Error("Ping of an address nobody listens on succeeded")
 	}
 }
@@ -110,7 +110,7 @@ func testLag(t *testing.T, brokers []string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
-		n, err := Lag(ctx, brokers, group, topic)
+		n, err := Lag(ctx, Cluster{Brokers: brokers}, group, topic)
 		if err != nil {
 			t.Fatalf("Lag: %v", err)
 		}
@@ -139,10 +139,10 @@ func testEnsureTopicsCorrectsPolicy(t *testing.T, brokers []string) {
 	topic := fmt.Sprintf("test.corrects.%d", time.Now().UnixNano())
 	deleting := []TopicPolicy{{Topic: topic, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": "1000"}}}
 	compacted := []TopicPolicy{{Topic: topic, Configs: map[string]string{"cleanup.policy": "compact", "retention.ms": "-1"}}}
-	if err := ensureTopics(ctx, brokers, 1, deleting, testLogger()); err != nil {
+	if err := ensureTopics(ctx, Cluster{Brokers: brokers}, 1, deleting, testLogger()); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureTopics(ctx, brokers, 1, compacted, testLogger()); err != nil {
+	if err := ensureTopics(ctx, Cluster{Brokers: brokers}, 1, compacted, testLogger()); err != nil {
 		t.Fatal(err)
 	}
 	actual, err := describeTopicConfigs(ctx, adminClient(brokers), compacted)

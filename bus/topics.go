@@ -53,20 +53,21 @@ func TopicPolicies() []TopicPolicy {
 // brings the policy configs of topics that already exist back to TopicPolicies. It is
 // idempotent and safe to run from several processes at start-up. The replication factor is
 // min(3, brokers in the cluster). It never changes the partition count of an existing topic:
-// that would move keys to other partitions; a mismatch is only logged.
-func EnsureTopics(ctx context.Context, brokers []string, partitions int) error {
-	return ensureTopics(ctx, brokers, partitions, TopicPolicies(), slog.Default())
+// that would move keys to other partitions; a mismatch is only logged. Refused credentials or
+// certificates are reported as ErrAuthentication.
+func EnsureTopics(ctx context.Context, cluster Cluster, partitions int) error {
+	return ensureTopics(ctx, cluster, partitions, TopicPolicies(), slog.Default())
 }
 
 // ensureTopics creates or reconciles the topics of policies.
-func ensureTopics(ctx context.Context, brokers []string, partitions int, policies []TopicPolicy, logger *slog.Logger) error {
-	if len(brokers) == 0 {
+func ensureTopics(ctx context.Context, cluster Cluster, partitions int, policies []TopicPolicy, logger *slog.Logger) error {
+	if len(cluster.Brokers) == 0 {
 		return errors.New("bus: ensure topics: no brokers")
 	}
 	if partitions < 1 {
 		return fmt.Errorf("bus: ensure topics: partitions must be at least 1, got %d", partitions)
 	}
-	client := newAdminClient(brokers)
+	client := newAdminClient(cluster)
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	names := make([]string, len(policies))
 	for i, policy := range policies {
@@ -75,7 +76,7 @@ func ensureTopics(ctx context.Context, brokers []string, partitions int, policie
 
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 	if err != nil {
-		return fmt.Errorf("bus: ensure topics: metadata: %w", err)
+		return fmt.Errorf("bus: ensure topics: metadata from %v: %w", cluster.Brokers, classifyConnectError(cluster, err))
 	}
 	replication := min(3, len(meta.Brokers))
 	if replication < 1 {
@@ -123,16 +124,18 @@ func ensureTopics(ctx context.Context, brokers []string, partitions int, policie
 }
 
 // Ping reports whether the cluster answers a metadata request: the readiness check of a
-// process that needs Kafka.
-func Ping(ctx context.Context, brokers []string) error {
+// process that needs Kafka. Refused credentials or certificates are reported as
+// ErrAuthentication.
+func Ping(ctx context.Context, cluster Cluster) error {
+	brokers := cluster.Brokers
 	if len(brokers) == 0 {
 		return errors.New("bus: ping: no brokers")
 	}
-	client := newAdminClient(brokers)
+	client := newAdminClient(cluster)
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
 	if err != nil {
-		return fmt.Errorf("bus: ping %v: %w", brokers, err)
+		return fmt.Errorf("bus: ping %v: %w", brokers, classifyConnectError(cluster, err))
 	}
 	if len(meta.Brokers) == 0 {
 		return fmt.Errorf("bus: ping %v: the cluster lists no brokers", brokers)
@@ -140,14 +143,13 @@ func Ping(ctx context.Context, brokers []string) error {
 	return nil
 }
 
-// newAdminClient returns a client with a transport of its own, closed by the caller: kafka-go's
-// DefaultTransport pools connections process-wide, and a pooled connection to a restarted
-// broker fails its next request.
-func newAdminClient(brokers []string) *kafka.Client {
+// newAdminClient returns a client with a transport of its own (see Cluster.transport), whose
+// idle connections the caller closes.
+func newAdminClient(cluster Cluster) *kafka.Client {
 	return &kafka.Client{
-		Addr:      kafka.TCP(brokers...),
+		Addr:      kafka.TCP(cluster.Brokers...),
 		Timeout:   adminTimeout,
-		Transport: &kafka.Transport{ClientID: "marquee"},
+		Transport: cluster.transport(),
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 
 // WriterConfig configures a Writer. Zero values take the defaults named on each field.
 type WriterConfig struct {
-	// Brokers are the bootstrap brokers, host:port.
-	Brokers []string
+	// Cluster is where to publish, and how connections are secured.
+	Cluster Cluster
 	// BatchTimeout is how long a partition's batch waits for more messages before it is sent.
 	// Default 5ms: a synchronous Publish pays it once, and bulk publishers fill batches sooner.
 	BatchTimeout time.Duration
@@ -66,17 +66,15 @@ type Writer struct {
 	transport *kafka.Transport
 }
 
-// NewWriter returns a Writer for the given brokers. It connects lazily, on the first Publish.
+// NewWriter returns a Writer for cfg.Cluster. It connects lazily, on the first Publish.
 func NewWriter(cfg WriterConfig) (*Writer, error) {
-	if len(cfg.Brokers) == 0 {
+	if len(cfg.Cluster.Brokers) == 0 {
 		return nil, errors.New("bus: new writer: no brokers")
 	}
 	cfg.setDefaults()
-	// A transport of its own: kafka-go's DefaultTransport pools connections process-wide, and
-	// a pooled connection to a restarted broker fails its next request.
-	transport := &kafka.Transport{ClientID: "marquee"}
+	transport := cfg.Cluster.transport()
 	return &Writer{transport: transport, writer: &kafka.Writer{
-		Addr:      kafka.TCP(cfg.Brokers...),
+		Addr:      kafka.TCP(cfg.Cluster.Brokers...),
 		Transport: transport,
 		// Murmur2Balancer is the Java client's partitioner: a key lands on the partition any
 		// other Kafka client (and kcat with -X partitioner=murmur2_random) would choose.

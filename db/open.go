@@ -5,6 +5,7 @@ package db
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -49,6 +51,14 @@ type Options struct {
 	ReplicaCheckInterval time.Duration
 	// Logger receives the replica's changes of state (default slog.Default()).
 	Logger *slog.Logger
+	// TLS, when set, encrypts every MySQL connection, to the primary and to the replica, and
+	// verifies the server's certificate against its RootCAs (the system's when nil) and the
+	// URL's host name; a certificate in it is offered for mutual TLS. Nil: plaintext. The
+	// checks are never skipped: a URL asking for tls=skip-verify is refused.
+	TLS *tls.Config
+	// TLSPreferred lets a connection to a server that offers no TLS go on in plaintext. A
+	// server that offers TLS is verified as with TLS alone. Needs TLS.
+	TLSPreferred bool
 }
 
 // DB holds the write handle (the primary) and the read handle (a replica, the
@@ -61,7 +71,8 @@ type DB struct {
 	// Dialect is dialect.MySQL or dialect.SQLite.
 	Dialect dialect.Name
 
-	replica *replicaRouter // nil without a replica
+	replica *replicaRouter  // nil without a replica
+	mysql   mysqlConnection // zero for SQLite
 }
 
 // ReplicaStatus says whether reads go to a replica, and why not.
@@ -106,6 +117,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		if opts.ReplicaURL != "" {
 			return nil, errors.New("db: open: a read replica needs MySQL, not SQLite")
 		}
+		if opts.TLS != nil {
+			return nil, errors.New("db: open: TLS needs MySQL: a SQLite database is a local file")
+		}
 		d, err = openSQLite(opts)
 	case "mysql":
 		d, err = openMySQL(opts)
@@ -144,6 +158,7 @@ func (d *DB) Close() error {
 	if d.replica != nil {
 		err = errors.Join(err, d.replica.close())
 	}
+	d.mysql.release()
 	return err
 }
 
@@ -214,30 +229,41 @@ func openSQLite(opts Options) (*DB, error) {
 }
 
 func openMySQL(opts Options) (*DB, error) {
-	w, err := openMySQLHandle(opts.URL, opts.MaxOpenConns)
+	if opts.TLSPreferred && opts.TLS == nil {
+		return nil, errors.New("db: open: TLSPreferred needs a TLS configuration")
+	}
+	conn := mysqlConnection{fallbackToPlaintext: opts.TLSPreferred}
+	if opts.TLS != nil {
+		conn.tlsName = fmt.Sprintf("marquee-%d", tlsConfigs.Add(1))
+		if err := mysql.RegisterTLSConfig(conn.tlsName, opts.TLS); err != nil {
+			return nil, fmt.Errorf("db: open: TLS: %w", err)
+		}
+	}
+	w, err := openMySQLHandle(opts.URL, conn, opts.MaxOpenConns)
 	if err != nil {
+		conn.release()
 		return nil, err
 	}
-	d := &DB{W: w, R: w, Dialect: dialect.MySQL}
+	d := &DB{W: w, R: w, Dialect: dialect.MySQL, mysql: conn}
 	if opts.ReplicaURL != "" {
 		if !strings.HasPrefix(opts.ReplicaURL, "mysql://") {
-			w.Close()
+			d.Close()
 			return nil, errors.New("db: open: the read replica URL must be mysql://")
 		}
-		primaryDSN, err := MySQLDSN(opts.URL)
+		primaryDSN, err := conn.dsn(opts.URL)
 		if err != nil {
-			w.Close()
+			d.Close()
 			return nil, err
 		}
-		replicaDSN, err := MySQLDSN(opts.ReplicaURL)
+		replicaDSN, err := conn.dsn(opts.ReplicaURL)
 		if err != nil {
-			w.Close()
+			d.Close()
 			return nil, err
 		}
 		router, err := newReplicaRouter(primaryDSN, replicaDSN, opts.ReplicaMaxLag, opts.ReplicaCheckInterval,
 			opts.Logger.With("db_replica", redact(opts.ReplicaURL)))
 		if err != nil {
-			w.Close()
+			d.Close()
 			return nil, err
 		}
 		router.start()
@@ -247,8 +273,38 @@ func openMySQL(opts Options) (*DB, error) {
 	return d, nil
 }
 
-func openMySQLHandle(rawURL string, maxOpen int) (*bun.DB, error) {
-	dsn, err := MySQLDSN(rawURL)
+// tlsConfigs numbers the TLS configurations registered with the MySQL driver, whose registry
+// is process-wide: each Open registers its own and Close removes it.
+var tlsConfigs atomic.Int64
+
+// mysqlConnection is how an Open connects to MySQL servers beyond their URLs: the name of its
+// registered TLS configuration ("" for plaintext), and whether a server without TLS is
+// accepted in plaintext.
+type mysqlConnection struct {
+	tlsName             string
+	fallbackToPlaintext bool
+}
+
+// dsn is MySQLDSN with the connection's TLS.
+func (c mysqlConnection) dsn(rawURL string) (string, error) {
+	cfg, err := mysqlConfig(rawURL)
+	if err != nil {
+		return "", err
+	}
+	cfg.TLSConfig = c.tlsName
+	cfg.AllowFallbackToPlaintext = c.fallbackToPlaintext
+	return cfg.FormatDSN(), nil
+}
+
+// release removes the connection's TLS configuration from the driver's registry.
+func (c mysqlConnection) release() {
+	if c.tlsName != "" {
+		mysql.DeregisterTLSConfig(c.tlsName)
+	}
+}
+
+func openMySQLHandle(rawURL string, conn mysqlConnection, maxOpen int) (*bun.DB, error) {
+	dsn, err := conn.dsn(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -269,15 +325,28 @@ func configurePool(sqldb *sql.DB, maxOpen int) *sql.DB {
 }
 
 // MySQLDSN turns a mysql://user:pass@host:port/db URL into a go-sql-driver DSN
-// with parseTime, UTC, utf8mb4 and MySQL 8's strict sql_mode forced.
+// with parseTime, UTC, utf8mb4 and MySQL 8's strict sql_mode forced, without TLS
+// (Options.TLS adds it).
 func MySQLDSN(rawURL string) (string, error) {
+	return mysqlConnection{}.dsn(rawURL)
+}
+
+// mysqlConfig is MySQLDSN's driver configuration.
+func mysqlConfig(rawURL string) (*mysql.Config, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "mysql" {
-		return "", fmt.Errorf("db: %q is not a mysql://user:pass@host:port/db URL", redact(rawURL))
+		return nil, fmt.Errorf("db: %q is not a mysql://user:pass@host:port/db URL", redact(rawURL))
 	}
 	name := strings.TrimPrefix(u.Path, "/")
 	if name == "" || strings.Contains(name, "/") {
-		return "", fmt.Errorf("db: %q names no database", redact(rawURL))
+		return nil, fmt.Errorf("db: %q names no database", redact(rawURL))
+	}
+	// TLS comes only from Options, where its certificate checks cannot be switched off
+	// (tls=skip-verify and tls=preferred would).
+	for _, k := range []string{"tls", "allowFallbackToPlaintext"} {
+		if u.Query().Has(k) {
+			return nil, fmt.Errorf("db: %q: set TLS with MARQUEE_DB_TLS (and its CA file), not with the URL parameter %s", redact(rawURL), k)
+		}
 	}
 	cfg := mysql.NewConfig()
 	cfg.Net = "tcp"
@@ -305,7 +374,7 @@ func MySQLDSN(rawURL string) (string, error) {
 	cfg.Timeout = 10 * time.Second
 	cfg.ReadTimeout = 60 * time.Second
 	cfg.WriteTimeout = 60 * time.Second
-	return cfg.FormatDSN(), nil
+	return cfg, nil
 }
 
 // redact hides the password of a URL for error messages.

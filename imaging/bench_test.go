@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"marquee/bus"
 	"marquee/db/dbtest"
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
@@ -60,7 +61,7 @@ func measureCompactor(b *testing.B, dbURL string) *compactorMeasurement {
 	server.SetImageSize(benchImageSize)
 	server.SetLatency(benchLatency)
 	c := newCompactor(b, imaging.Config{
-		Store: store, Publisher: k.writer, Files: openFiles(b), Brokers: k.brokers, Logger: quietLogger(),
+		Store: store, Publisher: k.writer, Files: openFiles(b), Kafka: bus.Cluster{Brokers: k.brokers}, Logger: quietLogger(),
 		AllowAddrs: []netip.AddrPort{server.AddrPort()}, SessionTimeout: 6 * time.Second,
 	})
 	runCompactor(b, c)

@@ -57,14 +57,14 @@ type Publisher interface {
 }
 
 // Config configures a Compactor. Zero values take the defaults named on each
-// field; Store, Publisher and Files are required, Brokers for Run.
+// field; Store, Publisher and Files are required, Kafka for Run.
 type Config struct {
 	Store     Store
 	Publisher Publisher
 	// Files keeps the image bytes (DATA_DIR/images).
 	Files *FileStore
-	// Brokers are the Kafka bootstrap brokers Run consumes from.
-	Brokers []string
+	// Kafka is the cluster Run consumes from.
+	Kafka bus.Cluster
 	// GroupID is the consumer group. Default GroupID.
 	GroupID string
 	// Logger receives failures, retries and lost claims. Default slog.Default().

@@ -33,7 +33,7 @@ func (c *Compactor) Run(ctx context.Context) error {
 	}
 	defer c.fetcher.close()
 	consumer, err := bus.NewConsumer(bus.ConsumerConfig{
-		Brokers:        c.cfg.Brokers,
+		Cluster:        c.cfg.Kafka,
 		GroupID:        c.cfg.GroupID,
 		Topic:          bus.TopicImageRequests,
 		MaxBatch:       c.cfg.MaxBatch,

@@ -75,7 +75,7 @@ func TestRunDeadLettersThroughItsPublisher(t *testing.T) {
 // it has n messages, and returns them.
 func readTopic(t *testing.T, brokers []string, topic string, n int) []bus.Message {
 	t.Helper()
-	consumer, err := bus.NewConsumer(bus.ConsumerConfig{Brokers: brokers, GroupID: "read-" + topic, Topic: topic,
+	consumer, err := bus.NewConsumer(bus.ConsumerConfig{Cluster: bus.Cluster{Brokers: brokers}, GroupID: "read-" + topic, Topic: topic,
 		FetchWait: 100 * time.Millisecond, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -190,7 +190,7 @@ func (k *kafkaEnv) waitSettled(t testing.TB, group string) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		lag, err := bus.Lag(context.Background(), k.brokers, group, bus.TopicImageRequests)
+		lag, err := bus.Lag(context.Background(), bus.Cluster{Brokers: k.brokers}, group, bus.TopicImageRequests)
 		if err == nil && lag == 0 {
 			return
 		}

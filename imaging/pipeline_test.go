@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"marquee/bus"
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/imaging"
@@ -56,7 +57,7 @@ func realHostServer(t testing.TB) (*imagingtest.Server, func(*imaging.Config)) {
 // kafkaConfig is fastConfig for compactors that consume from k.
 func kafkaConfig(k *kafkaEnv, store imaging.Store, files *imaging.FileStore, pub imaging.Publisher, server *imagingtest.Server, group string) imaging.Config {
 	cfg := fastConfig(store, files, pub, server)
-	cfg.Brokers = k.brokers
+	cfg.Kafka = bus.Cluster{Brokers: k.brokers}
 	cfg.GroupID = group
 	cfg.FetchWait = 100 * time.Millisecond
 	cfg.SessionTimeout = 6 * time.Second

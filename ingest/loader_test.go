@@ -414,7 +414,7 @@ func TestLoaderThroughConsumer(t *testing.T) {
 
 	const group = "ingest-test-loader"
 	consumer, err := bus.NewConsumer(bus.ConsumerConfig{
-		Brokers: kafka.brokers, GroupID: group, Topic: bus.TopicPornstars,
+		Cluster: bus.Cluster{Brokers: kafka.brokers}, GroupID: group, Topic: bus.TopicPornstars,
 		MaxBatch: 40, MaxWait: 50 * time.Millisecond, FetchWait: 100 * time.Millisecond,
 		SessionTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond,
 		RetryBackoffMin: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond,
@@ -440,7 +440,7 @@ func TestLoaderThroughConsumer(t *testing.T) {
 	}()
 
 	for {
-		lag, err := bus.Lag(ctx, kafka.brokers, group, bus.TopicPornstars)
+		lag, err := bus.Lag(ctx, bus.Cluster{Brokers: kafka.brokers}, group, bus.TopicPornstars)
 		if err == nil && lag == 0 {
 			break
 		}

@@ -36,6 +36,7 @@ func apiCommand(ctx context.Context, args []string, env environment) int {
 	cfg.declareDatabase(f)
 	cfg.declareReplica(f)
 	f.String(&cfg.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers`, only reported by /readyz")
+	cfg.declareKafkaSecurity(f)
 	cfg.declareAPI(f)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
@@ -70,7 +71,11 @@ func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environm
 	}
 	defer func() { err = errors.Join(err, database.Close()) }()
 	if brokers := cfg.brokers(); len(brokers) > 0 {
-		srv.AddOptionalCheck("kafka", kafkaCheck(brokers, logger))
+		cluster, err := cfg.kafkaCluster(brokers, logger)
+		if err != nil {
+			return err
+		}
+		srv.AddOptionalCheck("kafka", kafkaCheck(cluster, logger))
 	}
 	files := imaging.ReadFileStore(filepath.Join(cfg.DataDir, "images"))
 	if err := mountAPI(srv, cfg, db.NewStore(database), files, logger, env, false); err != nil {

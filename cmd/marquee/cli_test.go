@@ -48,8 +48,10 @@ func TestRunHelpListsSettingsWithVariables(t *testing.T) {
 	_, stdout, _ := runCLI(t.Context(), nil, "run", "--help")
 	for _, want := range []string{
 		"--data-dir directory", "$MARQUEE_DATA_DIR, default ./data",
-		"--db URL", "$MARQUEE_DB]",
-		"--db-replica URL", "$MARQUEE_DB_REPLICA]",
+		"--db URL", "$MARQUEE_DB, $MARQUEE_DB_FILE]",
+		"--db-replica URL", "$MARQUEE_DB_REPLICA, $MARQUEE_DB_REPLICA_FILE]",
+		"--kafka-sasl-password password", "$MARQUEE_KAFKA_SASL_PASSWORD, $MARQUEE_KAFKA_SASL_PASSWORD_FILE]",
+		"--db-tls mode", "$MARQUEE_DB_TLS]",
 		"--http-addr address", "$MARQUEE_HTTP_ADDR, default :8080",
 		"--shutdown-timeout duration", "$MARQUEE_SHUTDOWN_TIMEOUT, default 8s",
 	} {

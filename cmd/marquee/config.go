@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +23,16 @@ type Config struct {
 	DB string
 	// DBReplica is a MySQL read replica URL; empty reads from DB.
 	DBReplica string
+	// DBTLS is whether MySQL connections (primary and replica) use TLS:
+	// false, true (required) or preferred (when the server offers it);
+	// certificates are always verified.
+	DBTLS dbTLSMode
+	// DBTLSCAFile is a PEM file of the CAs that sign the MySQL servers'
+	// certificates; empty trusts the system's CAs.
+	DBTLSCAFile string
+	// DBTLSCertFile and DBTLSKeyFile are a PEM client certificate and its
+	// key, offered to the server for mutual TLS.
+	DBTLSCertFile, DBTLSKeyFile string
 	// HTTPAddr is where long-running commands serve HTTP.
 	HTTPAddr string
 	// MigrateLockWait is how long to wait for another process's migration lock.
@@ -35,6 +47,25 @@ type Config struct {
 	KafkaAddr string
 	// KafkaPartitions is the partition count of the topics Marquee creates.
 	KafkaPartitions int
+	// KafkaTLS makes every Kafka connection use TLS. With external brokers
+	// the files below are the client's; `marquee broker` (and the embedded
+	// broker) serve TLS with KafkaTLSCertFile and KafkaTLSKeyFile instead.
+	KafkaTLS bool
+	// KafkaTLSCAFile is a PEM file of CAs: of the brokers' certificates for
+	// a client (empty: the system's CAs), of the clients' certificates for
+	// the embedded broker (empty: no client certificate asked for).
+	KafkaTLSCAFile string
+	// KafkaTLSCertFile and KafkaTLSKeyFile are a PEM certificate and key: the
+	// client's for mutual TLS, or the embedded broker's own.
+	KafkaTLSCertFile, KafkaTLSKeyFile string
+	// KafkaTLSServerName is the name the brokers' certificates must carry,
+	// when it is not the host of the broker address.
+	KafkaTLSServerName string
+	// KafkaSASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty:
+	// no SASL. The embedded broker then accepts exactly this one account.
+	KafkaSASLMechanism string
+	// KafkaSASLUsername and KafkaSASLPassword are the SASL account.
+	KafkaSASLUsername, KafkaSASLPassword string
 	// FeedURL is the feed source: an http(s) URL, a file:// URL or a path.
 	FeedURL string
 	// FeedSchedule is a five-field cron expression, in UTC.
@@ -182,6 +213,50 @@ func (c *Config) declareDatabase(f *flags) {
 	f.String(&c.DataDir, "data-dir", "data `directory`: embedded database, lock file")
 	f.String(&c.DB, "db", "database `URL`: sqlite://PATH or mysql://user:pass@host:3306/db (default sqlite://DATA_DIR/marquee.db)")
 	f.Duration(&c.MigrateLockWait, "migrate-lock-wait", "how long to wait for another process's migration lock")
+	f.Text(&c.DBTLS, "db-tls", "MySQL over TLS, `mode`: false, true (required) or preferred (when the server offers it); certificates are always verified")
+	f.String(&c.DBTLSCAFile, "db-tls-ca-file", "PEM `file` of the CAs that sign the MySQL servers' certificates (default: the system's CAs)")
+	f.String(&c.DBTLSCertFile, "db-tls-cert-file", "PEM client certificate `file` offered to MySQL (mutual TLS)")
+	f.String(&c.DBTLSKeyFile, "db-tls-key-file", "PEM `file` of the client certificate's private key")
+}
+
+// secretSettings are the settings that can hold a secret. Each also reads
+// the variable <VARIABLE>_FILE: the path of a file holding the value
+// (Docker and Kubernetes secrets), its trailing newline trimmed. Setting
+// both is a usage error, so that no one wonders which of them counts.
+var secretSettings = []string{"db", "db-replica", "api-tokens", "kafka-sasl-password"}
+
+// isSecretSetting reports whether the setting name can hold a secret.
+func isSecretSetting(name string) bool { return slices.Contains(secretSettings, name) }
+
+// withSecretFiles returns lookupEnv with the secret settings among declared
+// read from their _FILE variables where those are set. The errors name the
+// variables and paths, never a value.
+func withSecretFiles(declared []string, lookupEnv func(string) (string, bool)) (func(string) (string, bool), error) {
+	fromFiles := map[string]string{}
+	for _, name := range declared {
+		if !isSecretSetting(name) {
+			continue
+		}
+		variable := envName(name)
+		path, ok := lookupEnv(variable + "_FILE")
+		if !ok || path == "" {
+			continue
+		}
+		if value, ok := lookupEnv(variable); ok && value != "" {
+			return nil, &usageError{fmt.Sprintf("%s and %s_FILE are both set: set only one", variable, variable)}
+		}
+		content, err := os.ReadFile(path)
+		if err != nil {
+			return nil, &usageError{fmt.Sprintf("%s_FILE: %v", variable, err)}
+		}
+		fromFiles[variable] = strings.TrimRight(string(content), "\r\n")
+	}
+	return func(variable string) (string, bool) {
+		if value, ok := fromFiles[variable]; ok {
+			return value, true
+		}
+		return lookupEnv(variable)
+	}, nil
 }
 
 // declareReplica declares the read replica setting, for commands that serve reads.
@@ -195,6 +270,20 @@ func (c *Config) declareKafka(f *flags) {
 	f.String(&c.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers`; empty runs the embedded broker")
 	f.String(&c.KafkaAddr, "kafka-addr", "listen `address` of the embedded broker")
 	f.Int(&c.KafkaPartitions, "kafka-partitions", "partitions per topic created")
+	c.declareKafkaSecurity(f)
+}
+
+// declareKafkaSecurity declares how Kafka connections are encrypted and
+// authenticated (see Config.KafkaTLS for the embedded broker's side).
+func (c *Config) declareKafkaSecurity(f *flags) {
+	f.Bool(&c.KafkaTLS, "kafka-tls", "connect to Kafka over TLS (the embedded broker: serve TLS)")
+	f.String(&c.KafkaTLSCAFile, "kafka-tls-ca-file", "PEM `file` of the CAs that sign the brokers' certificates (default: the system's CAs); for the embedded broker, of the clients' certificates it requires")
+	f.String(&c.KafkaTLSCertFile, "kafka-tls-cert-file", "PEM certificate `file`: the client's for mutual TLS; for the embedded broker, its own")
+	f.String(&c.KafkaTLSKeyFile, "kafka-tls-key-file", "PEM `file` of that certificate's private key")
+	f.String(&c.KafkaTLSServerName, "kafka-tls-server-name", "`name` the brokers' certificates must carry (default: the host of each broker address)")
+	f.String(&c.KafkaSASLMechanism, "kafka-sasl-mechanism", "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	f.String(&c.KafkaSASLUsername, "kafka-sasl-username", "SASL user `name`")
+	f.String(&c.KafkaSASLPassword, "kafka-sasl-password", "SASL `password`")
 }
 
 // declareFeed declares the settings of feed runs.

@@ -90,7 +90,7 @@ func verifyCommand(ctx context.Context, args []string, env environment) int {
 	}
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
-	database, err := db.Open(ctx, db.Options{URL: cfg.DB})
+	database, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return failed(logger, "marquee dev verify", err, f, env)
 	}

@@ -48,7 +48,7 @@ func TestDockerPipeline(t *testing.T) {
 	load := startProcess(t, binary, append([]string{"load"}, common...)...)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		lag, err := bus.Lag(ctx, []string{brokers}, loaderGroup(bus.TopicPornstars), bus.TopicPornstars)
+		lag, err := bus.Lag(ctx, bus.Cluster{Brokers: []string{brokers}}, loaderGroup(bus.TopicPornstars), bus.TopicPornstars)
 		if err == nil && lag == 0 {
 			break
 		}
@@ -133,7 +133,7 @@ func startKafkaContainer(t *testing.T, pool *dockertest.Pool) string {
 	if err := pool.Retry(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return bus.Ping(ctx, []string{addr})
+		return bus.Ping(ctx, bus.Cluster{Brokers: []string{addr}})
 	}); err != nil {
 		t.Fatalf("Kafka did not answer: %v", err)
 	}

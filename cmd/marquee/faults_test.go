@@ -152,7 +152,7 @@ func TestFaults(t *testing.T) {
 	for settled := false; !settled; {
 		settled = true
 		for _, g := range settleOrder {
-			lag, err := bus.Lag(ctx, brokers, g.group, g.topic)
+			lag, err := bus.Lag(ctx, bus.Cluster{Brokers: brokers}, g.group, g.topic)
 			if err != nil || lag != 0 {
 				settled = false
 				if time.Now().After(deadline) {
@@ -248,7 +248,7 @@ func TestFaults(t *testing.T) {
 	// dead-lettered. (Any dead letter would be counted here and reported.)
 	for _, topic := range bus.DataTopics() {
 		dlq := bus.DeadLetterTopic(topic)
-		lags, err := bus.PartitionLags(ctx, brokers, "marquee-faults-dlq-reader", dlq)
+		lags, err := bus.PartitionLags(ctx, bus.Cluster{Brokers: brokers}, "marquee-faults-dlq-reader", dlq)
 		if err != nil {
 			t.Fatalf("counting %s: %v", dlq, err)
 		}
@@ -283,7 +283,7 @@ func publishedImageKeys(t *testing.T, brokers []string) map[string]int {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	group := fmt.Sprintf("marquee-faults-images-%d", time.Now().UnixNano())
-	c, err := bus.NewConsumer(bus.ConsumerConfig{Brokers: brokers, GroupID: group, Topic: bus.TopicImages})
+	c, err := bus.NewConsumer(bus.ConsumerConfig{Cluster: bus.Cluster{Brokers: brokers}, GroupID: group, Topic: bus.TopicImages})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +302,9 @@ func publishedImageKeys(t *testing.T, brokers []string) map[string]int {
 		})
 	}()
 	for {
-		lag, err := bus.Lag(ctx, brokers, group, bus.TopicImages)
+		lag, err := bus.Lag(ctx, bus.Cluster{Brokers: brokers}, group, bus.TopicImages)
 		if err == nil && lag == 0 {
-			if n, _ := bus.Lag(ctx, brokers, loaderGroup(bus.TopicImages), bus.TopicImages); true {
+			if n, _ := bus.Lag(ctx, bus.Cluster{Brokers: brokers}, loaderGroup(bus.TopicImages), bus.TopicImages); true {
 				t.Logf("read marquee.images again: %d keys; the loader's lag is %d", len(keys), n)
 			}
 			break

@@ -161,6 +161,10 @@ func (f *flags) parse(args []string, lookupEnv func(string) (string, bool)) erro
 		}
 		return &usageError{err.Error()}
 	}
+	lookupEnv, err := withSecretFiles(f.settings, lookupEnv)
+	if err != nil {
+		return err
+	}
 	f.given, f.fromEnv = map[string]bool{}, map[string]bool{}
 	f.set.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
 	for _, name := range f.settings {
@@ -172,6 +176,9 @@ func (f *flags) parse(args []string, lookupEnv func(string) (string, bool)) erro
 			continue
 		}
 		if err := f.set.Set(name, value); err != nil {
+			if isSecretSetting(name) { // the value is a secret: never echo it
+				return &usageError{fmt.Sprintf("invalid value for %s: %v", envName(name), err)}
+			}
 			return &usageError{fmt.Sprintf("invalid value %q for %s: %v", value, envName(name), err)}
 		}
 		f.fromEnv[name] = true
@@ -206,6 +213,9 @@ func (f *flags) usage() string {
 		var notes []string
 		if isSetting[fl.Name] {
 			notes = append(notes, "$"+envName(fl.Name))
+			if isSecretSetting(fl.Name) {
+				notes = append(notes, "$"+envName(fl.Name)+"_FILE")
+			}
 		}
 		if fl.DefValue != "" && fl.DefValue != "false" {
 			notes = append(notes, "default "+fl.DefValue)

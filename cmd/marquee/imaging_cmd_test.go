@@ -125,10 +125,10 @@ func TestImagingCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	if err := bus.EnsureTopics(ctx, broker.Brokers(), 3); err != nil {
+	if err := bus.EnsureTopics(ctx, bus.Cluster{Brokers: broker.Brokers()}, 3); err != nil {
 		t.Fatal(err)
 	}
-	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: broker.Brokers()})
+	writer, err := bus.NewWriter(bus.WriterConfig{Cluster: bus.Cluster{Brokers: broker.Brokers()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestImagingCommand(t *testing.T) {
 	case code := <-exit:
 		t.Fatalf("marquee imaging exited %d; stderr:\n%s", code, stderr.String())
 	}
-	if err := waitCommitted(ctx, broker.Brokers(), imaging.GroupID, bus.TopicImageRequests); err != nil {
+	if err := waitCommitted(ctx, bus.Cluster{Brokers: broker.Brokers()}, imaging.GroupID, bus.TopicImageRequests); err != nil {
 		t.Fatalf("the requests did not settle: %v\n%s", err, tail(stderr.String()))
 	}
 	checkImageRequests(t, images, feedImageRequests(t, testFeed(t)), "marquee imaging")
@@ -212,7 +212,7 @@ func TestImagingCommand(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := waitCommitted(ctx, broker.Brokers(), imaging.GroupID, bus.TopicImageRequests); err != nil {
+	if err := waitCommitted(ctx, bus.Cluster{Brokers: broker.Brokers()}, imaging.GroupID, bus.TopicImageRequests); err != nil {
 		t.Fatal(err)
 	}
 	if total := images.Total(); total != 97 {

@@ -121,7 +121,7 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force, images bo
 
 	if embedded {
 		loadCtx, stopLoading := context.WithCancel(ctx)
-		loader, err := startLoader(loadCtx, kafka.brokers, store, logger, onceFetchWait)
+		loader, err := startLoader(loadCtx, kafka.cluster, store, logger, onceFetchWait)
 		if err != nil {
 			stopLoading()
 			return summary, err
@@ -158,7 +158,7 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force, images bo
 	if err != nil || !embedded || summary.Status != db.RunCompleted {
 		return summary, err
 	}
-	if err := waitLoaded(ctx, kafka.brokers, bus.TopicPornstars); err != nil {
+	if err := waitLoaded(ctx, kafka.cluster, bus.TopicPornstars); err != nil {
 		return summary, fmt.Errorf("waiting for the loader: %w", err)
 	}
 	if !images {
@@ -166,9 +166,9 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force, images bo
 			logger.Info("image requests left queued for the next marquee run or marquee imaging (--images=false)",
 				"images_requested", summary.ImagesRequested)
 		}
-		return summary, waitLoaded(ctx, kafka.brokers, bus.TopicImages)
+		return summary, waitLoaded(ctx, kafka.cluster, bus.TopicImages)
 	}
-	if err := waitImagesSettled(ctx, kafka.brokers); err != nil {
+	if err := waitImagesSettled(ctx, kafka.cluster); err != nil {
 		return summary, fmt.Errorf("waiting for the image requests to settle: %w", err)
 	}
 	return summary, nil
@@ -190,7 +190,7 @@ func serveIngest(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 		// The workers stop when ctx ends or the schedule fails: stopWork runs
 		// first among the deferred calls, then they are waited for.
 		workCtx, stopWork := context.WithCancel(ctx)
-		loader, err := startLoader(workCtx, w.kafka.brokers, w.store, logger, 0)
+		loader, err := startLoader(workCtx, w.kafka.cluster, w.store, logger, 0)
 		if err != nil {
 			stopWork()
 			return err

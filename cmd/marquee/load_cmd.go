@@ -30,7 +30,7 @@ func loadCommand(ctx context.Context, args []string, env environment) int {
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
 	err := serveWorker(ctx, cfg, logger, env, "load", func(ctx context.Context, w *worker) error {
-		loader, err := startLoader(ctx, w.kafka.brokers, w.store, logger, 0)
+		loader, err := startLoader(ctx, w.kafka.cluster, w.store, logger, 0)
 		if err != nil {
 			return err
 		}
@@ -54,6 +54,7 @@ func brokerCommand(ctx context.Context, args []string, env environment) int {
 	f.set.StringVar(&cfg.KafkaAddr, "addr", cfg.KafkaAddr, "listen `address` (default $MARQUEE_KAFKA_ADDR or 127.0.0.1:9092)")
 	f.String(&cfg.DataDir, "data-dir", "data `directory`; the broker keeps its log in DATA_DIR/kafka")
 	f.Int(&cfg.KafkaPartitions, "kafka-partitions", "partitions per topic created")
+	cfg.declareKafkaSecurity(f)
 	cfg.declareLogging(f)
 	if v, ok := env.lookupEnv("MARQUEE_KAFKA_ADDR"); ok && v != "" {
 		cfg.KafkaAddr = v

@@ -42,7 +42,7 @@ func migrateCommand(ctx context.Context, args []string, env environment) int {
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
 
-	database, err := db.Open(ctx, db.Options{URL: cfg.DB})
+	database, err := openDatabase(ctx, cfg)
 	if err != nil {
 		logger.Error("cannot open the database", "db", redactURL(cfg.DB), "err", err)
 		return exitFailure

@@ -56,9 +56,9 @@ var marqueeGroups = []struct{ group, topic string }{
 }
 
 // registerKafkaMetrics exports the lag of Marquee's consumer groups on
-// brokers; add the process's own consumers to the returned collector.
-func registerKafkaMetrics(reg prometheus.Registerer, brokers []string, logger *slog.Logger) *bus.Metrics {
-	m := bus.NewMetrics(brokers, logger)
+// cluster; add the process's own consumers to the returned collector.
+func registerKafkaMetrics(reg prometheus.Registerer, cluster bus.Cluster, logger *slog.Logger) *bus.Metrics {
+	m := bus.NewMetrics(cluster, logger)
 	for _, g := range marqueeGroups {
 		m.WatchLag(g.group, g.topic)
 	}

@@ -27,33 +27,55 @@ func loaderGroup(topic string) string {
 // kafkaSide is the Kafka half of a process: the embedded broker (when no
 // external brokers are configured), the topics, and a writer.
 type kafkaSide struct {
-	broker  *bus.Broker // nil with external brokers
-	brokers []string
+	broker *bus.Broker // nil with external brokers
+	// cluster is how every client of this process reaches the brokers.
+	cluster bus.Cluster
 	writer  *bus.Writer
 }
 
 // startKafka starts the embedded broker (persisted under the data dir) unless
 // cfg names external brokers, makes sure the topics exist, and opens a writer.
+// Credentials or a certificate the brokers refuse fail it at once, with the
+// reason: retrying would not mend them.
 func startKafka(ctx context.Context, cfg Config, logger *slog.Logger) (*kafkaSide, error) {
-	k := &kafkaSide{brokers: cfg.brokers()}
-	if len(k.brokers) == 0 {
+	k := &kafkaSide{}
+	if brokers := cfg.brokers(); len(brokers) > 0 {
+		cluster, err := cfg.kafkaCluster(brokers, logger)
+		if err != nil {
+			return nil, err
+		}
+		k.cluster = cluster
+	} else {
+		serverTLS, users, err := cfg.embeddedBrokerSecurity()
+		if err != nil {
+			return nil, err
+		}
 		broker, err := bus.StartBroker(ctx, bus.BrokerConfig{
 			Addr:       cfg.KafkaAddr,
 			DataDir:    filepath.Join(cfg.DataDir, "kafka"),
 			Partitions: cfg.KafkaPartitions,
 			Logger:     logger,
+			TLS:        serverTLS,
+			Users:      users,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
-		k.broker, k.brokers = broker, broker.Brokers()
+		k.broker = broker
+		if k.cluster, err = embeddedCluster(broker, serverTLS, users); err != nil {
+			k.Close()
+			return nil, err
+		}
 		logger.Info("embedded Kafka broker listening", "addr", broker.Addr())
 	}
-	if err := bus.EnsureTopics(ctx, k.brokers, cfg.KafkaPartitions); err != nil {
+	if err := bus.EnsureTopics(ctx, k.cluster, cfg.KafkaPartitions); err != nil {
 		k.Close()
+		if errors.Is(err, bus.ErrAuthentication) {
+			return nil, fmt.Errorf("%w (check --kafka-tls-ca-file, --kafka-tls-server-name and the --kafka-sasl-* settings)", err)
+		}
 		return nil, err
 	}
-	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: k.brokers, Logger: logger})
+	writer, err := bus.NewWriter(bus.WriterConfig{Cluster: k.cluster, Logger: logger})
 	if err != nil {
 		k.Close()
 		return nil, err
@@ -103,7 +125,7 @@ const onceFetchWait = 100 * time.Millisecond
 // startLoader starts one consumer per topic the loader reads; Wait returns
 // once ctx ends and they made their final commit. fetchWait is the
 // consumers' FetchWait; 0 keeps bus's default.
-func startLoader(ctx context.Context, brokers []string, store *db.Store, logger *slog.Logger, fetchWait time.Duration) (*loader, error) {
+func startLoader(ctx context.Context, cluster bus.Cluster, store *db.Store, logger *slog.Logger, fetchWait time.Duration) (*loader, error) {
 	l := &loader{errs: make(chan error, 2)}
 	handler := &ingest.Loader{Store: store, Logger: logger}
 	for _, t := range []struct {
@@ -113,7 +135,7 @@ func startLoader(ctx context.Context, brokers []string, store *db.Store, logger 
 		{bus.TopicPornstars, handler.HandleProfiles},
 		{bus.TopicImages, handler.HandleImages},
 	} {
-		c, err := bus.NewConsumer(bus.ConsumerConfig{Brokers: brokers, GroupID: loaderGroup(t.topic), Topic: t.topic,
+		c, err := bus.NewConsumer(bus.ConsumerConfig{Cluster: cluster, GroupID: loaderGroup(t.topic), Topic: t.topic,
 			MaxBatch: loaderBatch, FetchWait: fetchWait, Logger: logger})
 		if err != nil {
 			return nil, err
@@ -174,15 +196,15 @@ func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.
 
 // waitLoaded waits until the loader group has committed everything published
 // on topic, polling the lag.
-func waitLoaded(ctx context.Context, brokers []string, topic string) error {
-	return waitCommitted(ctx, brokers, loaderGroup(topic), topic)
+func waitLoaded(ctx context.Context, cluster bus.Cluster, topic string) error {
+	return waitCommitted(ctx, cluster, loaderGroup(topic), topic)
 }
 
 // waitCommitted waits until group has committed everything published on
 // topic, polling the lag.
-func waitCommitted(ctx context.Context, brokers []string, group, topic string) error {
+func waitCommitted(ctx context.Context, cluster bus.Cluster, group, topic string) error {
 	for {
-		lag, err := bus.Lag(ctx, brokers, group, topic)
+		lag, err := bus.Lag(ctx, cluster, group, topic)
 		if err == nil && lag == 0 {
 			return nil
 		}
@@ -218,7 +240,7 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 		Store:                store,
 		Publisher:            k.writer,
 		Files:                files,
-		Brokers:              k.brokers,
+		Kafka:                k.cluster,
 		Logger:               logger,
 		UserAgent:            "Marquee/" + readBuildInfo().Version,
 		Workers:              cfg.ImagesWorkers,
@@ -277,9 +299,9 @@ func logAllowedNetworks(logger *slog.Logger, cfg Config) {
 // waitImagesSettled waits until the compactors have settled every image
 // request published so far (each is cached or failed, and its outcome
 // published), and the loader has written the outcomes.
-func waitImagesSettled(ctx context.Context, brokers []string) error {
-	if err := waitCommitted(ctx, brokers, imaging.GroupID, bus.TopicImageRequests); err != nil {
+func waitImagesSettled(ctx context.Context, cluster bus.Cluster) error {
+	if err := waitCommitted(ctx, cluster, imaging.GroupID, bus.TopicImageRequests); err != nil {
 		return err
 	}
-	return waitLoaded(ctx, brokers, bus.TopicImages)
+	return waitLoaded(ctx, cluster, bus.TopicImages)
 }

@@ -84,7 +84,7 @@ func testKillLoaderMidRun(t *testing.T, binary, feedFile string, items int, dbUR
 	if afterKill >= valid {
 		t.Fatalf("the first loader wrote all %d performers before it died: nothing was left to redeliver", valid)
 	}
-	uncommitted, err := bus.Lag(ctx, brokers, loaderGroup(bus.TopicPornstars), bus.TopicPornstars)
+	uncommitted, err := bus.Lag(ctx, bus.Cluster{Brokers: brokers}, loaderGroup(bus.TopicPornstars), bus.TopicPornstars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func testKillLoaderMidRun(t *testing.T, binary, feedFile string, items int, dbUR
 		if second.exited() {
 			t.Fatalf("the restarted loader exited early\nstderr:\n%s", tail(second.stderr.String()))
 		}
-		lag, lagErr := bus.Lag(ctx, brokers, loaderGroup(bus.TopicPornstars), bus.TopicPornstars)
+		lag, lagErr := bus.Lag(ctx, bus.Cluster{Brokers: brokers}, loaderGroup(bus.TopicPornstars), bus.TopicPornstars)
 		n := countPornstars(t, dbURL)
 		if n != lastCount {
 			stableSince, lastCount = time.Now(), n

@@ -26,6 +26,7 @@ func imagingRefreshCommand(ctx context.Context, args []string, env environment) 
 	f := newFlags("marquee imaging refresh [flags] URL_HASH...", refreshAbout)
 	cfg.declareDatabase(f)
 	f.String(&cfg.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers` (the embedded broker of marquee run: 127.0.0.1:9092)")
+	cfg.declareKafkaSecurity(f)
 	cfg.declareLogging(f)
 	if code, ok := f.parseOrExit(args, env); !ok {
 		return code
@@ -45,12 +46,19 @@ func imagingRefreshCommand(ctx context.Context, args []string, env environment) 
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
 
-	database, err := db.Open(ctx, db.Options{URL: cfg.DB})
+	cluster, err := cfg.kafkaCluster(cfg.brokers(), logger)
+	if err != nil {
+		return failed(logger, "marquee imaging refresh", err, f, env)
+	}
+	if err := bus.Ping(ctx, cluster); err != nil {
+		return failed(logger, "marquee imaging refresh", err, f, env)
+	}
+	database, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return failed(logger, "marquee imaging refresh", err, f, env)
 	}
 	defer database.Close()
-	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: cfg.brokers(), Logger: logger})
+	writer, err := bus.NewWriter(bus.WriterConfig{Cluster: cluster, Logger: logger})
 	if err != nil {
 		return failed(logger, "marquee imaging refresh", err, f, env)
 	}

@@ -131,7 +131,7 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 	// The workers stop when ctx ends or when the server fails: stopWork runs
 	// first among the deferred calls, then they are waited for.
 	workCtx, stopWork := context.WithCancel(ctx)
-	loader, err := startLoader(workCtx, kafka.brokers, store, logger, 0)
+	loader, err := startLoader(workCtx, kafka.cluster, store, logger, 0)
 	if err != nil {
 		stopWork()
 		return err
@@ -165,9 +165,9 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 }
 
 // kafkaCheck is the readiness check of Kafka: the brokers answer.
-func kafkaCheck(brokers []string, logger *slog.Logger) func(context.Context) error {
+func kafkaCheck(cluster bus.Cluster, logger *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
-		err := bus.Ping(ctx, brokers)
+		err := bus.Ping(ctx, cluster)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -178,7 +178,7 @@ func kafkaCheck(brokers []string, logger *slog.Logger) func(context.Context) err
 
 // openAndMigrate opens the database of cfg and applies pending migrations.
 func openAndMigrate(ctx context.Context, cfg Config, logger *slog.Logger) (*db.DB, error) {
-	database, err := db.Open(ctx, db.Options{URL: cfg.DB, ReplicaURL: cfg.DBReplica})
+	database, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -42,13 +42,19 @@ type startedRun struct {
 // serves. mount, when set, mounts routes of the test on its server.
 func startRun(t *testing.T, ctx context.Context, mount func(*server.Server), args ...string) *startedRun {
 	t.Helper()
+	return startRunWith(t, ctx, mount, nil, args...)
+}
+
+// startRunWith is startRun with the environment variables vars.
+func startRunWith(t *testing.T, ctx context.Context, mount func(*server.Server), vars map[string]string, args ...string) *startedRun {
+	t.Helper()
 	r := &startedRun{stderr: &testkit.SyncBuffer{}, exit: make(chan int, 1)}
 	serving := make(chan net.Addr, 1)
 	r.images, r.configureImaging = imageHosts(t)
 	env := environment{
 		stdout:           io.Discard,
 		stderr:           r.stderr,
-		lookupEnv:        envFrom(nil),
+		lookupEnv:        envFrom(vars),
 		configureImaging: r.configureImaging,
 		serverStarting: func(srv *server.Server) {
 			if mount != nil {

@@ -105,6 +105,6 @@ func startServedKafka(ctx context.Context, cfg Config, srv *server.Server, logge
 	if err != nil {
 		return nil, nil, err
 	}
-	srv.AddCheck("kafka", kafkaCheck(kafka.brokers, logger))
-	return kafka, registerKafkaMetrics(srv.Registerer(), kafka.brokers, logger), nil
+	srv.AddCheck("kafka", kafkaCheck(kafka.cluster, logger))
+	return kafka, registerKafkaMetrics(srv.Registerer(), kafka.cluster, logger), nil
 }

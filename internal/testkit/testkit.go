@@ -76,10 +76,10 @@ func StartKafka(tb testing.TB, partitions int, logger *slog.Logger) *Kafka {
 		tb.Fatalf("start broker: %v", err)
 	}
 	tb.Cleanup(func() { broker.Close() })
-	if err := bus.EnsureTopics(ctx, broker.Brokers(), partitions); err != nil {
+	if err := bus.EnsureTopics(ctx, bus.Cluster{Brokers: broker.Brokers()}, partitions); err != nil {
 		tb.Fatalf("ensure topics: %v", err)
 	}
-	writer, err := bus.NewWriter(bus.WriterConfig{Brokers: broker.Brokers(), BatchTimeout: 2 * time.Millisecond, Logger: logger})
+	writer, err := bus.NewWriter(bus.WriterConfig{Cluster: bus.Cluster{Brokers: broker.Brokers()}, BatchTimeout: 2 * time.Millisecond, Logger: logger})
 	if err != nil {
 		tb.Fatal(err)
 	}

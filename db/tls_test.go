@@ -1,0 +1,114 @@
+package db
+
+import (
+	"context"
+	"crypto/tls"
+	neturl "net/url"
+	"strings"
+	"testing"
+
+	"marquee/db/dbtest"
+	"marquee/internal/testpki"
+)
+
+// TestMySQLTLS starts a MariaDB of the test's own that serves TLS with a certificate of a CA
+// made by the test, and opens it with each TLS setting: the connection must be encrypted
+// exactly when asked, verified against the given CA, and refused when the certificate does
+// not verify or a client certificate the account requires is missing.
+func TestMySQLTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a database server")
+	}
+	ca := testpki.NewCA(t, "mysql-ca")
+	other := testpki.NewCA(t, "other-ca")
+	server := ca.Issue(t, "mysql", "127.0.0.1")
+	client := ca.Issue(t, "client", "marquee")
+	srv := dbtest.StartLocalServer(t, "--ssl-ca="+ca.CertFile, "--ssl-cert="+server.CertFile, "--ssl-key="+server.KeyFile)
+	srv.Admin(t, "CREATE DATABASE marquee CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+		"CREATE USER 'x509'@'127.0.0.1' IDENTIFIED BY 'x509-secret' REQUIRE X509",
+		"GRANT ALL PRIVILEGES ON marquee.* TO 'x509'@'127.0.0.1'")
+	url := srv.URL("marquee")
+	parsed, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed.User = neturl.UserPassword("x509", "x509-secret")
+	x509URL := parsed.String()
+
+	for _, tc := range []struct {
+		name      string
+		url       string
+		tls       *tls.Config
+		preferred bool
+		wantTLS   bool
+		wantErr   string // "" for success
+	}{
+		{"plaintext", url, nil, false, false, ""},
+		{"TLS with the CA", url, &tls.Config{RootCAs: ca.Pool()}, false, true, ""},
+		{"preferred with the CA", url, &tls.Config{RootCAs: ca.Pool()}, true, true, ""},
+		{"TLS with another CA", url, &tls.Config{RootCAs: other.Pool()}, false, false, "certificate signed by unknown authority"},
+		{"preferred with another CA", url, &tls.Config{RootCAs: other.Pool()}, true, false, "certificate signed by unknown authority"},
+		{"TLS with the system CAs", url, &tls.Config{}, false, false, "certificate"},
+		{"TLS for another name", url, &tls.Config{RootCAs: ca.Pool(), ServerName: "db.example.test"}, false, false, "certificate"},
+		{"client certificate required and given", x509URL, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{client.TLS}}, false, true, ""},
+		{"client certificate required, none given", x509URL, &tls.Config{RootCAs: ca.Pool()}, false, false, "Access denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, Options{URL: tc.url, TLS: tc.tls, TLSPreferred: tc.preferred})
+			if tc.wantErr != "" {
+				if err == nil {
+					d.Close()
+					t.Fatalf("Open succeeded, want an error with %q", tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("Open: %v, want an error with %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "x509-secret") {
+					t.Errorf("the error quotes a password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer d.Close()
+			var name, cipher string
+			if err := d.W.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil {
+				t.Fatal(err)
+			}
+			if got := cipher != ""; got != tc.wantTLS {
+				t.Errorf("encrypted = %v (cipher %q), want %v", got, cipher, tc.wantTLS)
+			}
+			if tc.url == url {
+				// Migrate and load over the connection.
+				if _, err := d.Migrate(ctx, 0); err != nil {
+					t.Fatalf("migrate: %v", err)
+				}
+				store := NewStore(d)
+				created, err := store.Create(ctx, PornstarInput{PornstarFields: PornstarFields{Name: "Over " + tc.name}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := store.Get(ctx, created.ID); err != nil || got.Name != created.Name {
+					t.Errorf("read back: %+v, %v", got, err)
+				}
+			}
+		})
+	}
+}
+
+// TestMySQLURLRefusesTLSParameters checks that TLS comes only from Options, where its checks
+// cannot be switched off.
+func TestMySQLURLRefusesTLSParameters(t *testing.T) {
+	for _, raw := range []string{
+		"mysql://u:p@127.0.0.1:3306/marquee?tls=skip-verify",
+		"mysql://u:p@127.0.0.1:3306/marquee?tls=preferred",
+		"mysql://u:p@127.0.0.1:3306/marquee?tls=true",
+		"mysql://u:p@127.0.0.1:3306/marquee?allowFallbackToPlaintext=true",
+	} {
+		if _, err := MySQLDSN(raw); err == nil || !strings.Contains(err.Error(), "MARQUEE_DB_TLS") {
+			t.Errorf("MySQLDSN(%q): %v, want a refusal naming MARQUEE_DB_TLS", raw, err)
+		}
+	}
+}
