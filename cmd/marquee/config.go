@@ -73,6 +73,10 @@ type Config struct {
 	// APIRateLimit is how many requests per second one client (its token,
 	// else its address) may make; 0 turns the limit off.
 	APIRateLimit float64
+	// TrustedProxies are the networks of the reverse proxies whose
+	// forwarding headers name the client (for the rate limit and the log);
+	// empty: none, every client is the connection's peer.
+	TrustedProxies networkList
 	// GraphQLIntrospection allows __schema queries and serves the
 	// playground, which needs them.
 	GraphQLIntrospection bool
@@ -151,6 +155,9 @@ func defaultConfig() Config {
 		// 50 requests/s per client: far above what a person or a paging
 		// script needs, low enough that one client cannot take the API.
 		APIRateLimit: 50,
+		// None: forwarding headers are whatever the client wrote, until an
+		// operator names the proxies that write them.
+		TrustedProxies: "",
 		// On: the embedded mode is where people explore the API; `marquee
 		// api` turns it off by default (see apiCommand).
 		GraphQLIntrospection: true,
@@ -261,6 +268,7 @@ func (c *Config) checkImaging() error {
 func (c *Config) declareAPI(f *flags) {
 	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens` for writes; token:read marks a read-only one (run: empty generates one, kept in DATA_DIR/api-token)")
 	f.Float(&c.APIRateLimit, "api-rate-limit", "`requests` per second per client (token, else address); 0 turns the limit off")
+	f.Text(&c.TrustedProxies, "trusted-proxies", "comma-separated `networks` (CIDR) of the reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto name the client (empty: none)")
 	f.Bool(&c.GraphQLIntrospection, "graphql-introspection", "allow GraphQL introspection and serve the playground at /playground")
 	f.Text(&c.CORSOrigins, "cors-origins", "`origins` whose browser pages may call the APIs and read /images: * or comma-separated exact origins such as https://www.example.test (empty: none; credentials never)")
 	f.Text(&c.PublicURL, "public-url", "the APIs' external base `URL`, e.g. https://api.example.test: Location, Link and image URLs become absolute (empty: relative)")
