@@ -66,9 +66,10 @@ type Config struct {
 	// ImagesAllowPrivateNetworks, deprecated, allows imaging.PrivateNetworks:
 	// loopback, RFC 1918 and IPv6 unique local addresses.
 	ImagesAllowPrivateNetworks bool
-	// APITokens are the APIs' bearer tokens, comma-separated; "token:read"
-	// marks a read-only one. Empty in `run`: one write token generated on
-	// first start and kept in DATA_DIR/api-token.
+	// APITokens are the APIs' bearer tokens, comma-separated entries
+	// [name=NAME:]TOKEN[:read] or [name=NAME:]sha256:HEX[:read] (see
+	// auth.ParseTokens). Empty in `run`: one write token generated on first
+	// start, its hash kept in DATA_DIR/api-token.
 	APITokens string
 	// APIRateLimit is how many requests per second one client (its token,
 	// else its address) may make; 0 turns the limit off.
@@ -266,7 +267,7 @@ func (c *Config) checkImaging() error {
 
 // declareAPI declares the settings of the GraphQL and REST APIs.
 func (c *Config) declareAPI(f *flags) {
-	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens` for writes; token:read marks a read-only one (run: empty generates one, kept in DATA_DIR/api-token)")
+	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens`: [name=NAME:]TOKEN or [name=NAME:]sha256:HEX (marquee token new), :read marks a read-only one (run: empty generates one, its hash kept in DATA_DIR/api-token)")
 	f.Float(&c.APIRateLimit, "api-rate-limit", "`requests` per second per client (token, else address); 0 turns the limit off")
 	f.Text(&c.TrustedProxies, "trusted-proxies", "comma-separated `networks` (CIDR) of the reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto name the client (empty: none)")
 	f.Bool(&c.GraphQLIntrospection, "graphql-introspection", "allow GraphQL introspection and serve the playground at /playground")
