@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 )
@@ -59,82 +58,190 @@ type Tokens struct {
 type tokenEntry struct {
 	digest [sha256.Size]byte
 	role   Role
-	id     string // a short fingerprint for logs and rate-limit keys
+	name   string // what logs and audits show instead of the token
 }
 
-// ParseTokens reads MARQUEE_API_TOKENS: comma-separated tokens, each a write
-// token unless it ends in ":read". Blanks around entries are ignored; an empty
-// token, an unknown suffix or a token shorter than 16 characters is an error,
-// so a typo cannot silently open the API.
+// HashPrefix marks a token given by its hash: "sha256:" and the lowercase
+// hex SHA-256 of the token.
+const HashPrefix = "sha256:"
+
+// ParseTokens reads MARQUEE_API_TOKENS: comma-separated entries, each
+//
+//	[name=NAME:]TOKEN[:read|:write]
+//	[name=NAME:]sha256:HEX[:read|:write]
+//
+// TOKEN is the token itself (at least MinTokenLength characters, no comma);
+// sha256:HEX gives it by the hex SHA-256 of its bytes instead, so the
+// configuration need not hold the secret. An entry is a write token unless
+// it ends in ":read". NAME (ValidTokenName) is what logs and audits show for
+// the token; without one, its name is its DefaultTokenName. Blanks around
+// entries are ignored. An empty token, an unknown suffix, a short token, a
+// malformed hash, two entries with the same name or the same token are
+// errors, so a typo cannot silently open the API; the error texts never show
+// a token.
 func ParseTokens(spec string) (*Tokens, error) {
 	t := &Tokens{}
-	for _, field := range strings.Split(spec, ",") {
+	for field := range strings.SplitSeq(spec, ",") {
 		field = strings.TrimSpace(field)
 		if field == "" {
 			continue
 		}
-		token, role := field, RoleWrite
-		if i := strings.LastIndexByte(field, ':'); i >= 0 {
-			switch suffix := field[i+1:]; suffix {
-			case "read":
-				role = RoleRead
-			case "write":
-			default:
-				return nil, fmt.Errorf("API token %q: unknown role %q (use token or token:read)", redact(field[:i]), suffix)
-			}
-			token = field[:i]
+		e, _, err := parseTokenEntry(field)
+		if err != nil {
+			return nil, err
 		}
-		if len(token) < MinTokenLength {
-			return nil, fmt.Errorf("API token %q is shorter than %d characters", redact(token), MinTokenLength)
+		if err := t.add(e); err != nil {
+			return nil, err
 		}
-		t.Add(token, role)
 	}
 	return t, nil
+}
+
+// parseTokenEntry reads one entry of ParseTokens; hashed says whether it
+// gave the token by its hash.
+func parseTokenEntry(field string) (e tokenEntry, hashed bool, err error) {
+	if rest, ok := strings.CutPrefix(field, "name="); ok {
+		e.name, field, ok = strings.Cut(rest, ":")
+		if !ok {
+			return tokenEntry{}, false, fmt.Errorf("API token entry name=%s: the name is followed by ':' and the token", e.name)
+		}
+		if err := ValidTokenName(e.name); err != nil {
+			return tokenEntry{}, false, err
+		}
+	}
+	e.role = RoleWrite
+	hexDigest, hashed := strings.CutPrefix(field, HashPrefix)
+	if i := strings.LastIndexByte(field, ':'); i >= 0 && !(hashed && i == len(HashPrefix)-1) {
+		switch suffix := field[i+1:]; suffix {
+		case "read":
+			e.role = RoleRead
+		case "write":
+		default:
+			return tokenEntry{}, false, fmt.Errorf("API token %q: unknown role %q (use TOKEN, TOKEN:read or sha256:HEX:read)", redact(field[:i]), redact(suffix))
+		}
+		field = field[:i]
+		hexDigest = strings.TrimPrefix(field, HashPrefix)
+	}
+	if hashed {
+		digest, err := hex.DecodeString(hexDigest)
+		if err != nil || len(digest) != sha256.Size {
+			return tokenEntry{}, false, fmt.Errorf("API token %s%s: not a SHA-256 in hex (%d hex digits)", HashPrefix, redact(hexDigest), 2*sha256.Size)
+		}
+		copy(e.digest[:], digest)
+	} else {
+		if len(field) < MinTokenLength {
+			return tokenEntry{}, false, fmt.Errorf("API token %q is shorter than %d characters", redact(field), MinTokenLength)
+		}
+		e.digest = sha256.Sum256([]byte(field))
+	}
+	if e.name == "" {
+		e.name = DefaultTokenName(e.digest)
+	}
+	return e, hashed, nil
 }
 
 // MinTokenLength is the shortest token ParseTokens accepts.
 const MinTokenLength = 16
 
-// Add adds a token with its role.
+// ValidTokenName accepts names of 1 to 64 letters, digits, '.', '_' and
+// '-': they go into log lines and audit records as they are, and cannot be
+// mistaken for a token's hash or for the entry syntax around them.
+func ValidTokenName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("API token name %q: give 1 to 64 characters", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("API token name %q: use only letters, digits, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// DefaultTokenName is the name of a token configured without one: "sha256:"
+// and the first 8 hex digits of its hash, which an operator finds in the
+// token's hashed entry and which says nothing usable about the token.
+func DefaultTokenName(digest [sha256.Size]byte) string {
+	return HashPrefix + hex.EncodeToString(digest[:4])
+}
+
+// HashedEntry is the MARQUEE_API_TOKENS entry for token in the hash form:
+// "name=NAME:" when name is not empty, "sha256:HEX", and ":read" for
+// RoleRead.
+func HashedEntry(token, name string, role Role) string {
+	digest := sha256.Sum256([]byte(token))
+	return tokenEntry{digest: digest, role: role, name: name}.hashedEntry()
+}
+
+func (e tokenEntry) hashedEntry() string {
+	var b strings.Builder
+	if e.name != "" && e.name != DefaultTokenName(e.digest) {
+		b.WriteString("name=" + e.name + ":")
+	}
+	b.WriteString(HashPrefix + hex.EncodeToString(e.digest[:]))
+	if e.role == RoleRead {
+		b.WriteString(":read")
+	}
+	return b.String()
+}
+
+// Add adds a token with its role, named by its DefaultTokenName.
 func (t *Tokens) Add(token string, role Role) {
 	digest := sha256.Sum256([]byte(token))
-	t.entries = append(t.entries, tokenEntry{digest: digest, role: role, id: hex.EncodeToString(digest[:4])})
+	t.entries = append(t.entries, tokenEntry{digest: digest, role: role, name: DefaultTokenName(digest)})
+}
+
+// add adds e unless its name or its token is taken.
+func (t *Tokens) add(e tokenEntry) error {
+	for _, other := range t.entries {
+		switch {
+		case other.name == e.name:
+			return fmt.Errorf("two API tokens are named %q", e.name)
+		case other.digest == e.digest:
+			return fmt.Errorf("API tokens %q and %q are the same token", other.name, e.name)
+		}
+	}
+	t.entries = append(t.entries, e)
+	return nil
 }
 
 // Len is the number of tokens.
 func (t *Tokens) Len() int { return len(t.entries) }
 
-// Lookup finds token's role in constant time: it compares the SHA-256 of
-// token with that of every configured token, so neither the length nor the
-// position of a match leaks through timing.
+// Lookup finds token's role and name in constant time: it compares the
+// SHA-256 of token with that of every configured token, so neither the
+// length nor the position of a match leaks through timing, and a token
+// configured by its hash is checked exactly like one given in clear.
 func (t *Tokens) Lookup(token string) (Role, string) {
 	digest := sha256.Sum256([]byte(token))
-	role, id := RoleNone, ""
+	role, name := RoleNone, ""
 	for _, e := range t.entries {
 		if subtle.ConstantTimeCompare(digest[:], e.digest[:]) == 1 {
-			role, id = e.role, e.id
+			role, name = e.role, e.name
 		}
 	}
-	return role, id
+	return role, name
 }
 
 // Caller is who made a request, as far as the APIs care.
 type Caller struct {
 	// Role is what the caller's token allows (RoleNone without a valid one).
 	Role Role
-	// TokenID is a fingerprint of a valid token, empty otherwise.
-	TokenID string
+	// TokenName is the name of a valid token (see ParseTokens), empty
+	// otherwise. Logs and audits record it, never the token.
+	TokenName string
 	// BadToken is set when the request carried an Authorization header that
 	// is not a known bearer token.
 	BadToken bool
-	// IP is the client address the connection came from.
+	// IP is the client's address: the connection's, or the one that trusted
+	// proxies forwarded (see Proxies).
 	IP string
 }
 
 // Key identifies the caller for the rate limit: its token, else its address.
 func (c Caller) Key() string {
-	if c.TokenID != "" {
-		return "token:" + c.TokenID
+	if c.TokenName != "" {
+		return "token:" + c.TokenName
 	}
 	return "ip:" + c.IP
 }
@@ -151,9 +258,10 @@ func (c Caller) CanWrite() error {
 	}
 }
 
-// Identify reads the caller of r.
+// Identify reads the caller of r: its token from the Authorization header,
+// its address from ClientFrom.
 func (t *Tokens) Identify(r *http.Request) Caller {
-	c := Caller{IP: clientIP(r)}
+	c := Caller{IP: ClientFrom(r).Addr}
 	header := r.Header.Get("Authorization")
 	if header == "" {
 		return c
@@ -164,22 +272,14 @@ func (t *Tokens) Identify(r *http.Request) Caller {
 		c.BadToken = true
 		return c
 	}
-	c.Role, c.TokenID = t.Lookup(token)
+	c.Role, c.TokenName = t.Lookup(token)
 	c.BadToken = c.Role == RoleNone
 	return c
 }
 
-// clientIP is the host part of the connection's remote address. Forwarded
-// headers are not trusted: behind a proxy, configure the proxy to limit.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 type callerKey struct{}
+
+type callerRecordKey struct{}
 
 // WithCaller returns ctx carrying c.
 func WithCaller(ctx context.Context, c Caller) context.Context {
@@ -193,11 +293,32 @@ func CallerFrom(ctx context.Context) Caller {
 	return c
 }
 
+// TokenName is the name of the token that authenticated the request ctx
+// belongs to, or "" for an anonymous caller: what logs and audits record
+// about who made a change.
+func TokenName(ctx context.Context) string {
+	return CallerFrom(ctx).TokenName
+}
+
+// RecordCaller returns ctx with room for the caller that a Middleware
+// further down the handler chain identifies, and that room: it stays the
+// zero Caller when no Middleware ran. It lets a log line written after the
+// handler returns name the token. Read it only once the handler returned.
+func RecordCaller(ctx context.Context) (context.Context, *Caller) {
+	record := new(Caller)
+	return context.WithValue(ctx, callerRecordKey{}, record), record
+}
+
 // Middleware identifies the caller of every request and stores it in the
-// request's context for the handlers (CallerFrom).
+// request's context for the handlers (CallerFrom), and in the room that
+// RecordCaller made, if any.
 func (t *Tokens) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), t.Identify(r))))
+		c := t.Identify(r)
+		if record, ok := r.Context().Value(callerRecordKey{}).(*Caller); ok {
+			*record = c
+		}
+		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
 }
 

@@ -203,7 +203,7 @@ func playgroundCSP(endpoint string) string {
 		"img-src 'self' data:",
 		"font-src 'self' data:",
 		"connect-src " + connect,
-		"frame-ancestors 'self'",
+		"frame-ancestors 'none'",
 		"base-uri 'none'",
 		"form-action 'none'",
 	}, "; ")

@@ -35,7 +35,7 @@ func TestPlaygroundServesPageAndAssets(t *testing.T) {
 		t.Fatalf("page: %d %v", page.Code, page.Header())
 	}
 	csp := page.Header().Get("Content-Security-Policy")
-	for _, directive := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'"} {
+	for _, directive := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, directive) {
 			t.Errorf("CSP %q lacks %q", csp, directive)
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"marquee/auth"
 )
 
 // RequestIDHeader carries a request's id in both directions: a caller's id
@@ -70,8 +72,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 // few seconds and say nothing about the API's use.
 var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
 
-// observe wraps next with what every request gets: its id, a recovered
-// panic answered 500, the metrics, and one log line.
+// observe wraps next with what every request gets: its id, the security
+// headers, its client (read through the trusted proxies, see
+// auth.ClientFrom), a recovered panic answered 500, the metrics, and one log
+// line naming the client and, when one authenticated it, the token's name.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -79,10 +83,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
+		s.setResponseHeaders(w.Header())
 		w.Header().Set(RequestIDHeader, id)
 		var nestedRoute string
+		client := s.opts.TrustedProxies.Client(r)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		r = r.WithContext(context.WithValue(ctx, routeKey{}, &nestedRoute))
+		ctx = auth.WithClient(context.WithValue(ctx, routeKey{}, &nestedRoute), client)
+		ctx, caller := auth.RecordCaller(ctx)
+		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 		s.metrics.inFlight.Inc()
 		defer func() {
@@ -119,9 +127,15 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if quietRoutes[route] {
 				level = slog.LevelDebug
 			}
-			s.logger.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method,
+			attrs := []any{"request_id", id, "method", r.Method,
 				"route", route, "path", r.URL.Path, "status", status, "bytes", rec.bytes,
-				"duration_ms", float64(elapsed.Microseconds())/1000, "remote", r.RemoteAddr)
+				"duration_ms", float64(elapsed.Microseconds()) / 1000, "remote", r.RemoteAddr,
+				"client", client.Addr, "proto", client.Proto}
+			if caller.TokenName != "" {
+				// The token's name, never the token.
+				attrs = append(attrs, "token", caller.TokenName)
+			}
+			s.logger.Log(r.Context(), level, "http request", attrs...)
 		}()
 		next.ServeHTTP(rec, r)
 	})

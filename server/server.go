@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"marquee/auth"
 )
 
 // Options configure New. Zero values pick the defaults noted on each field.
@@ -29,6 +31,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Version and Revision label the marquee_build_info gauge.
 	Version, Revision string
+	// TrustedProxies are the reverse proxies whose forwarding headers say
+	// who the client is (MARQUEE_TRUSTED_PROXIES; default none): the client
+	// of every request is read through them (auth.ClientFrom), for the rate
+	// limit and the log.
+	TrustedProxies auth.Proxies
+	// StrictTransportSecurity sends HSTSHeader on every response: set it
+	// when browsers reach the server over HTTPS only (MARQUEE_PUBLIC_URL is
+	// https), also when TLS ends at a proxy in front.
+	StrictTransportSecurity bool
 
 	// ReadHeaderTimeout bounds how long a client may take to send the request
 	// headers (default 10s): a real client sends them in milliseconds, and
@@ -250,4 +261,29 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.logger.Info("http server stopped")
 	return nil
+}
+
+// Security headers of every response (see setResponseHeaders).
+const (
+	// ReferrerPolicy keeps every URL of Marquee's out of the Referer that
+	// browsers send when a page of ours links or loads elsewhere: API URLs
+	// carry search terms and cursors, and nothing Marquee serves needs a
+	// referrer, not even its own (the APIs never read one).
+	ReferrerPolicy = "no-referrer"
+	// HSTSHeader makes browsers use HTTPS only for a year (the common
+	// choice, and what preload lists ask for), without includeSubDomains:
+	// Marquee cannot know that every host below its own serves HTTPS.
+	HSTSHeader = "max-age=31536000"
+)
+
+// setResponseHeaders sets the headers every answer carries, whoever writes
+// its body: a browser must not guess a type other than the one we name
+// (nosniff), and leaks no URL of ours (ReferrerPolicy). Handlers may set a
+// stricter policy of their own.
+func (s *Server) setResponseHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", ReferrerPolicy)
+	if s.opts.StrictTransportSecurity {
+		h.Set("Strict-Transport-Security", HSTSHeader)
+	}
 }

@@ -142,14 +142,15 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 			rest.BasePath, rest.BasePath)
 	}))
 	logger.Info("APIs mounted", "graphql", "/graphql", "rest", rest.BasePath, "tokens", tokens.Len(),
-		"rate_limit_per_client", cfg.APIRateLimit, "introspection", cfg.GraphQLIntrospection,
+		"rate_limit_per_client", cfg.APIRateLimit, "trusted_proxies", string(cfg.TrustedProxies), "introspection", cfg.GraphQLIntrospection,
 		"cors_origins", cors.String(), "public_url", string(cfg.PublicURL), "images_url", cfg.imagesBase())
 	return nil
 }
 
 // apiTokens reads --api-tokens. Without any, `run` (the embedded mode, which
-// owns its data dir) makes one write token, keeps it in DATA_DIR/api-token,
-// and prints it once, when it is made; `api` refuses every write.
+// owns its data dir) makes one write token, keeps its hash in
+// DATA_DIR/api-token, and prints the token once, when it is made; `api`
+// refuses every write.
 func apiTokens(cfg Config, logger *slog.Logger, env environment, embedded bool) (*auth.Tokens, error) {
 	if cfg.APITokens != "" {
 		tokens, err := auth.ParseTokens(cfg.APITokens)
@@ -162,19 +163,26 @@ func apiTokens(cfg Config, logger *slog.Logger, env environment, embedded bool) 
 		logger.Warn("no API tokens configured (MARQUEE_API_TOKENS): every write is refused")
 		return &auth.Tokens{}, nil
 	}
-	token, created, err := auth.LoadOrCreateToken(cfg.DataDir)
+	stored, err := auth.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("the embedded API token: %w", err)
 	}
 	path := filepath.Join(cfg.DataDir, auth.TokenFile)
-	if created {
+	switch {
+	case stored.Token != "":
 		// Once, on stderr, not in the log: logs are shipped and kept.
-		fmt.Fprintf(env.stderr, "\nmarquee: made an API write token, kept in %s:\n\n    %s\n\n"+
-			"  Send it as 'Authorization: Bearer <token>' to create, update or delete.\n\n", path, token)
-	} else {
+		fmt.Fprintf(env.stderr, "\nmarquee: made an API write token; %s keeps only its hash:\n\n    %s\n\n"+
+			"  Send it as 'Authorization: Bearer <token>' to create, update or delete.\n"+
+			"  It is shown this once: keep it now, or delete the file for a new one.\n\n", path, stored.Token)
+	case stored.Converted:
+		logger.Warn("the API write token file now keeps only the token's hash: the token can no longer be read from it; "+
+			"keep the copy you have, or delete the file and restart for a new token", "path", path)
+	default:
 		logger.Info("API write token from the data dir", "path", path)
 	}
-	tokens := &auth.Tokens{}
-	tokens.Add(token, auth.RoleWrite)
+	tokens, err := auth.ParseTokens(stored.Entry)
+	if err != nil {
+		return nil, fmt.Errorf("the embedded API token: %s: %w", path, err)
+	}
 	return tokens, nil
 }

@@ -50,6 +50,7 @@ var commands = []command{
 	{"broker", "run the embedded Kafka broker alone", brokerCommand},
 	{"migrate", "apply pending database migrations (also: migrate status, migrate unlock)", migrateCommand},
 	{"dev", "developer tools: dev gen-feed, dev verify", devCommand},
+	{"token", "make an API token and its configuration entry: token new [--read] [--name NAME]", tokenCommand},
 	{"healthcheck", "ask the process on this machine whether it is alive (the container health check)", healthcheckCommand},
 	{"version", "print the version", versionCommand},
 }

@@ -33,6 +33,7 @@ func TestHelpExitsZero(t *testing.T) {
 		{[]string{"migrate", "status", "--help"}, "Usage: marquee migrate status [flags]"},
 		{[]string{"migrate", "unlock", "--help"}, "Usage: marquee migrate unlock [flags]"},
 		{[]string{"version", "--help"}, "Usage: marquee version"},
+		{[]string{"token", "new", "--help"}, "Usage: marquee token new"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -128,7 +129,7 @@ func TestConfigurationDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	variable := regexp.MustCompile(`\$(MARQUEE_[A-Z0-9_]+)`)
-	invocations := [][]string{{"migrate", "status"}, {"migrate", "unlock"}, {"dev", "gen-feed"}, {"dev", "verify"}, {"imaging", "refresh"}}
+	invocations := [][]string{{"migrate", "status"}, {"migrate", "unlock"}, {"dev", "gen-feed"}, {"dev", "verify"}, {"imaging", "refresh"}, {"token", "new"}}
 	for _, c := range commands {
 		invocations = append(invocations, []string{c.name})
 	}

@@ -97,13 +97,18 @@ type Config struct {
 	// ImagesAllowPrivateNetworks, deprecated, allows imaging.PrivateNetworks:
 	// loopback, RFC 1918 and IPv6 unique local addresses.
 	ImagesAllowPrivateNetworks bool
-	// APITokens are the APIs' bearer tokens, comma-separated; "token:read"
-	// marks a read-only one. Empty in `run`: one write token generated on
-	// first start and kept in DATA_DIR/api-token.
+	// APITokens are the APIs' bearer tokens, comma-separated entries
+	// [name=NAME:]TOKEN[:read] or [name=NAME:]sha256:HEX[:read] (see
+	// auth.ParseTokens). Empty in `run`: one write token generated on first
+	// start, its hash kept in DATA_DIR/api-token.
 	APITokens string
 	// APIRateLimit is how many requests per second one client (its token,
 	// else its address) may make; 0 turns the limit off.
 	APIRateLimit float64
+	// TrustedProxies are the networks of the reverse proxies whose
+	// forwarding headers name the client (for the rate limit and the log);
+	// empty: none, every client is the connection's peer.
+	TrustedProxies networkList
 	// GraphQLIntrospection allows __schema queries and serves the
 	// playground, which needs them.
 	GraphQLIntrospection bool
@@ -182,6 +187,9 @@ func defaultConfig() Config {
 		// 50 requests/s per client: far above what a person or a paging
 		// script needs, low enough that one client cannot take the API.
 		APIRateLimit: 50,
+		// None: forwarding headers are whatever the client wrote, until an
+		// operator names the proxies that write them.
+		TrustedProxies: "",
 		// On: the embedded mode is where people explore the API; `marquee
 		// api` turns it off by default (see apiCommand).
 		GraphQLIntrospection: true,
@@ -348,8 +356,9 @@ func (c *Config) checkImaging() error {
 
 // declareAPI declares the settings of the GraphQL and REST APIs.
 func (c *Config) declareAPI(f *flags) {
-	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens` for writes; token:read marks a read-only one (run: empty generates one, kept in DATA_DIR/api-token)")
+	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens`: [name=NAME:]TOKEN or [name=NAME:]sha256:HEX (marquee token new), :read marks a read-only one (run: empty generates one, its hash kept in DATA_DIR/api-token)")
 	f.Float(&c.APIRateLimit, "api-rate-limit", "`requests` per second per client (token, else address); 0 turns the limit off")
+	f.Text(&c.TrustedProxies, "trusted-proxies", "comma-separated `networks` (CIDR) of the reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto name the client (empty: none)")
 	f.Bool(&c.GraphQLIntrospection, "graphql-introspection", "allow GraphQL introspection and serve the playground at /playground")
 	f.Text(&c.CORSOrigins, "cors-origins", "`origins` whose browser pages may call the APIs and read /images: * or comma-separated exact origins such as https://www.example.test (empty: none; credentials never)")
 	f.Text(&c.PublicURL, "public-url", "the APIs' external base `URL`, e.g. https://api.example.test: Location, Link and image URLs become absolute (empty: relative)")

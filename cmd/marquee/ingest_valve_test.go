@@ -225,11 +225,19 @@ func (f itemFeed) withIDs(t *testing.T, n int, newID func(id string) string) []b
 // with no Kafka it can reach, and returns its base URL.
 func startAPI(t *testing.T, args ...string) string {
 	t.Helper()
+	base, _ := startAPILogging(t, args...)
+	return base
+}
+
+// startAPILogging is startAPI that also returns what the command writes to
+// stderr: its log.
+func startAPILogging(t *testing.T, args ...string) (string, *testkit.SyncBuffer) {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
-	var stderr testkit.SyncBuffer
+	stderr := new(testkit.SyncBuffer)
 	serving := make(chan net.Addr, 1)
 	exit := make(chan int, 1)
-	env := environment{stdout: io.Discard, stderr: &stderr, lookupEnv: envFrom(nil),
+	env := environment{stdout: io.Discard, stderr: stderr, lookupEnv: envFrom(nil),
 		serverStarting: func(srv *server.Server) { serving <- srv.Addr() }}
 	args = append([]string{"api", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--kafka-brokers", "127.0.0.1:1"}, args...)
 	go func() { exit <- run(ctx, args, env) }()
@@ -246,14 +254,14 @@ func startAPI(t *testing.T, args ...string) string {
 	})
 	select {
 	case addr := <-serving:
-		return "http://" + addr.String()
+		return "http://" + addr.String(), stderr
 	case code := <-exit:
 		exit <- code
 		t.Fatalf("marquee api exited %d; stderr:\n%s", code, stderr.String())
 	case <-time.After(waitLimit):
 		t.Fatalf("marquee api did not start serving; stderr:\n%s", stderr.String())
 	}
-	return ""
+	return "", stderr
 }
 
 // postJSON decodes the 200 answer to a POST of the JSON body to url into v.

@@ -57,6 +57,12 @@ func (p *publicURL) UnmarshalText(text []byte) error {
 
 func (p publicURL) MarshalText() ([]byte, error) { return []byte(p), nil }
 
+// https says whether browsers reach the APIs over HTTPS, so that the
+// server may tell them to keep doing so (Strict-Transport-Security).
+func (p publicURL) https() bool {
+	return len(p) > len("https://") && strings.EqualFold(string(p[:len("https://")]), "https://")
+}
+
 // imagesBase is where the APIs say the bytes of cached images are:
 // --images-public-url, else --public-url + /images, else the relative
 // /images.

@@ -19,8 +19,8 @@ external ones), the loader, the image compactor (images stored in
 DATA_DIR/images) and the feed schedule, and serves HTTP on --http-addr: the
 GraphQL API at /graphql with its playground at /playground, the REST API at
 /api/v1, the image bytes at /images/{url_hash}, and /healthz, /readyz and
-/metrics. Without --api-tokens it makes one write token on first start, keeps
-it in DATA_DIR/api-token and prints it once.
+/metrics. Without --api-tokens it makes one write token on first start,
+prints it once and keeps only its hash in DATA_DIR/api-token.
 With --demo it serves a generated feed of demo performers and their
 thumbnails from this process, on 127.0.0.1, and fetches from nowhere else:
 the APIs answer with performers and cached images within seconds, with no

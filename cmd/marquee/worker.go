@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"marquee/auth"
 	"marquee/bus"
 	"marquee/db"
 	"marquee/server"
@@ -78,7 +79,9 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 func listen(cfg Config, logger *slog.Logger) (*server.Server, error) {
 	build := readBuildInfo()
 	srv := server.New(server.Options{Addr: cfg.HTTPAddr, Logger: logger, Version: build.Version,
-		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout})
+		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout,
+		TrustedProxies:          auth.NewProxies(cfg.TrustedProxies.prefixes()),
+		StrictTransportSecurity: cfg.PublicURL.https()})
 	if err := srv.Listen(); err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ func RunChromium(t testing.TB, chromium, url string, reports <-chan string) (str
 		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
 		"--disable-background-networking", "--disable-component-update", "--disable-default-apps",
 		"--user-data-dir="+t.TempDir(),
+		// A harness page may open the page under test in a window of its
+		// own, when that page refuses to be framed.
+		"--disable-popup-blocking",
 		// No network but this machine: names resolve to nothing, and
 		// anything that still tries goes to a proxy that is not there.
 		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
