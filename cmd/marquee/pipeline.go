@@ -169,6 +169,7 @@ func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.
 		Logger:       logger,
 		AbandonAfter: cfg.FeedAbandonAfter,
 		Heartbeat:    cfg.FeedAbandonAfter / 10,
+		KeepRuns:     cfg.FeedRunsKeep,
 	}, nil
 }
 
