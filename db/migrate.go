@@ -25,7 +25,11 @@ type ddlTemplate struct {
 	OnTable func(table string) string
 }
 
-func (d *DB) migrator() (*migrate.Migrator, error) {
+// migrateMigration is one migration, known or applied.
+type migrateMigration = migrate.Migration
+
+// migrations returns this binary's migrations.
+func (d *DB) migrations() (*migrate.Migrations, error) {
 	ms := migrate.NewMigrations()
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -33,6 +37,14 @@ func (d *DB) migrator() (*migrate.Migrator, error) {
 	}
 	if err := ms.Discover(sub); err != nil {
 		return nil, fmt.Errorf("db: migrations: %w", err)
+	}
+	return ms, nil
+}
+
+func (d *DB) migrator() (*migrate.Migrator, error) {
+	ms, err := d.migrations()
+	if err != nil {
+		return nil, err
 	}
 	tmpl := ddlTemplate{
 		PK:       "INTEGER PRIMARY KEY AUTOINCREMENT",
