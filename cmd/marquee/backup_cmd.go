@@ -93,18 +93,14 @@ func restoreCommand(ctx context.Context, args []string, env environment) int {
 	f := newFlags("marquee restore FILE [flags]", restoreAbout)
 	cfg.declareDatabase(f)
 	cfg.declareLogging(f)
-	if code, ok := f.parseOrExit(args, env); !ok {
+	files, code, ok := f.parsePositional(args, env)
+	if !ok {
 		return code
 	}
-	if f.set.NArg() == 0 {
+	if len(files) != 1 {
 		return f.usageExit(&usageError{"name one backup file"}, env)
 	}
-	// Flags may follow the file, too: parse again without it.
-	at := len(args) - f.set.NArg()
-	backup := args[at]
-	if code, ok := f.parseFlagsOnly(append(args[:at:at], args[at+1:]...), env); !ok {
-		return code
-	}
+	backup := files[0]
 	cfg.resolve()
 	target, err := db.SQLitePath(cfg.DB)
 	if err != nil {
