@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+	"github.com/twmb/franz-go/pkg/kgo"
+	kgosasl "github.com/twmb/franz-go/pkg/sasl"
 )
 
 // Cluster says how to reach a Kafka cluster: its bootstrap brokers and how every connection to
@@ -113,4 +116,41 @@ func classifyConnectError(cluster Cluster, err error) error {
 		return fmt.Errorf("%w: the broker does not speak TLS on this port: %w", ErrAuthentication, err)
 	}
 	return err
+}
+
+// kgoOptions are the options of a franz-go client of the cluster, secured as
+// the kafka-go clients are; bus uses franz-go only for the requests kafka-go
+// lacks (DeleteRecords).
+func (c Cluster) kgoOptions() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(clientID), kgo.DialTimeout(dialTimeout)}
+	if c.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
+	}
+	if c.SASL != nil {
+		opts = append(opts, kgo.SASL(kgoSASL{c.SASL}))
+	}
+	return opts
+}
+
+// kgoSASL runs a kafka-go SASL mechanism for a franz-go client: the two
+// libraries' challenge-response steps are the same exchange.
+type kgoSASL struct{ m sasl.Mechanism }
+
+func (k kgoSASL) Name() string { return k.m.Name() }
+
+func (k kgoSASL) Authenticate(ctx context.Context, _ string) (kgosasl.Session, []byte, error) {
+	sm, first, err := k.m.Start(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kgoSession{ctx: ctx, sm: sm}, first, nil
+}
+
+type kgoSession struct {
+	ctx context.Context
+	sm  sasl.StateMachine
+}
+
+func (s kgoSession) Challenge(response []byte) (bool, []byte, error) {
+	return s.sm.Next(s.ctx, response)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go/sasl"
 
@@ -72,7 +73,9 @@ func TestSecuredBroker(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			topic := "secured." + strings.ReplaceAll(tc.mechanism, "-", "")
-			policies := []TopicPolicy{{Topic: topic, Configs: map[string]string{"cleanup.policy": "compact"}}}
+			deadLetters := topic + DeadLetterSuffix
+			policies := []TopicPolicy{{Topic: topic, Configs: map[string]string{"cleanup.policy": "compact"}},
+				{Topic: deadLetters, Configs: map[string]string{"cleanup.policy": "delete"}}}
 			if err := ensureTopics(ctx, cluster, 2, policies, testLogger()); err != nil {
 				t.Fatalf("ensure topics: %v", err)
 			}
@@ -95,6 +98,21 @@ func TestSecuredBroker(t *testing.T) {
 				t.Errorf("lag: %v", err)
 			} else {
 				t.Logf("lag after consuming: %d", lag)
+			}
+
+			// The dead-letter tools: kafka-go readers, and franz-go for DeleteRecords.
+			publish(t, w, deadLetters, numbered("d", 5)...)
+			read := 0
+			if err := ReadDeadLetters(ctx, cluster, deadLetters, func(DeadLetterRecord) error { read++; return nil }); err != nil || read != 5 {
+				t.Errorf("read dead letters: %d, %v; want 5", read, err)
+			}
+			results, err := PurgeDeadLetters(ctx, cluster, deadLetters, time.Now().Add(time.Hour))
+			var purged int64
+			for _, r := range results {
+				purged += r.Deleted
+			}
+			if err != nil || purged != 5 {
+				t.Errorf("purge dead letters: %d, %v; want 5", purged, err)
 			}
 		})
 	}

@@ -58,8 +58,8 @@ func testEnsureTopics(t *testing.T, brokers []string) {
 		}
 	}
 	policies := TopicPolicies()
-	if len(policies) != 6 {
-		t.Fatalf("got %d topic policies, want 3 topics and 3 dead-letter topics", len(policies))
+	if len(policies) != 7 {
+		t.Fatalf("got %d topic policies, want 3 topics, 3 dead-letter topics and the record of replays", len(policies))
 	}
 	actual, err := describeTopicConfigs(ctx, adminClient(brokers), policies)
 	if err != nil {
@@ -72,6 +72,7 @@ func testEnsureTopics(t *testing.T, brokers []string) {
 		"marquee.pornstars.dlq":      {"delete", "1209600000"},
 		"marquee.image-requests.dlq": {"delete", "1209600000"},
 		"marquee.images.dlq":         {"delete", "1209600000"},
+		"marquee.dlq-replays":        {"delete", "2419200000"},
 	}
 	for topic, w := range want {
 		got := [2]string{actual[topic]["cleanup.policy"], actual[topic]["retention.ms"]}

@@ -25,7 +25,8 @@ type TopicPolicy struct {
 }
 
 // TopicPolicies returns every topic Marquee uses with the configuration it must have: the data
-// topics compacted, their dead-letter topics deleted after 14 days.
+// topics compacted, their dead-letter topics deleted after 14 days, the record of replayed dead
+// letters after 28.
 //
 // The compacted topics also carry retention.ms=-1. Kafka ignores retention.ms on a topic whose
 // cleanup.policy is only "compact", but kfake (the embedded broker) applies time retention to
@@ -33,7 +34,7 @@ type TopicPolicy struct {
 // profile of every performer that did not change for a week.
 func TopicPolicies() []TopicPolicy {
 	topics := DataTopics()
-	policies := make([]TopicPolicy, 0, 2*len(topics))
+	policies := make([]TopicPolicy, 0, 2*len(topics)+1)
 	for _, topic := range topics {
 		policies = append(policies, TopicPolicy{Topic: topic, Configs: map[string]string{
 			"cleanup.policy": "compact",
@@ -46,6 +47,11 @@ func TopicPolicies() []TopicPolicy {
 			"retention.ms":   strconv.FormatInt(deadLetterRetention.Milliseconds(), 10),
 		}})
 	}
+	// Each dead letter is recorded once, so there is nothing to compact.
+	policies = append(policies, TopicPolicy{Topic: TopicDeadLetterReplays, Configs: map[string]string{
+		"cleanup.policy": "delete",
+		"retention.ms":   strconv.FormatInt(deadLetterReplaysRetention.Milliseconds(), 10),
+	}})
 	return policies
 }
 

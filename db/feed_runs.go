@@ -375,3 +375,60 @@ func truncateRunes(s string, max int) string {
 	}
 	return string(r[:max])
 }
+
+// PrunedRuns counts what PruneRuns deleted.
+type PrunedRuns struct {
+	Runs, Rejects, Warnings int64
+}
+
+// PruneRuns deletes the finished feed runs that finished before before, with
+// their rejects and warnings, except the newest completed run: its ETag and
+// Last-Modified make the next conditional GET, however old it is. Queued and
+// running runs are never deleted. Safe to call from several processes at once.
+func (s *Store) PruneRuns(ctx context.Context, before time.Time) (PrunedRuns, error) {
+	const op = "prune feed runs"
+	var pruned PrunedRuns
+	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		pruned = PrunedRuns{}
+		var keep []int64
+		err := tx.NewSelect().Model((*FeedRun)(nil)).Column("fr.id").
+			Where("fr.status = ?", RunCompleted).Order("fr.id DESC").Limit(1).Scan(ctx, &keep)
+		if err != nil {
+			return err
+		}
+		keep = append(keep, 0) // no run has id 0: the list is never empty
+		old := func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Model((*FeedRun)(nil)).Column("fr.id").
+				Where("fr.status IN (?)", bun.List([]string{RunCompleted, RunNotModified, RunFailed})).
+				Where("fr.finished_at < ?", before.UTC()).
+				Where("fr.id NOT IN (?)", bun.List(keep))
+		}
+		for _, child := range []struct {
+			table string
+			count *int64
+		}{{"feed_run_rejects", &pruned.Rejects}, {"feed_run_warnings", &pruned.Warnings}} {
+			res, err := tx.NewDelete().TableExpr(child.table).
+				Where("feed_run_id IN (?)", old(tx.NewSelect())).Exec(ctx)
+			if err != nil {
+				return err
+			}
+			if *child.count, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		var ids []int64
+		if err := old(tx.NewSelect()).Scan(ctx, &ids); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		res, err := tx.NewDelete().Model((*FeedRun)(nil)).Where("id IN (?)", bun.List(ids)).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		pruned.Runs, err = res.RowsAffected()
+		return err
+	})
+	return pruned, err
+}

@@ -25,7 +25,11 @@ type ddlTemplate struct {
 	OnTable func(table string) string
 }
 
-func (d *DB) migrator() (*migrate.Migrator, error) {
+// migrateMigration is one migration, known or applied.
+type migrateMigration = migrate.Migration
+
+// migrations returns this binary's migrations.
+func (d *DB) migrations() (*migrate.Migrations, error) {
 	ms := migrate.NewMigrations()
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -35,6 +39,14 @@ func (d *DB) migrator() (*migrate.Migrator, error) {
 		return nil, fmt.Errorf("db: migrations: %w", err)
 	}
 	ms = withGoSteps(ms, d)
+	return ms, nil
+}
+
+func (d *DB) migrator() (*migrate.Migrator, error) {
+	ms, err := d.migrations()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := ddlTemplate{
 		PK:       "INTEGER PRIMARY KEY AUTOINCREMENT",
 		DateTime: "DATETIME",

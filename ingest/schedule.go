@@ -19,6 +19,7 @@ type schedulerStore interface {
 	LastRun(ctx context.Context, statuses ...string) (*db.FeedRun, error)
 	TouchRun(ctx context.Context, id int64) error
 	FailAbandonedRuns(ctx context.Context, before time.Time) (int64, error)
+	PruneRuns(ctx context.Context, before time.Time) (db.PrunedRuns, error)
 }
 
 // ParseSchedule parses a standard five-field cron expression, evaluated in UTC.
@@ -52,6 +53,11 @@ type Scheduler struct {
 	// touched for AbandonAfter (5m) is failed as abandoned.
 	Heartbeat    time.Duration
 	AbandonAfter time.Duration
+	// KeepRuns is how long finished runs are kept, with their rejects and
+	// warnings: when Run starts and every PruneEvery (24h) after, older ones
+	// are deleted, except the last completed run. Zero keeps every run.
+	KeepRuns   time.Duration
+	PruneEvery time.Duration
 	// OnFinish, when set, sees every finished run.
 	OnFinish func(Summary)
 	now      func() time.Time
@@ -72,6 +78,9 @@ func (s *Scheduler) withDefaults() *Scheduler {
 	}
 	if c.AbandonAfter <= 0 {
 		c.AbandonAfter = 5 * time.Minute
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = 24 * time.Hour
 	}
 	if c.now == nil {
 		c.now = func() time.Time { return time.Now().UTC() }
@@ -107,9 +116,14 @@ func (s *Scheduler) run(ctx context.Context) error {
 		return err
 	}
 	next := s.Schedule.Next(s.now())
+	var nextPrune time.Time // the zero time: prune at start
 	poll := time.NewTicker(s.PollInterval)
 	defer poll.Stop()
 	for {
+		if s.KeepRuns > 0 && !s.now().Before(nextPrune) {
+			nextPrune = s.now().Add(s.PruneEvery)
+			s.pruneRuns(ctx)
+		}
 		if startupPending {
 			// The start-up run could not be queued (the slot was held, say by
 			// a run a crash left behind that is not yet abandoned): try again
@@ -189,6 +203,19 @@ func (s *Scheduler) claimAndRun(ctx context.Context) error {
 		s.OnFinish(summary)
 	}
 	return nil
+}
+
+// pruneRuns deletes the runs that finished more than KeepRuns ago. A failure
+// is logged: the next prune tries again.
+func (s *Scheduler) pruneRuns(ctx context.Context) {
+	pruned, err := s.Store.PruneRuns(ctx, s.now().Add(-s.KeepRuns))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.Logger.Error("prune feed runs", "keep", s.KeepRuns.String(), "error", err)
+	case pruned.Runs > 0:
+		s.Logger.Info("pruned feed runs", "keep", s.KeepRuns.String(), "runs", pruned.Runs,
+			"rejects", pruned.Rejects, "warnings", pruned.Warnings)
+	}
 }
 
 // failAbandonedRuns fails the running runs not touched for AbandonAfter.

@@ -421,3 +421,48 @@ func TestSchedulerStartupRunAfterCrash(t *testing.T) {
 		t.Errorf("the crashed run is %s, want failed as abandoned", got.Status)
 	}
 }
+
+// TestSchedulerPrunesRuns: the scheduler deletes the runs that finished more
+// than KeepRuns ago when it starts, keeping the last completed one; with
+// KeepRuns zero it keeps every run.
+func TestSchedulerPrunesRuns(t *testing.T) {
+	t.Parallel()
+	const day = 24 * time.Hour
+	tests := []struct {
+		name       string
+		keep       time.Duration
+		wantPruned map[string]bool
+	}{
+		{"keep 90 days", 90 * day, map[string]bool{"completed 200d": true, "failed 100d": true}},
+		{"keep 150 days", 150 * day, map[string]bool{"completed 200d": true}},
+		{"keep zero: pruning off", 0, map[string]bool{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newSchedulerHarness(t, "")
+			h.sched.KeepRuns = tt.keep
+			now := time.Now().UTC()
+			runs := map[string]*db.FeedRun{}
+			for _, r := range []struct {
+				name, status string
+				age          time.Duration
+			}{
+				{"completed 200d", db.RunCompleted, 200 * day},
+				{"failed 100d", db.RunFailed, 100 * day},
+				{"completed 1h", db.RunCompleted, time.Hour}, // fresh: no start-up run
+			} {
+				runs[r.name] = addRun(t, h.store, r.status, now.Add(-r.age))
+			}
+			h.start(t)
+			h.waitPolls(t, 2)
+			h.stop(t)
+			for name, run := range runs {
+				_, err := h.store.GetRun(context.Background(), run.ID)
+				if pruned := tt.wantPruned[name]; pruned != errors.Is(err, db.ErrNotFound) {
+					t.Errorf("run %q: GetRun = %v; want pruned %v", name, err, pruned)
+				}
+			}
+		})
+	}
+}

@@ -68,7 +68,20 @@ type readiness struct {
 // serveReady runs every check concurrently and answers 200 when all pass,
 // 503 otherwise or once shutdown has begun.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	body := readiness{Status: "ready", Checks: s.runChecks(r.Context())}
+	body := s.readiness(r.Context())
+	code := http.StatusOK
+	if body.Status != "ready" {
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// readiness runs the checks and says what /readyz answers.
+func (s *Server) readiness(ctx context.Context) readiness {
+	body := readiness{Status: "ready", Checks: s.runChecks(ctx)}
 	s.checksMu.Lock()
 	optional := make(map[string]bool)
 	for _, c := range s.checks {
@@ -83,14 +96,7 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		body.Status = "shutting down"
 	}
-	code := http.StatusOK
-	if body.Status != "ready" {
-		code = http.StatusServiceUnavailable
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(body)
+	return body
 }
 
 // runChecks returns each check's result ("ok" or a reason). A check that has

@@ -125,6 +125,15 @@ func New(opts Options) *Server {
 		registry: newRegistry(opts.Version, opts.Revision),
 	}
 	s.metrics = newHTTPMetrics(s.registry)
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "marquee_ready",
+		Help: "1 when /readyz would answer 200 (every dependency this process needs answers), else 0; checked at each scrape.",
+	}, func() float64 {
+		if s.readiness(context.Background()).Status == "ready" {
+			return 1
+		}
+		return 0
+	}))
 	s.handler = s.observe(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)

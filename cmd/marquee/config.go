@@ -81,6 +81,10 @@ type Config struct {
 	// for this long (it died) is failed, freeing the slot for the next run.
 	// The process touches its run every tenth of it.
 	FeedAbandonAfter time.Duration
+	// FeedRunsKeep is how long finished feed runs are kept, with their
+	// rejects and warnings; the last completed run is kept regardless. Zero
+	// keeps every run.
+	FeedRunsKeep time.Duration
 	// ImagesRetryCooldown is how long a failed image URL waits before a feed
 	// run requests it again (and before the compactor fetches it again).
 	ImagesRetryCooldown time.Duration
@@ -168,6 +172,9 @@ func defaultConfig() Config {
 		// never gets a live run taken over, while a crashed run blocks the
 		// next one for minutes, not until the next day.
 		FeedAbandonAfter: 5 * time.Minute,
+		// 90 days: a quarter of daily runs to compare and to answer "since
+		// when" from, while the table stays a few hundred rows.
+		FeedRunsKeep: 90 * 24 * time.Hour,
 		// A day: the next daily run tries again, not every run of the day.
 		ImagesRetryCooldown: 24 * time.Hour,
 		// 16 fetches at a CDN's 20-50 ms per image are 300-800 images/s:
@@ -302,6 +309,7 @@ func (c *Config) declareFeed(f *flags) {
 	f.Float(&c.FeedMaxShrink, "feed-max-shrink", "no removals when the feed's distinct valid ids fell by more than this `share`")
 	f.Float(&c.FeedMaxRejected, "feed-max-rejected", "no removals when more than this `share` of the feed's items was rejected")
 	f.Duration(&c.FeedAbandonAfter, "feed-abandon-after", "fail a running feed run whose process has not touched it for this long (it died)")
+	f.Duration(&c.FeedRunsKeep, "feed-runs-keep", "delete feed runs (with their rejects and warnings) that finished longer ago than this, daily; the last completed run stays; 0 keeps every run")
 	c.declareRetryCooldown(f)
 }
 
@@ -325,6 +333,9 @@ func (c *Config) declareImaging(f *flags) {
 // checkImaging reports settings of the compactor that cannot work.
 // checkFeed reports a feed setting out of its range as a usage error.
 func (c *Config) checkFeed() error {
+	if c.FeedRunsKeep < 0 {
+		return &usageError{"--feed-runs-keep (MARQUEE_FEED_RUNS_KEEP) must not be negative"}
+	}
 	for _, share := range []struct {
 		name  string
 		value float64

@@ -260,3 +260,23 @@ func (f *flags) usageExit(err error, env environment) int {
 	fmt.Fprintf(env.stderr, "marquee: %v\n\n%s", err, f.usage())
 	return exitUsage
 }
+
+// parsePositional is parseOrExit for a command whose positional arguments
+// may come before, between or after its flags; it returns them in order.
+func (f *flags) parsePositional(args []string, env environment) (positional []string, exitCode int, ok bool) {
+	args = append([]string(nil), args...)
+	for {
+		if code, ok := f.parseOrExit(args, env); !ok {
+			return nil, code, false
+		}
+		if f.set.NArg() == 0 {
+			return positional, exitOK, true
+		}
+		at := len(args) - f.set.NArg()
+		if at > 0 && args[at-1] == "--" { // everything after -- is positional
+			return append(positional, f.set.Args()...), exitOK, true
+		}
+		positional = append(positional, args[at])
+		args = append(args[:at], args[at+1:]...)
+	}
+}

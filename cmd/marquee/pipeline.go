@@ -191,6 +191,7 @@ func newScheduler(cfg Config, store *db.Store, writer *bus.Writer, logger *slog.
 		Logger:       logger,
 		AbandonAfter: cfg.FeedAbandonAfter,
 		Heartbeat:    cfg.FeedAbandonAfter / 10,
+		KeepRuns:     cfg.FeedRunsKeep,
 	}, nil
 }
 
