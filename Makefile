@@ -12,7 +12,7 @@ GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 # Benchmarks: how long each runs (Go's -benchtime).
 BENCHTIME ?= 1s
 
-.PHONY: run demo build test test-short generate check-generate playground lint bench clean test-faults up down
+.PHONY: run demo build test test-short generate check-generate playground lint bench clean test-faults up down secrets
 
 run:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/marquee run
@@ -31,7 +31,11 @@ test: lint check-generate
 	scripts/test-mysql.sh $(GOTESTSUM) --format testname -- -count=1 ./...
 
 # Without MySQL and the slower suites: a quick check while editing.
-# The production shape (compose.yml): needs Docker and a .env (see .env.example).
+# The production shape (compose.yml): needs Docker and the secret files of
+# `make secrets` (once; it keeps files that exist and prints the API token).
+secrets:
+	scripts/compose-secrets.sh
+
 up:
 	docker compose up -d --build --wait
 

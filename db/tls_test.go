@@ -3,9 +3,13 @@ package db
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
+	"errors"
 	neturl "net/url"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 
 	"marquee/db/dbtest"
 	"marquee/internal/testpki"
@@ -93,6 +97,73 @@ func TestMySQLTLS(t *testing.T) {
 				if got, err := store.Get(ctx, created.ID); err != nil || got.Name != created.Name {
 					t.Errorf("read back: %+v, %v", got, err)
 				}
+			}
+		})
+	}
+	t.Run("replica", func(t *testing.T) { testMySQLReplicaTLS(t, url, x509URL, ca, other, client) })
+}
+
+// testMySQLReplicaTLS opens the TLS server of TestMySQLTLS with a replica URL: the replica's
+// connections must get exactly the primary's TLS (encryption, CA, client certificate), and a
+// replica whose certificate the CA did not sign must be refused while the primary is used.
+// The server of primaryURL replicates from nothing, so the router keeps reads on the primary
+// and the replica's connections are read through its connector.
+func testMySQLReplicaTLS(t *testing.T, primaryURL, x509URL string, ca, other *testpki.CA, client testpki.KeyPair) {
+	otherServer := other.Issue(t, "mysql", "127.0.0.1")
+	otherSrv := dbtest.StartLocalServer(t, "--ssl-ca="+other.CertFile, "--ssl-cert="+otherServer.CertFile, "--ssl-key="+otherServer.KeyFile)
+	otherSrv.Admin(t, "CREATE DATABASE marquee CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+
+	for _, tc := range []struct {
+		name       string
+		url        string
+		replicaURL string
+		tls        *tls.Config
+		wantTLS    bool
+		wantErr    string // "" when the replica accepts the connection
+	}{
+		{"plaintext", primaryURL, primaryURL, nil, false, ""},
+		{"TLS with the CA", primaryURL, primaryURL, &tls.Config{RootCAs: ca.Pool()}, true, ""},
+		{"client certificate required and given", x509URL, x509URL, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{client.TLS}}, true, ""},
+		{"replica certificate of another CA", primaryURL, otherSrv.URL("marquee"), &tls.Config{RootCAs: ca.Pool()}, false, "certificate signed by unknown authority"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, Options{URL: tc.url, ReplicaURL: tc.replicaURL, TLS: tc.tls})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer d.Close()
+			replica := sql.OpenDB(d.replica.replica)
+			defer replica.Close()
+			var name, cipher string
+			err = replica.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher)
+			status := d.ReplicaStatus()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("a replica connection: %v (cipher %q), want an error with %q", err, cipher, tc.wantErr)
+				}
+				// The router's check connects the same way, so reads stay on the
+				// primary and the status says why.
+				if status.InUse || status.Err == nil || !strings.Contains(status.Err.Error(), tc.wantErr) {
+					t.Errorf("replica status %+v, want not in use, with %q", status, tc.wantErr)
+				}
+				var one int
+				if err := d.R.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+					t.Errorf("a read with the replica refused: %v, want it served by the primary", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("a replica connection: %v", err)
+			}
+			if got := cipher != ""; got != tc.wantTLS {
+				t.Errorf("replica connection encrypted = %v (cipher %q), want %v", got, cipher, tc.wantTLS)
+			}
+			// The check connected and the server answered: it is no replica (or
+			// does not tell this account its replication status).
+			var serverAnswer *mysql.MySQLError
+			if status.Err == nil || !strings.Contains(status.Err.Error(), "replicates from no primary") && !errors.As(status.Err, &serverAnswer) {
+				t.Errorf("replica status %+v, want the check to reach the server", status)
 			}
 		})
 	}

@@ -4,7 +4,10 @@
 # the replica's status (SHOW REPLICA STATUS), which is how `marquee api`
 # measures the replica's lag; the grant replicates with everything else.
 set -euo pipefail
-: "${MYSQL_REPLICATION_PASSWORD:?set MYSQL_REPLICATION_PASSWORD}"
+# The password comes from a Compose secret; the image's entrypoint has
+# already read MYSQL_ROOT_PASSWORD from MYSQL_ROOT_PASSWORD_FILE.
+: "${MYSQL_REPLICATION_PASSWORD_FILE:?set MYSQL_REPLICATION_PASSWORD_FILE}"
+MYSQL_REPLICATION_PASSWORD=$(<"$MYSQL_REPLICATION_PASSWORD_FILE")
 MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --protocol=socket -uroot <<SQL
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '${MYSQL_REPLICATION_PASSWORD}';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';

@@ -4,7 +4,10 @@
 # (GTID auto-positioning from the first transaction), so nothing conflicts.
 # The replica is then made super-read-only: only replication writes to it.
 set -euo pipefail
-: "${MYSQL_REPLICATION_PASSWORD:?set MYSQL_REPLICATION_PASSWORD}"
+# The password comes from a Compose secret; the image's entrypoint has
+# already read MYSQL_ROOT_PASSWORD from MYSQL_ROOT_PASSWORD_FILE.
+: "${MYSQL_REPLICATION_PASSWORD_FILE:?set MYSQL_REPLICATION_PASSWORD_FILE}"
+MYSQL_REPLICATION_PASSWORD=$(<"$MYSQL_REPLICATION_PASSWORD_FILE")
 MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --protocol=socket -uroot <<SQL
 RESET BINARY LOGS AND GTIDS;
 CHANGE REPLICATION SOURCE TO
