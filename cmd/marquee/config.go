@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -88,6 +90,12 @@ type Config struct {
 	// ImagesRetryCooldown is how long a failed image URL waits before a feed
 	// run requests it again (and before the compactor fetches it again).
 	ImagesRetryCooldown time.Duration
+	// ImagesGC turns on the daily image garbage collection of `run` and
+	// `imaging`.
+	ImagesGC bool
+	// ImagesGCGrace is how long stored bytes that no performer in the feed
+	// uses are kept before the collection deletes them.
+	ImagesGCGrace graceDuration
 	// ImagesWorkers and ImagesPerHost bound the image compactor's concurrent
 	// fetches, overall and per host.
 	ImagesWorkers, ImagesPerHost int
@@ -177,6 +185,11 @@ func defaultConfig() Config {
 		FeedRunsKeep: 90 * 24 * time.Hour,
 		// A day: the next daily run tries again, not every run of the day.
 		ImagesRetryCooldown: 24 * time.Hour,
+		// On: without it the image store grows for ever.
+		ImagesGC: true,
+		// 30 days: a performer that leaves the feed and comes back within a
+		// month (a feed glitch, a renewed licence) is not fetched again.
+		ImagesGCGrace: graceDuration(30 * 24 * time.Hour),
 		// 16 fetches at a CDN's 20-50 ms per image are 300-800 images/s:
 		// the 15,000 images of the real feed in under a minute, as a polite
 		// client of its one image host.
@@ -328,6 +341,43 @@ func (c *Config) declareImaging(f *flags) {
 	f.Int(&c.ImagesMaxPixels, "images-max-pixels", "cap of an image's width x height, read from its header")
 	f.Text(&c.ImagesAllowNetworks, "images-allow-networks", "comma-separated `CIDRs` the compactor may fetch from although not public, e.g. 127.0.0.0/8 (local testing only); link-local and cloud metadata addresses only when named exactly (169.254.169.254/32)")
 	f.Bool(&c.ImagesAllowPrivateNetworks, "images-allow-private-networks", "deprecated: the same as --images-allow-networks with loopback, RFC 1918 and IPv6 unique local networks (never link-local or metadata addresses)")
+}
+
+// declareImagesGC declares the settings of the image garbage collection;
+// daily tells whether the command runs it every day.
+func (c *Config) declareImagesGC(f *flags, daily bool) {
+	if daily {
+		f.Bool(&c.ImagesGC, "images-gc", "delete stored image bytes unused past --images-gc-grace daily (marquee imaging gc --apply)")
+	}
+	f.Text(&c.ImagesGCGrace, "images-gc-grace", "how long stored image bytes that no performer in the feed uses are kept: a `duration` such as 30d or 720h")
+}
+
+// graceDuration is a duration that also accepts whole days: "30d".
+type graceDuration time.Duration
+
+func (d graceDuration) MarshalText() ([]byte, error) {
+	if day := 24 * time.Hour; time.Duration(d)%day == 0 && d > 0 {
+		return []byte(strconv.FormatInt(int64(time.Duration(d)/day), 10) + "d"), nil
+	}
+	return []byte(time.Duration(d).String()), nil
+}
+
+func (d *graceDuration) UnmarshalText(text []byte) error {
+	s := string(text)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseUint(days, 10, 16)
+		if err != nil || n == 0 {
+			return errors.New("want a positive duration such as 30d or 720h")
+		}
+		*d = graceDuration(time.Duration(n) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return errors.New("want a positive duration such as 30d or 720h")
+	}
+	*d = graceDuration(v)
+	return nil
 }
 
 // checkImaging reports settings of the compactor that cannot work.

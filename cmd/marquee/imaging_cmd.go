@@ -20,12 +20,19 @@ compactors may share one database and one DATA_DIR (a shared volume, which
 'marquee api' serves /images/{url_hash} from). Needs --kafka-brokers (the
 embedded broker runs inside 'marquee run' and 'marquee ingest').
 
+It also deletes stored bytes unused past --images-gc-grace, daily (see
+'marquee imaging gc --help').
+
 Also:
-  marquee imaging refresh [flags] URL_HASH...   fetch these images again`
+  marquee imaging refresh [flags] URL_HASH...   fetch these images again
+  marquee imaging gc [--apply] [--grace 30d]    list (delete) unused image files`
 
 func imagingCommand(ctx context.Context, args []string, env environment) int {
 	if len(args) > 0 && args[0] == "refresh" {
 		return imagingRefreshCommand(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "gc" {
+		return imagingGCCommand(ctx, args[1:], env)
 	}
 	cfg := defaultConfig()
 	f := newFlags("marquee imaging [flags]", imagingAbout)
@@ -33,6 +40,7 @@ func imagingCommand(ctx context.Context, args []string, env environment) int {
 	cfg.declareKafka(f)
 	cfg.declareImaging(f)
 	cfg.declareRetryCooldown(f)
+	cfg.declareImagesGC(f, true)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
@@ -53,6 +61,8 @@ func imagingCommand(ctx context.Context, args []string, env environment) int {
 		}
 		logger.Info("image compactor running", "group", imaging.GroupID, "images", filepath.Join(cfg.DataDir, "images"),
 			"owner", compactor.compactor.Owner())
+		waitGC := startImageGC(ctx, cfg, w.store, compactor.files, logger)
+		defer waitGC()
 		return compactor.Wait()
 	})
 	if err != nil {

@@ -69,6 +69,7 @@ func runFlags(cfg *Config) *flags {
 	cfg.declareKafka(f)
 	cfg.declareFeed(f)
 	cfg.declareImaging(f)
+	cfg.declareImagesGC(f, true)
 	cfg.declareAPI(f)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
@@ -144,6 +145,7 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 		return err
 	}
 	defer func() { err = errors.Join(err, compactor.Wait()) }()
+	defer startImageGC(workCtx, cfg, store, compactor.files, logger)()
 	if err := mountAPI(srv, cfg, store, compactor.files, logger, env, true); err != nil {
 		stopWork()
 		return err
