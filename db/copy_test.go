@@ -308,3 +308,50 @@ func TestCopyRefusals(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkStoreCopy copies a store of 100,000 performers with their image
+// records and published hashes from SQLite into MySQL (`make bench`) and
+// reports rows/s.
+func BenchmarkStoreCopy(b *testing.B) {
+	const performers = 100_000
+	ctx := context.Background()
+	src := testkit.OpenStore(b, dbtest.SQLiteURL(b))
+	at := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	for first := int64(1); first <= performers; first += benchBatch {
+		profiles := make([]db.Profile, 0, benchBatch)
+		var published []db.Published
+		var images []db.ImageState
+		for id := first; id < first+benchBatch && id <= performers; id++ {
+			p := benchProfile(id, 0)
+			profiles = append(profiles, p)
+			published = append(published, db.Published{FeedID: id, ContentHash: fmt.Sprintf("%064x", id)})
+			images = append(images, cachedImage(p.Thumbnails[0].URL, at))
+		}
+		if _, err := src.UpsertProfiles(ctx, profiles); err != nil {
+			b.Fatal(err)
+		}
+		if err := src.RecordPublished(ctx, published); err != nil {
+			b.Fatal(err)
+		}
+		if err := src.UpsertImages(ctx, images); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var rows int64
+	var elapsed time.Duration
+	for range b.N {
+		dst, err := db.Open(ctx, db.Options{URL: dbtest.MySQLURL(b)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := db.Copy(ctx, src.DB(), dst, db.CopyOptions{})
+		dst.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows += res.Total()
+		elapsed += res.Elapsed
+	}
+	b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+}
