@@ -257,13 +257,14 @@ func readBatch(ctx context.Context, d *DB, t CopyTable, after []any, n int) ([]s
 
 // portableValue turns a value as a driver returns it into one that bun
 // writes the same way on both dialects: the schema has no binary columns,
-// so bytes are text.
+// so bytes are text, and times are UTC with microseconds, as the store
+// writes them.
 func portableValue(v any) any {
 	switch v := v.(type) {
 	case []byte:
 		return string(v)
 	case time.Time:
-		return v.UTC()
+		return v.UTC().Truncate(time.Microsecond)
 	}
 	return v
 }

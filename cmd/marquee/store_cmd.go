@@ -80,17 +80,19 @@ func storeCopyCommand(ctx context.Context, args []string, env environment) int {
 	}
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
+	locked := map[string]bool{}
 	open := func(side, url string) (*db.DB, func(), error) {
 		if !strings.HasPrefix(url, "sqlite://") && !strings.HasPrefix(url, "mysql://") {
 			return nil, nil, &usageError{fmt.Sprintf("--%s: want sqlite://PATH or mysql://user:pass@host:3306/db", side)}
 		}
 		release := func() {}
-		if path, err := db.SQLitePath(url); err == nil {
+		if path, err := db.SQLitePath(url); err == nil && !locked[filepath.Dir(path)] {
 			// No marquee process may use a SQLite side during the copy.
 			lock, err := lockDataDir(filepath.Dir(path))
 			if err != nil {
 				return nil, nil, fmt.Errorf("--%s: %w", side, err)
 			}
+			locked[filepath.Dir(path)] = true
 			release = func() { lock.Release() }
 		}
 		c := cfg

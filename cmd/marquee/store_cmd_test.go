@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"marquee/db"
 	"marquee/db/dbtest"
@@ -153,6 +154,17 @@ func TestStoreCopyRefusals(t *testing.T) {
 	}
 	defer other.Release()
 	to := "sqlite://" + filepath.Join(t.TempDir(), "copy.db")
+	newer, err := db.Open(ctx, db.Options{URL: "sqlite://" + filepath.Join(source, "newer.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newer.Migrate(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newer.W.ExecContext(ctx, "INSERT INTO bun_migrations (name, group_id, migrated_at) VALUES ('20991231000000', 99, '2099-12-31 00:00:00')"); err != nil {
+		t.Fatal(err)
+	}
+	newer.Close()
 	tests := []struct {
 		name     string
 		args     []string
@@ -164,6 +176,7 @@ func TestStoreCopyRefusals(t *testing.T) {
 		{"not a database URL", []string{"--from", from, "--to", "postgres://x/y"}, exitUsage, "--to: want sqlite://PATH or mysql://"},
 		{"a source a marquee process holds", []string{"--from", heldFrom, "--to", to}, exitFailure, "another marquee process"},
 		{"a source that is no Marquee database", []string{"--from", "sqlite://" + filepath.Join(t.TempDir(), "empty.db"), "--to", to}, exitFailure, "not a Marquee database"},
+		{"a target beside the source, into a database of a newer version", []string{"--from", from, "--to", "sqlite://" + filepath.Join(source, "newer.db")}, exitFailure, "unknown to this version"},
 		{"a batch size of zero", []string{"--from", from, "--to", to, "--batch-size", "0"}, exitUsage, "--batch-size must be at least 1"},
 	}
 	for _, tt := range tests {
