@@ -72,10 +72,8 @@ func (d *DB) CheckSchema(ctx context.Context) (SchemaStatus, error) {
 		return status, err
 	}
 	known := ms.Sorted()
-	for _, a := range applied {
-		if !slices.ContainsFunc(known, func(k migrateMigration) bool { return k.Name == a.Name }) {
-			return status, fmt.Errorf("db: check schema: migration %s is unknown to this version (made by a newer Marquee?): %w", a.String(), ErrNotMarquee)
-		}
+	if a, ok := unknownMigration(applied, known); ok {
+		return status, fmt.Errorf("db: check schema: migration %s is unknown to this version (made by a newer Marquee?): %w", a.String(), ErrNotMarquee)
 	}
 	for _, k := range known {
 		if slices.ContainsFunc(applied, func(a migrateMigration) bool { return a.Name == k.Name }) {
@@ -97,4 +95,40 @@ func (d *DB) tableExists(ctx context.Context, table string) (bool, error) {
 	}
 	n, err := q.Count(ctx)
 	return n > 0, err
+}
+
+// unknownMigration returns the first of applied that known lacks.
+func unknownMigration(applied, known []migrateMigration) (migrateMigration, bool) {
+	for _, a := range applied {
+		if !slices.ContainsFunc(known, func(k migrateMigration) bool { return k.Name == a.Name }) {
+			return a, true
+		}
+	}
+	return migrateMigration{}, false
+}
+
+// checkNoUnknownMigrations fails, wrapping ErrNotMarquee, when d has a
+// migration applied that this binary does not know. A database without
+// migrations passes.
+func (d *DB) checkNoUnknownMigrations(ctx context.Context) error {
+	exists, err := d.tableExists(ctx, "bun_migrations")
+	if err != nil || !exists {
+		return err
+	}
+	m, err := d.migrator()
+	if err != nil {
+		return err
+	}
+	applied, err := m.AppliedMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("db: check schema: %w", err)
+	}
+	ms, err := d.migrations()
+	if err != nil {
+		return err
+	}
+	if a, ok := unknownMigration(applied, ms.Sorted()); ok {
+		return fmt.Errorf("migration %s is unknown to this version (made by a newer Marquee?): %w", a.String(), ErrNotMarquee)
+	}
+	return nil
 }

@@ -52,6 +52,7 @@ var commands = []command{
 	{"dlq", "list, show, replay and purge dead letters", dlqCommand},
 	{"backup", "write a consistent copy of the embedded SQLite database while it is in use", backupCommand},
 	{"restore", "put a backup back into an empty data dir", restoreCommand},
+	{"store", "copy the database between SQLite and MySQL, ids kept: store copy --from URL --to URL", storeCommand},
 	{"dev", "developer tools: dev gen-feed, dev verify", devCommand},
 	{"token", "make an API token and its configuration entry: token new [--read] [--name NAME]", tokenCommand},
 	{"healthcheck", "ask the process on this machine whether it is alive (the container health check)", healthcheckCommand},
