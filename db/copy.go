@@ -35,6 +35,7 @@ var CopyTables = []CopyTable{
 	{"feed_runs", []string{"id"}},
 	{"feed_run_rejects", []string{"id"}},
 	{"feed_run_warnings", []string{"id"}},
+	{"image_gc_marks", []string{"content_sha256"}},
 }
 
 // ErrCopyTargetNotEmpty is returned by Copy when the target holds rows and
