@@ -94,6 +94,9 @@ func (s *Store) loadImageFetches(ctx context.Context, urlHashes []string) (map[s
 // and may fetch its URL, exactly when the returned record's HeldBy(owner) is
 // true; the claim lasts until leaseUntil unless ExtendImageClaim moves it.
 //
+// A hash that a takedown covers is never claimed: its record is a failure
+// ("taken down") made up at now, stored nowhere.
+//
 // A hash is claimed when it has no record yet, when its claim's lease ended
 // at or before now (the holder died), when owner already holds it, or when
 // it failed before its claim's RetryFailedBefore. A cached hash, or one that
@@ -107,6 +110,35 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
+	if len(hashes) == 0 {
+		return map[string]ImageFetch{}, nil
+	}
+	takenDown, err := activeTakenDownHashes(ctx, s.db.W, hashes)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	if len(takenDown) > 0 {
+		hashes = slices.DeleteFunc(hashes, func(h string) bool { return takenDown[h] })
+	}
+	records, err := s.claimImageHashes(ctx, op, owner, now, leaseUntil, wanted, hashes)
+	if err != nil {
+		return nil, err
+	}
+	for h := range takenDown {
+		records[h] = takenDownFetch(wanted[h], now)
+	}
+	return records, nil
+}
+
+// takenDownFetch is the record a compactor gets for a hash a takedown
+// covers: settled as failed, so it fetches nothing.
+func takenDownFetch(claim ImageClaim, now time.Time) ImageFetch {
+	msg := takenDownError
+	return ImageFetch{ImageState: ImageState{URLHash: claim.URLHash, URL: claim.URL, Status: ImageFailed, Error: &msg, FetchedAt: &now}}
+}
+
+// claimImageHashes is ClaimImageFetches of hashes no takedown covers.
+func (s *Store) claimImageHashes(ctx context.Context, op, owner string, now, leaseUntil time.Time, wanted map[string]ImageClaim, hashes []string) (map[string]ImageFetch, error) {
 	if len(hashes) == 0 {
 		return map[string]ImageFetch{}, nil
 	}
