@@ -12,8 +12,14 @@ import (
 )
 
 // FetchClaimed is the status of an image_fetches row while a compactor
-// fetches its URL. The other statuses are ImageCached and ImageFailed.
+// fetches its URL. The other statuses are ImageCached, ImageFailed and
+// FetchTakenDown.
 const FetchClaimed = "claimed"
+
+// FetchTakenDown is the status of the image_fetches row of a URL hash that a
+// takedown covers (TakeDown writes it, LiftTakedown deletes it): it is never
+// claimed, so no compactor fetches the URL.
+const FetchTakenDown = "taken_down"
 
 // maxOwnerLen bounds a claim owner's name (image_fetches.owner).
 const maxOwnerLen = 128
@@ -94,8 +100,8 @@ func (s *Store) loadImageFetches(ctx context.Context, urlHashes []string) (map[s
 // and may fetch its URL, exactly when the returned record's HeldBy(owner) is
 // true; the claim lasts until leaseUntil unless ExtendImageClaim moves it.
 //
-// A hash that a takedown covers is never claimed: its record is a failure
-// ("taken down") made up at now, stored nowhere.
+// A hash that a takedown covers is never claimed: its record is a failure,
+// "taken down".
 //
 // A hash is claimed when it has no record yet, when its claim's lease ended
 // at or before now (the holder died), when owner already holds it, or when
@@ -113,35 +119,26 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 	if len(hashes) == 0 {
 		return map[string]ImageFetch{}, nil
 	}
-	takenDown, err := activeTakenDownHashes(ctx, s.db.W, hashes)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	if len(takenDown) > 0 {
-		hashes = slices.DeleteFunc(hashes, func(h string) bool { return takenDown[h] })
-	}
 	records, err := s.claimImageHashes(ctx, op, owner, now, leaseUntil, wanted, hashes)
-	if err != nil {
-		return nil, err
+	for hash, rec := range records {
+		if rec.Status == FetchTakenDown {
+			records[hash] = takenDownFetch(rec, wanted[hash])
+		}
 	}
-	for h := range takenDown {
-		records[h] = takenDownFetch(wanted[h], now)
-	}
-	return records, nil
+	return records, err
 }
 
 // takenDownFetch is the record a compactor gets for a hash a takedown
-// covers: settled as failed, so it fetches nothing.
-func takenDownFetch(claim ImageClaim, now time.Time) ImageFetch {
+// covers: settled as failed, so it fetches nothing and publishes a failure
+// that the loader does not store (UpsertImages).
+func takenDownFetch(rec ImageFetch, claim ImageClaim) ImageFetch {
 	msg := takenDownError
-	return ImageFetch{ImageState: ImageState{URLHash: claim.URLHash, URL: claim.URL, Status: ImageFailed, Error: &msg, FetchedAt: &now}}
+	at := rec.UpdatedAt
+	rec.ImageState = ImageState{URLHash: claim.URLHash, URL: claim.URL, Status: ImageFailed, Error: &msg, FetchedAt: &at}
+	return rec
 }
 
-// claimImageHashes is ClaimImageFetches of hashes no takedown covers.
 func (s *Store) claimImageHashes(ctx context.Context, op, owner string, now, leaseUntil time.Time, wanted map[string]ImageClaim, hashes []string) (map[string]ImageFetch, error) {
-	if len(hashes) == 0 {
-		return map[string]ImageFetch{}, nil
-	}
 	current, err := s.loadImageFetches(ctx, hashes)
 	if err != nil {
 		return nil, s.fail(op, err)

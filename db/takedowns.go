@@ -44,6 +44,11 @@ type Takedown struct {
 	LiftedBy     *string    `bun:"lifted_by"`
 	// URLHashes are the URL hashes the takedown covers (takedown_hashes).
 	URLHashes []string `bun:"-"`
+	// FilesNotDeleted are the DeletedFiles whose deletion failed, as the
+	// one who carried the takedown out reports them; never stored.
+	FilesNotDeleted []string `bun:"-"`
+
+	urls map[string]string // URL of each hash, as the thumbnails taken down had it
 }
 
 // takedownHash is one row of takedown_hashes.
@@ -195,7 +200,9 @@ func (s *Store) takeDownPerformer(ctx context.Context, tx bun.Tx, td *Takedown) 
 	if err != nil {
 		return err
 	}
+	td.urls = make(map[string]string)
 	for _, t := range thumbs[row.ID] {
+		td.urls[t.URLHash] = t.URL
 		if !slices.Contains(td.URLHashes, t.URLHash) {
 			td.URLHashes = append(td.URLHashes, t.URLHash)
 		}
@@ -258,7 +265,7 @@ func (s *Store) forgetImages(ctx context.Context, tx bun.Tx, td *Takedown) error
 	if _, err := tx.NewDelete().Model((*Image)(nil)).Where("url_hash IN (?)", bun.List(td.URLHashes)).Exec(ctx); err != nil {
 		return err
 	}
-	if _, err := tx.NewDelete().Model((*ImageFetch)(nil)).Where("url_hash IN (?)", bun.List(td.URLHashes)).Exec(ctx); err != nil {
+	if err := s.markFetchesTakenDown(ctx, tx, td.URLHashes, td.urls); err != nil {
 		return err
 	}
 	for _, content := range contents {
@@ -277,6 +284,43 @@ func (s *Store) forgetImages(ctx context.Context, tx bun.Tx, td *Takedown) error
 		}
 	}
 	return nil
+}
+
+// markFetchesTakenDown makes the compactor's record of each hash a
+// FetchTakenDown one, which no compactor claims. A compactor fetching one
+// of them right now loses its claim: its outcome is not recorded.
+func (s *Store) markFetchesTakenDown(ctx context.Context, tx bun.Tx, urlHashes []string, known map[string]string) error {
+	urls := make(map[string]string, len(urlHashes))
+	for h, u := range known {
+		urls[h] = u
+	}
+	var thumbs []Thumbnail
+	if err := tx.NewSelect().Model(&thumbs).Column("url_hash", "url").Where("url_hash IN (?)", bun.List(urlHashes)).Scan(ctx); err != nil {
+		return err
+	}
+	for _, t := range thumbs {
+		urls[t.URLHash] = t.URL
+	}
+	var fetches []ImageFetch
+	if err := tx.NewSelect().Model(&fetches).Column("url_hash", "url").Where("url_hash IN (?)", bun.List(urlHashes)).Scan(ctx); err != nil {
+		return err
+	}
+	for _, f := range fetches {
+		urls[f.URLHash] = f.URL
+	}
+	if _, err := tx.NewDelete().Model((*ImageFetch)(nil)).Where("url_hash IN (?)", bun.List(urlHashes)).Exec(ctx); err != nil {
+		return err
+	}
+	now, msg := s.now(), takenDownError
+	rows := make([]ImageFetch, len(urlHashes))
+	for i, h := range urlHashes {
+		rows[i] = ImageFetch{
+			ImageState: ImageState{URLHash: h, URL: urls[h], Status: FetchTakenDown, Error: &msg},
+			Owner:      "takedown", ClaimedAt: now, Claims: 0, Version: 1, CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	_, err := tx.NewInsert().Model(&rows).Exec(ctx)
+	return err
 }
 
 // LiftTakedown lifts a takedown: the next feed run that carries its
@@ -298,6 +342,22 @@ func (s *Store) LiftTakedown(ctx context.Context, id int64, liftedBy string) (*T
 		if _, err := tx.NewUpdate().Model(td).Column("lifted_at", "lifted_by").WherePK().Exec(ctx); err != nil {
 			return err
 		}
+		if err := s.loadTakedownHashes(ctx, tx, []*Takedown{td}); err != nil {
+			return err
+		}
+		// Hashes another takedown still covers stay marked.
+		stillCovered, err := activeTakenDownHashes(ctx, tx, td.URLHashes)
+		if err != nil {
+			return err
+		}
+		free := slices.DeleteFunc(slices.Clone(td.URLHashes), func(h string) bool { return stillCovered[h] })
+		if len(free) > 0 {
+			if _, err := tx.NewDelete().Model((*ImageFetch)(nil)).
+				Where("url_hash IN (?)", bun.List(free)).Where("status = ?", FetchTakenDown).
+				Exec(ctx); err != nil {
+				return err
+			}
+		}
 		if td.FeedID != nil {
 			// A feed run that published the profile while it was taken
 			// down must not keep the next one from publishing it again.
@@ -308,7 +368,7 @@ func (s *Store) LiftTakedown(ctx context.Context, id int64, liftedBy string) (*T
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
-	return td, s.fail(op, s.loadTakedownHashes(ctx, s.db.W, []*Takedown{td}))
+	return td, nil
 }
 
 // Takedowns lists every takedown, newest first, from the primary.

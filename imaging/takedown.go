@@ -26,29 +26,22 @@ type Takedowns struct {
 	Logger *slog.Logger
 }
 
-// TakedownOutcome is a takedown as carried out.
-type TakedownOutcome struct {
-	*db.Takedown
-	// FilesNotDeleted are the files of DeletedFiles that could not be
-	// deleted (the process may not write the image store); the takedown is
-	// in effect all the same, and no API serves them.
-	FilesNotDeleted []string
-}
-
-// TakeDown records the takedown and deletes its files.
-func (t *Takedowns) TakeDown(ctx context.Context, in db.TakedownInput) (*TakedownOutcome, error) {
+// TakeDown records the takedown and deletes its files. A file that cannot
+// be deleted (the process may not write the image store) is logged and
+// listed in FilesNotDeleted: the takedown is in effect all the same, and
+// no route serves the file.
+func (t *Takedowns) TakeDown(ctx context.Context, in db.TakedownInput) (*db.Takedown, error) {
 	td, err := t.Store.TakeDown(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	out := &TakedownOutcome{Takedown: td}
 	for _, content := range td.DeletedFiles {
 		if err := t.Files.Remove(content); err != nil {
 			t.logger().Error("imaging: takedown could not delete a file", "takedown", td.ID, "content_sha256", content, "error", err)
-			out.FilesNotDeleted = append(out.FilesNotDeleted, content)
+			td.FilesNotDeleted = append(td.FilesNotDeleted, content)
 		}
 	}
-	return out, nil
+	return td, nil
 }
 
 // Lift lifts a takedown: the next feed run restores what it kept out.
@@ -67,4 +60,3 @@ func (t *Takedowns) logger() *slog.Logger {
 	}
 	return t.Logger
 }
-

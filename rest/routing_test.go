@@ -11,6 +11,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/imaging"
 	"marquee/internal/testkit"
 )
 
@@ -187,7 +188,7 @@ func TestNewRequiresStore(t *testing.T) {
 // TestDefaults checks the options' defaults: the body cap and no limit.
 func TestDefaults(t *testing.T) {
 	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
-	h := New(Options{Store: store})
+	h := New(Options{Store: store, Takedowns: &imaging.Takedowns{Store: store}})
 	tokens, _ := auth.ParseTokens(testWriteToken)
 	h = tokens.Middleware(h)
 	body := `{"name": "` + strings.Repeat("a", 200) + `", "aliases": ["` + strings.Repeat("b", DefaultMaxBodyBytes) + `"]}`
