@@ -24,6 +24,7 @@ import (
 
 	"marquee/auth"
 	"marquee/db/dbtest"
+	"marquee/imaging"
 	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"

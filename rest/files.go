@@ -96,6 +96,7 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, db.ErrTakenDown):
 		fail(w, r, kindUnavailableLegal, "this image was taken down")
+		return
 	case errors.Is(err, db.ErrNotFound):
 		fail(w, r, kindNotFound, "no image is cached for this URL hash (yet)")
 		return

@@ -73,6 +73,9 @@ func operationRequests(id int64, slug string, runID int64, urlHash string) []req
 		{method: http.MethodPost, path: "/api/v1/feed-runs"},
 		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/feed-runs/%d", runID)},
 		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/feed-runs/%d/warnings", runID)},
+		{method: http.MethodGet, path: "/api/v1/takedowns"},
+		{method: http.MethodPost, path: "/api/v1/takedowns", body: `{"feed_id": 987654, "reason": "test"}`},
+		{method: http.MethodDelete, path: "/api/v1/takedowns/1"},
 		{method: http.MethodGet, path: "/api/v1/openapi.json"},
 	}
 }

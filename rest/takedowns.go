@@ -54,8 +54,8 @@ func newTakedownJSON(td *db.Takedown) takedownJSON {
 
 func takedownPath(id int64) string { return BasePath + "/takedowns/" + strconv.FormatInt(id, 10) }
 
-// auditName is who the takedown routes record: the token's name, or
-// "api" for a token without one.
+// auditName is who the takedown routes record: the token's name (an
+// unnamed token's is derived from its digest), or "api" for none.
 func auditName(ctx context.Context) string {
 	if name := auth.TokenName(ctx); name != "" {
 		return name
