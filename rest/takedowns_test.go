@@ -81,7 +81,7 @@ func TestTakedowns(t *testing.T) {
 			t.Errorf("image takedown with shared bytes: %+v", imgTD)
 		}
 		api.get("/images/"+sharedHash).wantProblem(t, http.StatusUnavailableForLegalReasons, "unavailable-for-legal-reasons")
-		api.get("/images/" + otherHash).wantStatus(t, http.StatusOK)
+		api.get("/images/"+otherHash).wantStatus(t, http.StatusOK)
 		api.get(fmt.Sprintf("/api/v1/pornstars/%d", keep.ID)).wantStatus(t, http.StatusOK)
 
 		refusals := []struct {
