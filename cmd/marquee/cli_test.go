@@ -129,7 +129,7 @@ func TestConfigurationDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	variable := regexp.MustCompile(`\$(MARQUEE_[A-Z0-9_]+)`)
-	invocations := [][]string{{"migrate", "status"}, {"migrate", "unlock"}, {"dev", "gen-feed"}, {"dev", "verify"}, {"imaging", "refresh"}, {"token", "new"}}
+	invocations := [][]string{{"migrate", "status"}, {"migrate", "unlock"}, {"dev", "gen-feed"}, {"dev", "verify"}, {"imaging", "refresh"}, {"token", "new"}, {"takedown", "performer"}, {"takedown", "image"}, {"takedown", "list"}, {"takedown", "lift"}}
 	for _, c := range commands {
 		invocations = append(invocations, []string{c.name})
 	}

@@ -230,3 +230,43 @@ func readProfiles(t *testing.T, path string) []db.Profile {
 	}
 	return out
 }
+
+// TestTakedownUsage: a takedown command line that names nothing, or too
+// much, is a usage error (exit 2) that says what is wrong; --help exits 0.
+func TestTakedownUsage(t *testing.T) {
+	dataDir := t.TempDir()
+	hash := strings.Repeat("a", 64)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no subcommand", []string{"takedown"}, exitUsage, "name a subcommand"},
+		{"an unknown subcommand", []string{"takedown", "tag"}, exitUsage, `unknown subcommand "tag"`},
+		{"help", []string{"takedown", "--help"}, exitOK, "marquee takedown performer --id N | --feed-id N --reason TEXT"},
+		{"performer help", []string{"takedown", "performer", "--help"}, exitOK, "--feed-id"},
+		{"no performer", []string{"takedown", "performer", "--reason", "x"}, exitUsage, "--id or with --feed-id"},
+		{"both ids", []string{"takedown", "performer", "--id", "1", "--feed-id", "2", "--reason", "x"}, exitUsage, "--id or with --feed-id"},
+		{"no reason", []string{"takedown", "performer", "--id", "1"}, exitUsage, "--reason"},
+		{"a negative id", []string{"takedown", "performer", "--id", "-1", "--reason", "x"}, exitUsage, "positive integer"},
+		{"no hash", []string{"takedown", "image", "--reason", "x"}, exitUsage, "at least one URL hash"},
+		{"a bad hash", []string{"takedown", "image", "ABC", "--reason", "x"}, exitUsage, `"ABC" is not a URL hash`},
+		{"an image without a reason", []string{"takedown", "image", hash}, exitUsage, "--reason"},
+		{"lift without an id", []string{"takedown", "lift"}, exitUsage, "name one takedown id"},
+		{"lift a bad id", []string{"takedown", "lift", "x"}, exitUsage, `"x" is not a takedown id`},
+		{"list with an argument", []string{"takedown", "list", "all"}, exitUsage, `unexpected argument "all"`},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if len(args) > 2 { // a subcommand's: never the data of another test
+				args = append(args, "--data-dir", dataDir)
+			}
+			code, stdout, stderr := runCLI(t.Context(), nil, args...)
+			if code != tt.code || !strings.Contains(stdout+stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", code, tt.code, tt.want, stdout, stderr)
+			}
+		})
+	}
+}
