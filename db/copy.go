@@ -36,6 +36,8 @@ var CopyTables = []CopyTable{
 	{"feed_run_rejects", []string{"id"}},
 	{"feed_run_warnings", []string{"id"}},
 	{"image_gc_marks", []string{"content_sha256"}},
+	{"takedowns", []string{"id"}},
+	{"takedown_hashes", []string{"url_hash", "takedown_id"}},
 }
 
 // ErrCopyTargetNotEmpty is returned by Copy when the target holds rows and

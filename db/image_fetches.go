@@ -12,8 +12,14 @@ import (
 )
 
 // FetchClaimed is the status of an image_fetches row while a compactor
-// fetches its URL. The other statuses are ImageCached and ImageFailed.
+// fetches its URL. The other statuses are ImageCached, ImageFailed and
+// FetchTakenDown.
 const FetchClaimed = "claimed"
+
+// FetchTakenDown is the status of the image_fetches row of a URL hash that a
+// takedown covers (TakeDown writes it, LiftTakedown deletes it): it is never
+// claimed, so no compactor fetches the URL.
+const FetchTakenDown = "taken_down"
 
 // maxOwnerLen bounds a claim owner's name (image_fetches.owner).
 const maxOwnerLen = 128
@@ -94,6 +100,9 @@ func (s *Store) loadImageFetches(ctx context.Context, urlHashes []string) (map[s
 // and may fetch its URL, exactly when the returned record's HeldBy(owner) is
 // true; the claim lasts until leaseUntil unless ExtendImageClaim moves it.
 //
+// A hash that a takedown covers is never claimed: its record is a failure,
+// "taken down".
+//
 // A hash is claimed when it has no record yet, when its claim's lease ended
 // at or before now (the holder died), when owner already holds it, or when
 // it failed before its claim's RetryFailedBefore. A cached hash, or one that
@@ -110,6 +119,26 @@ func (s *Store) ClaimImageFetches(ctx context.Context, owner string, now, leaseU
 	if len(hashes) == 0 {
 		return map[string]ImageFetch{}, nil
 	}
+	records, err := s.claimImageHashes(ctx, op, owner, now, leaseUntil, wanted, hashes)
+	for hash, rec := range records {
+		if rec.Status == FetchTakenDown {
+			records[hash] = takenDownFetch(rec, wanted[hash])
+		}
+	}
+	return records, err
+}
+
+// takenDownFetch is the record a compactor gets for a hash a takedown
+// covers: settled as failed, so it fetches nothing and publishes a failure
+// that the loader does not store (UpsertImages).
+func takenDownFetch(rec ImageFetch, claim ImageClaim) ImageFetch {
+	msg := takenDownError
+	at := rec.UpdatedAt
+	rec.ImageState = ImageState{URLHash: claim.URLHash, URL: claim.URL, Status: ImageFailed, Error: &msg, FetchedAt: &at}
+	return rec
+}
+
+func (s *Store) claimImageHashes(ctx context.Context, op, owner string, now, leaseUntil time.Time, wanted map[string]ImageClaim, hashes []string) (map[string]ImageFetch, error) {
 	current, err := s.loadImageFetches(ctx, hashes)
 	if err != nil {
 		return nil, s.fail(op, err)

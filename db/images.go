@@ -2,17 +2,29 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
 )
 
-// Image returns the image row of one URL hash, or ErrNotFound while the image
-// is pending.
+// Image returns the image row of one URL hash, ErrTakenDown when a takedown
+// covers the hash, or ErrNotFound while the image is pending.
 func (s *Store) Image(ctx context.Context, urlHash string) (*Image, error) {
 	img := new(Image)
-	if err := s.db.R.NewSelect().Model(img).Where("i.url_hash = ?", urlHash).Limit(1).Scan(ctx); err != nil {
+	err := s.db.R.NewSelect().Model(img).Where("i.url_hash = ?", urlHash).Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		taken, terr := activeTakenDownHashes(ctx, s.db.R, []string{urlHash})
+		switch {
+		case terr != nil:
+			err = terr
+		case taken[urlHash]:
+			err = ErrTakenDown
+		}
+	}
+	if err != nil {
 		return nil, s.fail("get image", err)
 	}
 	return img, nil
@@ -96,7 +108,14 @@ func (s *Store) UpsertImages(ctx context.Context, states []ImageState) error {
 			for _, h := range have {
 				stored[h.URLHash] = h
 			}
+			takenDown, err := activeTakenDownHashes(ctx, tx, part)
+			if err != nil {
+				return err
+			}
 			for _, hash := range part {
+				if takenDown[hash] {
+					continue // a takedown keeps the hash without an outcome
+				}
 				st := latest[hash]
 				if cur, ok := stored[hash]; ok && (fetchedAt(st).Before(fetchedAt(cur.ImageState)) || sameImageState(st, cur.ImageState)) {
 					continue

@@ -175,19 +175,22 @@ type FeedRun struct {
 
 // FeedRunResult is what a finished run records.
 type FeedRunResult struct {
-	Source             *string    `bun:"source"`
-	HTTPStatus         *int32     `bun:"http_status"`
-	ETag               *string    `bun:"etag"`
-	LastModified       *string    `bun:"last_modified"`
-	GenerationDate     *time.Time `bun:"generation_date"`
-	Bytes              int64      `bun:"bytes"`
-	ItemsSeen          int64      `bun:"items_seen"`
-	ItemsValid         int64      `bun:"items_valid"`
-	ItemsRejected      int64      `bun:"items_rejected"`
-	ItemsChanged       int64      `bun:"items_changed"`
-	ItemsRemoved       int64      `bun:"items_removed"`
-	ImagesRequested    int64      `bun:"images_requested"`
-	RemovalsSuppressed bool       `bun:"removals_suppressed"`
+	Source          *string    `bun:"source"`
+	HTTPStatus      *int32     `bun:"http_status"`
+	ETag            *string    `bun:"etag"`
+	LastModified    *string    `bun:"last_modified"`
+	GenerationDate  *time.Time `bun:"generation_date"`
+	Bytes           int64      `bun:"bytes"`
+	ItemsSeen       int64      `bun:"items_seen"`
+	ItemsValid      int64      `bun:"items_valid"`
+	ItemsRejected   int64      `bun:"items_rejected"`
+	ItemsChanged    int64      `bun:"items_changed"`
+	ItemsRemoved    int64      `bun:"items_removed"`
+	ImagesRequested int64      `bun:"images_requested"`
+	// ItemsTakenDown counts the valid items the run kept out because their
+	// performer is taken down.
+	ItemsTakenDown     int64 `bun:"items_taken_down"`
+	RemovalsSuppressed bool  `bun:"removals_suppressed"`
 	// RemovalsSuppressedReason says which rule withheld the removals, with
 	// its numbers; nil when RemovalsSuppressed is false.
 	RemovalsSuppressedReason *string    `bun:"removals_suppressed_reason"`

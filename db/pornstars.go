@@ -2,8 +2,10 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +27,8 @@ type UpsertResult struct {
 // id. A profile whose content hash equals the stored one costs no write,
 // unless the performer had been removed, in which case it is restored.
 //
-// It is idempotent and runs in one transaction: either every profile is
+// A profile whose feed id a takedown keeps out is not written (counted as
+// unchanged). It is idempotent and runs in one transaction: either every profile is
 // written or none. An invalid profile fails the call with a *ProfileError
 // naming it, before anything is written.
 func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertResult, error) {
@@ -56,7 +59,14 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 		if err != nil {
 			return err
 		}
+		// Read under the performers' locks, which TakeDown takes too: a
+		// takedown is never overwritten by a profile loaded at the same time.
+		takenDown, err := activeTakenDownFeedIDs(ctx, tx, order)
+		if err != nil {
+			return err
+		}
 		pending := pendingProfiles(byID, order, current)
+		pending = slices.DeleteFunc(pending, func(feedID int64) bool { return takenDown[feedID] })
 		res.Unchanged = len(order) - len(pending)
 		if len(pending) == 0 {
 			return nil
@@ -245,11 +255,11 @@ var upsertColumns = []string{
 }
 
 // upsertPornstarRows updates the rows with these external ids (bumping
-// version, clearing removed_at), or inserts them where they do not exist.
+// version, clearing removed_at, and deleted_at of a takedown lifted), or inserts them where they do not exist.
 // Their slugs are left as stored.
 func (s *Store) upsertPornstarRows(ctx context.Context, tx bun.Tx, rows []Pornstar) error {
 	q := tx.NewInsert().Model(&rows).ExcludeColumn("id")
-	_, err := s.upsert(q, "p", "external_id", upsertColumns, true, "removed_at = NULL").Exec(ctx)
+	_, err := s.upsert(q, "p", "external_id", upsertColumns, true, "removed_at = NULL", "deleted_at = NULL").Exec(ctx)
 	return err
 }
 
@@ -282,7 +292,9 @@ func (s *Store) MarkRemoved(ctx context.Context, feedIDs []int64) (int64, error)
 	return marked, err
 }
 
-// Get returns the performer with this id, from the read handle.
+// Get returns the performer with this id, from the read handle. A
+// performer taken down is ErrTakenDown (every lookup says so), one deleted
+// through an API or never made ErrNotFound.
 func (s *Store) Get(ctx context.Context, id int64) (*Pornstar, error) {
 	return s.getWhere(ctx, s.db.R, "get pornstar", "p.id = ?", id)
 }
@@ -299,7 +311,11 @@ func (s *Store) GetPrimary(ctx context.Context, id int64) (*Pornstar, error) {
 
 func (s *Store) getWhere(ctx context.Context, idb bun.IDB, op, where string, arg any) (*Pornstar, error) {
 	p := new(Pornstar)
-	if err := idb.NewSelect().Model(p).Where(where, arg).Where("p.deleted_at IS NULL").Limit(1).Scan(ctx); err != nil {
+	err := idb.NewSelect().Model(p).Where(where, arg).Where("p.deleted_at IS NULL").Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.takenDownLookup(ctx, idb, where, arg)
+	}
+	if err != nil {
 		return nil, s.fail(op, err)
 	}
 	return p, nil

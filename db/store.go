@@ -111,7 +111,7 @@ func (s *Store) fail(op string, err error) error {
 		runErr     *ActiveRunError
 	)
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrVersionMismatch),
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrTakenDown), errors.Is(err, ErrConflict), errors.Is(err, ErrVersionMismatch),
 		errors.Is(err, ErrInvalid), errors.As(err, &fieldErr), errors.As(err, &profileErr), errors.As(err, &runErr):
 		return fmt.Errorf("store: %s: %w", op, err)
 	case errors.Is(err, sql.ErrNoRows):

@@ -254,7 +254,7 @@ func toFeedRun(run *db.FeedRun) *model.FeedRun {
 		RequestedBy: run.RequestedBy, Force: run.Force, Source: r.Source, HTTPStatus: httpStatus,
 		Etag: r.ETag, LastModified: r.LastModified, GenerationDate: r.GenerationDate, Bytes: r.Bytes,
 		ItemsSeen: r.ItemsSeen, ItemsValid: r.ItemsValid, ItemsRejected: r.ItemsRejected,
-		ItemsChanged: r.ItemsChanged, ItemsRemoved: r.ItemsRemoved, ImagesRequested: r.ImagesRequested,
+		ItemsChanged: r.ItemsChanged, ItemsRemoved: r.ItemsRemoved, ImagesRequested: r.ImagesRequested, ItemsTakenDown: r.ItemsTakenDown,
 		RemovalsSuppressed: r.RemovalsSuppressed, RemovalsSuppressedReason: r.RemovalsSuppressedReason, Warnings: r.Warnings, Error: r.Error, QueuedAt: run.QueuedAt,
 		StartedAt: run.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: run.UpdatedAt, Version: int(run.Version),
 	}

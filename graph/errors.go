@@ -31,6 +31,9 @@ const (
 	CodeValidationFailed        = "GRAPHQL_VALIDATION_FAILED"
 	CodeInternal                = "INTERNAL"
 	CodeRateLimited             = "RATE_LIMITED"
+	// CodeTakenDown answers a lookup of a performer or image an operator
+	// took down: the field is null, and this error says why.
+	CodeTakenDown = "TAKEN_DOWN"
 )
 
 // internalMessage is all a client learns of a failure on our side.
@@ -169,6 +172,8 @@ func classify(err error) (code, message string, ext map[string]any) {
 		return CodeConflict, "the performer changed since the version given in ifVersion: read it again", nil
 	case errors.Is(err, db.ErrConflict):
 		return CodeConflict, "the write conflicts with the stored data", nil
+	case errors.Is(err, db.ErrTakenDown):
+		return CodeTakenDown, "taken down", nil
 	case errors.Is(err, db.ErrNotFound):
 		return CodeNotFound, "not found", nil
 	case errors.As(err, &fieldErr):

@@ -16,7 +16,8 @@ func (r *Resolver) pornstarByID(ctx context.Context, id int64) (*model.Pornstar,
 }
 
 // found turns a lookup into the schema's answer: the performer, primed for
-// the loaders, or nil when not found.
+// the loaders, or nil when not found; a performer taken down is nil with
+// the error ErrTakenDown (TAKEN_DOWN).
 func (r *Resolver) found(ctx context.Context, p *db.Pornstar, err error) (*model.Pornstar, error) {
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, nil

@@ -213,3 +213,16 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Remove deletes the stored bytes with this content hash; bytes already
+// gone are no error.
+func (s *FileStore) Remove(contentSHA256 string) error {
+	path, err := s.Path(contentSHA256)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("imaging: remove %s: %w", contentSHA256, err)
+	}
+	return nil
+}

@@ -27,6 +27,7 @@ type runnerStore interface {
 	AddRejects(ctx context.Context, runID int64, rejects []db.FeedRunReject) (int, error)
 	AddWarnings(ctx context.Context, runID int64, warnings []db.FeedRunWarning) (int, error)
 	PublishedHashes(ctx context.Context) (map[int64]string, error)
+	ActiveTakedowns(ctx context.Context) (db.TakedownSet, error)
 	RecordPublished(ctx context.Context, published []db.Published) error
 	Images(ctx context.Context, urlHashes []string) (map[string]db.Image, error)
 }
@@ -179,6 +180,7 @@ type runState struct {
 	hashes    []string         // image URL hashes of the current batch
 	urls      map[string]string
 	requested map[string]bool // image URL hashes requested in this run
+	takedowns db.TakedownSet  // what operators took down: never published nor requested
 	rejects   []db.FeedRunReject
 	warnings  []db.FeedRunWarning
 }
@@ -224,6 +226,9 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 	if st.published, err = st.Store.PublishedHashes(ctx); err != nil {
 		return st.result, "", fmt.Errorf("load published hashes: %w", err)
 	}
+	if st.takedowns, err = st.Store.ActiveTakedowns(ctx); err != nil {
+		return st.result, "", fmt.Errorf("load takedowns: %w", err)
+	}
 	st.seen = make(map[int64]bool, len(st.published))
 	st.urls = make(map[string]string)
 
@@ -267,11 +272,16 @@ func (st *runState) onProfile(ctx context.Context, p db.Profile) error {
 	st.progress.Items.Add(1)
 	st.result.ItemsValid++
 	st.seen[p.FeedID] = true
+	if st.takedowns.FeedIDs[p.FeedID] {
+		// Taken down: neither the profile nor its images leave this run.
+		st.result.ItemsTakenDown++
+		return nil
+	}
 	if st.published[p.FeedID] != p.ContentHash {
 		st.pending = append(st.pending, p)
 	}
 	for _, t := range p.Thumbnails {
-		if !st.requested[t.URLHash] {
+		if !st.requested[t.URLHash] && !st.takedowns.URLHashes[t.URLHash] {
 			if _, dup := st.urls[t.URLHash]; !dup {
 				st.hashes = append(st.hashes, t.URLHash)
 				st.urls[t.URLHash] = t.URL

@@ -24,6 +24,7 @@ import (
 
 	"marquee/auth"
 	"marquee/db/dbtest"
+	"marquee/imaging"
 	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
@@ -39,7 +40,7 @@ func BenchmarkAPI(b *testing.B) {
 	store := testkit.OpenStore(b, dbtest.MySQLURL(b))
 	samples.SeedCopies(b, store, ingesttest.ReadFeed(b, samples.Head.Path(b)), benchPerformers)
 	tokens, _ := auth.ParseTokens(testWriteToken)
-	handler := tokens.Middleware(New(Options{Store: store}))
+	handler := tokens.Middleware(New(Options{Store: store, Takedowns: &imaging.Takedowns{Store: store}}))
 	dbServer := httptest.NewServer(handler)
 	b.Cleanup(dbServer.Close)
 

@@ -32,6 +32,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/imaging"
 	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
@@ -43,7 +44,7 @@ func BenchmarkExport(b *testing.B) {
 	store := testkit.OpenStore(b, dbtest.MySQLURL(b))
 	samples.SeedCopies(b, store, ingesttest.ReadFeed(b, samples.Head.Path(b)), benchExportPerformers)
 	tokens, _ := auth.ParseTokens(testWriteToken)
-	dbServer := httptest.NewServer(tokens.Middleware(New(Options{Store: store})))
+	dbServer := httptest.NewServer(tokens.Middleware(New(Options{Store: store, Takedowns: &imaging.Takedowns{Store: store}})))
 	b.Cleanup(dbServer.Close)
 	const path = "/api/v1/pornstars/export"
 

@@ -27,7 +27,8 @@ const FilesPreflightPattern = "OPTIONS " + filesBase + "/{url_hash}"
 const filesBase = "/images"
 
 // FilesImageStore is what the image bytes handler needs of db.Store: the
-// outcome of one image URL, by URL hash (db.ErrNotFound while pending).
+// outcome of one image URL, by URL hash (db.ErrNotFound while pending,
+// db.ErrTakenDown once taken down).
 type FilesImageStore interface {
 	Image(ctx context.Context, urlHash string) (*db.Image, error)
 }
@@ -62,7 +63,7 @@ const filesCacheControl = "public, max-age=31536000, immutable"
 // Content-Range: bytes */SIZE, a Range of another unit or invalid syntax is
 // ignored). Every refusal is a problem document. A hash that is not 64
 // lowercase hex digits is 400; an image that is unknown, pending or failed is
-// 404. The file read is chosen by the content hash recorded for the URL hash,
+// 404; one taken down is 451. The file read is chosen by the content hash recorded for the URL hash,
 // never by anything in the request, so no request can read any other file.
 func NewFilesHandler(opts FilesOptions) (http.Handler, error) {
 	if opts.Store == nil || opts.Content == nil {
@@ -93,6 +94,9 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	img, err := h.store.Image(r.Context(), urlHash)
 	switch {
+	case errors.Is(err, db.ErrTakenDown):
+		fail(w, r, kindUnavailableLegal, "this image was taken down")
+		return
 	case errors.Is(err, db.ErrNotFound):
 		fail(w, r, kindNotFound, "no image is cached for this URL hash (yet)")
 		return

@@ -84,18 +84,19 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 	}
 	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := New(Options{
 		Store:        store,
+		Takedowns:    &imaging.Takedowns{Store: store, Files: files, Logger: logger},
 		Logger:       logger,
 		Limiter:      o.limiter,
 		MaxBodyBytes: o.maxBody,
 		PublicURL:    o.publicURL,
 		ImagesURL:    o.imagesURL,
 	})
-	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	images, err := NewFilesHandler(FilesOptions{Store: store, Content: files, Logger: logger})
 	if err != nil {
 		t.Fatal(err)

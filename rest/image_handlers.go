@@ -27,6 +27,8 @@ func (a *api) getImage(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		a.writeJSON(w, r, http.StatusOK, newImageJSON(a.imagesURL, urlHash, img.URL, img), imageETag(img))
+	case errors.Is(err, db.ErrTakenDown):
+		fail(w, r, kindUnavailableLegal, "this image was taken down")
 	case errors.Is(err, db.ErrNotFound):
 		sourceURL, err := a.store.ThumbnailURL(r.Context(), urlHash)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"marquee/internal/compression"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -195,7 +196,7 @@ func openAPIPaths() obj {
 		"/pornstars/{id}": obj{
 			"parameters": []obj{idParam},
 			"get": readOp("getPornstar", "pornstars", "Get a performer", "Performers that left the feed are found too (`removed_at` is set).",
-				nil, ref("Pornstar"), nil, "400 InvalidParameter", "404 NotFound"),
+				nil, ref("Pornstar"), nil, "400 InvalidParameter", "404 NotFound", "410 Gone"),
 			"put": writeOp("replacePornstar", "pornstars", "Replace a performer",
 				"Sets every writable member; absent ones become null (aliases and thumbnails empty). A later feed "+
 					"change to a feed performer overwrites the edit. The representation GET gave is accepted as it is: "+
@@ -219,24 +220,24 @@ func openAPIPaths() obj {
 				"The performer as `GET /pornstars/{id}` answers it, with the same ETag; performers that left the feed are found too. "+
 					"A slug is unique and never changes while its performer exists. Any other value, including one that is "+
 					"not of a slug's shape, is 404.",
-				nil, ref("Pornstar"), nil, "400 InvalidParameter", "404 NotFound"),
+				nil, ref("Pornstar"), nil, "400 InvalidParameter", "404 NotFound", "410 Gone"),
 		},
 		"/pornstars/{id}/aliases": obj{
 			"parameters": []obj{idParam},
 			"get": readOp("listPornstarAliases", "pornstars", "List a performer's aliases", "", nil,
-				ref("AliasList"), nil, "400 InvalidParameter", "404 NotFound"),
+				ref("AliasList"), nil, "400 InvalidParameter", "404 NotFound", "410 Gone"),
 		},
 		"/pornstars/{id}/thumbnails": obj{
 			"parameters": []obj{idParam},
 			"get": readOp("listPornstarThumbnails", "pornstars", "List a performer's thumbnails with their image states", "", nil,
-				ref("ThumbnailList"), nil, "400 InvalidParameter", "404 NotFound"),
+				ref("ThumbnailList"), nil, "400 InvalidParameter", "404 NotFound", "410 Gone"),
 		},
 		"/images/{url_hash}": obj{
 			"parameters": []obj{paramRef("URLHash")},
 			"get": readOp("getImage", "images", "Get the state of an image",
 				"`pending` until the image compactor has an outcome; the bytes of a cached image are at `url` "+
 					"(/images/{url_hash}). A hash no thumbnail refers to is 404.",
-				nil, ref("Image"), nil, "400 InvalidParameter", "404 NotFound"),
+				nil, ref("Image"), nil, "400 InvalidParameter", "404 NotFound", "451 UnavailableForLegalReasons"),
 		},
 		"/feed-runs": obj{
 			"get": readOp("listFeedRuns", "feed-runs", "List feed runs", "Newest first.",
@@ -263,6 +264,31 @@ func openAPIPaths() obj {
 				[]obj{paramRef("Limit"), paramRef("Cursor")}, ref("FeedRunWarningPage"), obj{"Link": headerRef("Link")},
 				"400 InvalidParameter", "404 NotFound"),
 		},
+		"/takedowns": obj{
+			"get": withoutResponse(writeOp("listTakedowns", "takedowns", "List takedowns",
+				"Every takedown, newest first, lifted ones included. Needs a write token: the list says what was taken down and why.",
+				nil, nil, obj{"200": obj{"description": "OK", "content": jsonContent(ref("TakedownList"))}},
+				"400 InvalidParameter"), ""),
+			"post": writeOp("createTakedown", "takedowns", "Take a performer or an image down",
+				"Names exactly one of performer_id, feed_id and url_hash, with a reason. In effect at once: the performer is gone from "+
+					"every list, facet, export and search, and its lookups are 410; a sync walk (updated_since with removed=any) sees "+
+					"it removed; its thumbnails' image bytes (or the named hash's) are deleted unless the same bytes serve a URL hash "+
+					"not taken down, and their routes answer 451; no feed run loads it again and no compactor fetches its URLs "+
+					"until the takedown is lifted. taken_by records the token's name. 409 when it is taken down already.",
+				nil, obj{"required": true, "content": jsonContent(ref("TakedownCreate"))},
+				obj{"201": obj{"description": "Taken down", "headers": obj{"Location": headerRef("Location")},
+					"content": jsonContent(ref("Takedown"))}},
+				"400 BadRequest", "404 NotFound", "409 Conflict", "413 BodyTooLarge", "415 UnsupportedMediaType", "422 ValidationFailed"),
+		},
+		"/takedowns/{id}": obj{
+			"parameters": []obj{obj{"name": "id", "in": "path", "required": true, "description": "The takedown's id.",
+				"schema": obj{"type": "integer", "format": "int64", "minimum": 1}}},
+			"delete": writeOp("liftTakedown", "takedowns", "Lift a takedown",
+				"The takedown stays on record with lifted_at and lifted_by; the next feed run that carries the performer loads it "+
+					"again and requests its images. 409 when it was lifted already.",
+				nil, nil, obj{"200": obj{"description": "Lifted", "content": jsonContent(ref("Takedown"))}},
+				"400 InvalidParameter", "404 NotFound", "409 Conflict"),
+		},
 		"/openapi.json": obj{
 			"get": withoutResponse(readOp("getOpenAPI", "meta", "This OpenAPI document", "", nil,
 				obj{"type": "object"}, nil, "400 InvalidParameter"), "500"), // served from memory: it cannot fail
@@ -274,7 +300,11 @@ func openAPIPaths() obj {
 	}
 	for _, item := range paths {
 		item := item.(obj)
-		id := item["get"].(obj)["operationId"].(string)
+		first := item["get"]
+		if first == nil {
+			first = item["delete"]
+		}
+		id := first.(obj)["operationId"].(string)
 		item["options"] = preflightOp("preflight" + strings.ToUpper(id[:1]) + id[1:])
 	}
 	return paths
@@ -354,7 +384,7 @@ func imageBytesOp() obj {
 			"another is 412. `Range: bytes=...` is 206 with the ranges that overlap the image (several as " +
 			"multipart/byteranges), 416 with `Content-Range: bytes */SIZE` when none does; a Range of another unit " +
 			"or invalid syntax is ignored (200). An image that is unknown, pending or failed, or whose bytes are " +
-			"gone, is 404; its state is at " + BasePath + "/images/{url_hash}.",
+			"gone, is 404; one taken down is 451; its state is at " + BasePath + "/images/{url_hash}.",
 		"security":   []obj{{}},
 		"parameters": []obj{paramRef("IfNoneMatch"), paramRef("ImageIfMatch"), paramRef("Range"), paramRef("IfRange")},
 		"responses": obj{
@@ -366,6 +396,7 @@ func imageBytesOp() obj {
 			"400": respRef("InvalidParameter"),
 			"404": respRef("NotFound"),
 			"412": respRef("PreconditionFailed"),
+			"451": respRef("UnavailableForLegalReasons"),
 			"416": respRef("RangeNotSatisfiable"),
 			"500": respRef("Internal"),
 		},
@@ -584,8 +615,10 @@ func openAPIResponses() obj {
 		"BadRequest": problem("A bad parameter (invalid-parameter), or a body that is not one JSON value in UTF-8 (malformed-body).", nil),
 		"Unauthenticated": problem("The write needs a bearer token, or the token given is unknown (unauthenticated).",
 			obj{"WWW-Authenticate": headerRef("WWWAuthenticate")}),
-		"Forbidden": problem("The token is read-only (forbidden).", obj{"WWW-Authenticate": headerRef("WWWAuthenticate")}),
-		"NotFound":  problem("No such resource (not-found). Unknown routes are answered the same way.", nil),
+		"Forbidden":                  problem("The token is read-only (forbidden).", obj{"WWW-Authenticate": headerRef("WWWAuthenticate")}),
+		"NotFound":                   problem("No such resource (not-found). Unknown routes are answered the same way.", nil),
+		"Gone":                       problem("The performer was taken down (taken-down).", nil),
+		"UnavailableForLegalReasons": problem("The image was taken down (unavailable-for-legal-reasons).", nil),
 		"MethodNotAllowed": problem("The route does not serve this method (method-not-allowed).",
 			obj{"Allow": headerRef("Allow")}),
 		"Conflict": problem("feed-managed: the performer comes from the feed; feed-run-active: a run is queued or running "+
@@ -751,6 +784,7 @@ func openAPISchemas() obj {
 		"items_changed":              obj{"type": "integer", "format": "int64"},
 		"items_removed":              obj{"type": "integer", "format": "int64"},
 		"images_requested":           obj{"type": "integer", "format": "int64"},
+		"items_taken_down":           obj{"type": "integer", "format": "int64", "description": "Valid items kept out because their performer is taken down."},
 		"removals_suppressed":        obj{"type": "boolean", "description": "Performers missing from the feed were not removed: its distinct valid ids fell by more than MARQUEE_FEED_MAX_SHRINK, more than MARQUEE_FEED_MAX_REJECTED of its items were rejected, or no item had a readable id."},
 		"removals_suppressed_reason": obj{"type": nullable("string"), "description": "Which rule suppressed the removals, with its numbers; null when removals_suppressed is false."},
 		"warnings": obj{"type": "integer", "format": "int64", "minimum": 0,
@@ -853,6 +887,17 @@ func openAPISchemas() obj {
 				"reason":     obj{"type": "string"},
 			}},
 		"FeedRunPage": page("FeedRun"),
+		"Takedown":    takedownSchema(),
+		"TakedownList": obj{"type": "object", "additionalProperties": false, "required": []string{"data"},
+			"properties": obj{"data": obj{"type": "array", "items": ref("Takedown")}}},
+		"TakedownCreate": obj{"type": "object", "additionalProperties": false, "required": []string{"reason"},
+			"minProperties": 2, "maxProperties": 2,
+			"properties": obj{
+				"performer_id": obj{"type": "integer", "format": "int64", "minimum": 1},
+				"feed_id":      obj{"type": "integer", "format": "int64", "minimum": 1},
+				"url_hash":     obj{"type": "string", "pattern": "^[0-9a-f]{64}$"},
+				"reason":       obj{"type": "string", "minLength": 1},
+			}},
 		"FeedRunWarning": obj{"type": "object", "additionalProperties": false, "required": []string{"item_index", "feed_id", "field", "value", "reason"},
 			"properties": obj{
 				"item_index": obj{"type": "integer", "format": "int64", "description": "0-based index in the feed's items."},
@@ -910,4 +955,30 @@ func codingNames() []string {
 		names[i] = c.String()
 	}
 	return names
+}
+
+// takedownSchema is a takedown as the API shows it.
+func takedownSchema() obj {
+	hashes := obj{"type": "array", "items": obj{"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+	props := obj{
+		"id":           obj{"type": "integer", "format": "int64"},
+		"performer_id": obj{"type": nullable("integer"), "format": "int64"},
+		"feed_id":      obj{"type": nullable("integer"), "format": "int64"},
+		"url_hash":     obj{"type": nullable("string"), "description": "The image taken down; null for a performer takedown."},
+		"reason":       obj{"type": "string"},
+		"taken_by":     obj{"type": "string", "description": "The token's name (api for a token without one), or cli."},
+		"created_at":   obj{"type": "string", "format": "date-time"},
+		"url_hashes":   withDescription(hashes, "Every URL hash the takedown covers: the performer's thumbnails when it was taken down, or the one named."),
+		"deleted_files": withDescription(obj{"type": "array", "items": obj{"type": "string"}},
+			"Content hashes (SHA-256) of the image files deleted."),
+		"kept_files": withDescription(obj{"type": "array", "items": obj{"type": "string"}},
+			"Content hashes of files kept because the same bytes still serve a URL hash not taken down."),
+		"files_not_deleted": withDescription(obj{"type": "array", "items": obj{"type": "string"}},
+			"Only in the answer to POST, when the API could not delete some of deleted_files (no write access to the image store)."),
+		"lifted_at": obj{"type": nullable("string"), "format": "date-time"},
+		"lifted_by": obj{"type": nullable("string")},
+	}
+	required := sortedKeys(props)
+	required = slices.DeleteFunc(required, func(k string) bool { return k == "files_not_deleted" })
+	return obj{"type": "object", "additionalProperties": false, "required": required, "properties": props}
 }

@@ -36,6 +36,8 @@ var (
 	kindUnauthenticated     = problemKind{"unauthenticated", "Authentication required", http.StatusUnauthorized}
 	kindForbidden           = problemKind{"forbidden", "Forbidden", http.StatusForbidden}
 	kindNotFound            = problemKind{"not-found", "Not found", http.StatusNotFound}
+	kindTakenDown           = problemKind{"taken-down", "Taken down", http.StatusGone}
+	kindUnavailableLegal    = problemKind{"unavailable-for-legal-reasons", "Unavailable for legal reasons", http.StatusUnavailableForLegalReasons}
 	kindMethodNotAllowed    = problemKind{"method-not-allowed", "Method not allowed", http.StatusMethodNotAllowed}
 	kindConflict            = problemKind{"conflict", "Conflict", http.StatusConflict}
 	kindFeedManaged         = problemKind{"feed-managed", "The record is managed by the feed", http.StatusConflict}
@@ -51,7 +53,7 @@ var (
 
 // problemKinds lists every kind, for the OpenAPI document.
 var problemKinds = []problemKind{
-	kindInvalidParameter, kindMalformedBody, kindUnauthenticated, kindForbidden, kindNotFound,
+	kindInvalidParameter, kindMalformedBody, kindUnauthenticated, kindForbidden, kindNotFound, kindTakenDown, kindUnavailableLegal,
 	kindMethodNotAllowed, kindConflict, kindFeedManaged, kindFeedRunActive, kindPrecondition,
 	kindBodyTooLarge, kindUnsupportedMedia, kindRangeNotSatisfiable, kindValidation, kindRateLimited, kindInternal,
 }
@@ -190,6 +192,8 @@ func (a *api) failStore(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, p)
 	case errors.Is(err, db.ErrFeedManaged):
 		fail(w, r, kindFeedManaged, "this performer comes from the feed and cannot be deleted; it is removed when it leaves the feed")
+	case errors.Is(err, db.ErrTakenDown):
+		fail(w, r, kindTakenDown, "this performer was taken down")
 	case errors.Is(err, db.ErrNotFound):
 		fail(w, r, kindNotFound, "no such resource")
 	case errors.Is(err, db.ErrVersionMismatch):

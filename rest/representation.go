@@ -259,6 +259,7 @@ type feedRunJSON struct {
 	ItemsChanged             int64        `json:"items_changed"`
 	ItemsRemoved             int64        `json:"items_removed"`
 	ImagesRequested          int64        `json:"images_requested"`
+	ItemsTakenDown           int64        `json:"items_taken_down"`
 	RemovalsSuppressed       bool         `json:"removals_suppressed"`
 	RemovalsSuppressedReason *string      `json:"removals_suppressed_reason"`
 	Warnings                 int64        `json:"warnings"`
@@ -294,7 +295,7 @@ func newFeedRunJSON(run *db.FeedRun) feedRunJSON {
 		Source: run.Source, HTTPStatus: run.HTTPStatus, ETag: run.ETag, LastModified: run.LastModified,
 		GenerationDate: utcPtr(run.GenerationDate), Bytes: run.Bytes, ItemsSeen: run.ItemsSeen,
 		ItemsValid: run.ItemsValid, ItemsRejected: run.ItemsRejected, ItemsChanged: run.ItemsChanged,
-		ItemsRemoved: run.ItemsRemoved, ImagesRequested: run.ImagesRequested,
+		ItemsRemoved: run.ItemsRemoved, ImagesRequested: run.ImagesRequested, ItemsTakenDown: run.ItemsTakenDown,
 		RemovalsSuppressed: run.RemovalsSuppressed, RemovalsSuppressedReason: run.RemovalsSuppressedReason, Error: run.Error, QueuedAt: run.QueuedAt.UTC(),
 		StartedAt: utcPtr(run.StartedAt), FinishedAt: utcPtr(run.FinishedAt), UpdatedAt: run.UpdatedAt.UTC(),
 		Version: run.Version, Warnings: run.Warnings,

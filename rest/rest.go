@@ -37,6 +37,8 @@ const DefaultMaxBodyBytes = 1 << 20
 type Options struct {
 	// Store answers every request. Required.
 	Store *db.Store
+	// Takedowns carries out POST and DELETE /takedowns. Required.
+	Takedowns Takedowns
 	// Logger receives internal errors (default: discarded).
 	Logger *slog.Logger
 	// Limiter is the per-client rate limit; nil turns it off.
@@ -66,11 +68,12 @@ const DefaultTotalCacheTTL = 2 * time.Second
 // api holds what the handlers share. It is immutable after New, so the
 // handlers are safe for concurrent use.
 type api struct {
-	store   *db.Store
-	log     *slog.Logger
-	limiter *auth.Limiter
-	maxBody int64
-	openapi []byte // the encoded OpenAPI document
+	store     *db.Store
+	takedowns Takedowns
+	log       *slog.Logger
+	limiter   *auth.Limiter
+	maxBody   int64
+	openapi   []byte // the encoded OpenAPI document
 	// publicURL prefixes the paths of Location and Link ("" keeps them
 	// paths); imagesURL is the base of image URLs.
 	publicURL, imagesURL string
@@ -97,10 +100,10 @@ type route struct {
 // to have put the caller into each request's context (without it every
 // caller is anonymous and every write is refused).
 func New(opts Options) http.Handler {
-	if opts.Store == nil {
-		panic("rest: Options.Store is required")
+	if opts.Store == nil || opts.Takedowns == nil {
+		panic("rest: Options.Store and Options.Takedowns are required")
 	}
-	a := &api{store: opts.Store, log: opts.Logger, limiter: opts.Limiter, maxBody: opts.MaxBodyBytes,
+	a := &api{store: opts.Store, takedowns: opts.Takedowns, log: opts.Logger, limiter: opts.Limiter, maxBody: opts.MaxBodyBytes,
 		publicURL: strings.TrimSuffix(opts.PublicURL, "/"), imagesURL: strings.TrimSuffix(opts.ImagesURL, "/")}
 	if a.imagesURL == "" {
 		a.imagesURL = a.publicURL + filesBase
@@ -168,6 +171,11 @@ func (a *api) routes() []route {
 		}},
 		{pattern: "/feed-runs/{id}", handlers: map[string]http.HandlerFunc{http.MethodGet: a.getFeedRun}},
 		{pattern: "/feed-runs/{id}/warnings", handlers: map[string]http.HandlerFunc{http.MethodGet: a.listFeedRunWarnings}},
+		{pattern: "/takedowns", handlers: map[string]http.HandlerFunc{
+			http.MethodGet:  a.listTakedowns,
+			http.MethodPost: a.createTakedown,
+		}},
+		{pattern: "/takedowns/{id}", handlers: map[string]http.HandlerFunc{http.MethodDelete: a.liftTakedown}},
 		{pattern: "/openapi.json", handlers: map[string]http.HandlerFunc{http.MethodGet: a.serveOpenAPI}},
 	}
 }

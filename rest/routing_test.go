@@ -11,6 +11,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/imaging"
 	"marquee/internal/testkit"
 )
 
@@ -72,6 +73,9 @@ func operationRequests(id int64, slug string, runID int64, urlHash string) []req
 		{method: http.MethodPost, path: "/api/v1/feed-runs"},
 		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/feed-runs/%d", runID)},
 		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/feed-runs/%d/warnings", runID)},
+		{method: http.MethodGet, path: "/api/v1/takedowns"},
+		{method: http.MethodPost, path: "/api/v1/takedowns", body: `{"feed_id": 987654, "reason": "test"}`},
+		{method: http.MethodDelete, path: "/api/v1/takedowns/1"},
 		{method: http.MethodGet, path: "/api/v1/openapi.json"},
 	}
 }
@@ -187,7 +191,7 @@ func TestNewRequiresStore(t *testing.T) {
 // TestDefaults checks the options' defaults: the body cap and no limit.
 func TestDefaults(t *testing.T) {
 	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
-	h := New(Options{Store: store})
+	h := New(Options{Store: store, Takedowns: &imaging.Takedowns{Store: store}})
 	tokens, _ := auth.ParseTokens(testWriteToken)
 	h = tokens.Middleware(h)
 	body := `{"name": "` + strings.Repeat("a", 200) + `", "aliases": ["` + strings.Repeat("b", DefaultMaxBodyBytes) + `"]}`

@@ -117,7 +117,10 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		srv.Handle("/playground/", graph.Playground("/graphql"))
 	}
 	srv.Handle(rest.BasePath+"/", cors.Wrap(compression.Middleware(tokens.Middleware(rest.New(rest.Options{
-		Store:     store,
+		Store: store,
+		// The API deletes taken-down files where it may write the image
+		// store, and reports the files it could not delete otherwise.
+		Takedowns: &imaging.Takedowns{Store: store, Files: files, Logger: logger},
 		Logger:    logger,
 		Limiter:   limiter,
 		PublicURL: string(cfg.PublicURL),

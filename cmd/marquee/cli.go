@@ -49,6 +49,7 @@ var commands = []command{
 	{"imaging", "fetch, check and store every requested image once", imagingCommand},
 	{"broker", "run the embedded Kafka broker alone", brokerCommand},
 	{"migrate", "apply pending database migrations (also: migrate status, migrate unlock)", migrateCommand},
+	{"takedown", "take a performer or an image down, list takedowns, lift one", takedownCommand},
 	{"dlq", "list, show, replay and purge dead letters", dlqCommand},
 	{"backup", "write a consistent copy of the embedded SQLite database while it is in use", backupCommand},
 	{"restore", "put a backup back into an empty data dir", restoreCommand},

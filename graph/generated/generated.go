@@ -60,6 +60,7 @@ type ComplexityRoot struct {
 		ItemsRejected            func(childComplexity int) int
 		ItemsRemoved             func(childComplexity int) int
 		ItemsSeen                func(childComplexity int) int
+		ItemsTakenDown           func(childComplexity int) int
 		ItemsValid               func(childComplexity int) int
 		LastModified             func(childComplexity int) int
 		QueuedAt                 func(childComplexity int) int
@@ -381,6 +382,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedRun.ItemsSeen(childComplexity), true
+	case "FeedRun.itemsTakenDown":
+		if e.ComplexityRoot.FeedRun.ItemsTakenDown == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedRun.ItemsTakenDown(childComplexity), true
 	case "FeedRun.itemsValid":
 		if e.ComplexityRoot.FeedRun.ItemsValid == nil {
 			break
@@ -1270,6 +1277,8 @@ type FeedRun implements Node {
   itemsChanged: Int64!
   itemsRemoved: Int64!
   imagesRequested: Int64!
+  "Valid items kept out because their performer is taken down."
+  itemsTakenDown: Int64!
   """
   Whether performers missing from the feed were kept: its distinct valid ids
   fell by more than MARQUEE_FEED_MAX_SHRINK, more than
@@ -1950,6 +1959,8 @@ func (ec *executionContext) childFields_FeedRun(ctx context.Context, field graph
 		return ec.fieldContext_FeedRun_itemsRemoved(ctx, field)
 	case "imagesRequested":
 		return ec.fieldContext_FeedRun_imagesRequested(ctx, field)
+	case "itemsTakenDown":
+		return ec.fieldContext_FeedRun_itemsTakenDown(ctx, field)
 	case "removalsSuppressed":
 		return ec.fieldContext_FeedRun_removalsSuppressed(ctx, field)
 	case "removalsSuppressedReason":
@@ -3164,6 +3175,29 @@ func (ec *executionContext) _FeedRun_imagesRequested(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_FeedRun_imagesRequested(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedRun", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _FeedRun_itemsTakenDown(ctx context.Context, field graphql.CollectedField, obj *model.FeedRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedRun_itemsTakenDown(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemsTakenDown, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedRun_itemsTakenDown(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FeedRun", field, false, false, "Int64")
 }
 
@@ -8324,6 +8358,11 @@ func (ec *executionContext) _FeedRun(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "imagesRequested":
 			out.Values[i] = ec._FeedRun_imagesRequested(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "itemsTakenDown":
+			out.Values[i] = ec._FeedRun_itemsTakenDown(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -103,6 +103,8 @@ type FeedRun struct {
 	ItemsChanged    int64 `json:"itemsChanged"`
 	ItemsRemoved    int64 `json:"itemsRemoved"`
 	ImagesRequested int64 `json:"imagesRequested"`
+	// Valid items kept out because their performer is taken down.
+	ItemsTakenDown int64 `json:"itemsTakenDown"`
 	// Whether performers missing from the feed were kept: its distinct valid ids
 	// fell by more than MARQUEE_FEED_MAX_SHRINK, more than
 	// MARQUEE_FEED_MAX_REJECTED of its items were rejected, or no item had a
