@@ -5,17 +5,22 @@ import (
 	"database/sql"
 	"encoding/json"
 	"sync"
+
+	"github.com/uptrace/bun/dialect"
 )
 
 // The facet answer cache keeps whole answers of Store.Facets by request
-// (filter and facet names) and data version. The data version of the
-// performers is read in one statement before each request is counted:
-// their number, the sum of their versions and their latest updated_at.
-// Performers are never deleted and every write of a performer (its
-// columns, tags, aliases, removal) bumps its version in the same
-// transaction, so every write changes the number or the sum, and a write
-// made after a restore of an older database also moves updated_at past
-// every earlier one: an answer is served only while no write was made
+// (filter and facet names) and data version, read in one statement before
+// each request is counted. Performers are never deleted, and every write of
+// a performer (its columns, tags, aliases, removal, deletion) bumps its
+// version and sets its updated_at from writeClock in the same transaction.
+// On SQLite, whose writers are serialised and take the write lock at BEGIN,
+// commit order is updated_at order, so the latest updated_at (one step of
+// an index) changes with every write. On MySQL, where writers of several
+// processes overlap, the data version is the number of performers and the
+// sum of their versions, which every write changes, with the latest
+// updated_at, which a write after a restore of an older database moves past
+// every earlier one. So an answer is served only while no write was made
 // since the version it was counted at. A request with has_image is never
 // kept, since image states change without a write of the performer.
 
@@ -87,8 +92,13 @@ func (c *facetAnswers) put(key string, v dataVersion, result *FacetResult) {
 func (s *Store) readDataVersion(ctx context.Context) (dataVersion, error) {
 	var v dataVersion
 	var updatedAt sql.NullString
-	err := s.db.R.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(version), 0), MAX(updated_at) FROM pornstars").
-		Scan(&v.count, &v.versions, &updatedAt)
+	var err error
+	if s.db.Dialect == dialect.MySQL {
+		err = s.db.R.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(version), 0), MAX(updated_at) FROM pornstars").
+			Scan(&v.count, &v.versions, &updatedAt)
+	} else {
+		err = s.db.R.QueryRowContext(ctx, "SELECT MAX(updated_at) FROM pornstars").Scan(&updatedAt)
+	}
 	v.updatedAt = updatedAt.String
 	return v, err
 }
