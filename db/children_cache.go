@@ -44,11 +44,12 @@ func newVersionCache[T any](max int) *versionCache[T] {
 
 // SetChildrenCacheEntries bounds the children cache of AliasesOf and
 // ThumbnailsOf, and the cache of facet values of Facets, to n performers
-// (default DefaultChildrenCacheEntries); 0 turns them off. Call it before
-// the Store is used.
+// (default DefaultChildrenCacheEntries); 0 turns them off, and the cache of
+// whole facet answers too. Call it before the Store is used.
 func (s *Store) SetChildrenCacheEntries(n int) {
 	s.aliases, s.thumbnails = newVersionCache[Alias](n), newVersionCache[Thumbnail](n)
 	s.facetRows = newVersionCache[facetRow](n)
+	s.facetAnswers = newFacetAnswers(min(n, maxFacetAnswers))
 }
 
 // versionedLoad loads one relation of performers by id, with the version

@@ -182,9 +182,12 @@ type facetRow struct {
 // value ticked still counts the others (the disjunctive rule); Total
 // applies them all.
 //
-// The facet values of each performer are kept by id and version in the
-// same way as the children cache (AliasesOf), so repeated requests read
-// only which performers match, never stale values.
+// A request repeated while no performer was written is answered from the
+// facet answer cache (facet_answers.go); the answer is shared, and callers
+// must not change it. Otherwise the facet values of each performer are
+// kept by id and version in the same way as the children cache
+// (AliasesOf), so a request reads only which performers match, never stale
+// values.
 func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetResult, error) {
 	const op = "count facets"
 	facets, err := facetsNamed(names)
@@ -194,6 +197,38 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 	if err := validateFilter(&f); err != nil {
 		return nil, s.fail(op, err)
 	}
+	answers := s.facetAnswers
+	key := ""
+	if answers.entries > 0 {
+		key = facetAnswerKey(&f, names)
+	}
+	if key == "" {
+		out, err := s.countFacets(ctx, f, facets)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		return out, nil
+	}
+	version, err := s.readDataVersion(ctx)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	if out := answers.get(key, version); out != nil {
+		return out, nil
+	}
+	// Counted after the version was read, the answer is at least as new
+	// as the version it is kept under.
+	out, err := s.countFacets(ctx, f, facets)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	answers.put(key, version, out)
+	return out, nil
+}
+
+// countFacets answers Facets for valid facets and filter from the
+// database and the cache of facet values.
+func (s *Store) countFacets(ctx context.Context, f Filter, facets []*FacetField) (*FacetResult, error) {
 	// own[i] is the filter facets[i] leaves out, as a bit of each row's
 	// mask; the rows are read under every other filter.
 	base := f
@@ -208,11 +243,11 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 	}
 	ids, versions, masks, err := s.facetMatches(ctx, f, base, left)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, err
 	}
 	rows, err := s.facetRows.readVersions(ctx, s.db.R, ids, versions, s.loadFacetRows)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, err
 	}
 	all := uint64(1)<<len(left) - 1
 	out := &FacetResult{Facets: make([]FacetCounts, len(facets))}

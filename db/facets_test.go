@@ -485,3 +485,73 @@ func TestFacetFields(t *testing.T) {
 		})
 	}
 }
+
+// TestFacetsAnswersFollowWrites: requests repeated between writes are
+// answered from the facet answer cache, and each kind of write (an API
+// update, create and delete, a feed change and removal) is seen by the
+// next request.
+func TestFacetsAnswersFollowWrites(t *testing.T) {
+	profiles := ingesttest.ReadFeed(t, samples.Head.Path(t))
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		items := make([]facetItem, len(profiles))
+		for i, p := range profiles {
+			items[i] = facetItem{profile: p}
+		}
+		mustUpsert(t, s, profiles...)
+		idOf := func(i int) int64 {
+			t.Helper()
+			p, err := s.GetByFeedID(ctx, items[i].profile.FeedID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p.ID
+		}
+		var apiID int64 // the performer the API created
+		steps := []struct {
+			name  string
+			write func(t *testing.T)
+		}{
+			{"no write: answered again", func(*testing.T) {}},
+			{"an API update of one performer's hair", func(t *testing.T) {
+				if _, err := s.Update(ctx, idOf(1), db.PornstarPatch{HairColors: db.Some(db.StringList{"Green"})}, nil); err != nil {
+					t.Fatal(err)
+				}
+				items[1].profile.HairColors = db.StringList{"Green"}
+			}},
+			{"an API create", func(t *testing.T) {
+				fields := db.PornstarFields{Name: "Made Through The API", HairColors: db.StringList{"Green"}, Gender: ptr("female"), Age: ptr(int32(33))}
+				created, err := s.Create(ctx, db.PornstarInput{PornstarFields: fields})
+				if err != nil {
+					t.Fatal(err)
+				}
+				apiID = created.ID
+				items = append(items, facetItem{profile: db.Profile{PornstarFields: fields}})
+			}},
+			{"an API delete", func(t *testing.T) {
+				if err := s.Delete(ctx, apiID, nil); err != nil {
+					t.Fatal(err)
+				}
+				items = items[:len(items)-1] // gone, as if it never was
+			}},
+			{"a feed change of one performer's age", func(t *testing.T) {
+				p := &items[3].profile
+				p.Age, p.ContentHash = ptr(int32(71)), ""
+				mustUpsert(t, s, *p)
+			}},
+			{"a feed removal", func(t *testing.T) {
+				if _, err := s.MarkRemoved(ctx, []int64{items[4].profile.FeedID}); err != nil {
+					t.Fatal(err)
+				}
+				items[4].removed = true
+			}},
+		}
+		checkFacets(t, s, items)
+		for _, step := range steps {
+			t.Run(step.name, func(t *testing.T) {
+				step.write(t)
+				checkFacets(t, s, items)
+			})
+		}
+	})
+}

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/schema"
-	"golang.org/x/text/unicode/norm"
 )
 
 // Search (the q filter) compares words: a name, an alias and q are each
@@ -51,17 +49,9 @@ const (
 	tierOther       = 4
 )
 
-// latinSpellings are the letters Unicode does not decompose into a base
-// letter and marks, spelled as a reader without the letter would type them.
-var latinSpellings = map[rune]string{
-	'ø': "o", 'æ': "ae", 'œ': "oe", 'ß': "ss", 'ł': "l", 'đ': "d", 'ð': "d", 'þ': "th", 'ı': "i", 'ħ': "h", 'ŧ': "t",
-}
-
-// searchWords folds s into the words search compares: compatibility
-// decomposition (full-width letters, ligatures), marks such as accents
-// dropped, lower case, the letters of latinSpellings spelled out; words are
-// the runs of letters and digits, and everything else (spaces, punctuation,
-// SQL wildcards) only separates them. Its cost is linear in len(s).
+// searchWords folds s into the words search compares: the runs of letters
+// and digits of folded(s); everything else (spaces, punctuation, SQL
+// wildcards) only separates them. Its cost is linear in len(s).
 func searchWords(s string) []string {
 	var words []string
 	var word strings.Builder
@@ -71,18 +61,11 @@ func searchWords(s string) []string {
 			word.Reset()
 		}
 	}
-	for _, r := range norm.NFKD.String(s) {
-		switch {
-		case unicode.Is(unicode.Mn, r):
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			r = unicode.ToLower(r)
-			if spelled, ok := latinSpellings[r]; ok {
-				word.WriteString(spelled)
-			} else {
-				word.WriteRune(r)
-			}
-		default:
+	for r := range folded(s) {
+		if r == foldSeparator {
 			flush()
+		} else {
+			word.WriteRune(r)
 		}
 	}
 	flush()

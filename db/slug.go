@@ -10,10 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/uptrace/bun"
-	"golang.org/x/text/unicode/norm"
 )
 
 // A slug is a performer's name in URLs (docs/api.md, "Slugs"): lower-case
@@ -60,38 +58,22 @@ func lastPathSegment(link string) string {
 	return segment
 }
 
-// asciiFoldings are the letters that Unicode decomposition does not turn
-// into an ASCII letter and a mark.
-var asciiFoldings = map[rune]string{
-	'ß': "ss", 'ẞ': "ss", 'æ': "ae", 'Æ': "ae", 'œ': "oe", 'Œ': "oe", 'ø': "o", 'Ø': "o",
-	'ł': "l", 'Ł': "l", 'đ': "d", 'Đ': "d", 'ð': "d", 'Ð': "d", 'þ': "th", 'Þ': "th", 'ı': "i",
-}
-
-// foldSlug folds s to slug characters: accents removed (é -> e, ß -> ss),
-// lower-cased, every run of other characters one hyphen, none at either
-// end, cut to maxSlugBaseLen. It is empty when s has no letter or digit
-// with an ASCII folding.
+// foldSlug folds s to slug characters: the ASCII letters and digits of
+// folded(s), as search folds names (é -> e, ß -> ss, lower case), every run
+// of other characters one hyphen, none at either end, cut to
+// maxSlugBaseLen. It is empty when s has no letter or digit with an ASCII
+// folding.
 func foldSlug(s string) string {
 	var b strings.Builder
 	hyphen := false
-	emit := func(part string) {
-		if hyphen && b.Len() > 0 {
-			b.WriteByte('-')
-		}
-		hyphen = false
-		b.WriteString(part)
-	}
-	for _, r := range norm.NFD.String(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			emit(string(r))
-		case r >= 'A' && r <= 'Z':
-			emit(string(r + 'a' - 'A'))
-		case unicode.Is(unicode.Mn, r):
-			// A combining mark of the letter before it: dropped.
-		case asciiFoldings[r] != "":
-			emit(asciiFoldings[r])
-		default:
+	for r := range folded(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if hyphen && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			hyphen = false
+			b.WriteRune(r)
+		} else {
 			hyphen = true
 		}
 	}

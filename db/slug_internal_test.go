@@ -23,6 +23,8 @@ func TestSlugBase(t *testing.T) {
 		{"no link: the name", nil, "Aaliyah Jolie", "aaliyah-jolie"},
 		{"accents removed", nil, "Zoë Ünal-Çelik", "zoe-unal-celik"},
 		{"letters without a decomposition", nil, "Straße Ærø Łódź Þór", "strasse-aero-lodz-thor"},
+		{"ligatures and full-width letters, as search folds them", nil, "ﬁona Ｍｉａ Ħana", "fiona-mia-hana"},
+		{"letters of other scripts separate", nil, "Mia葵Kim", "mia-kim"},
 		{"punctuation runs are one hyphen", nil, "  O'Hara -- & J.Lo!! ", "o-hara-j-lo"},
 		{"digits kept", nil, "alexa 18", "alexa-18"},
 		{"a name of other scripts only: the fallback", nil, "葵つかさ", fallbackSlug},

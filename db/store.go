@@ -26,7 +26,9 @@ type Store struct {
 	thumbnails *versionCache[Thumbnail]
 	// The facet values of performers, by id and version (facets.go).
 	facetRows *versionCache[facetRow]
-	stats     sqliteStats // when to ANALYZE (SQLite only)
+	// Whole answers of Facets, by request and data version (facet_answers.go).
+	facetAnswers *facetAnswers
+	stats        sqliteStats // when to ANALYZE (SQLite only)
 }
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.
