@@ -109,7 +109,7 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 	// The response cache sits behind the caller (whose role is part of an
 	// answer's key) and in front of the coding, so that it keeps answers
 	// compressed; answers from it count against the rate limit.
-	answers := responsecache.New(responsecache.Options{MaxBytes: int64(cfg.ResponseCacheBytes), Version: store.DataVersion, Limiter: limiter})
+	answers := responsecache.New(responsecache.Options{MaxBytes: int64(cfg.ResponseCacheBytes), Version: store.DataVersion, Limiter: limiter, Registerer: srv.Registerer()})
 	srv.Handle("/graphql", cors.Wrap(tokens.Middleware(answers.Wrap(compression.Middleware(graph.NewHandler(graph.Options{
 		Store:         store,
 		Logger:        logger,

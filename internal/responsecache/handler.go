@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"marquee/auth"
+	"marquee/server"
 )
 
 // Kind is the API a wrapped handler serves: it says which requests are
@@ -88,21 +89,27 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := h.cache.get(key, version); e != nil {
 		if ok, _ := h.cache.opts.Limiter.Allow(caller.Key()); ok {
+			h.cache.hits.Inc()
+			server.SetRoute(r.Context(), e.route)
 			serve(w, r, e)
 			return
 		}
 		// Refused: next answers 429 (a refusal spends nothing).
 	}
+	h.cache.misses.Inc()
 	marker := new(atomic.Bool)
 	rec := &recorder{ResponseWriter: w, before: w.Header().Clone(), limit: h.cache.maxEntry, head: r.Method == http.MethodHead}
 	h.next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), markerKey{}, marker)))
-	if r.Method == http.MethodHead || !rec.storable() || strings.Contains(w.Header().Get("Cache-Control"), "no-store") {
+	if r.Method == http.MethodHead || !rec.storable() {
 		return
 	}
-	if h.kind == GraphQL && !marker.Load() || h.kind == REST && w.Header().Get("ETag") == "" {
+	// GraphQL answers all say no-store, to the clients' caches: whether
+	// this one may be kept is what the handler marked.
+	if h.kind == GraphQL && !marker.Load() ||
+		h.kind == REST && (w.Header().Get("ETag") == "" || strings.Contains(w.Header().Get("Cache-Control"), "no-store")) {
 		return
 	}
-	e := &entry{key: key, header: rec.header, added: rec.added, body: rec.body.Bytes()}
+	e := &entry{key: key, header: rec.header, added: rec.added, body: rec.body.Bytes(), route: server.Route(r.Context())}
 	e.size = entrySize(key, e.header, e.added, e.body)
 	h.cache.put(e, version)
 }

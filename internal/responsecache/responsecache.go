@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"marquee/auth"
 	"marquee/internal/compression"
 )
@@ -33,12 +35,17 @@ type Options struct {
 	// Limiter is the per-client rate limit the wrapped API applies: an
 	// answer from the cache counts against it as one made does.
 	Limiter *auth.Limiter
+	// Registerer, when set, gets the counter of lookups by result.
+	Registerer prometheus.Registerer
 }
 
 // Cache is one bounded store of answers, shared by the handlers it wraps.
 // It is safe for concurrent use.
 type Cache struct {
 	opts Options
+	// hits and misses count the requests the cache looked up: answered from
+	// it, or made by the handler.
+	hits, misses prometheus.Counter
 	// maxEntry bounds one answer, so that a few large ones cannot push
 	// out everything else.
 	maxEntry int64
@@ -55,6 +62,7 @@ type entry struct {
 	header http.Header // set by the handler, each key replacing the client writer's
 	added  http.Header // appended by the handler to values the writer had (Vary)
 	body   []byte      // empty for a HEAD
+	route  string      // what the handler named with server.SetRoute
 	size   int64
 }
 
@@ -63,7 +71,15 @@ func New(opts Options) *Cache {
 	if opts.MaxBytes <= 0 || opts.Version == nil {
 		return nil
 	}
-	return &Cache{opts: opts, maxEntry: max(opts.MaxBytes/16, 1), order: list.New(), entries: make(map[string]*list.Element)}
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "marquee_response_cache_lookups_total",
+		Help: "API requests the response cache looked up, by result: hit (answered from the cache) or miss (answered by the API).",
+	}, []string{"result"})
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(lookups)
+	}
+	return &Cache{opts: opts, maxEntry: max(opts.MaxBytes/16, 1), order: list.New(), entries: make(map[string]*list.Element),
+		hits: lookups.WithLabelValues("hit"), misses: lookups.WithLabelValues("miss")}
 }
 
 // Len is how many answers the cache holds.
