@@ -294,6 +294,17 @@ func TestResponseCache(t *testing.T) {
 					read: gqlList, want: "Elsewhere Performer", gone: "Loaded Performer",
 				},
 				{
+					name: "another store's new performer",
+					write: func(t *testing.T) {
+						if _, err := other.UpsertProfiles(context.Background(), []db.Profile{renamed(sample[3], "Joined Performer")}); err != nil {
+							t.Fatal(err)
+						}
+					},
+					// Three seeded, one posted, one joined: the total is
+					// counted again, not the one kept for the older data.
+					read: restList, want: `"total":5`,
+				},
+				{
 					name: "REST DELETE",
 					write: func(t *testing.T) {
 						if posted == "" {

@@ -52,6 +52,19 @@ type handler struct {
 // markerKey carries the *atomic.Bool MarkCacheable sets.
 type markerKey struct{}
 
+// versionKey carries the data version the cache read for the request.
+type versionKey struct{}
+
+// VersionFrom returns the data version the cache read for ctx's request
+// before the handler made its answer, and whether it read one. A handler
+// that reuses results of its own (such as a total counted a moment ago)
+// must reuse only those made at this version: the answer is kept as made
+// at it.
+func VersionFrom(ctx context.Context) (int64, bool) {
+	v, ok := ctx.Value(versionKey{}).(int64)
+	return v, ok
+}
+
 // MarkCacheable says the answer being made for ctx's request is the same
 // for every identical request until the data changes: a GraphQL query
 // answered without errors. It does nothing outside a wrapped handler.
@@ -87,6 +100,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r) // the handler reports what is wrong with the database
 		return
 	}
+	r = r.WithContext(context.WithValue(r.Context(), versionKey{}, version))
 	if e := h.cache.get(key, version); e != nil {
 		if ok, _ := h.cache.opts.Limiter.Allow(caller.Key()); ok {
 			h.cache.hits.Inc()
