@@ -43,7 +43,8 @@ type cacheAnswer struct {
 // kind of write (either API, the loader's upserts, image outcomes, another
 // process's store) shows in the next identical read; roles and codings get
 // their own answers; a bad token is refused every time; HEAD and
-// If-None-Match are answered from a kept GET.
+// If-None-Match are answered from a kept GET; hits are counted under
+// the route that made the answer.
 func TestResponseCache(t *testing.T) {
 	const (
 		writeToken = "response-cache-write-token-0123"
@@ -203,6 +204,20 @@ func TestResponseCache(t *testing.T) {
 					cond.header["If-None-Match"] = `"another"`
 					if a := send(cond); a.status != http.StatusOK || a.body != made.body {
 						t.Errorf("If-None-Match of another ETag %q: status %d; want the whole answer", coding, a.status)
+					}
+				}
+			})
+
+			// Every answer so far was a read, most of them from the cache.
+			t.Run("hits name their route", func(t *testing.T) {
+				metrics := send(cacheRead{method: http.MethodGet, path: "/metrics"}).body
+				for _, line := range strings.Split(metrics, "\n") {
+					if strings.HasPrefix(line, "marquee_http_requests_total{") && strings.Contains(line, `route="/api/v1/pornstars/{id}"`) {
+						t.Logf("%s", line)
+					}
+					if strings.HasPrefix(line, "marquee_http_requests_total{") && strings.Contains(line, `route="/api/v1/"`) &&
+						(strings.Contains(line, `code="200"`) || strings.Contains(line, `code="304"`)) {
+						t.Errorf("a REST answer is counted under the API's prefix, not its route: %s", line)
 					}
 				}
 			})
