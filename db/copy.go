@@ -17,6 +17,10 @@ import (
 type CopyTable struct {
 	Name string
 	Key  []string
+	// Own marks a table each database keeps for itself, which Copy neither
+	// moves nor requires empty: the data version counts one database's
+	// writes, and its caches start afresh with the target.
+	Own bool
 }
 
 // CopyTables is every table of Marquee's schema, in the order Copy moves
@@ -24,20 +28,21 @@ type CopyTable struct {
 // migration that adds a table adds it here; Copy refuses a database with a
 // table this list lacks.
 var CopyTables = []CopyTable{
-	{"pornstars", []string{"id"}},
-	{"aliases", []string{"id"}},
-	{"thumbnails", []string{"id"}},
-	{"pornstar_tags", []string{"attribute", "value", "pornstar_id"}},
-	{"pornstar_search_tokens", []string{"token", "pornstar_id", "source"}},
-	{"images", []string{"url_hash"}},
-	{"image_fetches", []string{"url_hash"}},
-	{"published_profiles", []string{"feed_id"}},
-	{"feed_runs", []string{"id"}},
-	{"feed_run_rejects", []string{"id"}},
-	{"feed_run_warnings", []string{"id"}},
-	{"image_gc_marks", []string{"content_sha256"}},
-	{"takedowns", []string{"id"}},
-	{"takedown_hashes", []string{"url_hash", "takedown_id"}},
+	{Name: "pornstars", Key: []string{"id"}},
+	{Name: "aliases", Key: []string{"id"}},
+	{Name: "thumbnails", Key: []string{"id"}},
+	{Name: "pornstar_tags", Key: []string{"attribute", "value", "pornstar_id"}},
+	{Name: "pornstar_search_tokens", Key: []string{"token", "pornstar_id", "source"}},
+	{Name: "images", Key: []string{"url_hash"}},
+	{Name: "image_fetches", Key: []string{"url_hash"}},
+	{Name: "published_profiles", Key: []string{"feed_id"}},
+	{Name: "feed_runs", Key: []string{"id"}},
+	{Name: "feed_run_rejects", Key: []string{"id"}},
+	{Name: "feed_run_warnings", Key: []string{"id"}},
+	{Name: "image_gc_marks", Key: []string{"content_sha256"}},
+	{Name: "takedowns", Key: []string{"id"}},
+	{Name: "takedown_hashes", Key: []string{"url_hash", "takedown_id"}},
+	{Name: "data_version", Key: []string{"id"}, Own: true},
 }
 
 // ErrCopyTargetNotEmpty is returned by Copy when the target holds rows and
@@ -129,6 +134,9 @@ func Copy(ctx context.Context, src, dst *DB, opts CopyOptions) (CopyResult, erro
 	}
 	if !opts.Resume {
 		for _, t := range CopyTables {
+			if t.Own {
+				continue
+			}
 			n, err := dst.W.NewSelect().TableExpr("?", bun.Ident(t.Name)).Limit(1).Count(ctx)
 			if err != nil {
 				return result, fmt.Errorf("db: copy: target: %w", err)
@@ -140,6 +148,9 @@ func Copy(ctx context.Context, src, dst *DB, opts CopyOptions) (CopyResult, erro
 	}
 	batches := 0
 	for _, t := range CopyTables {
+		if t.Own {
+			continue
+		}
 		rows, err := copyTable(ctx, src, dst, t, opts, &batches)
 		result.Rows = append(result.Rows, TableRows{Table: t.Name, Rows: rows})
 		if err != nil {

@@ -34,8 +34,11 @@ func (s *Store) QueueRun(ctx context.Context, requestedBy string, force bool) (*
 	now := s.now()
 	one := int32(1)
 	run := &FeedRun{Status: RunQueued, ActiveSlot: &one, RequestedBy: requestedBy, Force: force, Version: 1, QueuedAt: now, UpdatedAt: now}
-	_, err := s.db.W.NewInsert().Model(run).ExcludeColumn("id").Returning("id").Exec(ctx)
-	if err != nil && isUniqueViolation(err) {
+	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(run).ExcludeColumn("id").Returning("id").Exec(ctx)
+		return err
+	})
+	if err != nil && errors.Is(err, ErrConflict) {
 		active, aerr := s.activeRun(ctx)
 		if aerr != nil {
 			return nil, s.fail(op, aerr)
@@ -43,7 +46,7 @@ func (s *Store) QueueRun(ctx context.Context, requestedBy string, force bool) (*
 		return nil, s.fail(op, &ActiveRunError{RunID: active.ID, Status: active.Status})
 	}
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, err
 	}
 	return run, nil
 }
@@ -295,9 +298,11 @@ func (s *Store) LastRun(ctx context.Context, statuses ...string) (*FeedRun, erro
 // TouchRun records that the process running run id is alive; a running run
 // that is not touched for a while is abandoned (see FailAbandonedRuns).
 func (s *Store) TouchRun(ctx context.Context, id int64) error {
-	_, err := s.db.W.NewUpdate().Model((*FeedRun)(nil)).Set("updated_at = ?", s.now()).
-		Where("id = ?", id).Where("status = ?", RunRunning).Exec(ctx)
-	return s.fail("touch feed run", err)
+	return s.inTx(ctx, "touch feed run", func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewUpdate().Model((*FeedRun)(nil)).Set("updated_at = ?", s.now()).
+			Where("id = ?", id).Where("status = ?", RunRunning).Exec(ctx)
+		return err
+	})
 }
 
 // FailAbandonedRuns marks failed every running run not touched since before,
@@ -306,15 +311,19 @@ func (s *Store) TouchRun(ctx context.Context, id int64) error {
 func (s *Store) FailAbandonedRuns(ctx context.Context, before time.Time) (int64, error) {
 	now := s.now()
 	msg := "abandoned: the process running it stopped without finishing it"
-	res, err := s.db.W.NewUpdate().Model((*FeedRun)(nil)).
-		Set("status = ?", RunFailed).Set("active_slot = NULL").Set("error = ?", msg).
-		Set("finished_at = ?", now).Set("updated_at = ?", now).Set("version = version + 1").
-		Where("status = ?", RunRunning).Where("updated_at < ?", before.UTC()).Exec(ctx)
-	if err != nil {
-		return 0, s.fail("fail abandoned feed runs", err)
-	}
-	n, err := res.RowsAffected()
-	return n, s.fail("fail abandoned feed runs", err)
+	var failed int64
+	err := s.inTx(ctx, "fail abandoned feed runs", func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*FeedRun)(nil)).
+			Set("status = ?", RunFailed).Set("active_slot = NULL").Set("error = ?", msg).
+			Set("finished_at = ?", now).Set("updated_at = ?", now).Set("version = version + 1").
+			Where("status = ?", RunRunning).Where("updated_at < ?", before.UTC()).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		failed, err = res.RowsAffected()
+		return err
+	})
+	return failed, err
 }
 
 // RunList is one page of feed runs, newest first.

@@ -224,7 +224,7 @@ func (s *Store) insertImageClaims(ctx context.Context, op string, fresh []ImageF
 	if len(fresh) == 0 {
 		return 0, nil
 	}
-	err = s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+	err = s.inLedgerTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		inserted = 0
 		return chunks(fresh, func(part []ImageFetch) error {
 			res, err := s.insertSkippingConflicts(tx.NewInsert().Model(&part), "url_hash").Exec(ctx)
@@ -328,7 +328,7 @@ func (s *Store) FinishImageFetches(ctx context.Context, owner string, outcomes [
 	// Rows are updated in key order, as every other writer of the table
 	// does, so concurrent transactions cannot deadlock on each other.
 	slices.SortFunc(outcomes, func(a, b ImageState) int { return strings.Compare(a.URLHash, b.URLHash) })
-	err = s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+	err = s.inLedgerTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		lost = lost[:0]
 		now := s.now()
 		for _, o := range outcomes {
@@ -386,7 +386,7 @@ func (s *Store) ReleaseImageFetches(ctx context.Context, urlHashes []string) (ma
 		}
 	}
 	released := map[string]string{}
-	err := s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+	err := s.inLedgerTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		clear(released)
 		return chunks(urlHashes, func(part []string) error {
 			var rows []ImageFetch

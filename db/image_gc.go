@@ -133,7 +133,7 @@ func (s *Store) NoteContentUse(ctx context.Context, at time.Time, active, unknow
 	if err != nil {
 		return s.fail(op, err)
 	}
-	return s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+	return s.inLedgerTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		err := chunks(used, func(part []imageGCMark) error {
 			_, err := s.upsert(tx.NewInsert().Model(&part), "igm", "content_sha256", []string{"seen_used_at"}, false).Exec(ctx)
 			return err

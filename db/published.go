@@ -53,7 +53,7 @@ func (s *Store) RecordPublished(ctx context.Context, published []Published) erro
 			rows[i].ContentHash = &hash
 		}
 	}
-	return s.inTx(ctx, "record published", func(ctx context.Context, tx bun.Tx) error {
+	return s.inLedgerTx(ctx, "record published", func(ctx context.Context, tx bun.Tx) error {
 		return chunks(rows, func(part []publishedProfile) error {
 			q := s.upsert(tx.NewInsert().Model(&part), "pp", "feed_id", []string{"content_hash", "published_at"}, false)
 			_, err := q.Exec(ctx)

@@ -29,6 +29,8 @@ type Store struct {
 	// Whole answers of Facets, by request and data version (facet_answers.go).
 	facetAnswers *facetAnswers
 	stats        sqliteStats // when to ANALYZE (SQLite only)
+	// The data version (data_version.go).
+	version dataVersionState
 }
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.
@@ -74,8 +76,30 @@ const batchRows = 500
 const maxTxAttempts = 5
 
 // inTx runs fn in a transaction on the primary, retrying it when the server
-// chose it as a deadlock victim or it timed out waiting for a lock.
+// chose it as a deadlock victim or it timed out waiting for a lock. The
+// transaction increments the data version: every write an API answer may
+// show goes through inTx.
 func (s *Store) inTx(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	err := s.runTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		return bumpDataVersion(ctx, tx)
+	})
+	if err == nil {
+		s.version.writes.Add(1)
+	}
+	return err
+}
+
+// inLedgerTx is inTx for transactions that write only the workers' own
+// ledgers (image claims, published hashes, collection marks), which no API
+// answer shows: they leave the data version as it is.
+func (s *Store) inLedgerTx(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.runTx(ctx, op, fn)
+}
+
+func (s *Store) runTx(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = s.db.W.RunInTx(ctx, nil, fn)

@@ -24,6 +24,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/graph/generated"
+	"marquee/internal/responsecache"
 )
 
 // Options configure NewHandler. Zero values pick the defaults noted on each
@@ -190,6 +191,15 @@ func NewHandler(opts Options) http.Handler {
 			loadersFrom(ctx).fromPrimary.Store(true)
 		}
 		return next(ctx)
+	})
+	// A query answered without errors is the same for every identical
+	// request until the data changes: the response cache may keep it.
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		if op := graphql.GetOperationContext(ctx).Operation; resp != nil && len(resp.Errors) == 0 && op != nil && op.Operation == ast.Query {
+			responsecache.MarkCacheable(ctx)
+		}
+		return resp
 	})
 	if opts.Registerer != nil {
 		srv.AroundOperations(newOperationMetrics(opts.Registerer).around)

@@ -3,10 +3,12 @@ package rest
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
 	"marquee/db"
+	"marquee/internal/responsecache"
 )
 
 // totalCache keeps the totals of list filters for a short time, so that a
@@ -14,7 +16,8 @@ import (
 // way: the count costs more than the rest of the page (README, "Speed
 // layer"). Concurrent requests for the same filter share one count. The
 // API's own writes clear it; writes by other processes (the feed loader,
-// other API replicas) show in totals after at most the TTL.
+// other API replicas) show in totals after at most the TTL, or at once
+// behind the response cache, whose data version is part of the key.
 type totalCache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -48,6 +51,10 @@ func (tc *totalCache) get(ctx context.Context, f db.Filter, count func(context.C
 		return count(ctx, f)
 	}
 	key := string(raw)
+	if version, ok := responsecache.VersionFrom(ctx); ok {
+		// The answer will be kept as made at this version.
+		key = strconv.FormatInt(version, 10) + " " + key
+	}
 	now := tc.now()
 	tc.mu.Lock()
 	e := tc.entries[key]

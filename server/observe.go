@@ -32,6 +32,15 @@ func SetRoute(ctx context.Context, route string) {
 	}
 }
 
+// Route returns the route SetRoute named for the request ctx belongs to,
+// or "" when none was named.
+func Route(ctx context.Context) string {
+	if slot, ok := ctx.Value(routeKey{}).(*string); ok {
+		return *slot
+	}
+	return ""
+}
+
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

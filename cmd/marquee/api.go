@@ -13,6 +13,7 @@ import (
 	"marquee/graph"
 	"marquee/imaging"
 	"marquee/internal/compression"
+	"marquee/internal/responsecache"
 	"marquee/rest"
 	"marquee/server"
 )
@@ -105,18 +106,22 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 	// APIs' answers are compressed when the client asks; the playground
 	// compresses its own files once, and image bytes never are.
 	cors := cfg.CORSOrigins.cors()
-	srv.Handle("/graphql", cors.Wrap(compression.Middleware(tokens.Middleware(graph.NewHandler(graph.Options{
+	// The response cache sits behind the caller (whose role is part of an
+	// answer's key) and in front of the coding, so that it keeps answers
+	// compressed; answers from it count against the rate limit.
+	answers := responsecache.New(responsecache.Options{MaxBytes: int64(cfg.ResponseCacheBytes), Version: store.DataVersion, Limiter: limiter, Registerer: srv.Registerer()})
+	srv.Handle("/graphql", cors.Wrap(tokens.Middleware(answers.Wrap(compression.Middleware(graph.NewHandler(graph.Options{
 		Store:         store,
 		Logger:        logger,
 		Introspection: cfg.GraphQLIntrospection,
 		ImagesURL:     cfg.imagesBase(),
 		Limiter:       limiter,
 		Registerer:    srv.Registerer(),
-	})))))
+	})), responsecache.GraphQL, graph.DefaultMaxBodyBytes))))
 	if cfg.GraphQLIntrospection {
 		srv.Handle("/playground/", graph.Playground("/graphql"))
 	}
-	srv.Handle(rest.BasePath+"/", cors.Wrap(compression.Middleware(tokens.Middleware(rest.New(rest.Options{
+	srv.Handle(rest.BasePath+"/", cors.Wrap(tokens.Middleware(answers.Wrap(compression.Middleware(rest.New(rest.Options{
 		Store: store,
 		// The API deletes taken-down files where it may write the image
 		// store, and reports the files it could not delete otherwise.
@@ -125,7 +130,7 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		Limiter:   limiter,
 		PublicURL: string(cfg.PublicURL),
 		ImagesURL: cfg.imagesBase(),
-	})))))
+	})), responsecache.REST, 0))))
 	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Logger: logger})
 	if err != nil {
 		return err
@@ -146,7 +151,7 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 	}))
 	logger.Info("APIs mounted", "graphql", "/graphql", "rest", rest.BasePath, "tokens", tokens.Len(),
 		"rate_limit_per_client", cfg.APIRateLimit, "trusted_proxies", string(cfg.TrustedProxies), "introspection", cfg.GraphQLIntrospection,
-		"cors_origins", cors.String(), "public_url", string(cfg.PublicURL), "images_url", cfg.imagesBase())
+		"cors_origins", cors.String(), "response_cache_bytes", int64(cfg.ResponseCacheBytes), "public_url", string(cfg.PublicURL), "images_url", cfg.imagesBase())
 	return nil
 }
 

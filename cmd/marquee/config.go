@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"marquee/internal/responsecache"
 )
 
 // Config holds every setting of the binary. Each field is one flag and one
@@ -117,6 +119,8 @@ type Config struct {
 	// APIRateLimit is how many requests per second one client (its token,
 	// else its address) may make; 0 turns the limit off.
 	APIRateLimit float64
+	// ResponseCacheBytes bounds the APIs' response cache; 0 turns it off.
+	ResponseCacheBytes byteSize
 	// TrustedProxies are the networks of the reverse proxies whose
 	// forwarding headers name the client (for the rate limit and the log);
 	// empty: none, every client is the connection's peer.
@@ -169,6 +173,9 @@ func defaultConfig() Config {
 		// 25 times the real feed's 21 MB: room to grow, yet a runaway body
 		// cannot fill the disk or the memory of a parser that streams anyway.
 		FeedMaxBytes: 512 << 20,
+		// Tens of thousands of compressed pages: every hot read of a busy
+		// API, a small share of the memory an API process is given.
+		ResponseCacheBytes: responsecache.DefaultMaxBytes,
 		// A feed that lost more than a fifth of its performers overnight is
 		// far likelier broken upstream than real.
 		FeedMaxShrink: 0.20,
@@ -419,6 +426,7 @@ func (c *Config) checkImaging() error {
 func (c *Config) declareAPI(f *flags) {
 	f.String(&c.APITokens, "api-tokens", "comma-separated bearer `tokens`: [name=NAME:]TOKEN or [name=NAME:]sha256:HEX (marquee token new), :read marks a read-only one (run: empty generates one, its hash kept in DATA_DIR/api-token)")
 	f.Float(&c.APIRateLimit, "api-rate-limit", "`requests` per second per client (token, else address); 0 turns the limit off")
+	f.Size(&c.ResponseCacheBytes, "response-cache-bytes", "memory bound of the APIs' cache of answers to reads; 0 turns it off")
 	f.Text(&c.TrustedProxies, "trusted-proxies", "comma-separated `networks` (CIDR) of the reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto name the client (empty: none)")
 	f.Bool(&c.GraphQLIntrospection, "graphql-introspection", "allow GraphQL introspection and serve the playground at /playground")
 	f.Text(&c.CORSOrigins, "cors-origins", "`origins` whose browser pages may call the APIs and read /images: * or comma-separated exact origins such as https://www.example.test (empty: none; credentials never)")
