@@ -97,6 +97,9 @@ func TestFaults(t *testing.T) {
 	load.kill(t)
 	t.Logf("fault 1: killed the loader at %d of %d performers", n, valid)
 	load = startProcess(t, binary, loadArgs...)
+	// A worker that starts while the database or the broker is down exits
+	// at once; the faults below are about workers that run when it goes.
+	load.waitForLog(t, workerConnected, 30*time.Second)
 
 	// Fault 2: stop MariaDB for 10 s while images are being fetched.
 	waitForImages(t, images, requested/5, compactor)
@@ -116,6 +119,7 @@ func TestFaults(t *testing.T) {
 	unrecorded := served - recordedAtKill
 	t.Logf("fault 3: killed the compactor with %d of %d URLs fetched, %d of them not yet recorded", served, requested, unrecorded)
 	compactor = startProcess(t, binary, imagingArgs...)
+	compactor.waitForLog(t, workerConnected, 30*time.Second)
 
 	// Fault 4: restart the broker, its log kept, while images are fetched.
 	waitForImages(t, images, requested*3/4, compactor)

@@ -133,7 +133,9 @@ func testKillLoaderMidRun(t *testing.T, binary, feedFile string, items int, dbUR
 }
 
 var (
-	brokerListening  = regexp.MustCompile(`"msg":"marquee broker listening","addr":"([^"]+)"`)
+	brokerListening = regexp.MustCompile(`"msg":"marquee broker listening","addr":"([^"]+)"`)
+	// workerConnected is a worker's line once its database and Kafka answer.
+	workerConnected  = regexp.MustCompile(`"msg":"marquee (\w+) connected to the database and Kafka"`)
 	publishedSummary = regexp.MustCompile(`^status=completed seen=(\d+) valid=(\d+) rejected=\d+ changed=(\d+) removed=0 images_requested=\d+\n$`)
 )
 

@@ -52,6 +52,7 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 		return err
 	}
 	defer func() { err = errors.Join(err, kafka.Close()) }()
+	logger.Info("marquee " + name + " connected to the database and Kafka")
 
 	// A failing body stops the server too, and the other way round.
 	workCtx, stop := context.WithCancel(ctx)
