@@ -1,41 +1,22 @@
 package db
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"sync"
-
-	"github.com/uptrace/bun/dialect"
 )
 
 // The facet answer cache keeps whole answers of Store.Facets by request
-// (filter and facet names) and data version, read in one statement before
-// each request is counted. Performers are never deleted, and every write of
-// a performer (its columns, tags, aliases, removal, deletion) bumps its
-// version and sets its updated_at from writeClock in the same transaction.
-// On SQLite, whose writers are serialised and take the write lock at BEGIN,
-// commit order is updated_at order, so the latest updated_at (one step of
-// an index) changes with every write. On MySQL, where writers of several
-// processes overlap, the data version is the number of performers and the
-// sum of their versions, which every write changes, with the latest
-// updated_at, which a write after a restore of an older database moves past
-// every earlier one. So an answer is served only while no write was made
-// since the version it was counted at. A request with has_image is never
-// kept, since image states change without a write of the performer.
+// (filter and facet names) and data version (data_version.go), read before
+// each request is counted: every write transaction of any process bumps it,
+// so an answer is served only while nothing was written since it was
+// counted. Requests with has_image are not kept.
 
 // maxFacetAnswers bounds the answers kept; a full cache drops an arbitrary
 // one.
 const maxFacetAnswers = 256
 
-// dataVersion is what changes with every write of a performer.
-type dataVersion struct {
-	count, versions int64
-	updatedAt       string
-}
-
 type facetAnswer struct {
-	version dataVersion
+	version int64
 	result  *FacetResult
 }
 
@@ -54,7 +35,7 @@ func newFacetAnswers(entries int) *facetAnswers {
 // facetAnswerKey is the cache key of a request, "" when it is not kept.
 func facetAnswerKey(f *Filter, names []string) string {
 	if f.HasImage != nil {
-		return ""
+		return "" // no test yet shows an image outcome ending such an answer
 	}
 	key, err := json.Marshal(struct {
 		F *Filter
@@ -66,7 +47,7 @@ func facetAnswerKey(f *Filter, names []string) string {
 	return string(key)
 }
 
-func (c *facetAnswers) get(key string, v dataVersion) *FacetResult {
+func (c *facetAnswers) get(key string, v int64) *FacetResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if a, ok := c.answers[key]; ok && a.version == v {
@@ -75,7 +56,7 @@ func (c *facetAnswers) get(key string, v dataVersion) *FacetResult {
 	return nil
 }
 
-func (c *facetAnswers) put(key string, v dataVersion, result *FacetResult) {
+func (c *facetAnswers) put(key string, v int64, result *FacetResult) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.answers[key]; !ok && len(c.answers) >= c.entries {
@@ -85,20 +66,4 @@ func (c *facetAnswers) put(key string, v dataVersion, result *FacetResult) {
 		}
 	}
 	c.answers[key] = facetAnswer{version: v, result: result}
-}
-
-// readDataVersion reads the data version of the performers on the read
-// handle, where the facets are then counted.
-func (s *Store) readDataVersion(ctx context.Context) (dataVersion, error) {
-	var v dataVersion
-	var updatedAt sql.NullString
-	var err error
-	if s.db.Dialect == dialect.MySQL {
-		err = s.db.R.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(version), 0), MAX(updated_at) FROM pornstars").
-			Scan(&v.count, &v.versions, &updatedAt)
-	} else {
-		err = s.db.R.QueryRowContext(ctx, "SELECT MAX(updated_at) FROM pornstars").Scan(&updatedAt)
-	}
-	v.updatedAt = updatedAt.String
-	return v, err
 }

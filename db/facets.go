@@ -209,7 +209,7 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 		}
 		return out, nil
 	}
-	version, err := s.readDataVersion(ctx)
+	version, err := s.DataVersion(ctx)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
