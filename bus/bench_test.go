@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"marquee/internal/testport"
 )
 
 // The benchmarks run the embedded broker in a child process, so that its resident memory can be
@@ -106,7 +108,7 @@ func startBenchBroker(b *testing.B, mode string) ([]string, func() float64) {
 	if mode == "datadir" {
 		dataDir = b.TempDir()
 	}
-	addr := freeAddr(b)
+	addr := testport.Addr(b)
 	helper := startHelper(b, "broker", "BUS_ADDR="+addr, "BUS_DATA_DIR="+dataDir)
 	helper.waitLine(b, "ready")
 	pid := helper.cmd.Process.Pid

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"marquee/internal/testport"
 )
 
 // TestBusEmbedded runs the publisher/consumer suite against the in-process embedded broker.
@@ -119,7 +121,7 @@ func TestEmbeddedBrokerPersists(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dataDir, addr := t.TempDir(), freeAddr(t)
+			dataDir, addr := t.TempDir(), testport.Addr(t)
 			brokers := []string{addr}
 			stop := tt.start(t, addr, dataDir)
 
@@ -288,17 +290,6 @@ func (h *helperProcess) kill() {
 	_ = h.cmd.Wait()
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestEmbeddedBrokerCompaction checks the topic policies on the embedded broker itself:
 // compaction keeps the latest value of each key and drops old tombstones, time retention never
 // deletes a compacted topic's records however old (kfake applies retention.ms to compacted
@@ -351,7 +342,7 @@ func TestEmbeddedBrokerCompaction(t *testing.T) {
 // TestClientsSurviveBrokerRestart: a running Consumer and a Writer made before the broker went
 // down carry on once it is back, without being recreated.
 func TestClientsSurviveBrokerRestart(t *testing.T) {
-	dataDir, addr := t.TempDir(), freeAddr(t)
+	dataDir, addr := t.TempDir(), testport.Addr(t)
 	brokers := []string{addr}
 	broker := startTestBroker(t, addr, dataDir)
 	topic := newTopic(t, brokers, 3)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"marquee/internal/testport"
 )
 
 // TestNoAckedMessageLostAcrossRestarts publishes without pause to a
@@ -16,7 +18,7 @@ func TestNoAckedMessageLostAcrossRestarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the broker under load")
 	}
-	dataDir, addr := t.TempDir(), freeAddr(t)
+	dataDir, addr := t.TempDir(), testport.Addr(t)
 	brokers := []string{addr}
 	broker := startTestBroker(t, addr, dataDir)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

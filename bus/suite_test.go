@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"marquee/internal/testport"
 )
 
 // runBusSuite is the behavioural suite of the publisher and the consumer (STYLE rule 8). It
@@ -99,7 +101,7 @@ func testPing(t *testing.T, brokers []string) {
 	if err := Ping(ctx, Cluster{Brokers: brokers}); err != nil {
 		t.Errorf("Ping(%v): %v", brokers, err)
 	}
-	if err := Ping(ctx, Cluster{Brokers: []string{freeAddr(t)}}); err == nil {
+	if err := Ping(ctx, Cluster{Brokers: []string{testport.Addr(t)}}); err == nil {
 		t.Error("Ping of an address nobody listens on succeeded")
 	}
 }

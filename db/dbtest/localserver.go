@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"marquee/internal/testport"
 )
 
 // LocalServer is a MariaDB (or MySQL) server process of one test's own, for
@@ -129,7 +130,7 @@ func StartLocalServer(t testing.TB, extraArgs ...string) *LocalServer {
 	// The kernel picks a free port; another process may take it before
 	// the server binds it, and then the server exits and another is tried.
 	for attempt := range 20 {
-		s.Port = freePort(t)
+		s.Port = testport.Port(t)
 		if s.start() == nil {
 			break
 		}
@@ -274,13 +275,4 @@ func (s *LocalServer) admin(statements ...string) (string, error) {
 func (s *LocalServer) errorLog() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
 	return string(b)
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
