@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"errors"
-	neturl "net/url"
 	"strings"
 	"testing"
 
@@ -25,19 +24,10 @@ func TestMySQLTLS(t *testing.T) {
 	}
 	ca := testpki.NewCA(t, "mysql-ca")
 	other := testpki.NewCA(t, "other-ca")
-	server := ca.Issue(t, "mysql", "127.0.0.1")
 	client := ca.Issue(t, "client", "marquee")
-	srv := dbtest.StartLocalServer(t, "--ssl-ca="+ca.CertFile, "--ssl-cert="+server.CertFile, "--ssl-key="+server.KeyFile)
-	srv.Admin(t, "CREATE DATABASE marquee CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-		"CREATE USER 'x509'@'127.0.0.1' IDENTIFIED BY 'x509-secret' REQUIRE X509",
-		"GRANT ALL PRIVILEGES ON marquee.* TO 'x509'@'127.0.0.1'")
+	srv := dbtest.StartTLSServer(t, ca)
 	url := srv.URL("marquee")
-	parsed, err := neturl.Parse(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed.User = neturl.UserPassword("x509", "x509-secret")
-	x509URL := parsed.String()
+	x509URL := srv.AddAccount(t, "x509", "x509-secret", "X509")
 
 	for _, tc := range []struct {
 		name      string
@@ -109,9 +99,7 @@ func TestMySQLTLS(t *testing.T) {
 // The server of primaryURL replicates from nothing, so the router keeps reads on the primary
 // and the replica's connections are read through its connector.
 func testMySQLReplicaTLS(t *testing.T, primaryURL, x509URL string, ca, other *testpki.CA, client testpki.KeyPair) {
-	otherServer := other.Issue(t, "mysql", "127.0.0.1")
-	otherSrv := dbtest.StartLocalServer(t, "--ssl-ca="+other.CertFile, "--ssl-cert="+otherServer.CertFile, "--ssl-key="+otherServer.KeyFile)
-	otherSrv.Admin(t, "CREATE DATABASE marquee CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+	otherSrv := dbtest.StartTLSServer(t, other)
 
 	for _, tc := range []struct {
 		name       string

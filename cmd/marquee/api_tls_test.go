@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,17 +28,9 @@ func TestAPICommandMySQLTLS(t *testing.T) {
 	}
 	ca := testpki.NewCA(t, "mysql-ca")
 	other := testpki.NewCA(t, "other-ca")
-	cert := ca.Issue(t, "mysql", "127.0.0.1")
-	srv := dbtest.StartLocalServer(t, "--ssl-ca="+ca.CertFile, "--ssl-cert="+cert.CertFile, "--ssl-key="+cert.KeyFile)
+	srv := dbtest.StartTLSServer(t, ca)
 	const password = "tls-only-secret"
-	srv.Admin(t, "CREATE DATABASE marquee CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-		"CREATE USER 'tlsonly'@'127.0.0.1' IDENTIFIED BY '"+password+"' REQUIRE SSL",
-		"GRANT ALL PRIVILEGES ON marquee.* TO 'tlsonly'@'127.0.0.1'")
-	parsed, err := neturl.Parse(srv.URL("marquee"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed.User = neturl.UserPassword("tlsonly", password)
+	dbURL := srv.AddAccount(t, "tlsonly", password, "SSL")
 
 	dir := t.TempDir()
 	const token = "api-over-tls-test-token"
@@ -50,7 +41,7 @@ func TestAPICommandMySQLTLS(t *testing.T) {
 		}
 		return path
 	}
-	dbFile := write("db", parsed.String())
+	dbFile := write("db", dbURL)
 	tokensFile := write("tokens", "name=tls-test:"+token)
 
 	for _, tc := range []struct {
