@@ -18,6 +18,7 @@ import (
 	"marquee/db/dbtest"
 	"marquee/graph"
 	"marquee/ingest/ingesttest"
+	"marquee/internal/benchload"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
@@ -108,12 +109,10 @@ func load(b *testing.B, client *http.Client, target string) (perSecond, p99ms fl
 	elapsed := time.Since(start)
 	b.StopTimer()
 	all := slices.Concat(latencies...)
-	slices.Sort(all)
-	perSecond = float64(len(all)) / elapsed.Seconds()
-	p99ms = float64(all[(len(all)*99)/100]) / float64(time.Millisecond)
-	b.ReportMetric(perSecond, "req/s")
-	b.ReportMetric(p99ms, "p99_ms")
-	return perSecond, p99ms
+	got := benchload.Result{PerSecond: float64(len(all)) / elapsed.Seconds(), Latencies: all}
+	got.Sort()
+	got.Report(b)
+	return got.PerSecond, benchload.Milliseconds(got.Quantile(0.99))
 }
 
 func fetchPage(b *testing.B, client *http.Client, target, after string) []byte {

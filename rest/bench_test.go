@@ -16,9 +16,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +23,7 @@ import (
 	"marquee/db/dbtest"
 	"marquee/imaging"
 	"marquee/ingest/ingesttest"
+	"marquee/internal/benchload"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
 )
@@ -93,13 +91,13 @@ func BenchmarkAPI(b *testing.B) {
 			url  string
 		}{{"memory", memServer.URL}, {"mariadb", dbServer.URL}} {
 			b.Run(endpoint+"/"+target.name, func(b *testing.B) {
-				rate, p99 := loadTest(b, client, target.url, paths[endpoint])
-				b.ReportMetric(rate, "req/s")
-				b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
+				list := paths[endpoint]
+				got := benchload.Run(b, benchClients, func(i int) error { return get(client, target.url, list[i%len(list)]) })
+				got.Report(b)
 				if target.name == "memory" {
-					ceiling[endpoint] = rate
+					ceiling[endpoint] = got.PerSecond
 				} else if ceiling[endpoint] > 0 {
-					b.ReportMetric(100*rate/ceiling[endpoint], "%_of_ceiling")
+					b.ReportMetric(100*got.PerSecond/ceiling[endpoint], "%_of_ceiling")
 				}
 			})
 		}
@@ -111,49 +109,18 @@ type pageWithCursor struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// loadTest sends b.N GETs to base+paths (cycling) from benchClients
-// concurrent clients and returns requests/s and the 99th percentile latency.
-func loadTest(b *testing.B, client *http.Client, base string, paths []string) (float64, time.Duration) {
-	var next atomic.Int64
-	latencies := make([][]time.Duration, benchClients)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	b.ResetTimer()
-	start := time.Now()
-	for c := range benchClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				t0 := time.Now()
-				res, err := client.Get(base + paths[int(i)%len(paths)])
-				if err == nil {
-					_, err = io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if err == nil && res.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", res.StatusCode)
-					}
-				}
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-				latencies[c] = append(latencies[c], time.Since(t0))
-			}
-		}()
+// get sends a GET of base+path and reads the whole answer, which must be a 200.
+func get(client *http.Client, base, path string) error {
+	res, err := client.Get(base + path)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
+	defer res.Body.Close()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		return err
 	}
-	all := slices.Concat(latencies...)
-	slices.Sort(all)
-	p99 := all[min(len(all)-1, len(all)*99/100)]
-	return float64(b.N) / elapsed.Seconds(), p99
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", path, res.StatusCode)
+	}
+	return nil
 }
