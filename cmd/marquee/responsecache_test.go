@@ -374,3 +374,92 @@ func globalID(t *testing.T, body, name string) string {
 	t.Fatalf("no performer %q in %s", name, body)
 	return ""
 }
+
+// TestResponseCacheAcrossAPIProcesses runs two `marquee api` processes on
+// one database, each with its response cache, as a deployment scales the
+// API out: a write through one shows in the very next read through the
+// other, whose cache held the older answer (no replica here, so no lag).
+func TestResponseCacheAcrossAPIProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the binary")
+	}
+	binary := buildMarquee(t)
+	const token = "two-processes-write-token-0123"
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			t.Parallel()
+			url := backend.URL(t)
+			testkit.OpenStore(t, url) // migrated before both start
+			client := &http.Client{Timeout: time.Minute}
+			var bases []string
+			for range 2 {
+				addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+				p := startProcess(t, binary, "api", "--db", url, "--data-dir", t.TempDir(), "--http-addr", addr,
+					"--api-tokens", token, "--api-rate-limit", "0", "--kafka-brokers", "127.0.0.1:1", "--log-format", "json")
+				waitReady(t, client, "http://"+addr, p)
+				bases = append(bases, "http://"+addr)
+			}
+			reader, writer := bases[0], bases[1]
+			send := func(base, method, path, body string) (int, http.Header, string) {
+				t.Helper()
+				req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if method != http.MethodGet && !strings.HasPrefix(path, "/graphql") {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				res, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res.StatusCode, res.Header, string(b)
+			}
+			hitsRE := regexp.MustCompile(`(?m)^marquee_response_cache_lookups_total\{result="hit"\} (\d+)$`)
+			hits := func() int {
+				_, _, metrics := send(reader, http.MethodGet, "/metrics", "")
+				m := hitsRE.FindStringSubmatch(metrics)
+				if m == nil {
+					return 0
+				}
+				n, _ := strconv.Atoi(m[1])
+				return n
+			}
+			code, _, body := send(writer, http.MethodPost, "/api/v1/pornstars", `{"name":"Written Through B"}`)
+			if code != http.StatusCreated {
+				t.Fatalf("create through B = %d %s", code, body)
+			}
+			var created struct{ ID int64 }
+			if err := json.Unmarshal([]byte(body), &created); err != nil {
+				t.Fatal(err)
+			}
+			const list = "/api/v1/pornstars?sort=name&limit=50"
+			const graphql = `{"query":"{ pornstars(first: 50) { edges { node { name } } } }"}`
+			for round, want := range []string{"Written Through B", "Renamed Through B", ""} {
+				// Each read twice through A, the second from its cache.
+				before := hits()
+				for range 2 {
+					_, _, restBody := send(reader, http.MethodGet, list, "")
+					_, _, graphqlBody := send(reader, http.MethodPost, "/graphql", graphql)
+					for name, got := range map[string]string{"REST": restBody, "GraphQL": graphqlBody} {
+						if want != "" && !strings.Contains(got, want) || want == "" && strings.Contains(got, "Through B") {
+							t.Fatalf("round %d: %s list through A = %.300s, want it to show %q as B left it", round, name, got, want)
+						}
+					}
+				}
+				if got := hits() - before; got != 2 {
+					t.Fatalf("round %d: A's cache answered %d of the repeated reads, want 2: the test would not show staleness", round, got)
+				}
+				switch round {
+				case 0:
+					code, _, body = send(writer, http.MethodPatch, fmt.Sprintf("/api/v1/pornstars/%d", created.ID), `{"name":"Renamed Through B"}`)
+				case 1:
+					code, _, body = send(writer, http.MethodDelete, fmt.Sprintf("/api/v1/pornstars/%d", created.ID), "")
+				}
+				if round < 2 && code >= 300 {
+					t.Fatalf("write %d through B = %d %s", round, code, body)
+				}
+			}
+		})
+	}
+}
