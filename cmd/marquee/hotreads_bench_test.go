@@ -282,16 +282,5 @@ func hotDo(base string, r hotRequest) (*http.Response, error) {
 
 // hotSend sends r and reads the whole answer, which must be a 200.
 func hotSend(base string, r hotRequest) error {
-	res, err := hotDo(base, r)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if _, err := io.Copy(io.Discard, res.Body); err != nil {
-		return err
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: status %d", r.method, r.path, res.StatusCode)
-	}
-	return nil
+	return benchload.Drain(hotDo(base, r))
 }

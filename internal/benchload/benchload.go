@@ -5,6 +5,9 @@
 package benchload
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -85,3 +88,19 @@ func Milliseconds(d time.Duration) float64 {
 
 // Sort sorts Latencies, for a Result made of latencies measured elsewhere.
 func (r Result) Sort() { slices.Sort(r.Latencies) }
+
+// Drain reads and closes the answer of a request that client.Do or Get
+// returned with err, and fails unless the request was answered 200.
+func Drain(res *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: status %d", res.Request.Method, res.Request.URL.Path, res.StatusCode)
+	}
+	return nil
+}
