@@ -14,7 +14,7 @@ import (
 // of the file and its directories, rename). Every fsync commits the file
 // system's journal, and many at once slow each other and every other file
 // operation down (README, "Speed layer", has BenchmarkCompactor's figures).
-const storeConcurrency = 4
+const storeConcurrency = 8
 
 // storeDownload makes the bytes of got durable under their content hash, at
 // most storeConcurrency at once, and makes outcome the cached outcome they
