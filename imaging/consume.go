@@ -90,8 +90,8 @@ func (c *Compactor) Handle(ctx context.Context, msgs []bus.Message) ([]bus.DeadL
 	if len(requests) == 0 {
 		return dead, nil
 	}
-	c.stats.requests.Add(int64(len(requests)))
 	before := c.stats.snapshot()
+	c.stats.requests.Add(int64(len(msgs) - len(dead)))
 	settling := c.startFlow(ctx)
 	defer settling.stop()
 	errs := make([]error, len(requests))
