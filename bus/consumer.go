@@ -160,7 +160,7 @@ const fetchDeadlineMargin = time.Second
 // ConsumerStats are a Consumer's counters since it was made, for metrics.
 type ConsumerStats struct {
 	// Batches and Messages count what was applied and committed (or attempted to commit),
-	// dead letters included.
+	// dead letters included. Under RunFlow, Batches counts the commits made.
 	Batches  int64
 	Messages int64
 	// DeadLettered counts messages published to the dead-letter topic.
