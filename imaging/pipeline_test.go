@@ -306,12 +306,12 @@ func TestStopDuringFetches(t *testing.T) {
 func TestSlowImageHoldsOnlyItself(t *testing.T) {
 	tests := []struct {
 		name      string
-		slow      http.Handler
+		slow      func() http.Handler // a new one per backend: a Sequence counts its requests
 		configure func(*imaging.Config)
 	}{
 		{
 			name: "a hanging fetch",
-			slow: imagingtest.Sequence(imagingtest.Hang(), nil),
+			slow: func() http.Handler { return imagingtest.Sequence(imagingtest.Hang(), nil) },
 			configure: func(cfg *imaging.Config) {
 				cfg.AttemptTimeout = 20 * time.Second // the hang is ended by the stop
 				cfg.ClaimLease = time.Minute
@@ -319,7 +319,9 @@ func TestSlowImageHoldsOnlyItself(t *testing.T) {
 		},
 		{
 			name: "a fetch in back-off",
-			slow: imagingtest.Sequence(imagingtest.Status(http.StatusServiceUnavailable, "Retry-After", "3600"), nil),
+			slow: func() http.Handler {
+				return imagingtest.Sequence(imagingtest.Status(http.StatusServiceUnavailable, "Retry-After", "3600"), nil)
+			},
 			configure: func(cfg *imaging.Config) {
 				cfg.BackoffMax = 2 * time.Hour // the back-off is ended by the stop
 			},
@@ -336,7 +338,7 @@ func TestSlowImageHoldsOnlyItself(t *testing.T) {
 					urls = append(urls, server.URL+"/pics/flow-"+string(rune('a'+i))+".jpg")
 				}
 				slowPath := "/pics/flow-e.jpg"
-				server.Handle(slowPath, tc.slow)
+				server.Handle(slowPath, tc.slow())
 				pub := &recordingPublisher{next: k.writer}
 				cfg := kafkaConfig(k, store, openFiles(t), pub, server, imaging.GroupID)
 				cfg.ShutdownGrace = 100 * time.Millisecond
