@@ -51,6 +51,15 @@ type ConsumerConfig struct {
 	Topic string
 	// MaxBatch caps the messages per Handler call. Default 500: one multi-row statement's worth.
 	MaxBatch int
+	// MaxInFlight bounds the messages RunFlow has handed to its handler and that have not
+	// settled yet, each a goroutine holding its message. Default 1000: far more than the
+	// fetches a worker pool keeps busy, and a few megabytes at most.
+	MaxInFlight int
+	// MaxUncommitted bounds the messages RunFlow has fetched and not yet committed, settled
+	// ones waiting behind an unsettled one included: how far a slow message lets its partition
+	// run ahead. Default 100,000: minutes of work past one message in back-off, for a few
+	// megabytes of offsets.
+	MaxUncommitted int
 	// MaxWait is how long a batch gathers after its first message before it is handled even
 	// if not full. Default 200ms: a small latency for a large saving in statements.
 	MaxWait time.Duration
@@ -87,6 +96,15 @@ type ConsumerConfig struct {
 func (c *ConsumerConfig) setDefaults() {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 500
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.MaxUncommitted <= 0 {
+		c.MaxUncommitted = 100_000
+	}
+	if c.MaxUncommitted < c.MaxInFlight {
+		c.MaxUncommitted = c.MaxInFlight
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 200 * time.Millisecond
@@ -142,7 +160,7 @@ const fetchDeadlineMargin = time.Second
 // ConsumerStats are a Consumer's counters since it was made, for metrics.
 type ConsumerStats struct {
 	// Batches and Messages count what was applied and committed (or attempted to commit),
-	// dead letters included.
+	// dead letters included. Under RunFlow, Batches counts the commits made.
 	Batches  int64
 	Messages int64
 	// DeadLettered counts messages published to the dead-letter topic.
@@ -158,7 +176,8 @@ type ConsumerStats struct {
 
 // Consumer reads one topic as a member of a consumer group and hands batches to a Handler,
 // committing offsets only after the Handler succeeded and the batch's dead letters were
-// acknowledged. Make it with NewConsumer; Run it once.
+// acknowledged, or (RunFlow) hands it message by message. Make it with NewConsumer; call Run or
+// RunFlow once.
 type Consumer struct {
 	cfg     ConsumerConfig
 	started atomic.Bool
@@ -205,42 +224,11 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		return errors.New("bus: consumer: Run called twice")
 	}
 	logger := c.cfg.Logger.With("topic", c.cfg.Topic, "group", c.cfg.GroupID)
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           c.cfg.Cluster.Brokers,
-		Dialer:            c.cfg.Cluster.dialer(),
-		GroupID:           c.cfg.GroupID,
-		Topic:             c.cfg.Topic,
-		StartOffset:       kafka.FirstOffset,
-		CommitInterval:    0, // synchronous commits, only through CommitMessages
-		QueueCapacity:     c.cfg.MaxBatch,
-		MinBytes:          1,
-		MaxBytes:          fetchMaxBytes,
-		MaxWait:           c.cfg.FetchWait + fetchDeadlineMargin,
-		ReadBatchTimeout:  10 * time.Second,
-		SessionTimeout:    c.cfg.SessionTimeout,
-		HeartbeatInterval: c.cfg.HeartbeatInterval,
-		RebalanceTimeout:  c.cfg.RebalanceTimeout,
-		JoinGroupBackoff:  time.Second,
-		ReadBackoffMin:    100 * time.Millisecond,
-		ReadBackoffMax:    time.Second,
-		ErrorLogger:       kafkaLogger(logger, slog.LevelWarn),
-	})
-	deadLetters := c.cfg.DeadLetters
-	if deadLetters == nil {
-		w, err := NewWriter(WriterConfig{Cluster: c.cfg.Cluster, Logger: c.cfg.Logger})
-		if err != nil {
-			reader.Close()
-			return fmt.Errorf("bus: consumer: %w", err)
-		}
-		deadLetters = w
-		defer w.Close()
+	reader, deadLetters, closeAll, err := c.open(logger)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		// Close leaves the group, so the partitions move to the other members at once.
-		if err := reader.Close(); err != nil {
-			logger.Warn("bus: close reader", "err", err)
-		}
-	}()
+	defer closeAll()
 
 	fetchFailures := 0
 	for {
@@ -270,6 +258,50 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 			return nil
 		}
 	}
+}
+
+// open makes the group reader (offsets committed only through CommitMessages) and the
+// dead-letter publisher of a Run, and the func that closes both.
+func (c *Consumer) open(logger *slog.Logger) (*kafka.Reader, DeadLetterPublisher, func(), error) {
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           c.cfg.Cluster.Brokers,
+		Dialer:            c.cfg.Cluster.dialer(),
+		GroupID:           c.cfg.GroupID,
+		Topic:             c.cfg.Topic,
+		StartOffset:       kafka.FirstOffset,
+		CommitInterval:    0, // synchronous commits, only through CommitMessages
+		QueueCapacity:     c.cfg.MaxBatch,
+		MinBytes:          1,
+		MaxBytes:          fetchMaxBytes,
+		MaxWait:           c.cfg.FetchWait + fetchDeadlineMargin,
+		ReadBatchTimeout:  10 * time.Second,
+		SessionTimeout:    c.cfg.SessionTimeout,
+		HeartbeatInterval: c.cfg.HeartbeatInterval,
+		RebalanceTimeout:  c.cfg.RebalanceTimeout,
+		JoinGroupBackoff:  time.Second,
+		ReadBackoffMin:    100 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		ErrorLogger:       kafkaLogger(logger, slog.LevelWarn),
+	})
+	deadLetters := c.cfg.DeadLetters
+	var writer *Writer
+	if deadLetters == nil {
+		w, err := NewWriter(WriterConfig{Cluster: c.cfg.Cluster, Logger: c.cfg.Logger})
+		if err != nil {
+			reader.Close()
+			return nil, nil, nil, fmt.Errorf("bus: consumer: %w", err)
+		}
+		deadLetters, writer = w, w
+	}
+	return reader, deadLetters, func() {
+		// Close leaves the group, so the partitions move to the other members at once.
+		if err := reader.Close(); err != nil {
+			logger.Warn("bus: close reader", "err", err)
+		}
+		if writer != nil {
+			writer.Close()
+		}
+	}, nil
 }
 
 // fetchBatch blocks for a first message, then gathers more for up to MaxWait or MaxBatch. It

@@ -142,13 +142,24 @@ type running struct {
 
 func startConsumer(t *testing.T, cfg ConsumerConfig, handle Handler) *running {
 	t.Helper()
+	return startRunning(t, cfg, func(ctx context.Context, c *Consumer) error { return c.Run(ctx, handle) })
+}
+
+// startFlow runs a Consumer's RunFlow in the background.
+func startFlow(t *testing.T, cfg ConsumerConfig, handle MessageHandler) *running {
+	t.Helper()
+	return startRunning(t, cfg, func(ctx context.Context, c *Consumer) error { return c.RunFlow(ctx, handle) })
+}
+
+func startRunning(t *testing.T, cfg ConsumerConfig, run func(context.Context, *Consumer) error) *running {
+	t.Helper()
 	consumer, err := NewConsumer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{consumer: consumer, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- consumer.Run(ctx, handle) }()
+	go func() { r.done <- run(ctx, consumer) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }

@@ -36,6 +36,8 @@ func runBusSuite(t *testing.T, brokers []string) {
 	t.Run("GracefulShutdownCommits", func(t *testing.T) { t.Parallel(); testGracefulShutdownCommits(t, brokers) })
 	t.Run("GroupSplitsPartitions", func(t *testing.T) { t.Parallel(); testGroupSplitsPartitions(t, brokers) })
 	t.Run("RebalanceLosesNothing", func(t *testing.T) { t.Parallel(); testRebalanceLosesNothing(t, brokers) })
+	t.Run("Flow", func(t *testing.T) { t.Parallel(); testFlow(t, brokers) })
+	t.Run("FlowShutdownCommitsSettledPrefix", func(t *testing.T) { t.Parallel(); testFlowShutdown(t, brokers) })
 }
 
 func testEnsureTopics(t *testing.T, brokers []string) {

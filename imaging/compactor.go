@@ -137,9 +137,11 @@ type Config struct {
 	// at again. Default 1s.
 	SettlePoll time.Duration
 
-	// MaxBatch, FetchWait, SessionTimeout and ShutdownGrace tune the
+	// MaxInFlight, FetchWait, SessionTimeout and ShutdownGrace tune the
 	// consumer (see bus.ConsumerConfig); zero keeps bus's defaults.
-	MaxBatch                                 int
+	// MaxInFlight bounds the requests being settled at once, most of them
+	// waiting for a worker with their claims made.
+	MaxInFlight                              int
 	FetchWait, SessionTimeout, ShutdownGrace time.Duration
 }
 

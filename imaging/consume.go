@@ -21,12 +21,15 @@ import (
 const GroupID = "marquee-imaging"
 
 // Run consumes marquee.image-requests in the consumer group until ctx ends.
-// Then no new fetch or retry starts, claims not yet fetched are given up at
+// Requests are settled as they arrive, without waiting for each other: a slow
+// host or a fetch in back-off holds only its own request, and the offsets are
+// committed in order as each partition's settled prefix grows. When ctx
+// ends, no new fetch or retry starts, claims not yet fetched are given up at
 // once, fetches in flight may finish within the consumer's ShutdownGrace,
-// and an unfinished batch stays uncommitted, to be handled again by the next
-// member. Requests that can never be handled go to the dead-letter topic
-// through the Publisher. Run returns an error only when it could not consume
-// at all.
+// and every request from the first unsettled one of a partition on stays
+// uncommitted, to be handled again by the next member. Requests that can
+// never be handled go to the dead-letter topic through the Publisher. Run
+// returns an error only when it could not consume at all.
 func (c *Compactor) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("imaging: Run called twice")
@@ -36,7 +39,7 @@ func (c *Compactor) Run(ctx context.Context) error {
 		Cluster:        c.cfg.Kafka,
 		GroupID:        c.cfg.GroupID,
 		Topic:          bus.TopicImageRequests,
-		MaxBatch:       c.cfg.MaxBatch,
+		MaxInFlight:    c.cfg.MaxInFlight,
 		FetchWait:      c.cfg.FetchWait,
 		SessionTimeout: c.cfg.SessionTimeout,
 		ShutdownGrace:  c.cfg.ShutdownGrace,
@@ -47,48 +50,73 @@ func (c *Compactor) Run(ctx context.Context) error {
 		return fmt.Errorf("imaging: %w", err)
 	}
 	c.stop = ctx.Done()
-	heartbeatDone := make(chan struct{})
-	heartbeatCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
+	// The claims are kept alive, and recorded, until the consumer's last
+	// request is done.
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	workers.Add(1)
 	go func() {
-		defer close(heartbeatDone)
-		c.heartbeat(heartbeatCtx)
+		defer workers.Done()
+		c.heartbeat(background)
 	}()
-	err = consumer.Run(ctx, c.Handle)
-	// The claims are kept alive until the consumer's last batch is done.
-	stopHeartbeat()
-	<-heartbeatDone
+	settling := c.startFlow(background)
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		settling.logSettled(background, progressInterval)
+	}()
+	err = consumer.RunFlow(ctx, settling.handle)
+	settling.stop()
+	stopBackground()
+	workers.Wait()
 	if err != nil {
 		return fmt.Errorf("imaging: %w", err)
 	}
 	return nil
 }
 
-// Handle settles one batch of marquee.image-requests: every URL hash in it
-// ends cached or failed, from the record or by fetching it, and the outcomes
-// are published on marquee.images before Handle returns nil (so the
-// consumer commits only then). Requests that can never be handled are
-// returned as dead letters. An error means the batch must be handled again:
-// the database or the file store failed, or the compactor is stopping;
-// whatever was settled is recorded and costs no HTTP request next time.
+// progressInterval is how often Run logs what it settled.
+const progressInterval = 10 * time.Second
+
+// Handle settles one batch of marquee.image-requests, the requests of it at
+// once: every URL hash in it ends cached or failed, from the record or by
+// fetching it, and the outcomes are published on marquee.images before
+// Handle returns nil. Requests that can never be handled are returned as
+// dead letters. An error means the batch must be handled again: the
+// database or the file store failed, or the compactor is stopping; whatever
+// was settled is recorded and costs no HTTP request next time.
 func (c *Compactor) Handle(ctx context.Context, msgs []bus.Message) ([]bus.DeadLetter, error) {
 	requests, dead := c.decodeBatch(msgs)
 	if len(requests) == 0 {
 		return dead, nil
 	}
-	c.stats.requests.Add(int64(len(requests)))
 	before := c.stats.snapshot()
-	records, err := c.claim(ctx, requests...)
-	if err != nil {
-		return nil, fmt.Errorf("imaging: claim images: %w", err)
+	c.stats.requests.Add(int64(len(msgs) - len(dead)))
+	settling := c.startFlow(ctx)
+	defer settling.stop()
+	errs := make([]error, len(requests))
+	var wg sync.WaitGroup
+	for i, req := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = settling.settle(ctx, req)
+		}()
 	}
-	outcomes, err := c.settleBatch(ctx, requests, records)
-	if err != nil {
-		return nil, err
+	wg.Wait()
+	c.logProgress(before, settling.takeFailures())
+	unsettled, firstErr := 0, error(nil)
+	for _, err := range errs {
+		if err != nil {
+			unsettled++
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
 	}
-	if err := c.publishOutcomes(ctx, outcomes); err != nil {
-		return nil, err
+	if firstErr != nil {
+		return nil, fmt.Errorf("imaging: %d of %d images unsettled: %w", unsettled, len(requests), firstErr)
 	}
-	c.logBatch(outcomes, before)
 	return dead, nil
 }
 
@@ -155,56 +183,22 @@ func decodeRequest(m bus.Message) (request, error) {
 	return request{urlHash: r.URLHash, url: r.URL, requestedAt: r.RequestedAt.UTC()}, nil
 }
 
-// settleBatch settles every request of a batch at once, each starting from
-// its record, with one recorder for their outcomes. It returns the outcomes
-// in the order of requests, or, once every request has returned, an error
-// when any could not be settled.
-func (c *Compactor) settleBatch(ctx context.Context, requests []request, records map[string]db.ImageFetch) ([]db.ImageState, error) {
-	recorder := c.startRecorder(ctx)
-	outcomes := make([]db.ImageState, len(requests))
-	errs := make([]error, len(requests))
-	var wg sync.WaitGroup
-	for i, req := range requests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			outcomes[i], errs[i] = c.settle(ctx, recorder, req, records[req.urlHash])
-		}()
-	}
-	wg.Wait()
-	recorder.stop()
-	unsettled, firstErr := 0, error(nil)
-	for _, err := range errs {
-		if err != nil {
-			unsettled++
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-	}
-	if firstErr != nil {
-		return nil, fmt.Errorf("imaging: %d of %d images unsettled: %w", unsettled, len(requests), firstErr)
-	}
-	return outcomes, nil
-}
-
 // failureExamples is how many failed URLs a batch's log line names.
 const failureExamples = 3
 
-// logBatch logs what this compactor fetched for one batch, in one line: a
-// feed whose thousands of images fail must not flood the log, and each
-// failure is in its record, on marquee.images and in the metrics anyway.
-func (c *Compactor) logBatch(outcomes []db.ImageState, before Stats) {
+// logProgress logs what this compactor settled since before, in one line,
+// with examples of the failures, and returns the stats it counted up to.
+func (c *Compactor) logProgress(before Stats, failures []string) Stats {
 	after := c.stats.snapshot()
 	cached, failed := after.Cached-before.Cached, after.Failed-before.Failed
 	if cached == 0 && failed == 0 {
-		return
+		return after
 	}
-	attrs := []any{"requests", len(outcomes), "cached", cached, "failed", failed,
+	attrs := []any{"requests", after.Requests - before.Requests, "cached", cached, "failed", failed,
 		"cache_hits", after.CacheHits - before.CacheHits, "http_requests", after.Attempts - before.Attempts}
 	if failed == 0 {
-		c.log.Info("imaging: batch settled", attrs...)
-		return
+		c.log.Info("imaging: images settled", attrs...)
+		return after
 	}
 	reasons := map[string]int64{}
 	for reason, n := range after.Failures {
@@ -212,11 +206,6 @@ func (c *Compactor) logBatch(outcomes []db.ImageState, before Stats) {
 			reasons[reason] = d
 		}
 	}
-	var examples []string
-	for _, o := range outcomes {
-		if o.Status == db.ImageFailed && o.Error != nil && len(examples) < failureExamples {
-			examples = append(examples, o.URL+": "+*o.Error)
-		}
-	}
-	c.log.Warn("imaging: batch settled with failures", append(attrs, "failures", reasons, "examples", examples)...)
+	c.log.Warn("imaging: images settled with failures", append(attrs, "failures", reasons, "examples", failures)...)
+	return after
 }

@@ -10,8 +10,8 @@ import (
 
 // Stats are a Compactor's counters since it was made.
 type Stats struct {
-	// Requests counts the URL hashes requested: once per batch, however
-	// many of its messages ask for one (a redelivered batch counts again).
+	// Requests counts the request messages handled (a redelivered one
+	// counts again), undecodable ones aside.
 	Requests int64
 	// CacheHits counts requested hashes answered from the compactors'
 	// record, without an HTTP request: cached, failed within the cool-down,

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -295,4 +297,105 @@ func TestStopDuringFetches(t *testing.T) {
 	if s := second.compactor.Stats(); s.Cached < 4 {
 		t.Errorf("the second compactor fetched %d images, want at least the 4 cut off", s.Cached)
 	}
+}
+
+// TestSlowImageHoldsOnlyItself requests 20 images of which one hangs or
+// waits out a long Retry-After: the other 19 are cached and published
+// meanwhile, the slow request is not committed, and after a restart the
+// next compactor settles it, fetching every other URL no more.
+func TestSlowImageHoldsOnlyItself(t *testing.T) {
+	tests := []struct {
+		name      string
+		slow      func() http.Handler // a new one per backend: a Sequence counts its requests
+		configure func(*imaging.Config)
+	}{
+		{
+			name: "a hanging fetch",
+			slow: func() http.Handler { return imagingtest.Sequence(imagingtest.Hang(), nil) },
+			configure: func(cfg *imaging.Config) {
+				cfg.AttemptTimeout = 20 * time.Second // the hang is ended by the stop
+				cfg.ClaimLease = time.Minute
+			},
+		},
+		{
+			name: "a fetch in back-off",
+			slow: func() http.Handler {
+				return imagingtest.Sequence(imagingtest.Status(http.StatusServiceUnavailable, "Retry-After", "3600"), nil)
+			},
+			configure: func(cfg *imaging.Config) {
+				cfg.BackoffMax = 2 * time.Hour // the back-off is ended by the stop
+			},
+		},
+	}
+	for _, backend := range dbtest.Backends() {
+		for _, tc := range tests {
+			t.Run(backend.Name+"/"+tc.name, func(t *testing.T) {
+				k := startKafka(t)
+				store := testkit.OpenStore(t, backend.URL(t))
+				server := imagingtest.NewServer(t)
+				var urls []string
+				for i := range 20 {
+					urls = append(urls, server.URL+"/pics/flow-"+string(rune('a'+i))+".jpg")
+				}
+				slowPath := "/pics/flow-e.jpg"
+				server.Handle(slowPath, tc.slow())
+				pub := &recordingPublisher{next: k.writer}
+				cfg := kafkaConfig(k, store, openFiles(t), pub, server, imaging.GroupID)
+				cfg.ShutdownGrace = 100 * time.Millisecond
+				tc.configure(&cfg)
+				first := runCompactor(t, newCompactor(t, cfg))
+				k.request(t, urls)
+
+				others := slices.DeleteFunc(slices.Clone(urls), func(u string) bool { return strings.HasSuffix(u, slowPath) })
+				deadline := time.Now().Add(waitLimit)
+				for !allPublished(t, pub, others) {
+					if time.Now().After(deadline) {
+						t.Fatal("the other images were not published while one was slow")
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				checkAllCached(t, store, others)
+				lag, err := bus.Lag(context.Background(), bus.Cluster{Brokers: k.brokers}, imaging.GroupID, bus.TopicImageRequests)
+				if err != nil || lag < 1 {
+					t.Errorf("lag %d (%v) while one image is unsettled, want at least 1", lag, err)
+				}
+				first.stop(t)
+
+				runCompactor(t, newCompactor(t, cfg))
+				k.waitSettled(t, imaging.GroupID)
+				checkAllCached(t, store, others)
+				records, err := store.ImageFetches(context.Background(), []string{db.URLHash(server.URL + slowPath)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r := records[db.URLHash(server.URL+slowPath)]; r.Status != db.ImageCached {
+					t.Errorf("the slow image is %s after the restart, want cached", describe(r.ImageState))
+				}
+				for _, u := range others {
+					p, _ := url.Parse(u)
+					if n := server.Requests(p.Path); n != 1 {
+						t.Errorf("%d requests for %s, want 1", n, p.Path)
+					}
+				}
+				if n := server.Requests(slowPath); n != 2 {
+					t.Errorf("%d requests for the slow image, want 2 (the one cut off and the one after the restart)", n)
+				}
+			})
+		}
+	}
+}
+
+// allPublished reports whether an outcome was published for each of urls.
+func allPublished(t *testing.T, pub *recordingPublisher, urls []string) bool {
+	t.Helper()
+	published := map[string]bool{}
+	for _, o := range pub.outcomes(t) {
+		published[o.URL] = true
+	}
+	for _, u := range urls {
+		if !published[u] {
+			return false
+		}
+	}
+	return true
 }

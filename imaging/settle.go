@@ -64,7 +64,7 @@ func (c *Compactor) fetchAndRecord(ctx context.Context, records *recorder, req r
 	}
 	fetchedAt := c.now().Truncate(time.Microsecond)
 	outcome.FetchedAt = &fetchedAt
-	if err := records.record(outcome); err != nil {
+	if err := records.record(ctx, outcome); err != nil {
 		if !errors.Is(err, errClaimLost) {
 			c.giveUp(req.urlHash)
 		}

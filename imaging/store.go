@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"marquee/db"
@@ -13,7 +14,7 @@ import (
 // of the file and its directories, rename). Every fsync commits the file
 // system's journal, and many at once slow each other and every other file
 // operation down (README, "Speed layer", has BenchmarkCompactor's figures).
-const storeConcurrency = 4
+const storeConcurrency = 8
 
 // storeDownload makes the bytes of got durable under their content hash, at
 // most storeConcurrency at once, and makes outcome the cached outcome they
@@ -34,7 +35,7 @@ func (c *Compactor) storeDownload(got download, outcome *db.ImageState) (duplica
 	return duplicate, nil
 }
 
-// recorder writes the outcomes of one batch's fetches, group-committed:
+// recorder writes the outcomes of fetches, group-committed:
 // whatever outcomes are ready when it comes round go into one transaction
 // (each still conditional on this compactor's claim). One writer
 // transaction per image would make a batch of fast failures queue for
@@ -46,8 +47,10 @@ type recorder struct {
 	done chan struct{}
 }
 
-// recording is one outcome waiting to be recorded, and where to say how it went.
+// recording is one outcome waiting to be recorded, for as long as ctx
+// lasts, and where to say how it went.
 type recording struct {
+	ctx     context.Context
 	outcome db.ImageState
 	result  chan error
 }
@@ -55,8 +58,8 @@ type recording struct {
 // maxRecordBatch bounds the outcomes of one transaction.
 const maxRecordBatch = 500
 
-// startRecorder starts the recorder of a batch; stop it once every fetch of
-// the batch has returned.
+// startRecorder starts a recorder that gives up when ctx ends; stop it once
+// every fetch handing it outcomes has returned.
 func (c *Compactor) startRecorder(ctx context.Context) *recorder {
 	r := &recorder{c: c, ctx: ctx, in: make(chan recording), done: make(chan struct{})}
 	go r.run()
@@ -71,11 +74,21 @@ func (r *recorder) stop() {
 
 // record writes outcome and returns once it is durable: nil, errClaimLost
 // when the claim was taken over (nothing was recorded), or the error that
-// made it give up (ctx ended during a database outage).
-func (r *recorder) record(outcome db.ImageState) error {
+// made it give up (ctx or the recorder's context ended during a database
+// outage; the outcome may still be recorded).
+func (r *recorder) record(ctx context.Context, outcome db.ImageState) error {
 	result := make(chan error, 1)
-	r.in <- recording{outcome: outcome, result: result}
-	return <-result
+	select {
+	case r.in <- recording{ctx: ctx, outcome: outcome, result: result}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (r *recorder) run() {
@@ -99,14 +112,18 @@ func (r *recorder) run() {
 }
 
 // write records pending in one transaction, retrying a database failure
-// until ctx ends: the bytes are in hand, and giving up would mean fetching
-// them again.
+// while the recorder's context and any of pending's last: the bytes are in
+// hand, and giving up would mean fetching them again.
 func (r *recorder) write(pending []recording) {
-	outcomes := make([]db.ImageState, len(pending))
-	for i, p := range pending {
-		outcomes[i] = p.outcome
-	}
 	for attempt := 0; ; attempt++ {
+		pending = slices.DeleteFunc(pending, func(p recording) bool { return p.ctx.Err() != nil })
+		if len(pending) == 0 {
+			return
+		}
+		outcomes := make([]db.ImageState, len(pending))
+		for i, p := range pending {
+			outcomes[i] = p.outcome
+		}
 		lost, err := r.c.cfg.Store.FinishImageFetches(r.ctx, r.c.owner, outcomes)
 		if err == nil {
 			lostSet := make(map[string]bool, len(lost))
