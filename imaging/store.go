@@ -15,12 +15,12 @@ import (
 // operation down (README, "Speed layer", has BenchmarkCompactor's figures).
 const storeConcurrency = 4
 
-// storeDownload makes the bytes of got durable under their content hash, at
+// storeDownload makes the bytes of got durable under their content key, at
 // most storeConcurrency at once, and makes outcome the cached outcome they
 // are. It reports whether identical bytes were stored already.
-func (c *Compactor) storeDownload(got download, outcome *db.ImageState) (duplicate bool, err error) {
+func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db.ImageState) (duplicate bool, err error) {
 	c.storing <- struct{}{}
-	contentSHA256, duplicate, err := got.file.commit()
+	contentSHA256, duplicate, err := got.file.commit(ctx, c.cfg.Files, got.contentType)
 	<-c.storing
 	if err != nil {
 		return false, err

@@ -51,7 +51,7 @@ func TestTakenDownURLsAreNeverFetched(t *testing.T) {
 			if err != nil || len(td.DeletedFiles) != 1 || len(td.FilesNotDeleted) != 0 {
 				t.Fatalf("takedown: %+v, %v", td, err)
 			}
-			if _, err := files.Open(*outcomes[0].ContentSHA256); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := (imaging.Contents{Store: files}).Open(t.Context(), *outcomes[0].ContentSHA256); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("its file: %v, want deleted", err)
 			}
 
