@@ -134,11 +134,8 @@ func (s *FileStore) Put(ctx context.Context, key string, body io.Reader, size in
 		if file, err = os.CreateTemp(s.tmp, "put-*"); err != nil {
 			return fmt.Errorf("imaging: create temporary file: %w", err)
 		}
-		n, err := io.Copy(file, io.LimitReader(body, size+1))
-		if err == nil && n != size {
-			err = fmt.Errorf("imaging: put %s: %d bytes given for a size of %d", key, n, size)
-		}
-		if err != nil {
+		if _, err := io.CopyN(file, body, size); err != nil {
+			err = fmt.Errorf("imaging: put %s: %w", key, err)
 			file.Close()
 			os.Remove(file.Name())
 			return err

@@ -50,9 +50,9 @@ import (
 // Implementations are safe for concurrent use, also by several processes
 // (and hosts, for S3) sharing one store.
 type ObjectStore interface {
-	// Put stores size bytes read from body under key, with their media
-	// type (S3 objects also carry ObjectCacheControl). Fewer or more bytes
-	// than size fail the Put and store nothing.
+	// Put stores the first size bytes read from body under key, with their
+	// media type (S3 objects also carry ObjectCacheControl). A body that
+	// ends early or fails fails the Put and stores nothing.
 	Put(ctx context.Context, key string, body io.Reader, size int64, contentType string) error
 	// Open opens an object for reading. The caller closes it.
 	Open(ctx context.Context, key string) (Object, error)
