@@ -37,6 +37,7 @@ func imagingCommand(ctx context.Context, args []string, env environment) int {
 	cfg := defaultConfig()
 	f := newFlags("marquee imaging [flags]", imagingAbout)
 	cfg.declareDatabase(f)
+	cfg.declareImagesStore(f)
 	cfg.declareKafka(f)
 	cfg.declareImaging(f)
 	cfg.declareRetryCooldown(f)
