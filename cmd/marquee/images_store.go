@@ -14,6 +14,12 @@ import (
 // declareImagesStore declares the settings that locate the image store.
 func (c *Config) declareImagesStore(f *flags) {
 	f.String(&c.ImagesStore, "images-store", "image store `URL`: file://PATH (a directory) or s3://BUCKET[/PREFIX] (S3-compatible object storage) (default file://DATA_DIR/images)")
+	c.declareS3(f)
+}
+
+// declareS3 declares the settings that reach the bucket of an s3:// image
+// store.
+func (c *Config) declareS3(f *flags) {
 	f.String(&c.S3Endpoint, "s3-endpoint", "base `URL` of the S3 API of an s3:// image store, e.g. https://s3.eu-west-1.amazonaws.com or http://minio:9000")
 	f.String(&c.S3Region, "s3-region", "`region` of the bucket (empty: asked of the server)")
 	f.String(&c.S3AccessKeyID, "s3-access-key-id", "access key `id` of the S3 account")
