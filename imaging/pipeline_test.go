@@ -1,6 +1,7 @@
 package imaging_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -55,7 +56,7 @@ func realHostServer(t testing.TB) (*imagingtest.Server, func(*imaging.Config)) {
 }
 
 // kafkaConfig is fastConfig for compactors that consume from k.
-func kafkaConfig(k *kafkaEnv, store imaging.Store, files *imaging.FileStore, pub imaging.Publisher, server *imagingtest.Server, group string) imaging.Config {
+func kafkaConfig(k *kafkaEnv, store imaging.Store, files imaging.ObjectStore, pub imaging.Publisher, server *imagingtest.Server, group string) imaging.Config {
 	cfg := fastConfig(store, files, pub, server)
 	cfg.Kafka = bus.Cluster{Brokers: k.brokers}
 	cfg.GroupID = group
@@ -294,5 +295,66 @@ func TestStopDuringFetches(t *testing.T) {
 	}
 	if s := second.compactor.Stats(); s.Cached < 4 {
 		t.Errorf("the second compactor fetched %d images, want at least the 4 cut off", s.Cached)
+	}
+}
+
+// TestCompactorsShareABucket runs two compactors as on two hosts: each with
+// a temporary directory of its own, one database and one bucket between
+// them. Every URL is fetched once, and the bucket holds the bytes of each
+// cached image, with its media type, however many URLs carry them.
+func TestCompactorsShareABucket(t *testing.T) {
+	urls := feedImageURLs(t, samples.Head.Path(t))
+	paths := distinctPaths(t, urls)
+	srv := imagingtest.FakeS3(t)
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			k := startKafka(t)
+			store := testkit.OpenStore(t, backend.URL(t))
+			server, realHosts := realHostServer(t)
+			server.SetLatency(20 * time.Millisecond) // fetches overlap
+			prefix := "share-" + backend.Name
+			var compactors []*running
+			for range 2 {
+				cfg := kafkaConfig(k, store, openS3(t, srv, prefix), k.writer, server, imaging.GroupID)
+				cfg.TempDir = t.TempDir()
+				realHosts(&cfg)
+				compactors = append(compactors, runCompactor(t, newCompactor(t, cfg)))
+			}
+			k.request(t, urls)
+			k.waitSettled(t, imaging.GroupID)
+			checkOnePerURL(t, server, paths, "two compactors sharing a bucket")
+			checkAllCached(t, store, urls)
+
+			bucket := openS3(t, srv, prefix)
+			hashes := make([]string, len(urls))
+			for i, u := range urls {
+				hashes[i] = db.URLHash(u)
+			}
+			records, err := store.ImageFetches(t.Context(), hashes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range urls {
+				r := records[db.URLHash(u)]
+				if r.ContentSHA256 == nil {
+					continue // reported by checkAllCached
+				}
+				key, _ := imaging.ContentKey(*r.ContentSHA256)
+				parsed, _ := url.Parse(u)
+				if got := readAll(t, bucket, key); !bytes.Equal(got, imagingtest.Image(parsed.Path)) {
+					t.Errorf("%s: the bucket's %d bytes are not the image served", u, len(got))
+				}
+				if info, err := bucket.Stat(t.Context(), key); err != nil || info.ContentType != *r.ContentType {
+					t.Errorf("%s: object type %q (%v), want %s", u, info.ContentType, err, *r.ContentType)
+				}
+			}
+			var fetched int64
+			for _, r := range compactors {
+				fetched += r.compactor.Stats().Cached
+			}
+			if fetched != int64(len(paths)) {
+				t.Errorf("the compactors fetched %d images between them, want %d", fetched, len(paths))
+			}
+		})
 	}
 }
