@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,13 +25,41 @@ type S3 struct {
 	Bucket   string
 	// AccessKeyID and SecretAccessKey are the server's account.
 	AccessKeyID, SecretAccessKey string
+	clock                        *settableClock
 }
+
+// WriteAt runs write with the fake's clock at at, so that the objects it
+// writes carry that modification time (objects written long ago). Only
+// for FakeS3; calls are serialized.
+func (s S3) WriteAt(at time.Time, write func()) {
+	s.clock.mu.Lock()
+	defer s.clock.mu.Unlock()
+	s.clock.at.Store(at.UnixNano())
+	defer s.clock.at.Store(0)
+	write()
+}
+
+// settableClock is the fake's clock: the real time unless WriteAt set one.
+type settableClock struct {
+	mu sync.Mutex   // held by WriteAt
+	at atomic.Int64 // Unix nanoseconds; 0: the real time
+}
+
+func (c *settableClock) Now() time.Time {
+	if at := c.at.Load(); at != 0 {
+		return time.Unix(0, at)
+	}
+	return time.Now()
+}
+
+func (c *settableClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
 // FakeS3 serves an in-memory S3 fake (gofakes3) with the bucket
 // "marquee-images", for the length of the test.
 func FakeS3(t testing.TB) S3 {
 	t.Helper()
-	backend := s3mem.New()
+	clock := &settableClock{}
+	backend := s3mem.New(s3mem.WithTimeSource(clock))
 	const bucket = "marquee-images"
 	if err := backend.CreateBucket(bucket); err != nil {
 		t.Fatal(err)
@@ -41,7 +71,7 @@ func FakeS3(t testing.TB) S3 {
 	server := &http.Server{Handler: gofakes3.New(backend).Server(), ReadHeaderTimeout: 10 * time.Second}
 	go server.Serve(listener)
 	t.Cleanup(func() { server.Close() })
-	return S3{Endpoint: "http://" + listener.Addr().String(), Bucket: bucket, AccessKeyID: "marquee", SecretAccessKey: "marquee-secret"}
+	return S3{Endpoint: "http://" + listener.Addr().String(), Bucket: bucket, AccessKeyID: "marquee", SecretAccessKey: "marquee-secret", clock: clock}
 }
 
 // MinIO starts a real MinIO server (the minio binary on the PATH) on
