@@ -33,35 +33,47 @@ type compactorMeasurement struct {
 // claims in the database, HTTP from a local server with 20 ms latency,
 // validation, content-addressed files, outcomes published, offsets
 // committed. It reports images/s and the HTTP requests made, which must
-// equal the distinct URLs. Each backend is measured once per call of the
-// benchmark, whatever b.N is.
+// equal the distinct URLs. Each database backend runs with the directory
+// store (sqlite, mysql) and with a bucket of the in-process S3 fake
+// (sqlite-s3, mysql-s3), and is measured once per call of the benchmark,
+// whatever b.N is.
 func BenchmarkCompactor(b *testing.B) {
 	if testing.Short() {
 		b.Skip("10,000 fetches are not short")
 	}
 	measured := map[string]*compactorMeasurement{}
+	stores := []struct {
+		suffix string
+		open   func(b *testing.B) imaging.ObjectStore
+	}{
+		{"", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }},
+		{"-s3", func(b *testing.B) imaging.ObjectStore { return openS3(b, imagingtest.FakeS3(b), "bench") }},
+	}
 	for _, backend := range dbtest.Backends() {
-		b.Run(backend.Name, func(b *testing.B) {
-			m := measured[backend.Name]
-			if m == nil {
-				m = measureCompactor(b, backend.URL(b))
-				measured[backend.Name] = m
-			}
-			b.ReportMetric(float64(m.wall.Nanoseconds()), "ns/op")
-			b.ReportMetric(benchImages/m.wall.Seconds(), "images/s")
-			b.ReportMetric(float64(m.requests), "requests")
-		})
+		for _, store := range stores {
+			name := backend.Name + store.suffix
+			b.Run(name, func(b *testing.B) {
+				m := measured[name]
+				if m == nil {
+					m = measureCompactor(b, backend.URL(b), store.open(b))
+					measured[name] = m
+				}
+				b.ReportMetric(float64(m.wall.Nanoseconds()), "ns/op")
+				b.ReportMetric(benchImages/m.wall.Seconds(), "images/s")
+				b.ReportMetric(float64(m.requests), "requests")
+			})
+		}
 	}
 }
 
-func measureCompactor(b *testing.B, dbURL string) *compactorMeasurement {
+func measureCompactor(b *testing.B, dbURL string, files imaging.ObjectStore) *compactorMeasurement {
 	k := startKafka(b)
 	store := testkit.OpenStore(b, dbURL)
 	server := imagingtest.NewServer(b)
 	server.SetImageSize(benchImageSize)
 	server.SetLatency(benchLatency)
 	c := newCompactor(b, imaging.Config{
-		Store: store, Publisher: k.writer, Files: openFiles(b), Kafka: bus.Cluster{Brokers: k.brokers}, Logger: quietLogger(),
+		Store: store, Publisher: k.writer, Files: files, TempDir: tempDirFor(b, files), Kafka: bus.Cluster{Brokers: k.brokers}, Logger: quietLogger(),
 		AllowAddrs: []netip.AddrPort{server.AddrPort()}, SessionTimeout: 6 * time.Second,
 	})
 	runCompactor(b, c)
@@ -89,4 +101,13 @@ func measureCompactor(b *testing.B, dbURL string) *compactorMeasurement {
 	b.Logf("%d images of %d KiB at %v latency: %.1f s, %.0f images/s, %d requests, %.1f MB read",
 		benchImages, benchImageSize>>10, benchLatency, m.wall.Seconds(), benchImages/m.wall.Seconds(), m.requests, float64(s.Bytes)/1e6)
 	return m
+}
+
+// tempDirFor is the compactor's TempDir for files: a bucket's downloads go
+// to a directory of the test, a directory store keeps its own.
+func tempDirFor(tb testing.TB, files imaging.ObjectStore) string {
+	if _, isDir := files.(*imaging.FileStore); isDir {
+		return ""
+	}
+	return tb.TempDir()
 }

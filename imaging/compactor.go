@@ -246,7 +246,7 @@ func New(cfg Config) (*Compactor, error) {
 		cfg:     cfg,
 		owner:   ownerName(),
 		workers: make(chan struct{}, cfg.Workers),
-		storing: make(chan struct{}, storeConcurrency),
+		storing: make(chan struct{}, storeSlots(cfg)),
 		hosts:   hostLimiter{perHost: cfg.PerHost, hosts: map[string]*hostSlots{}},
 		log:     cfg.Logger,
 		now:     func() time.Time { return time.Now().UTC() },
