@@ -58,6 +58,13 @@ func (c *settableClock) Since(t time.Time) time.Duration { return c.Now().Sub(t)
 // "marquee-images", for the length of the test.
 func FakeS3(t testing.TB) S3 {
 	t.Helper()
+	return FakeS3Behind(t, nil)
+}
+
+// FakeS3Behind is FakeS3 with every request passing through wrap first (a
+// test's faults: hanging or failing uploads); nil wraps nothing.
+func FakeS3Behind(t testing.TB, wrap func(http.Handler) http.Handler) S3 {
+	t.Helper()
 	clock := &settableClock{}
 	backend := s3mem.New(s3mem.WithTimeSource(clock))
 	const bucket = "marquee-images"
@@ -68,7 +75,11 @@ func FakeS3(t testing.TB) S3 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := &http.Server{Handler: gofakes3.New(backend).Server(), ReadHeaderTimeout: 10 * time.Second}
+	handler := gofakes3.New(backend).Server()
+	if wrap != nil {
+		handler = wrap(handler)
+	}
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go server.Serve(listener)
 	t.Cleanup(func() { server.Close() })
 	return S3{Endpoint: "http://" + listener.Addr().String(), Bucket: bucket, AccessKeyID: "marquee", SecretAccessKey: "marquee-secret", clock: clock}
