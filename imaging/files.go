@@ -52,7 +52,8 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	return s, nil
 }
 
-// ReadFileStore returns the store in dir for reading only (Open, Stat, List),
+// ReadFileStore returns the store in dir for reading (Open, Stat, List) and
+// deleting (Remove),
 // as the API serves it from a volume it may not write. It creates and
 // cleans nothing; the directory need not exist yet.
 func ReadFileStore(dir string) *FileStore {

@@ -56,6 +56,10 @@ func openImagesStore(ctx context.Context, cfg Config, readOnly bool) (imaging.Ob
 		if cfg.S3Endpoint == "" {
 			return nil, &usageError{"--images-store (MARQUEE_IMAGES_STORE) is a bucket: set --s3-endpoint (MARQUEE_S3_ENDPOINT) too"}
 		}
+		if e, err := url.Parse(cfg.S3Endpoint); err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" ||
+			(e.Path != "" && e.Path != "/") || e.User != nil || e.RawQuery != "" {
+			return nil, &usageError{fmt.Sprintf("--s3-endpoint (MARQUEE_S3_ENDPOINT) %q: want http:// or https:// and a host, nothing more", cfg.S3Endpoint)}
+		}
 		var roots *x509.CertPool
 		if cfg.S3TLSCAFile != "" {
 			if roots, err = loadCAs("s3-tls", cfg.S3TLSCAFile); err != nil {

@@ -45,24 +45,28 @@ func TestImagingCopy(t *testing.T) {
 		wantCode   int
 		wantStdout string
 		wantErr    string
+		// ownS3: the case gives its own S3 settings, or none.
+		ownS3 bool
 	}{
 		{"directory into the bucket", []string{"--from", "file://" + source, "--to", bucket}, exitOK,
-			fmt.Sprintf("copied=2 copied_bytes=%d skipped=0 skipped_bytes=0\n", total), ""},
-		{"again without --resume", []string{"--from", "file://" + source, "--to", bucket}, exitUsage, "", "holds objects: --resume finishes a copy into it"},
+			fmt.Sprintf("copied=2 copied_bytes=%d skipped=0 skipped_bytes=0\n", total), "", false},
+		{"again without --resume", []string{"--from", "file://" + source, "--to", bucket}, exitUsage, "", "holds objects: --resume finishes a copy into it", false},
 		{"again with --resume", []string{"--from", "file://" + source, "--to", bucket, "--resume"}, exitOK,
-			fmt.Sprintf("copied=0 copied_bytes=0 skipped=2 skipped_bytes=%d\n", total), ""},
+			fmt.Sprintf("copied=0 copied_bytes=0 skipped=2 skipped_bytes=%d\n", total), "", false},
 		{"the bucket back into a directory", []string{"--from", bucket, "--to", back}, exitOK,
-			fmt.Sprintf("copied=2 copied_bytes=%d skipped=0 skipped_bytes=0\n", total), ""},
-		{"no target", []string{"--from", bucket}, exitUsage, "", "name both image stores"},
-		{"the same store twice", []string{"--from", bucket, "--to", bucket}, exitUsage, "", "--from and --to name the same image store"},
-		{"not a store URL", []string{"--from", "file://" + source, "--to", "ftp://x/y"}, exitUsage, "", "--to: --images-store (MARQUEE_IMAGES_STORE) \"ftp://x/y\": want file://PATH or s3://BUCKET[/PREFIX]"},
-		{"a bucket without an endpoint", []string{"--from", "file://" + source, "--to", bucket}, exitUsage, "", "set --s3-endpoint"},
-		{"a bucket that does not exist", []string{"--from", "file://" + source, "--to", "s3://no-such-bucket"}, exitFailure, "", "does not exist"},
+			fmt.Sprintf("copied=2 copied_bytes=%d skipped=0 skipped_bytes=0\n", total), "", false},
+		{"no target", []string{"--from", bucket}, exitUsage, "", "name both image stores", false},
+		{"the same store twice", []string{"--from", bucket, "--to", bucket}, exitUsage, "", "--from and --to name the same image store", false},
+		{"not a store URL", []string{"--from", "file://" + source, "--to", "ftp://x/y"}, exitUsage, "", "--to: --images-store (MARQUEE_IMAGES_STORE) \"ftp://x/y\": want file://PATH or s3://BUCKET[/PREFIX]", false},
+		{"a bucket without an endpoint", []string{"--from", "file://" + source, "--to", bucket}, exitUsage, "", "set --s3-endpoint", true},
+		{"an endpoint that is no base URL", []string{"--from", "file://" + source, "--to", bucket, "--s3-endpoint", "minio:9000"}, exitUsage, "",
+			`--s3-endpoint (MARQUEE_S3_ENDPOINT) "minio:9000": want http:// or https:// and a host`, true},
+		{"a bucket that does not exist", []string{"--from", "file://" + source, "--to", "s3://no-such-bucket"}, exitFailure, "", "does not exist", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"imaging", "copy"}, tt.args...)
-			if tt.name != "a bucket without an endpoint" {
+			if !tt.ownS3 {
 				args = append(args, s3...)
 			}
 			code, stdout, stderr := runCLI(context.Background(), nil, args...)
