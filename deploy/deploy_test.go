@@ -52,7 +52,7 @@ var marqueeServices = map[string]string{
 
 func TestComposeServices(t *testing.T) {
 	p := loadCompose(t, nil)
-	want := []string{"api", "imaging", "ingest", "kafka", "load", "migrate", "mysql", "mysql-replica"}
+	want := []string{"api", "imaging", "ingest", "kafka", "load", "migrate", "minio", "minio-setup", "mysql", "mysql-replica"}
 	if got := p.ServiceNames(); !slices.Equal(sortedCopy(got), want) {
 		t.Fatalf("services %v, want %v", got, want)
 	}
@@ -73,15 +73,17 @@ func TestComposeServices(t *testing.T) {
 			t.Errorf("%s: MARQUEE_KAFKA_BROKERS = %q, want the containers' listener kafka:29092", name, got)
 		}
 	}
-	if got := p.Services["migrate"].Restart; got != "no" {
-		t.Errorf("migrate: restart %q, want no (it is one-shot)", got)
+	for _, oneShot := range []string{"migrate", "minio-setup"} {
+		if got := p.Services[oneShot].Restart; got != "no" {
+			t.Errorf("%s: restart %q, want no (it is one-shot)", oneShot, got)
+		}
 	}
 }
 
 func TestComposeHealthAndOrder(t *testing.T) {
 	p := loadCompose(t, nil)
 	for name, s := range p.Services {
-		if name == "migrate" {
+		if name == "migrate" || name == "minio-setup" {
 			continue
 		}
 		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) == 0 {
@@ -91,11 +93,13 @@ func TestComposeHealthAndOrder(t *testing.T) {
 	wantDeps := map[string]map[string]string{
 		"mysql-replica": {"mysql": types.ServiceConditionHealthy},
 		"migrate":       {"mysql": types.ServiceConditionHealthy},
-		"api": {"migrate": types.ServiceConditionCompletedSuccessfully,
+		"api": {"migrate": types.ServiceConditionCompletedSuccessfully, "minio-setup": types.ServiceConditionCompletedSuccessfully,
 			"mysql-replica": types.ServiceConditionHealthy, "kafka": types.ServiceConditionHealthy},
-		"ingest":  {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
-		"imaging": {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
-		"load":    {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
+		"ingest": {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
+		"imaging": {"migrate": types.ServiceConditionCompletedSuccessfully, "minio-setup": types.ServiceConditionCompletedSuccessfully,
+			"kafka": types.ServiceConditionHealthy},
+		"minio-setup": {"minio": types.ServiceConditionHealthy},
+		"load":        {"migrate": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy},
 	}
 	for name, deps := range wantDeps {
 		got := p.Services[name].DependsOn
@@ -130,20 +134,29 @@ func TestComposeVolumesAndPorts(t *testing.T) {
 		}
 		return nil
 	}
-	// The compactor writes the image store and the API serves it: one volume.
-	imaging, api := mount("imaging", "/data/images"), mount("api", "/data/images")
-	if imaging == nil || api == nil || imaging.Source != "images" || api.Source != "images" {
-		t.Fatalf("imaging and api must share the images volume at /data/images: %+v %+v", imaging, api)
+	// The compactor writes the image store and the API serves it: one
+	// bucket of the minio service, no volume, so either runs on any host.
+	for _, service := range []string{"imaging", "api"} {
+		env := p.Services[service].Environment
+		for key, want := range map[string]string{"MARQUEE_IMAGES_STORE": "s3://marquee-images/images", "MARQUEE_S3_ENDPOINT": "http://minio:9000",
+			"MARQUEE_S3_PATH_STYLE": "true"} {
+			if got := env[key]; got == nil || *got != want {
+				t.Errorf("%s: %s = %v, want %s", service, key, got, want)
+			}
+		}
+		if len(p.Services[service].Volumes) != 0 {
+			t.Errorf("%s mounts volumes %+v; the image store is the bucket", service, p.Services[service].Volumes)
+		}
 	}
-	if imaging.ReadOnly || !api.ReadOnly {
-		t.Errorf("images volume: imaging must write it and api only read it")
+	if setup := strings.Join(p.Services["minio-setup"].Command, " "); !strings.Contains(setup, "mb --ignore-existing local/marquee-images") {
+		t.Errorf("minio-setup does not make the bucket marquee-images: %s", setup)
 	}
-	for service, target := range map[string]string{"mysql": "/var/lib/mysql", "mysql-replica": "/var/lib/mysql", "kafka": "/var/lib/kafka/data"} {
+	for service, target := range map[string]string{"mysql": "/var/lib/mysql", "mysql-replica": "/var/lib/mysql", "kafka": "/var/lib/kafka/data", "minio": "/data"} {
 		if v := mount(service, target); v == nil || v.Type != types.VolumeTypeVolume {
 			t.Errorf("%s: %s is not on a named volume", service, target)
 		}
 	}
-	for _, name := range []string{"mysql-primary", "mysql-replica", "kafka", "images"} {
+	for _, name := range []string{"mysql-primary", "mysql-replica", "kafka", "minio"} {
 		if _, ok := p.Volumes[name]; !ok {
 			t.Errorf("volume %s not declared", name)
 		}

@@ -44,49 +44,57 @@ func (m *compactorMeasurement) rate() float64 { return benchImages / m.wall.Seco
 // the default settings (16 workers, 16 per host) takes to settle them all:
 // claims in the database, HTTP from a local server answering at once and
 // with 20 ms latency, validation, content-addressed files, outcomes
-// published, offsets committed. It reports images/s beside its bound from
-// the same run (workers / latency; at zero latency the disk's own rate of
-// small files written and fsynced one after another, in the same
-// directory) and the share of the bound reached, and the HTTP requests
-// made, which must equal the distinct URLs. Each backend and latency is
-// measured once per call of the benchmark, whatever b.N is.
+// published, offsets committed. Each database backend runs with the
+// directory store and with a bucket of the in-process S3 fake (-s3). It
+// reports images/s beside its bound from the same run (workers / latency;
+// at zero latency, for the directory, the disk's own rate of small files
+// written and fsynced one after another in the same directory) and the
+// share of the bound reached, and the HTTP requests made, which must equal
+// the distinct URLs. Each is measured once per call of the benchmark,
+// whatever b.N is.
 func BenchmarkCompactor(b *testing.B) {
 	if testing.Short() {
 		b.Skip("10,000 fetches are not short")
 	}
 	measured := map[string]*compactorMeasurement{}
+	stores := []struct {
+		suffix string
+		open   func(b *testing.B) imaging.ObjectStore
+	}{
+		{"", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }},
+		{"-s3", func(b *testing.B) imaging.ObjectStore { return openS3(b, imagingtest.FakeS3(b), "bench") }},
+	}
 	for _, backend := range dbtest.Backends() {
-		for _, latency := range benchLatencies {
-			name := fmt.Sprintf("%s/latency=%v", backend.Name, latency)
-			b.Run(name, func(b *testing.B) {
-				m := measured[name]
-				if m == nil {
-					m = measureCompactor(b, backend.URL(b), latency)
-					measured[name] = m
-				}
-				b.ReportMetric(float64(m.wall.Nanoseconds()), "ns/op")
-				b.ReportMetric(m.rate(), "images/s")
-				b.ReportMetric(m.bound, m.boundName)
-				b.ReportMetric(100*m.rate()/m.bound, "%bound")
-				b.ReportMetric(float64(m.requests), "requests")
-			})
+		for _, store := range stores {
+			for _, latency := range benchLatencies {
+				name := fmt.Sprintf("%s%s/latency=%v", backend.Name, store.suffix, latency)
+				b.Run(name, func(b *testing.B) {
+					m := measured[name]
+					if m == nil {
+						m = measureCompactor(b, backend.URL(b), store.open(b), latency)
+						measured[name] = m
+					}
+					b.ReportMetric(float64(m.wall.Nanoseconds()), "ns/op")
+					b.ReportMetric(m.rate(), "images/s")
+					if m.bound > 0 {
+						b.ReportMetric(m.bound, m.boundName)
+						b.ReportMetric(100*m.rate()/m.bound, "%bound")
+					}
+					b.ReportMetric(float64(m.requests), "requests")
+				})
+			}
 		}
 	}
 }
 
-func measureCompactor(b *testing.B, dbURL string, latency time.Duration) *compactorMeasurement {
+func measureCompactor(b *testing.B, dbURL string, files imaging.ObjectStore, latency time.Duration) *compactorMeasurement {
 	k := startKafka(b)
 	store := testkit.OpenStore(b, dbURL)
 	server := imagingtest.NewServer(b)
 	server.SetImageSize(benchImageSize)
 	server.SetLatency(latency)
-	dir := b.TempDir()
-	files, err := imaging.OpenFileStore(filepath.Join(dir, "images"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	c := newCompactor(b, imaging.Config{
-		Store: store, Publisher: k.writer, Files: files, Kafka: bus.Cluster{Brokers: k.brokers}, Logger: quietLogger(),
+		Store: store, Publisher: k.writer, Files: files, TempDir: tempDirFor(b, files), Kafka: bus.Cluster{Brokers: k.brokers}, Logger: quietLogger(),
 		AllowAddrs: []netip.AddrPort{server.AddrPort()}, SessionTimeout: 6 * time.Second, Workers: benchWorkers,
 	})
 	runCompactor(b, c)
@@ -111,13 +119,15 @@ func measureCompactor(b *testing.B, dbURL string, latency time.Duration) *compac
 	if m.requests != benchImages || s.Cached != benchImages+1 || s.Failed != 0 {
 		b.Fatalf("%d requests for %d distinct URLs; stats %+v", m.requests, benchImages, s)
 	}
-	if latency > 0 {
+	_, isDir := files.(*imaging.FileStore)
+	switch {
+	case latency > 0:
 		m.bound, m.boundName = benchWorkers/latency.Seconds(), "bound_workers/s"
-	} else {
-		m.bound, m.boundName = fsyncRate(b, filepath.Join(dir, "fsync-probe")), "bound_fsync/s"
+	case isDir:
+		m.bound, m.boundName = fsyncRate(b, filepath.Join(b.TempDir(), "fsync-probe")), "bound_fsync/s"
 	}
-	b.Logf("%d images of %d KiB at %v latency: %.1f s, %.0f images/s, %.0f%% of the bound (%.0f %s), %d requests, %.1f MB read",
-		benchImages, benchImageSize>>10, latency, m.wall.Seconds(), m.rate(), 100*m.rate()/m.bound, m.bound, m.boundName,
+	b.Logf("%d images of %d KiB at %v latency: %.1f s, %.0f images/s (bound %.0f %s), %d requests, %.1f MB read",
+		benchImages, benchImageSize>>10, latency, m.wall.Seconds(), m.rate(), m.bound, m.boundName,
 		m.requests, float64(s.Bytes)/1e6)
 	return m
 }
@@ -149,4 +159,13 @@ func fsyncRate(b *testing.B, dir string) float64 {
 		}
 	}
 	return files / time.Since(start).Seconds()
+}
+
+// tempDirFor is the compactor's TempDir for files: a bucket's downloads go
+// to a directory of the test, a directory store keeps its own.
+func tempDirFor(tb testing.TB, files imaging.ObjectStore) string {
+	if _, isDir := files.(*imaging.FileStore); isDir {
+		return ""
+	}
+	return tb.TempDir()
 }

@@ -61,8 +61,14 @@ type Publisher interface {
 type Config struct {
 	Store     Store
 	Publisher Publisher
-	// Files keeps the image bytes (DATA_DIR/images).
-	Files *FileStore
+	// Files keeps the image bytes: a *FileStore (DATA_DIR/images) or an
+	// *S3Store.
+	Files ObjectStore
+	// TempDir is where downloads are written until they are complete and
+	// their content hash is known. Default: the FileStore's own temporary
+	// directory, else the system's; downloads a crashed compactor left
+	// there are removed by New.
+	TempDir string
 	// Kafka is the cluster Run consumes from.
 	Kafka bus.Cluster
 	// GroupID is the consumer group. Default GroupID.
@@ -224,6 +230,16 @@ func New(cfg Config) (*Compactor, error) {
 		return nil, errors.New("imaging: new compactor: no file store")
 	}
 	cfg.setDefaults()
+	if files, ok := cfg.Files.(*FileStore); ok && cfg.TempDir == "" {
+		cfg.TempDir = files.tmp
+	} else {
+		if cfg.TempDir == "" {
+			cfg.TempDir = os.TempDir()
+		}
+		if err := cleanTempDir(cfg.TempDir); err != nil {
+			return nil, fmt.Errorf("imaging: new compactor: %w", err)
+		}
+	}
 	if cfg.AttemptTimeout+cfg.ClaimLease/5 >= cfg.ClaimLease {
 		return nil, fmt.Errorf("imaging: new compactor: the claim lease %v must be more than 5/4 of the attempt timeout %v",
 			cfg.ClaimLease, cfg.AttemptTimeout)
@@ -232,7 +248,7 @@ func New(cfg Config) (*Compactor, error) {
 		cfg:     cfg,
 		owner:   ownerName(),
 		workers: make(chan struct{}, cfg.Workers),
-		storing: make(chan struct{}, storeConcurrency),
+		storing: make(chan struct{}, storeSlots(cfg)),
 		hosts:   hostLimiter{perHost: cfg.PerHost, hosts: map[string]*hostSlots{}},
 		log:     cfg.Logger,
 		now:     func() time.Time { return time.Now().UTC() },

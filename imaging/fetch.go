@@ -67,8 +67,8 @@ var (
 	errStopped = errors.New("imaging: stopping")
 )
 
-// download is a fetched image that passed every check, in a temporary file
-// of the file store: store it with commit, or discard it.
+// download is a fetched image that passed every check, in a temporary
+// file: store it with commit, or discard it.
 type download struct {
 	file          *pendingFile
 	contentType   string
@@ -77,11 +77,11 @@ type download struct {
 }
 
 // fetcher downloads images: one GET per attempt through the guarded dialer,
-// retried as docs/images.md says, validated, and stored in files.
+// retried as docs/images.md says, validated, and written to temporary files.
 type fetcher struct {
 	client      *http.Client
 	dialer      *guardedDialer // the client's
-	files       *FileStore
+	tempDir     string
 	userAgent   string
 	timeout     time.Duration
 	maxBytes    int64
@@ -135,7 +135,7 @@ func newFetcher(cfg *Config, stats *stats, policy addressPolicy) *fetcher {
 	return &fetcher{
 		client:      client,
 		dialer:      dialer,
-		files:       cfg.Files,
+		tempDir:     cfg.TempDir,
 		userAgent:   cfg.UserAgent,
 		timeout:     cfg.AttemptTimeout,
 		maxBytes:    cfg.MaxBytes,
@@ -151,13 +151,13 @@ func newFetcher(cfg *Config, stats *stats, policy addressPolicy) *fetcher {
 // close releases idle connections.
 func (f *fetcher) close() { f.client.CloseIdleConnections() }
 
-// fetch downloads rawURL into a temporary file of the file store, with up to
+// fetch downloads rawURL into a temporary file, with up to
 // maxAttempts attempts. beforeAttempt runs before each one (it keeps the
 // claim on the URL) and its error ends the fetch. It returns the download and
 // the attempts made, or a *FetchError once the image has failed for good, or
 // another error when the fetch was given up for a reason that is not the
 // image's: stop was closed or ctx ended (errStopped, ctx.Err()), the file
-// store failed, or beforeAttempt failed.
+// temporary file failed, or beforeAttempt failed.
 func (f *fetcher) fetch(ctx context.Context, stop <-chan struct{}, rawURL string, beforeAttempt func(context.Context) error) (download, int, error) {
 	if err := checkURL(rawURL); err != nil {
 		return download{}, 0, err
@@ -267,7 +267,7 @@ func (f *fetcher) attempt(ctx context.Context, rawURL string) (download, error) 
 		return download{}, fail(ReasonTooLarge, "too large: Content-Length %d exceeds the cap of %d bytes", resp.ContentLength, f.maxBytes)
 	}
 
-	pending, err := f.files.create()
+	pending, err := createPending(f.tempDir)
 	if err != nil {
 		return download{}, err
 	}

@@ -1,22 +1,16 @@
 package imaging
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
-	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
-
-	"marquee/db"
 )
-
-// ErrInvalidContentHash: a content hash that is not 64 lowercase hex digits.
-// FileStore builds paths only from hashes that pass this check.
-var ErrInvalidContentHash = errors.New("imaging: content hash must be 64 lowercase hex digits")
 
 // tempDirName is the directory of files being written, inside the store.
 const tempDirName = "tmp"
@@ -26,14 +20,14 @@ const tempDirName = "tmp"
 // takes, so a file another process is writing right now is never touched.
 const staleTempAge = time.Hour
 
-// FileStore keeps image bytes under one directory (DATA_DIR/images),
-// content-addressed: the bytes whose SHA-256 is abcdef... live in
-// ab/cd/abcdef.... A file is written to tmp/, fsynced, renamed into place and
-// its directory fsynced, so a reader never sees part of a file and a crash
-// never leaves one under a content name. Identical bytes are stored once,
-// whatever URLs they came from. Paths are built only from validated content
-// hashes, never from URL text. A FileStore is safe for concurrent use, also
-// by several processes sharing the directory.
+// FileStore is the ObjectStore in one directory (DATA_DIR/images by
+// default): the object under key a/b/c is the file a/b/c, so the original
+// bytes whose SHA-256 is abcdef... live in ab/cd/abcdef.... A file is
+// written to tmp/, fsynced, renamed into place and its directory fsynced, so
+// a reader never sees part of a file and a crash never leaves one under a
+// key. Paths are built only from checked keys, never from URL text. A
+// FileStore is safe for concurrent use, also by several processes sharing
+// the directory.
 type FileStore struct {
 	dir string
 	tmp string
@@ -58,7 +52,8 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	return s, nil
 }
 
-// ReadFileStore returns the store in dir for reading only (Open and Path),
+// ReadFileStore returns the store in dir for reading (Open, Stat, List) and
+// deleting (Remove),
 // as the API serves it from a volume it may not write. It creates and
 // cleans nothing; the directory need not exist yet.
 func ReadFileStore(dir string) *FileStore {
@@ -71,116 +66,185 @@ func (s *FileStore) Dir() string { return s.dir }
 // Path returns where the bytes with this content hash are (or would be)
 // stored, or ErrInvalidContentHash.
 func (s *FileStore) Path(contentSHA256 string) (string, error) {
-	if !db.IsSHA256Hex(contentSHA256) {
-		return "", ErrInvalidContentHash
+	key, err := ContentKey(contentSHA256)
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(s.dir, contentSHA256[:2], contentSHA256[2:4], contentSHA256), nil
+	return s.path(key), nil
 }
 
-// Open opens the stored bytes with this content hash for reading. It returns
-// an error satisfying errors.Is(err, fs.ErrNotExist) when none are stored,
-// and ErrInvalidContentHash for a malformed hash.
-func (s *FileStore) Open(contentSHA256 string) (*os.File, error) {
-	path, err := s.Path(contentSHA256)
+// path is the file of a checked key.
+func (s *FileStore) path(key string) string { return filepath.Join(s.dir, filepath.FromSlash(key)) }
+
+// String is the store's MARQUEE_IMAGES_STORE URL.
+func (s *FileStore) String() string { return "file://" + s.dir }
+
+// Open opens an object's file.
+func (s *FileStore) Open(ctx context.Context, key string) (Object, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.path(key))
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("imaging: %s is not a regular file: %w", path, fs.ErrNotExist)
+		return nil, fmt.Errorf("imaging: %s is not a regular file: %w", key, fs.ErrNotExist)
 	}
-	return f, nil
+	return fileObject{File: f, size: info.Size()}, nil
 }
 
-// create starts a new temporary file, for content not yet known.
-func (s *FileStore) create() (*pendingFile, error) {
-	f, err := os.CreateTemp(s.tmp, "fetch-*")
+// fileObject is an opened file of a FileStore.
+type fileObject struct {
+	*os.File
+	size int64
+}
+
+func (o fileObject) Size() int64 { return o.size }
+
+// Stat describes an object's file.
+func (s *FileStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := checkKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	info, err := os.Stat(s.path(key))
 	if err != nil {
-		return nil, fmt.Errorf("imaging: create temporary file: %w", err)
+		return ObjectInfo{}, err
 	}
-	return &pendingFile{store: s, file: f, sum: sha256.New()}, nil
-}
-
-// pendingFile is content being written: it hashes and counts what it is
-// given and keeps the first bytes for sniffing. commit or discard it.
-type pendingFile struct {
-	store *FileStore
-	file  *os.File
-	sum   hash.Hash
-	size  int64
-	head  []byte
-}
-
-func (p *pendingFile) Write(b []byte) (int, error) {
-	if missing := sniffLen - len(p.head); missing > 0 {
-		p.head = append(p.head, b[:min(missing, len(b))]...)
+	if !info.Mode().IsRegular() {
+		return ObjectInfo{}, fmt.Errorf("imaging: %s is not a regular file: %w", key, fs.ErrNotExist)
 	}
-	n, err := p.file.Write(b)
-	p.sum.Write(b[:n])
-	p.size += int64(n)
-	return n, err
+	return ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, nil
 }
 
-// rewind positions the file at its start, for reading its header.
-func (p *pendingFile) rewind() (*os.File, error) {
-	if _, err := p.file.Seek(0, 0); err != nil {
-		return nil, fmt.Errorf("imaging: rewind temporary file: %w", err)
+// Put writes body to a temporary file, fsyncs it and renames it into place.
+// A body that is an *os.File in the store's temporary directory (a
+// download of the compactor) is renamed itself, not copied; Put then owns
+// it. The directory keeps no media type: the database records it.
+func (s *FileStore) Put(ctx context.Context, key string, body io.Reader, size int64, contentType string) (err error) {
+	if err := checkKey(key); err != nil {
+		return err
 	}
-	return p.file, nil
-}
-
-// contentHash is the lowercase hex SHA-256 of what was written.
-func (p *pendingFile) contentHash() string { return hex.EncodeToString(p.sum.Sum(nil)) }
-
-// commit makes the written bytes durable under their content hash and
-// reports whether identical bytes were stored already (then the temporary
-// file is dropped and the stored file kept).
-func (p *pendingFile) commit() (contentSHA256 string, duplicate bool, err error) {
-	contentSHA256 = p.contentHash()
-	path, _ := p.store.Path(contentSHA256)
+	if s.reserved(key) {
+		return fmt.Errorf("%w: %q is in the store's temporary directory", ErrInvalidKey, key)
+	}
+	file, ok := body.(*os.File)
+	if !ok || filepath.Dir(file.Name()) != s.tmp {
+		if file, err = os.CreateTemp(s.tmp, "put-*"); err != nil {
+			return fmt.Errorf("imaging: create temporary file: %w", err)
+		}
+		if _, err := io.CopyN(file, body, size); err != nil {
+			err = fmt.Errorf("imaging: put %s: %w", key, err)
+			file.Close()
+			os.Remove(file.Name())
+			return err
+		}
+	} else if info, err := file.Stat(); err != nil || info.Size() != size {
+		return fmt.Errorf("imaging: put %s: the file is not %d bytes", key, size)
+	}
 	defer func() {
 		if err != nil {
-			p.discard()
+			file.Close()
+			os.Remove(file.Name())
 		}
 	}()
-	if info, statErr := os.Stat(path); statErr == nil && info.Mode().IsRegular() && info.Size() == p.size {
-		p.discard()
-		return contentSHA256, true, nil
+	if err := file.Sync(); err != nil {
+		return fmt.Errorf("imaging: fsync: %w", err)
 	}
-	if err := p.file.Sync(); err != nil {
-		return "", false, fmt.Errorf("imaging: fsync: %w", err)
+	if err := file.Close(); err != nil {
+		return fmt.Errorf("imaging: close: %w", err)
 	}
-	if err := p.file.Close(); err != nil {
-		return "", false, fmt.Errorf("imaging: close: %w", err)
-	}
-	fanOut := filepath.Dir(path)
-	created, err := mkdirAll(fanOut, p.store.dir)
-	if err != nil {
-		return "", false, err
-	}
-	// Rename is atomic: readers see no file or the whole file. Two writers
-	// of the same bytes may both rename; the second replaces identical bytes.
-	if err := os.Rename(p.file.Name(), path); err != nil {
-		return "", false, fmt.Errorf("imaging: store file: %w", err)
-	}
-	// The new names are durable once their directories are: the fan-out
-	// directory, and each directory above that mkdirAll created an entry in.
-	for _, dir := range append([]string{fanOut}, created...) {
-		if err := syncDir(dir); err != nil {
-			return "", false, err
-		}
-	}
-	return contentSHA256, false, nil
+	return s.rename(file.Name(), s.path(key))
 }
 
-// discard removes the temporary file.
-func (p *pendingFile) discard() {
-	p.file.Close()
-	os.Remove(p.file.Name())
+// reserved reports whether key lies in the store's temporary directory.
+func (s *FileStore) reserved(key string) bool {
+	return key == tempDirName || strings.HasPrefix(key, tempDirName+"/")
+}
+
+// rename moves a file into place and makes the new name durable: the
+// target's directory, and each directory above that gained an entry, are
+// fsynced. Rename is atomic: readers see no file or the whole file; two
+// writers of the same key replace identical bytes.
+func (s *FileStore) rename(from, to string) error {
+	dir := filepath.Dir(to)
+	created, err := mkdirAll(dir, s.dir)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("imaging: store file: %w", err)
+	}
+	for _, d := range append([]string{dir}, created...) {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Move renames an object's file.
+func (s *FileStore) Move(ctx context.Context, from, to string) error {
+	for _, key := range []string{from, to} {
+		if err := checkKey(key); err != nil {
+			return err
+		}
+		if s.reserved(key) {
+			return fmt.Errorf("%w: %q is in the store's temporary directory", ErrInvalidKey, key)
+		}
+	}
+	if _, err := s.Stat(ctx, from); err != nil {
+		return err
+	}
+	return s.rename(s.path(from), s.path(to))
+}
+
+// List walks the directory below prefix, leaving out the temporary files
+// and anything that is not a regular file with a valid key.
+func (s *FileStore) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	if err := checkPrefix(prefix); err != nil {
+		return err
+	}
+	root := s.dir
+	if prefix != "" {
+		root = s.path(strings.TrimSuffix(prefix, "/"))
+	}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.dir, path)
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if path != root && (s.reserved(key) || checkKey(key) != nil) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if checkKey(key) != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return fn(ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+	})
+	if err != nil {
+		return fmt.Errorf("imaging: list %s: %w", s, err)
+	}
+	return nil
 }
 
 // mkdirAll creates dir and its missing parents below root and returns the
@@ -214,15 +278,13 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Remove deletes the stored bytes with this content hash; bytes already
-// gone are no error.
-func (s *FileStore) Remove(contentSHA256 string) error {
-	path, err := s.Path(contentSHA256)
-	if err != nil {
+// Remove deletes an object's file; one already gone is no error.
+func (s *FileStore) Remove(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("imaging: remove %s: %w", contentSHA256, err)
+	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("imaging: remove %s: %w", key, err)
 	}
 	return nil
 }

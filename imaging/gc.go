@@ -4,19 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"marquee/db"
 )
-
-// gcDirName is the directory, inside the store, of files the collector has
-// taken out of service while it decides on them.
-const gcDirName = "gc"
 
 // GCStore is what the garbage collector needs of the database.
 type GCStore interface {
@@ -34,7 +28,7 @@ type GCStore interface {
 // the feed shows are never deleted.
 //
 // A compactor may store the same bytes while the collector runs: the
-// collector moves each file out of service (a rename into gc/), waits until
+// collector moves each file out of service (to the gc/ namespace), waits until
 // every fetch that was open at that moment has been recorded, then decides
 // again in the database, under the records' locks, and deletes the file only
 // when nothing has used its bytes since; otherwise it puts the file back. A
@@ -42,7 +36,7 @@ type GCStore interface {
 // bytes missing.
 type GC struct {
 	Store GCStore
-	Files *FileStore
+	Files ObjectStore
 	// Grace is how long unused bytes are kept.
 	Grace time.Duration
 	// Apply deletes; without it the collector only reports (it still notes
@@ -118,10 +112,10 @@ func (g *GC) Run(ctx context.Context) (GCReport, error) {
 	if g.Grace <= 0 {
 		return report, errors.New("imaging gc: the grace period must be positive")
 	}
-	if err := g.restoreLeftovers(); err != nil {
+	if err := g.restoreLeftovers(ctx); err != nil {
 		return report, err
 	}
-	files, err := g.scan()
+	files, err := g.scan(ctx)
 	if err != nil {
 		return report, err
 	}
@@ -168,17 +162,14 @@ func (g *GC) Run(ctx context.Context) (GCReport, error) {
 }
 
 // delete takes the garbage of report out of service, waits for the fetches
-// open at that moment, and deletes each file the database still lets go.
+// open at that moment, and deletes each original (and its variants) the
+// database still lets go.
 func (g *GC) delete(ctx context.Context, report *GCReport, cutoff time.Time) error {
-	parked := filepath.Join(g.Files.dir, gcDirName)
-	if err := os.MkdirAll(parked, 0o755); err != nil {
-		return fmt.Errorf("imaging gc: %w", err)
-	}
 	var moved []*GCFile
 	for i := range report.Garbage {
 		f := &report.Garbage[i]
-		path, _ := g.Files.Path(f.ContentSHA256)
-		if err := os.Rename(path, filepath.Join(parked, f.ContentSHA256)); err != nil {
+		key, _ := ContentKey(f.ContentSHA256)
+		if err := g.Files.Move(ctx, key, gcNamespace+f.ContentSHA256); err != nil {
 			f.Kept = "could not be moved: " + err.Error()
 			continue
 		}
@@ -206,16 +197,19 @@ func (g *GC) delete(ctx context.Context, report *GCReport, cutoff time.Time) err
 				f.Kept = "in use again"
 			}
 		}
-		from := filepath.Join(parked, f.ContentSHA256)
 		if f.Kept == "" {
-			if rmErr := os.Remove(from); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+			if rmErr := g.Files.Remove(ctx, gcNamespace+f.ContentSHA256); rmErr != nil {
 				f.Kept = "could not be deleted: " + rmErr.Error()
 				continue
 			}
 			f.Deleted = true
+			variants, _ := VariantPrefix(f.ContentSHA256)
+			if rmErr := removePrefix(ctx, g.Files, variants); rmErr != nil {
+				g.Logger.Error("imaging gc: could not delete the variants of deleted bytes", "content_sha256", f.ContentSHA256, "err", rmErr)
+			}
 			continue
 		}
-		if putErr := g.putBack(f.ContentSHA256); putErr != nil {
+		if putErr := g.putBack(ctx, f.ContentSHA256); putErr != nil {
 			return putErr
 		}
 	}
@@ -250,91 +244,52 @@ func (g *GC) awaitOpenFetches(ctx context.Context) (int, error) {
 	return len(waiting), nil
 }
 
-// putBack returns a file taken out of service to its place. A compactor may
-// have stored the same bytes there meanwhile: they are identical.
-func (g *GC) putBack(contentSHA256 string) error {
-	path, _ := g.Files.Path(contentSHA256)
-	if err := os.Rename(filepath.Join(g.Files.dir, gcDirName, contentSHA256), path); err != nil {
+// putBack returns an original taken out of service to its place. A
+// compactor may have stored the same bytes there meanwhile: they are
+// identical.
+func (g *GC) putBack(ctx context.Context, contentSHA256 string) error {
+	key, _ := ContentKey(contentSHA256)
+	if err := g.Files.Move(ctx, gcNamespace+contentSHA256, key); err != nil {
 		return fmt.Errorf("imaging gc: put %s back: %w", contentSHA256, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
-// restoreLeftovers puts back the files a collection that died left out of
-// service; this collection decides on them afresh.
-func (g *GC) restoreLeftovers() error {
-	entries, err := os.ReadDir(filepath.Join(g.Files.dir, gcDirName))
-	if errors.Is(err, fs.ErrNotExist) {
+// restoreLeftovers puts back the originals a collection that died left out
+// of service; this collection decides on them afresh.
+func (g *GC) restoreLeftovers(ctx context.Context) error {
+	var parked []string
+	err := g.Files.List(ctx, gcNamespace, func(info ObjectInfo) error {
+		if content := strings.TrimPrefix(info.Key, gcNamespace); db.IsSHA256Hex(content) {
+			parked = append(parked, content)
+		}
 		return nil
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("imaging gc: %w", err)
 	}
-	for _, e := range entries {
-		if db.IsSHA256Hex(e.Name()) {
-			if err := g.putBack(e.Name()); err != nil {
-				return err
-			}
+	for _, content := range parked {
+		if err := g.putBack(ctx, content); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// scan lists the stored files by content hash: the ab/cd/<sha256> entries,
-// nothing else of the directory.
-func (g *GC) scan() (map[string]storedFile, error) {
+// scan lists the stored originals by content hash, nothing else of the
+// store.
+func (g *GC) scan(ctx context.Context) (map[string]storedFile, error) {
 	out := map[string]storedFile{}
-	root := g.Files.dir
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		if d.IsDir() {
-			if path == root {
-				return nil
-			}
-			if !isFanOut(rel) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		name := d.Name()
-		if !db.IsSHA256Hex(name) || filepath.Join(name[:2], name[2:4], name) != rel {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if info.Mode().IsRegular() {
-			out[name] = storedFile{size: info.Size(), modTime: info.ModTime()}
+	err := g.Files.List(ctx, "", func(info ObjectInfo) error {
+		if content, ok := contentOfKey(info.Key); ok {
+			out[content] = storedFile{size: info.Size, modTime: info.ModTime}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("imaging gc: scan %s: %w", root, err)
+		return nil, fmt.Errorf("imaging gc: scan: %w", err)
 	}
 	return out, nil
-}
-
-// isFanOut reports whether rel is ab or ab/cd: two hex digits per level.
-func isFanOut(rel string) bool {
-	parts := []string{filepath.Dir(rel), filepath.Base(rel)}
-	if parts[0] == "." {
-		parts = parts[1:]
-	} else if filepath.Dir(parts[0]) != "." {
-		return false
-	}
-	for _, p := range parts {
-		if len(p) != 2 || !db.IsSHA256Hex(p+"00000000000000000000000000000000000000000000000000000000000000") {
-			return false
-		}
-	}
-	return true
 }
 
 // RunEvery collects with Apply at once and then every interval until ctx

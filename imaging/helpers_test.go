@@ -119,7 +119,7 @@ func (p *recordingPublisher) outcomes(t testing.TB) []db.ImageState {
 
 // fastConfig is a compactor configuration for tests: quick back-off and
 // timeouts, fetching only from server (its exact address).
-func fastConfig(store imaging.Store, files *imaging.FileStore, pub imaging.Publisher, server *imagingtest.Server) imaging.Config {
+func fastConfig(store imaging.Store, files imaging.ObjectStore, pub imaging.Publisher, server *imagingtest.Server) imaging.Config {
 	return imaging.Config{
 		Store:      store,
 		Publisher:  pub,

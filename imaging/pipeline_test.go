@@ -1,7 +1,10 @@
 package imaging_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -57,7 +60,7 @@ func realHostServer(t testing.TB) (*imagingtest.Server, func(*imaging.Config)) {
 }
 
 // kafkaConfig is fastConfig for compactors that consume from k.
-func kafkaConfig(k *kafkaEnv, store imaging.Store, files *imaging.FileStore, pub imaging.Publisher, server *imagingtest.Server, group string) imaging.Config {
+func kafkaConfig(k *kafkaEnv, store imaging.Store, files imaging.ObjectStore, pub imaging.Publisher, server *imagingtest.Server, group string) imaging.Config {
 	cfg := fastConfig(store, files, pub, server)
 	cfg.Kafka = bus.Cluster{Brokers: k.brokers}
 	cfg.GroupID = group
@@ -399,3 +402,168 @@ func allPublished(t *testing.T, pub *recordingPublisher, urls []string) bool {
 	}
 	return true
 }
+
+// TestCompactorsShareABucket runs two compactors as on two hosts: each with
+// a temporary directory of its own, one database and one bucket between
+// them. Every URL is fetched once, and the bucket holds the bytes of each
+// cached image, with its media type, however many URLs carry them.
+func TestCompactorsShareABucket(t *testing.T) {
+	urls := feedImageURLs(t, samples.Head.Path(t))
+	paths := distinctPaths(t, urls)
+	srv := imagingtest.FakeS3(t)
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			k := startKafka(t)
+			store := testkit.OpenStore(t, backend.URL(t))
+			server, realHosts := realHostServer(t)
+			server.SetLatency(20 * time.Millisecond) // fetches overlap
+			prefix := "share-" + backend.Name
+			var compactors []*running
+			for range 2 {
+				cfg := kafkaConfig(k, store, openS3(t, srv, prefix), k.writer, server, imaging.GroupID)
+				cfg.TempDir = t.TempDir()
+				realHosts(&cfg)
+				compactors = append(compactors, runCompactor(t, newCompactor(t, cfg)))
+			}
+			k.request(t, urls)
+			k.waitSettled(t, imaging.GroupID)
+			checkOnePerURL(t, server, paths, "two compactors sharing a bucket")
+			checkAllCached(t, store, urls)
+
+			bucket := openS3(t, srv, prefix)
+			hashes := make([]string, len(urls))
+			for i, u := range urls {
+				hashes[i] = db.URLHash(u)
+			}
+			records, err := store.ImageFetches(t.Context(), hashes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range urls {
+				r := records[db.URLHash(u)]
+				if r.ContentSHA256 == nil {
+					continue // reported by checkAllCached
+				}
+				key, _ := imaging.ContentKey(*r.ContentSHA256)
+				parsed, _ := url.Parse(u)
+				if got := readAll(t, bucket, key); !bytes.Equal(got, imagingtest.Image(parsed.Path)) {
+					t.Errorf("%s: the bucket's %d bytes are not the image served", u, len(got))
+				}
+				if info, err := bucket.Stat(t.Context(), key); err != nil || info.ContentType != *r.ContentType {
+					t.Errorf("%s: object type %q (%v), want %s", u, info.ContentType, err, *r.ContentType)
+				}
+			}
+			var fetched int64
+			for _, r := range compactors {
+				fetched += r.compactor.Stats().Cached
+			}
+			if fetched != int64(len(paths)) {
+				t.Errorf("the compactors fetched %d images between them, want %d", fetched, len(paths))
+			}
+		})
+	}
+}
+
+// TestStopDuringUploads stops a compactor while its uploads to the bucket
+// hang half-sent, then starts another: no object is left from a cut-off
+// upload, the second compactor stores every image, and no URL is fetched
+// more than once after the first compactor gave up.
+func TestStopDuringUploads(t *testing.T) {
+	var hang atomic.Bool
+	hang.Store(true)
+	hung := make(chan struct{}, 100)
+	srv := imagingtest.FakeS3Behind(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && hang.Load() {
+				// The bucket gets half the body, then the upload hangs until
+				// the client gives up: an upload cut off mid-way.
+				r.Body = &hangingBody{r: io.LimitReader(r.Body, r.ContentLength/2), ctx: r.Context(), hung: hung}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	k := startKafka(t)
+	store := testkit.OpenStore(t, dbtest.SQLiteURL(t))
+	server := imagingtest.NewServer(t)
+	var urls []string
+	for i := range 8 {
+		urls = append(urls, fmt.Sprintf("%s/pics/upload-%d.jpg", server.URL, i))
+	}
+	newCfg := func() imaging.Config {
+		cfg := kafkaConfig(k, store, openS3(t, srv, "uploads"), k.writer, server, imaging.GroupID)
+		cfg.TempDir = t.TempDir()
+		cfg.ClaimLease = time.Minute
+		cfg.ShutdownGrace = 100 * time.Millisecond
+		return cfg
+	}
+	first := runCompactor(t, newCompactor(t, newCfg()))
+	k.request(t, urls)
+	select {
+	case <-hung:
+	case <-time.After(waitLimit):
+		t.Fatal("no upload reached the bucket")
+	}
+	first.stop(t)
+	bucket := openS3(t, srv, "uploads")
+	if keys := listKeys(t, bucket, ""); len(keys) != 0 {
+		t.Fatalf("objects after uploads were cut off: %v", keys)
+	}
+	fetchedBefore := server.Total()
+
+	hang.Store(false)
+	second := runCompactor(t, newCompactor(t, newCfg()))
+	k.waitSettled(t, imaging.GroupID)
+	checkAllStored(t, store, bucket, urls)
+	if got := server.Total() - fetchedBefore; got > len(urls) {
+		t.Errorf("%d fetches after the stop for %d URLs", got, len(urls))
+	}
+	if s := second.compactor.Stats(); s.Cached == 0 {
+		t.Errorf("the second compactor stored nothing: %+v", s)
+	}
+}
+
+// checkAllStored fails unless every URL is cached and its bytes are in
+// objects whole.
+func checkAllStored(t *testing.T, store *db.Store, objects imaging.ObjectStore, urls []string) {
+	t.Helper()
+	hashes := make([]string, len(urls))
+	for i, u := range urls {
+		hashes[i] = db.URLHash(u)
+	}
+	records, err := store.ImageFetches(t.Context(), hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range urls {
+		r := records[db.URLHash(u)]
+		if r.Status != db.ImageCached || r.ContentSHA256 == nil {
+			t.Errorf("%s: %s, want cached", u, describe(r.ImageState))
+			continue
+		}
+		key, _ := imaging.ContentKey(*r.ContentSHA256)
+		parsed, _ := url.Parse(u)
+		if got := readAll(t, objects, key); !bytes.Equal(got, imagingtest.Image(parsed.Path)) {
+			t.Errorf("%s: the store's %d bytes are not the image served", u, len(got))
+		}
+	}
+}
+
+// hangingBody gives what r gives, then blocks until ctx ends and fails.
+type hangingBody struct {
+	r    io.Reader
+	ctx  context.Context
+	hung chan<- struct{}
+	once sync.Once
+}
+
+func (b *hangingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != io.EOF {
+		return n, err
+	}
+	b.once.Do(func() { b.hung <- struct{}{} })
+	<-b.ctx.Done()
+	return n, b.ctx.Err()
+}
+
+func (b *hangingBody) Close() error { return nil }

@@ -48,7 +48,7 @@ func (c *Compactor) fetchAndRecord(ctx context.Context, records *recorder, req r
 	var duplicate bool
 	switch {
 	case err == nil:
-		if duplicate, err = c.storeDownload(got, &outcome); err != nil {
+		if duplicate, err = c.storeDownload(ctx, got, &outcome); err != nil {
 			c.giveUp(req.urlHash)
 			return db.ImageState{}, fmt.Errorf("store %s: %w", req.url, err)
 		}

@@ -10,18 +10,28 @@ import (
 	"marquee/db"
 )
 
-// storeConcurrency bounds the downloads being made durable at once (fsync
-// of the file and its directories, rename). Every fsync commits the file
-// system's journal, and many at once slow each other and every other file
-// operation down (README, "Speed layer", has BenchmarkCompactor's figures).
+// storeConcurrency bounds the downloads being made durable at once in a
+// directory store (fsync of the file and its directories, rename). Every
+// fsync commits the file system's journal, and many at once slow each other
+// and every other file operation down (README, "Speed layer", has
+// BenchmarkCompactor's figures). Uploads to a bucket wait on the network
+// instead: as many run at once as there are fetch workers.
 const storeConcurrency = 8
 
-// storeDownload makes the bytes of got durable under their content hash, at
-// most storeConcurrency at once, and makes outcome the cached outcome they
+// storeSlots is how many downloads cfg's store takes at once.
+func storeSlots(cfg Config) int {
+	if _, isDir := cfg.Files.(*FileStore); isDir {
+		return storeConcurrency
+	}
+	return cfg.Workers
+}
+
+// storeDownload makes the bytes of got durable under their content key, at
+// most storeSlots at once, and makes outcome the cached outcome they
 // are. It reports whether identical bytes were stored already.
-func (c *Compactor) storeDownload(got download, outcome *db.ImageState) (duplicate bool, err error) {
+func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db.ImageState) (duplicate bool, err error) {
 	c.storing <- struct{}{}
-	contentSHA256, duplicate, err := got.file.commit()
+	contentSHA256, duplicate, err := got.file.commit(ctx, c.cfg.Files, got.contentType)
 	<-c.storing
 	if err != nil {
 		return false, err

@@ -16,12 +16,12 @@ type TakedownStore interface {
 
 // Takedowns carries out operators' takedowns (docs/operations.md,
 // "Takedowns"): the store's record, which takes effect in every read path
-// and every later feed run at once, then the deletion of the image files
-// that only taken-down URL hashes used. Both the CLI and the REST API use
+// and every later feed run at once, then the deletion of the stored bytes
+// (and their variants) that only taken-down URL hashes used. Both the CLI and the REST API use
 // it; it is safe for concurrent use.
 type Takedowns struct {
 	Store TakedownStore
-	Files *FileStore
+	Files ObjectStore
 	// Logger receives files that could not be deleted. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -36,7 +36,7 @@ func (t *Takedowns) TakeDown(ctx context.Context, in db.TakedownInput) (*db.Take
 		return nil, err
 	}
 	for _, content := range td.DeletedFiles {
-		if err := t.Files.Remove(content); err != nil {
+		if err := removeContent(ctx, t.Files, content); err != nil {
 			t.logger().Error("imaging: takedown could not delete a file", "takedown", td.ID, "content_sha256", content, "error", err)
 			td.FilesNotDeleted = append(td.FilesNotDeleted, content)
 		}

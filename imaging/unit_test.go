@@ -343,14 +343,14 @@ func TestFileStore(t *testing.T) {
 	}
 	write := func(body []byte) (string, bool) {
 		t.Helper()
-		p, err := store.create()
+		p, err := createPending(store.tmp)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := p.Write(body); err != nil {
 			t.Fatal(err)
 		}
-		sum, duplicate, err := p.commit()
+		sum, duplicate, err := p.commit(t.Context(), store, "image/png")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,7 +369,7 @@ func TestFileStore(t *testing.T) {
 	if _, duplicate := write(body); !duplicate {
 		t.Error("identical bytes were not recognised as stored")
 	}
-	f, err := store.Open(sum)
+	f, err := Contents{store}.Open(t.Context(), sum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,11 +380,11 @@ func TestFileStore(t *testing.T) {
 
 	for _, bad := range []string{"", "../../etc/passwd", strings.Repeat("A", 64), strings.Repeat("a", 63), strings.Repeat("a", 63) + "/",
 		"..%2f" + strings.Repeat("a", 59), strings.Repeat("g", 64)} {
-		if _, err := store.Open(bad); !errors.Is(err, ErrInvalidContentHash) {
+		if _, err := (Contents{store}).Open(t.Context(), bad); !errors.Is(err, ErrInvalidContentHash) {
 			t.Errorf("Open(%q) = %v, want ErrInvalidContentHash", bad, err)
 		}
 	}
-	if _, err := store.Open(strings.Repeat("ab", 32)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := (Contents{store}).Open(t.Context(), strings.Repeat("ab", 32)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open of content never stored = %v, want fs.ErrNotExist", err)
 	}
 

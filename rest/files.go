@@ -3,10 +3,10 @@ package rest
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"marquee/db"
@@ -34,11 +34,13 @@ type FilesImageStore interface {
 }
 
 // FilesContent opens stored image bytes by their content hash
-// (imaging.FileStore). It must refuse any hash that is not 64 lowercase hex
-// digits, and report missing bytes with an error satisfying
-// errors.Is(err, fs.ErrNotExist).
+// (imaging.Contents, over a directory or a bucket). It must refuse any hash
+// that is not 64 lowercase hex digits, and report missing bytes with an
+// error satisfying errors.Is(err, fs.ErrNotExist). A Seek followed by a
+// Read must read from there on without reading what lies before, so that
+// ranges cost only their bytes.
 type FilesContent interface {
-	Open(contentSHA256 string) (*os.File, error)
+	Open(ctx context.Context, contentSHA256 string) (io.ReadSeekCloser, error)
 }
 
 // FilesOptions configure NewFilesHandler.
@@ -108,7 +110,7 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, kindNotFound, "the image of this URL hash is "+img.Status+", not cached")
 		return
 	}
-	file, err := h.content.Open(*img.ContentSHA256)
+	file, err := h.content.Open(r.Context(), *img.ContentSHA256)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The record says cached but the bytes are gone (a data dir restored
 		// without its images): an operator's problem, a client's 404.
@@ -121,9 +123,12 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer file.Close()
-	info, err := file.Stat()
+	size, err := file.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = file.Seek(0, io.SeekStart)
+	}
 	if err != nil {
-		h.internal(w, r, "stat image", err)
+		h.internal(w, r, "size image", err)
 		return
 	}
 	header := w.Header()
@@ -137,8 +142,8 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeContent answers HEAD, If-Match, If-None-Match (against the ETag
 	// set above, 304 with the caching headers kept), If-Range and the byte
 	// ranges that withRange lets through; no Last-Modified.
-	w = &contentProblemWriter{ResponseWriter: w, r: r, size: info.Size()}
-	http.ServeContent(w, withRange(r, info.Size()), "", time.Time{}, file)
+	w = &contentProblemWriter{ResponseWriter: w, r: r, size: size}
+	http.ServeContent(w, withRange(r, size), "", time.Time{}, file)
 }
 
 // internal logs err, with a database error's cause, and answers 500

@@ -154,8 +154,9 @@ func (f *filesFixture) checkRangeAnswer(t testing.TB, a rangeAnswer) {
 	}
 }
 
-func TestFilesRanges(t *testing.T) {
-	f := newFilesFixture(t)
+func TestFilesRanges(t *testing.T) { onEachFilesBackend(t, testFilesRanges) }
+
+func testFilesRanges(t *testing.T, f *filesFixture) {
 	size := int64(len(f.body))
 	n := strconv.FormatInt(size, 10)
 	whole := [][2]int64{{0, size - 1}}
@@ -243,8 +244,9 @@ func equalRanges(a, b [][2]int64) bool {
 // TestFilesRangeConditions: the conditional headers keep their order of
 // evaluation (RFC 9110 §13.2.2): If-Match, If-None-Match, then If-Range,
 // and only then is a range judged, satisfiable or not.
-func TestFilesRangeConditions(t *testing.T) {
-	f := newFilesFixture(t)
+func TestFilesRangeConditions(t *testing.T) { onEachFilesBackend(t, testFilesRangeConditions) }
+
+func testFilesRangeConditions(t *testing.T, f *filesFixture) {
 	etag := `"` + f.contentSHA256 + `"`
 	other := `"` + strings.Repeat("0", 64) + `"`
 	for _, tc := range []struct {

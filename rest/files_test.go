@@ -1,6 +1,7 @@
 package rest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 
 	"marquee/db"
 	"marquee/imaging"
+	"marquee/imaging/imagingtest"
 	"marquee/rest"
 )
 
@@ -64,6 +66,8 @@ type filesFixture struct {
 	contentSHA256                           string
 }
 
+// newFilesFixture serves a directory image store, with a file beside it
+// that no request may read.
 func newFilesFixture(t testing.TB) *filesFixture {
 	t.Helper()
 	dir := t.TempDir()
@@ -74,14 +78,41 @@ func newFilesFixture(t testing.TB) *filesFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newFilesFixtureOn(t, content)
+}
+
+// filesBackends are the image stores the handler's tests run on: the
+// directory and a bucket of the in-process S3 fake.
+var filesBackends = []struct {
+	name string
+	open func(t testing.TB) *filesFixture
+}{
+	{"directory", newFilesFixture},
+	{"s3", func(t testing.TB) *filesFixture {
+		srv := imagingtest.FakeS3(t)
+		store, err := imaging.OpenS3Store(context.Background(), imaging.S3Options{Endpoint: srv.Endpoint, Region: "us-east-1", PathStyle: true,
+			AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.SecretAccessKey, Bucket: srv.Bucket, Prefix: "images"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newFilesFixtureOn(t, store)
+	}},
+}
+
+// onEachFilesBackend runs test on a fixture of each of filesBackends.
+func onEachFilesBackend(t *testing.T, test func(t *testing.T, f *filesFixture)) {
+	for _, backend := range filesBackends {
+		t.Run(backend.name, func(t *testing.T) { test(t, backend.open(t)) })
+	}
+}
+
+func newFilesFixtureOn(t testing.TB, content imaging.ObjectStore) *filesFixture {
+	t.Helper()
 	f := &filesFixture{body: []byte("\x89PNG\r\n\x1a\n pretend the rest of a PNG is here")}
 	sum := sha256.Sum256(f.body)
 	f.contentSHA256 = hex.EncodeToString(sum[:])
-	path, _ := content.Path(f.contentSHA256)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, f.body, 0o644); err != nil {
+	key, _ := imaging.ContentKey(f.contentSHA256)
+	if err := content.Put(context.Background(), key, bytes.NewReader(f.body), int64(len(f.body)), "image/png"); err != nil {
 		t.Fatal(err)
 	}
 	png, missingSum, traversal := "image/png", filesHash("never stored"), "../secret"
@@ -92,7 +123,7 @@ func newFilesFixture(t testing.TB) *filesFixture {
 		f.failed:  filesImage(f.failed, db.ImageFailed, nil, nil),
 		f.corrupt: filesImage(f.corrupt, db.ImageCached, &traversal, &png),
 	}}
-	handler, err := rest.NewFilesHandler(rest.FilesOptions{Store: f.store, Content: content})
+	handler, err := rest.NewFilesHandler(rest.FilesOptions{Store: f.store, Content: imaging.Contents{Store: content}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +143,9 @@ func (f *filesFixture) do(method, target string, header ...string) *http.Respons
 	return rec.Result()
 }
 
-func TestFilesServesCachedBytes(t *testing.T) {
-	f := newFilesFixture(t)
+func TestFilesServesCachedBytes(t *testing.T) { onEachFilesBackend(t, testFilesServesCachedBytes) }
+
+func testFilesServesCachedBytes(t *testing.T, f *filesFixture) {
 	etag := `"` + f.contentSHA256 + `"`
 	for _, tc := range []struct {
 		name       string
@@ -155,8 +187,9 @@ func TestFilesServesCachedBytes(t *testing.T) {
 	}
 }
 
-func TestFilesProblems(t *testing.T) {
-	f := newFilesFixture(t)
+func TestFilesProblems(t *testing.T) { onEachFilesBackend(t, testFilesProblems) }
+
+func testFilesProblems(t *testing.T, f *filesFixture) {
 	for _, tc := range []struct {
 		name       string
 		method     string
@@ -235,7 +268,9 @@ func TestFilesMethods(t *testing.T) {
 
 type nopContent struct{}
 
-func (nopContent) Open(string) (*os.File, error) { return nil, os.ErrNotExist }
+func (nopContent) Open(context.Context, string) (io.ReadSeekCloser, error) {
+	return nil, os.ErrNotExist
+}
 
 func checkFilesProblem(t testing.TB, resp *http.Response, body []byte, wantStatus int, wantType string) {
 	t.Helper()

@@ -97,7 +97,7 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		PublicURL:    o.publicURL,
 		ImagesURL:    o.imagesURL,
 	})
-	images, err := NewFilesHandler(FilesOptions{Store: store, Content: files, Logger: logger})
+	images, err := NewFilesHandler(FilesOptions{Store: store, Content: imaging.Contents{Store: files}, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,10 @@
 #
 # Makes the secret files compose.yml declares, in DIR (default ./secrets):
 #
-#   mysql_root_password.txt, mysql_password.txt, mysql_replication_password.txt
-#       random passwords (hex, so they need no quoting in a URL or in SQL)
+#   mysql_root_password.txt, mysql_password.txt, mysql_replication_password.txt,
+#   minio_root_password.txt
+#       random passwords (hex, so they need no quoting in a URL or in SQL);
+#       the last is MinIO's, which the compactors and the API sign with
 #   marquee_db.txt, marquee_db_replica.txt
 #       the application's URLs of the primary and the replica, with
 #       mysql_password.txt's password
@@ -50,6 +52,7 @@ put() {
 put mysql_root_password "$(random_hex)"
 put mysql_replication_password "$(random_hex)"
 put mysql_password "$(random_hex)"
+put minio_root_password "$(random_hex)"
 app_password=$(<"$dir/mysql_password.txt")
 put marquee_db "mysql://marquee:${app_password}@mysql:3306/marquee"
 put marquee_db_replica "mysql://marquee:${app_password}@mysql-replica:3306/marquee"

@@ -35,6 +35,7 @@ func apiCommand(ctx context.Context, args []string, env environment) int {
 	cfg.GraphQLIntrospection = false
 	f := newFlags("marquee api [flags]", apiAbout)
 	cfg.declareDatabase(f)
+	cfg.declareImagesStore(f)
 	cfg.declareReplica(f)
 	f.String(&cfg.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers`, only reported by /readyz")
 	cfg.declareKafkaSecurity(f)
@@ -78,7 +79,10 @@ func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environm
 		}
 		srv.AddOptionalCheck("kafka", kafkaCheck(cluster, logger))
 	}
-	files := imaging.ReadFileStore(filepath.Join(cfg.DataDir, "images"))
+	files, err := openImagesStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
 	if err := mountAPI(srv, cfg, db.NewStore(database), files, logger, env, false); err != nil {
 		return err
 	}
@@ -95,7 +99,7 @@ func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environm
 
 // mountAPI mounts the GraphQL and REST APIs, the playground and the image
 // bytes on srv. `run` (embedded) and `api` share it.
-func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.FileStore, logger *slog.Logger, env environment, embedded bool) error {
+func mountAPI(srv *server.Server, cfg Config, store *db.Store, files imaging.ObjectStore, logger *slog.Logger, env environment, embedded bool) error {
 	tokens, err := apiTokens(cfg, logger, env, embedded)
 	if err != nil {
 		return err
@@ -131,7 +135,7 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		PublicURL: string(cfg.PublicURL),
 		ImagesURL: cfg.imagesBase(),
 	})), responsecache.REST, 0))))
-	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Logger: logger})
+	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: imaging.Contents{Store: files}, Logger: logger})
 	if err != nil {
 		return err
 	}

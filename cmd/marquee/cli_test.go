@@ -130,7 +130,7 @@ func TestConfigurationDocumented(t *testing.T) {
 	}
 	variable := regexp.MustCompile(`\$(MARQUEE_[A-Z0-9_]+)`)
 	invocations := [][]string{{"migrate", "status"}, {"migrate", "unlock"}, {"dev", "gen-feed"}, {"dev", "verify"}, {"imaging", "refresh"},
-		{"imaging", "gc"}, {"token", "new"}, {"store", "copy"}, {"takedown", "performer"}, {"takedown", "image"}, {"takedown", "list"},
+		{"imaging", "gc"}, {"imaging", "copy"}, {"token", "new"}, {"store", "copy"}, {"takedown", "performer"}, {"takedown", "image"}, {"takedown", "list"},
 		{"takedown", "lift"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "replay"}, {"dlq", "purge"}}
 	for _, c := range commands {
 		invocations = append(invocations, []string{c.name})

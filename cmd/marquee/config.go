@@ -137,6 +137,14 @@ type Config struct {
 	// ImagesPublicURL is the external base URL of the image bytes (a CDN);
 	// empty: PublicURL + /images.
 	ImagesPublicURL publicURL
+	// ImagesStore is the image store's URL: file://PATH or
+	// s3://BUCKET[/PREFIX]; empty means file://DATA_DIR/images.
+	ImagesStore string
+	// S3Endpoint, S3Region, S3AccessKeyID, S3SecretAccessKey, S3PathStyle
+	// and S3TLSCAFile reach the bucket of an s3:// image store.
+	S3Endpoint, S3Region, S3AccessKeyID, S3SecretAccessKey string
+	S3PathStyle                                            bool
+	S3TLSCAFile                                            string
 	// LogLevel is the least severe level logged.
 	LogLevel slog.Level
 	// LogFormat is text, json, or auto (text on a terminal, json otherwise).
@@ -258,7 +266,7 @@ func (c *Config) declareDatabase(f *flags) {
 // the variable <VARIABLE>_FILE: the path of a file holding the value
 // (Docker and Kubernetes secrets), its trailing newline trimmed. Setting
 // both is a usage error, so that no one wonders which of them counts.
-var secretSettings = []string{"db", "db-replica", "api-tokens", "kafka-sasl-password"}
+var secretSettings = []string{"db", "db-replica", "api-tokens", "kafka-sasl-password", "s3-secret-access-key"}
 
 // isSecretSetting reports whether the setting name can hold a secret.
 func isSecretSetting(name string) bool { return slices.Contains(secretSettings, name) }

@@ -32,14 +32,17 @@ import (
 //
 //   - kill -9 of the loader while it loads, then a restart;
 //   - MariaDB stopped for 10 s while the compactor and the loader work;
-//   - kill -9 of the compactor while it fetches, then a restart;
+//   - kill -9 of the compactor while it fetches and uploads into the image
+//     store, a bucket of an S3 fake whose uploads take 30 ms each, then a
+//     restart;
 //   - a restart of the broker (its data dir kept) while images are fetched;
 //   - kill -9 of ingest in the middle of a second feed run, then that run
 //     again once the dead one is abandoned.
 //
 // Afterwards the database equals the second feed (dev verify), every
 // distinct image URL was fetched exactly once (save those a kill -9 cut off,
-// at most one more each), every image is cached, and no message is left
+// at most one more each), every image is cached with its bytes whole in the
+// bucket, and no message is left
 // unconsumed or dead-lettered. `make test-faults` runs it; it takes a couple
 // of minutes, so `make test` skips it.
 func TestFaults(t *testing.T) {
@@ -74,8 +77,20 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("migrate: %v\n%s", out.err, out.stderr)
 	}
 	loadArgs := append([]string{"load"}, common...)
-	imagingArgs := append([]string{"imaging", "--data-dir", filepath.Join(dir, "shared"),
-		"--images-allow-private-networks", "--images-workers", "8"}, common...)
+	// The image store is a bucket whose uploads take a while, so that the
+	// compactor's kill -9 cuts some off.
+	bucket := imagingtest.FakeS3Behind(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut {
+				time.Sleep(30 * time.Millisecond)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	imagingArgs := append([]string{"imaging", "--data-dir", filepath.Join(dir, "imaging"),
+		"--images-allow-private-networks", "--images-workers", "8",
+		"--images-store", "s3://" + bucket.Bucket + "/faults", "--s3-endpoint", bucket.Endpoint, "--s3-region", "us-east-1",
+		"--s3-path-style", "--s3-access-key-id", bucket.AccessKeyID, "--s3-secret-access-key", bucket.SecretAccessKey}, common...)
 	ingestArgs := func(feed string) []string {
 		return append([]string{"ingest", "--once", "--feed", feed, "--data-dir", t.TempDir(), "--feed-abandon-after", "3s"}, common...)
 	}
@@ -247,6 +262,42 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("images: %d distinct URLs in the database, %d cached, %d requested from the server (%d URLs, %d of them twice, cut off by the kill -9)",
 		distinct, cached, images.Total(), fetchedURLs, twice)
+
+	// Every cached image's bytes are in the bucket whole: no upload the
+	// kill -9 cut off left an object, or a record without one.
+	store, err := imaging.OpenS3Store(ctx, imaging.S3Options{Endpoint: bucket.Endpoint, Region: "us-east-1", PathStyle: true,
+		AccessKeyID: bucket.AccessKeyID, SecretAccessKey: bucket.SecretAccessKey, Bucket: bucket.Bucket, Prefix: "faults"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := map[string]int64{}
+	if err := store.List(ctx, "", func(info imaging.ObjectInfo) error {
+		objects[info.Key] = info.Size
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := d.R.QueryContext(ctx, "SELECT content_sha256, bytes FROM images WHERE status = 'cached'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	for rows.Next() {
+		var content string
+		var size int64
+		if err := rows.Scan(&content, &size); err != nil {
+			t.Fatal(err)
+		}
+		key, _ := imaging.ContentKey(content)
+		if got, ok := objects[key]; !ok || got != size {
+			missing++
+		}
+	}
+	rows.Close()
+	if missing > 0 {
+		t.Errorf("%d cached images have no whole object in the bucket", missing)
+	}
+	t.Logf("bucket: %d objects", len(objects))
 
 	// Nothing dead-lettered: a database or broker outage is retried, never
 	// dead-lettered. (Any dead letter would be counted here and reported.)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"marquee/db"
@@ -38,6 +37,7 @@ func imagingGCCommand(ctx context.Context, args []string, env environment) int {
 	f.set.BoolVar(&apply, "apply", false, "delete the files found (without it: only list them)")
 	f.set.TextVar(&grace, "grace", &cfg.ImagesGCGrace, "the same as --images-gc-grace")
 	cfg.declareDatabase(f)
+	cfg.declareImagesStore(f)
 	cfg.declareImagesGC(f, false)
 	cfg.declareLogging(f)
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
@@ -53,7 +53,7 @@ func imagingGCCommand(ctx context.Context, args []string, env environment) int {
 		return failed(logger, "marquee imaging gc", err, f, env)
 	}
 	defer database.Close()
-	files, err := imaging.OpenFileStore(filepath.Join(cfg.DataDir, "images"))
+	files, err := openImagesStore(ctx, cfg, false)
 	if err != nil {
 		return failed(logger, "marquee imaging gc", err, f, env)
 	}
@@ -88,7 +88,7 @@ func imagingGCCommand(ctx context.Context, args []string, env environment) int {
 }
 
 // newImageGC is the image garbage collection of cfg, without Apply.
-func newImageGC(cfg Config, store *db.Store, files *imaging.FileStore, logger *slog.Logger) *imaging.GC {
+func newImageGC(cfg Config, store *db.Store, files imaging.ObjectStore, logger *slog.Logger) *imaging.GC {
 	return &imaging.GC{
 		Store:     store,
 		Files:     files,
@@ -102,7 +102,7 @@ func newImageGC(cfg Config, store *db.Store, files *imaging.FileStore, logger *s
 // startImageGC runs the image garbage collection with --apply at once and
 // then daily until ctx ends, unless cfg turns it off. The function it
 // returns waits for the collection to stop.
-func startImageGC(ctx context.Context, cfg Config, store *db.Store, files *imaging.FileStore, logger *slog.Logger) (wait func()) {
+func startImageGC(ctx context.Context, cfg Config, store *db.Store, files imaging.ObjectStore, logger *slog.Logger) (wait func()) {
 	if !cfg.ImagesGC {
 		return func() {}
 	}

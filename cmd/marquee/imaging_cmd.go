@@ -12,12 +12,12 @@ group marquee-imaging, fetches each image URL once (a durable claim in the
 database makes that hold across duplicate requests, restarts and several
 compactors), checks the bytes (JPEG, PNG, GIF or WebP by their content, within
 --images-max-bytes and --images-max-pixels), stores them content-addressed
-under DATA_DIR/images, and publishes every outcome, cached or failed, on
+in the image store (--images-store: DATA_DIR/images, or a bucket), and publishes every outcome, cached or failed, on
 marquee.images before committing the request. Connections go only to public
 internet addresses and the networks of --images-allow-networks; link-local and
 cloud metadata addresses only when a network within their range is named. Several
-compactors may share one database and one DATA_DIR (a shared volume, which
-'marquee api' serves /images/{url_hash} from). Needs --kafka-brokers (the
+compactors may share one database and one image store (a bucket, or a shared
+volume), which 'marquee api' serves /images/{url_hash} from. Needs --kafka-brokers (the
 embedded broker runs inside 'marquee run' and 'marquee ingest').
 
 It also deletes stored bytes unused past --images-gc-grace, daily (see
@@ -25,7 +25,9 @@ It also deletes stored bytes unused past --images-gc-grace, daily (see
 
 Also:
   marquee imaging refresh [flags] URL_HASH...   fetch these images again
-  marquee imaging gc [--apply] [--grace 30d]    list (delete) unused image files`
+  marquee imaging gc [--apply] [--grace 30d]    list (delete) unused image files
+  marquee imaging copy --from URL --to URL [--resume]   move the image store
+                                                 between a directory and a bucket`
 
 func imagingCommand(ctx context.Context, args []string, env environment) int {
 	if len(args) > 0 && args[0] == "refresh" {
@@ -34,9 +36,13 @@ func imagingCommand(ctx context.Context, args []string, env environment) int {
 	if len(args) > 0 && args[0] == "gc" {
 		return imagingGCCommand(ctx, args[1:], env)
 	}
+	if len(args) > 0 && args[0] == "copy" {
+		return imagingCopyCommand(ctx, args[1:], env)
+	}
 	cfg := defaultConfig()
 	f := newFlags("marquee imaging [flags]", imagingAbout)
 	cfg.declareDatabase(f)
+	cfg.declareImagesStore(f)
 	cfg.declareKafka(f)
 	cfg.declareImaging(f)
 	cfg.declareRetryCooldown(f)

@@ -40,6 +40,7 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 	f.set.BoolVar(&force, "force", false, "fetch the feed even when it is not modified (no conditional GET)")
 	f.set.BoolVar(&images, "images", true, "with --once and the embedded broker: run the image compactor and wait for every image request to settle; false leaves them queued for the next marquee run or marquee imaging")
 	cfg.declareDatabase(f)
+	cfg.declareImagesStore(f)
 	cfg.declareKafka(f)
 	cfg.declareFeed(f)
 	cfg.declareImaging(f)

@@ -219,7 +219,7 @@ func waitCommitted(ctx context.Context, cluster bus.Cluster, group, topic string
 
 // imagingWorker is the image compactor running in the background.
 type imagingWorker struct {
-	files     *imaging.FileStore
+	files     imaging.ObjectStore
 	compactor *imaging.Compactor
 	done      chan error
 }
@@ -233,11 +233,16 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 	if err := cfg.checkImaging(); err != nil {
 		return nil, err
 	}
-	files, err := imaging.OpenFileStore(filepath.Join(cfg.DataDir, "images"))
+	files, err := openImagesStore(ctx, cfg, false)
 	if err != nil {
 		return nil, err
 	}
+	var tempDir string
+	if _, isDir := files.(*imaging.FileStore); !isDir {
+		tempDir = cfg.imagesTempDir()
+	}
 	icfg := imaging.Config{
+		TempDir:              tempDir,
 		Store:                store,
 		Publisher:            k.writer,
 		Files:                files,

@@ -65,6 +65,7 @@ func runCommand(ctx context.Context, args []string, env environment) int {
 func runFlags(cfg *Config) *flags {
 	f := newFlags("marquee run [flags]", runAbout)
 	cfg.declareDatabase(f)
+	cfg.declareImagesStore(f)
 	cfg.declareReplica(f)
 	cfg.declareKafka(f)
 	cfg.declareFeed(f)

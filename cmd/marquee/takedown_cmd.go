@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -56,6 +55,7 @@ func takedownCommand(ctx context.Context, args []string, env environment) int {
 func takedownFlags(synopsis string, cfg *Config) *flags {
 	f := newFlags(synopsis, takedownAbout)
 	cfg.declareDatabase(f)
+	cfg.declareImagesStore(f)
 	cfg.declareLogging(f)
 	return f
 }
@@ -75,7 +75,11 @@ func takedownsOf(ctx context.Context, cfg Config) (*imaging.Takedowns, func(), e
 		return nil, nil, err
 	}
 	store := db.NewStore(database)
-	files := imaging.ReadFileStore(filepath.Join(cfg.DataDir, "images"))
+	files, err := openImagesStore(ctx, cfg, true)
+	if err != nil {
+		database.Close()
+		return nil, nil, err
+	}
 	return &imaging.Takedowns{Store: store, Files: files}, func() { database.Close() }, nil
 }
 
