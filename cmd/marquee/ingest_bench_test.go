@@ -169,6 +169,7 @@ func checkFirstRunCounts(b *testing.B, summary string) {
 type feedServer struct {
 	*httptest.Server
 	path        string
+	items       int
 	size        int64
 	etag        string
 	modified    time.Time
@@ -182,7 +183,7 @@ type feedServer struct {
 // runs in `ingest --once`, fetches from outside the machine.
 func startFeedServer(tb testing.TB, items int, seed int64) *feedServer {
 	tb.Helper()
-	fs := &feedServer{path: filepath.Join(tb.TempDir(), "feed.json")}
+	fs := &feedServer{path: filepath.Join(tb.TempDir(), "feed.json"), items: items}
 	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve)) // listens on 127.0.0.1
 	tb.Cleanup(fs.Close)
 	if err := writeFeedFile(fs.path, items, seed, fs.Server.URL+"/pics/pornstars"); err != nil {

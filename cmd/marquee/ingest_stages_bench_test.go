@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -31,22 +32,22 @@ func (s stageSpeeds) slowest() float64 {
 	return min(s.parse, s.hash, s.publish, s.consume, s.upsert)
 }
 
-// parseStage parses the feed file at path as a feed run does and returns
+// parseStage parses the feed file of feed as a feed run does and returns
 // its profiles and the parse speed.
-func parseStage(b *testing.B, path string) ([]db.Profile, float64) {
-	file, err := os.Open(path)
+func parseStage(b *testing.B, feed *feedServer) ([]db.Profile, float64) {
+	file, err := os.Open(feed.path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer file.Close()
-	profiles := make([]db.Profile, 0, benchFeedItems)
+	profiles := make([]db.Profile, 0, feed.items)
 	start := time.Now()
 	h, err := ingest.ParseFeed(file, func(_ int, p db.Profile) error {
 		profiles = append(profiles, p)
 		return nil
 	}, func(ingest.Reject) error { return nil })
 	elapsed := time.Since(start)
-	if err != nil || h.Items != benchFeedItems {
+	if err != nil || h.Items != feed.items || len(profiles) != feed.items {
 		b.Fatalf("parse: header %+v, error %v", h, err)
 	}
 	return profiles, float64(h.Items) / elapsed.Seconds()
@@ -70,7 +71,9 @@ func hashStage(b *testing.B, profiles []db.Profile) float64 {
 func kafkaStages(b *testing.B, profiles []db.Profile) (publish, consume float64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	broker, err := bus.StartBroker(ctx, bus.BrokerConfig{Addr: "127.0.0.1:0", DataDir: b.TempDir(), Partitions: defaultConfig().KafkaPartitions})
+	quiet := slog.New(slog.DiscardHandler)
+	broker, err := bus.StartBroker(ctx, bus.BrokerConfig{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
+		Partitions: defaultConfig().KafkaPartitions, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +82,7 @@ func kafkaStages(b *testing.B, profiles []db.Profile) (publish, consume float64)
 	if err := bus.EnsureTopics(ctx, cluster, defaultConfig().KafkaPartitions); err != nil {
 		b.Fatal(err)
 	}
-	writer, err := bus.NewWriter(bus.WriterConfig{Cluster: cluster})
+	writer, err := bus.NewWriter(bus.WriterConfig{Cluster: cluster, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func kafkaStages(b *testing.B, profiles []db.Profile) (publish, consume float64)
 	}
 
 	consumer, err := bus.NewConsumer(bus.ConsumerConfig{Cluster: cluster, GroupID: loaderGroup(bus.TopicPornstars),
-		Topic: bus.TopicPornstars, MaxBatch: loaderBatch, FetchWait: onceFetchWait})
+		Topic: bus.TopicPornstars, MaxBatch: loaderBatch, FetchWait: onceFetchWait, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -152,7 +155,7 @@ func upsertStage(b *testing.B, dbURL string, profiles []db.Profile) float64 {
 // upsert into dbURL.
 func measureStages(b *testing.B, feed *feedServer, dbURL string) stageSpeeds {
 	var s stageSpeeds
-	profiles, parse := parseStage(b, feed.path)
+	profiles, parse := parseStage(b, feed)
 	s.parse = parse
 	s.hash = hashStage(b, profiles)
 	s.publish, s.consume = kafkaStages(b, profiles)
