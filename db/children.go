@@ -160,6 +160,21 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 	}); err != nil {
 		return fmt.Errorf("delete search tokens: %w", err)
 	}
+	// Rows go in in the order of their table's key (want is a map), so
+	// that each batch walks every index once from left to right instead
+	// of landing on its pages at random.
+	slices.SortFunc(insAliases, func(a, b Alias) int {
+		return cmp.Or(cmp.Compare(a.PornstarID, b.PornstarID), cmp.Compare(a.Position, b.Position))
+	})
+	slices.SortFunc(insThumbs, func(a, b Thumbnail) int {
+		return cmp.Or(cmp.Compare(a.PornstarID, b.PornstarID), cmp.Compare(a.Position, b.Position))
+	})
+	slices.SortFunc(insTags, func(a, b pornstarTag) int {
+		return cmp.Or(strings.Compare(a.Attribute, b.Attribute), strings.Compare(a.Value, b.Value), cmp.Compare(a.PornstarID, b.PornstarID))
+	})
+	slices.SortFunc(insTokens, func(a, b searchToken) int {
+		return cmp.Or(strings.Compare(a.Token, b.Token), cmp.Compare(a.PornstarID, b.PornstarID), cmp.Compare(a.Source, b.Source))
+	})
 	if err := insertRows(ctx, tx, insAliases, "id"); err != nil {
 		return fmt.Errorf("insert aliases: %w", err)
 	}

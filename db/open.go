@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -171,6 +172,15 @@ func SQLitePath(rawURL string) (string, error) {
 	return path, nil
 }
 
+// sqliteWriterCacheKiB is the page cache of the SQLite writer connection:
+// large enough for a loader batch's dirty index pages, small enough to keep
+// an ingest process within its memory budget (README, "Speed layer").
+const sqliteWriterCacheKiB = 8 << 10
+
+// sqliteCheckpointPages is the WAL size, in pages, at which the writer
+// checkpoints: SQLite's default is a thousand.
+const sqliteCheckpointPages = 8192
+
 func openSQLite(opts Options) (*DB, error) {
 	path, err := SQLitePath(opts.URL)
 	if err != nil {
@@ -197,7 +207,15 @@ func openSQLite(opts Options) (*DB, error) {
 	// deadlock upgrading from read to write ("database is locked").
 	// _timezone=UTC: times read back are in time.UTC, as on MySQL (without it
 	// the driver returns them in time.Local or a nameless fixed zone).
-	writeDSN := "file:" + path + "?" + pragmas.Encode() + "&_txlock=immediate&_time_format=sqlite&_timezone=UTC"
+	// The writer's page cache holds the pages a loader batch dirties across
+	// the performers table's many indexes, so a batch does not spill them
+	// to the WAL and read them back before its commit; readers keep the
+	// default, as there may be many of them. The writer checkpoints once
+	// the WAL holds several batches, so that the index pages every batch
+	// touches are copied into the database once for several commits.
+	writePragmas := url.Values{"_pragma": append(slices.Clone(pragmas["_pragma"]),
+		fmt.Sprintf("cache_size(-%d)", sqliteWriterCacheKiB), fmt.Sprintf("wal_autocheckpoint(%d)", sqliteCheckpointPages))}
+	writeDSN := "file:" + path + "?" + writePragmas.Encode() + "&_txlock=immediate&_time_format=sqlite&_timezone=UTC"
 	readDSN := "file:" + path + "?" + pragmas.Encode() + "&_query_only=1&_time_format=sqlite&_timezone=UTC"
 
 	wsql, err := sql.Open("sqlite", writeDSN)

@@ -35,6 +35,8 @@ type ingestMeasurement struct {
 	// request, into a fresh database.
 	withImagesWall    time.Duration
 	withImagesPeakRSS int64 // KiB
+	// stages are the standalone speeds of the run's stages.
+	stages stageSpeeds
 }
 
 // BenchmarkIngestOnce runs `marquee ingest --once --images=false` as a
@@ -42,8 +44,10 @@ type ingestMeasurement struct {
 // (HTTP, parse, embedded Kafka, loader) into SQLite and into MySQL, then once
 // more on the unchanged feed (a 304). It reports items/s of the first run,
 // the peak RSS of the whole process, and the time of the re-run; ns/op is the
-// first run's wall time. The database is checked with `marquee dev verify`
-// afterwards. Then it runs the default `ingest --once` into a fresh database,
+// first run's wall time. Beside it, it reports the standalone speed of each
+// stage the run chains (parse, hash, publish, consume, upsert), measured in
+// the same call, and the run's share of the slowest. The database is checked
+// with `marquee dev verify` afterwards. Then it runs the default `ingest --once` into a fresh database,
 // which also settles the run's 94,000 image requests (their URLs name the
 // real image hosts, which this machine cannot reach, so each fails at its
 // first attempt and is claimed, recorded, published and loaded as failed),
@@ -66,10 +70,18 @@ func BenchmarkIngestOnce(b *testing.B) {
 			if m == nil {
 				m = measureIngestOnce(b, binary, feed, backend.URL(b))
 				m.withImagesWall, m.withImagesPeakRSS = measureWithImages(b, binary, feed, backend.URL(b))
+				m.stages = measureStages(b, feed, backend.URL(b))
 				measured[backend.Name] = m
 			}
 			b.ReportMetric(float64(m.wall.Nanoseconds()), "ns/op")
-			b.ReportMetric(float64(benchFeedItems)/m.wall.Seconds(), "items/s")
+			itemsPerSecond := float64(benchFeedItems) / m.wall.Seconds()
+			b.ReportMetric(itemsPerSecond, "items/s")
+			b.ReportMetric(m.stages.parse, "parse-items/s")
+			b.ReportMetric(m.stages.hash, "hash-items/s")
+			b.ReportMetric(m.stages.publish, "publish-items/s")
+			b.ReportMetric(m.stages.consume, "consume-items/s")
+			b.ReportMetric(m.stages.upsert, "upsert-items/s")
+			b.ReportMetric(100*itemsPerSecond/m.stages.slowest(), "%-of-slowest-stage")
 			b.ReportMetric(float64(m.peakRSS)/1024, "peak-RSS-MB")
 			b.ReportMetric(float64(m.rerunWall.Microseconds())/1000, "rerun-ms")
 			b.ReportMetric(float64(benchFeedItems)/m.withImagesWall.Seconds(), "with-images-items/s")
@@ -157,6 +169,7 @@ func checkFirstRunCounts(b *testing.B, summary string) {
 type feedServer struct {
 	*httptest.Server
 	path        string
+	items       int
 	size        int64
 	etag        string
 	modified    time.Time
@@ -170,7 +183,7 @@ type feedServer struct {
 // runs in `ingest --once`, fetches from outside the machine.
 func startFeedServer(tb testing.TB, items int, seed int64) *feedServer {
 	tb.Helper()
-	fs := &feedServer{path: filepath.Join(tb.TempDir(), "feed.json")}
+	fs := &feedServer{path: filepath.Join(tb.TempDir(), "feed.json"), items: items}
 	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve)) // listens on 127.0.0.1
 	tb.Cleanup(fs.Close)
 	if err := writeFeedFile(fs.path, items, seed, fs.Server.URL+"/pics/pornstars"); err != nil {
