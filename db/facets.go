@@ -229,6 +229,13 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 // countFacets answers Facets for valid facets and filter from the
 // database and the cache of facet values.
 func (s *Store) countFacets(ctx context.Context, f Filter, facets []*FacetField) (*FacetResult, error) {
+	if iq, ok := s.indexQueryOf(&f); ok {
+		snap, err := s.discoveryNow(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return countFacetsIndexed(snap, &f, iq, facets), nil
+	}
 	// own[i] is the filter facets[i] leaves out, as a bit of each row's
 	// mask; the rows are read under every other filter.
 	base := f

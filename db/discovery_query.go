@@ -1,0 +1,404 @@
+package db
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// Searches, counts and facet requests answered from the discovery index
+// (discovery_index.go) apply a filter as the SQL of filter.go does, value
+// for value: the tests run every case both ways.
+
+// indexTest reports whether a performer passes one filter.
+type indexTest func(p *indexedPerformer) bool
+
+// indexQuery is a filter as the index applies it.
+type indexQuery struct {
+	// search is the parsed q; nil without one.
+	search *indexSearch
+	// tests[i] is FilterFields[i]'s test, nil where it does not narrow.
+	tests []indexTest
+}
+
+// indexSearch is a q as the index compares it with search_text's lines.
+type indexSearch struct {
+	searchQuery
+	// wordStarts[i] is prefixes[i] after a space: a match inside a line.
+	wordStarts []string
+}
+
+// filterFacets[i] is the facet that holds the values FilterFields[i]
+// compares, nil when the index holds none.
+var filterFacets = func() []*FacetField {
+	out := make([]*FacetField, len(FilterFields))
+	for i := range FilterFields {
+		ff := &FilterFields[i]
+		for j := range FacetFields {
+			facet := &FacetFields[j]
+			switch {
+			case ff.tag != "" && facet.tag == ff.tag,
+				ff.Kind == FilterTextList && ff.tag == "" && facet.column == ff.column && facet.Kind == FacetValues && !facet.boolean,
+				ff.Kind == FilterBool && ff.where == nil && facet.column == ff.column && facet.boolean,
+				ff.Kind == FilterIntRange && facet.column == ff.column && facet.Kind == FacetHistogram:
+				out[i] = facet
+			}
+		}
+	}
+	return out
+}()
+
+// sortKeyFacets are the histogram facets that hold the values of a sort
+// key, by field.
+var sortKeyFacets = func() map[string]*FacetField {
+	out := map[string]*FacetField{}
+	for _, k := range sortKeyTable {
+		for j := range FacetFields {
+			if facet := &FacetFields[j]; facet.Kind == FacetHistogram && facet.column == k.column {
+				out[k.field] = facet
+			}
+		}
+	}
+	return out
+}()
+
+// indexQueryOf returns f (validated) as the index applies it; ok is false
+// when the index is off or f has a filter whose values it does not hold.
+func (s *Store) indexQueryOf(f *Filter) (*indexQuery, bool) {
+	if s.discovery.off.Load() {
+		return nil, false
+	}
+	iq := &indexQuery{tests: make([]indexTest, len(FilterFields))}
+	for i := range FilterFields {
+		ff := &FilterFields[i]
+		switch {
+		case ff.Kind == FilterRemoved:
+			iq.tests[i] = removedTest(f)
+			continue
+		case !ff.isSet(f):
+			continue
+		case ff.Kind == FilterText && ff.Name == "q":
+			sq, ok := parseSearch(f.Q)
+			if !ok {
+				continue
+			}
+			iq.search = &indexSearch{searchQuery: sq}
+			for _, prefix := range sq.prefixes {
+				iq.search.wordStarts = append(iq.search.wordStarts, " "+prefix)
+			}
+			iq.tests[i] = iq.search.matches
+			continue
+		}
+		facet := filterFacets[i]
+		if facet == nil {
+			return nil, false
+		}
+		iq.tests[i] = facetTest(ff, facet, f)
+	}
+	return iq, true
+}
+
+// removedTest is whereRemoved for a filter without updated_since (which
+// the index does not hold).
+func removedTest(f *Filter) indexTest {
+	switch f.Removed {
+	case RemovedOnly:
+		return func(p *indexedPerformer) bool { return p.removed && !p.deleted }
+	case RemovedAny:
+		return func(p *indexedPerformer) bool { return !p.deleted }
+	default:
+		return func(p *indexedPerformer) bool { return !p.removed }
+	}
+}
+
+// facetTest is the filter ff of f over the values of its facet.
+func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
+	bit, slot := uint64(1)<<facet.index, facet.slot
+	switch ff.Kind {
+	case FilterTextList:
+		if facet.tag != "" {
+			var keys []string
+			for _, v := range *ff.texts(f) {
+				if k := tagValue(v); k != "" {
+					keys = append(keys, k)
+				}
+			}
+			if len(keys) == 0 {
+				return nil // tagFilter does not narrow either
+			}
+			return func(p *indexedPerformer) bool {
+				return p.facets.known&bit != 0 && slices.ContainsFunc(p.facets.tags[slot], func(v string) bool { return slices.Contains(keys, v) })
+			}
+		}
+		values := *ff.texts(f)
+		return func(p *indexedPerformer) bool {
+			return p.facets.known&bit != 0 && slices.Contains(values, p.facets.labels[slot])
+		}
+	case FilterBool:
+		want := fmt.Sprint(**ff.flag(f))
+		return func(p *indexedPerformer) bool { return p.facets.known&bit != 0 && p.facets.labels[slot] == want }
+	case FilterIntRange:
+		r := f.Ranges[ff.Name]
+		return func(p *indexedPerformer) bool {
+			if p.facets.known&bit == 0 {
+				return false
+			}
+			v := p.facets.numbers[slot]
+			return (r.Min == nil || v >= *r.Min) && (r.Max == nil || v <= *r.Max)
+		}
+	}
+	panic(fmt.Sprintf("db: filter %s has no index test", ff.Name))
+}
+
+// passes reports whether p passes every filter.
+func (iq *indexQuery) passes(p *indexedPerformer) bool {
+	for _, test := range iq.tests {
+		if test != nil && !test(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// matches is whereSearch: every prefix starts a word of the name, or of
+// one alias.
+func (q *indexSearch) matches(p *indexedPerformer) bool {
+	if len(q.prefixes) == 0 {
+		return false
+	}
+	if q.lineMatches(p.name) {
+		return true
+	}
+	return slices.ContainsFunc(p.aliases, q.lineMatches)
+}
+
+func (q *indexSearch) lineMatches(line string) bool {
+	for i, prefix := range q.prefixes {
+		if !strings.HasPrefix(line, prefix) && !strings.Contains(line, q.wordStarts[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// tier is relevanceExpr: p's relevance tier for q.
+func (q *indexSearch) tier(p *indexedPerformer) int64 {
+	switch {
+	case p.name == q.phrase:
+		return tierExactName
+	case slices.Contains(p.aliases, q.phrase):
+		return tierExactAlias
+	case strings.HasPrefix(p.name, q.phrase):
+		return tierNamePrefix
+	case slices.ContainsFunc(p.aliases, func(a string) bool { return strings.HasPrefix(a, q.phrase) }):
+		return tierAliasPrefix
+	}
+	return tierOther
+}
+
+// count is how many performers of snap pass iq.
+func (iq *indexQuery) count(snap *discoverySnapshot) int64 {
+	var n int64
+	for _, p := range snap.performers {
+		if iq.passes(p) {
+			n++
+		}
+	}
+	return n
+}
+
+// indexValue is a sort key's value of a performer; known false is unknown.
+type indexValue struct {
+	known bool
+	v     int64
+}
+
+// indexedKeys returns, per key of the plan, how the index reads its value;
+// ok is false when the index does not hold one of them.
+func (p *listPlan) indexedKeys() (getters []func(*indexedPerformer, int64) indexValue, ok bool) {
+	for _, k := range p.keys {
+		if k.field == OrderRelevance {
+			getters = append(getters, func(_ *indexedPerformer, tier int64) indexValue { return indexValue{true, tier} })
+			continue
+		}
+		facet := sortKeyFacets[k.field]
+		if facet == nil {
+			return nil, false
+		}
+		bit, slot := uint64(1)<<facet.index, facet.slot
+		getters = append(getters, func(p *indexedPerformer, _ int64) indexValue {
+			return indexValue{p.facets.known&bit != 0, p.facets.numbers[slot]}
+		})
+	}
+	return getters, true
+}
+
+// indexCandidate is a performer that passes the filter, with its key values.
+type indexCandidate struct {
+	performer *indexedPerformer
+	tier      int64
+	values    []indexValue
+}
+
+// compare orders a before b (negative) as List's forward order does: each
+// key in its direction, unknown last, then id in the direction of the
+// first key.
+func (p *listPlan) compare(a, b []indexValue, aID, bID int64) int {
+	for i := range a {
+		av, bv := a[i], b[i]
+		switch {
+		case !av.known && !bv.known:
+			continue
+		case !av.known:
+			return 1
+		case !bv.known:
+			return -1
+		}
+		c := cmp.Compare(av.v, bv.v)
+		if p.descs[i] {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	c := cmp.Compare(aID, bID)
+	if p.descs[0] {
+		c = -c
+	}
+	return c
+}
+
+// fetchIndexed is fetch answered from the index: it ranks the performers
+// of snap that pass iq, cuts the page (size+1 rows in the direction of
+// travel) and reads those rows from idb by id. total is how many pass.
+func (p *listPlan) fetchIndexed(ctx context.Context, idb bun.IDB, snap *discoverySnapshot, iq *indexQuery,
+	getters []func(*indexedPerformer, int64) indexValue) (rows []Pornstar, total int64, err error) {
+	var cursorValues []indexValue
+	if p.cursor != nil {
+		cursorValues = make([]indexValue, len(p.keys))
+		for i, v := range p.cursor.decoded {
+			if n, ok := v.(int64); ok {
+				cursorValues[i] = indexValue{true, n}
+			}
+		}
+	}
+	var candidates []indexCandidate
+	backing := []indexValue(nil)
+	for _, performer := range snap.performers {
+		if !iq.passes(performer) {
+			continue
+		}
+		total++
+		var tier int64
+		if iq.search != nil {
+			tier = iq.search.tier(performer)
+		}
+		if len(backing) < len(getters) {
+			backing = make([]indexValue, 256*len(getters))
+		}
+		values := backing[:len(getters):len(getters)]
+		backing = backing[len(getters):]
+		for i, get := range getters {
+			values[i] = get(performer, tier)
+		}
+		if cursorValues != nil {
+			c := p.compare(values, cursorValues, performer.id, p.cursor.ID)
+			if (!p.backward && c <= 0) || (p.backward && c >= 0) {
+				continue
+			}
+		}
+		candidates = append(candidates, indexCandidate{performer, tier, values})
+	}
+	slices.SortFunc(candidates, func(a, b indexCandidate) int {
+		return p.compare(a.values, b.values, a.performer.id, b.performer.id)
+	})
+	want := p.size + 1
+	if p.backward {
+		candidates = candidates[max(len(candidates)-want, 0):]
+		slices.Reverse(candidates)
+	} else {
+		candidates = candidates[:min(len(candidates), want)]
+	}
+	if len(candidates) == 0 {
+		return nil, total, nil
+	}
+	ids := make([]int64, len(candidates))
+	for i, c := range candidates {
+		ids[i] = c.performer.id
+	}
+	var found []Pornstar
+	if err := idb.NewSelect().Model(&found).Where("p.id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, 0, err
+	}
+	byID := make(map[int64]*Pornstar, len(found))
+	for i := range found {
+		byID[found[i].ID] = &found[i]
+	}
+	// Relevance is read only where the order has it, as fetch selects it.
+	relevant := slices.ContainsFunc(p.keys, func(k sortKey) bool { return k.field == OrderRelevance })
+	rows = make([]Pornstar, 0, len(candidates))
+	for _, c := range candidates {
+		if row, ok := byID[c.performer.id]; ok { // rows are never deleted
+			if relevant {
+				row.Relevance = c.tier
+			}
+			rows = append(rows, *row)
+		}
+	}
+	return rows, total, nil
+}
+
+// countFacetsIndexed is countFacets answered from the index.
+func countFacetsIndexed(snap *discoverySnapshot, f *Filter, iq *indexQuery, facets []*FacetField) *FacetResult {
+	// leftBit[i] is the bit of FilterFields[i] in a performer's mask when
+	// a facet leaves it out (the disjunctive rule), 0 when none does.
+	leftBit := make([]uint64, len(FilterFields))
+	own := make([]uint64, len(facets))
+	left := 0
+	for i, ff := range facets {
+		filter := ff.filter()
+		if filter == nil || !filter.isSet(f) {
+			continue
+		}
+		at := slices.IndexFunc(FilterFields, func(other FilterField) bool { return other.Name == filter.Name })
+		leftBit[at] = 1 << left
+		own[i] = leftBit[at]
+		left++
+	}
+	all := uint64(1)<<left - 1
+	out := &FacetResult{Facets: make([]FacetCounts, len(facets))}
+	tallies := make([]*facetTally, len(facets))
+	for i, ff := range facets {
+		tallies[i] = newFacetTally(ff)
+	}
+performers:
+	for _, p := range snap.performers {
+		mask := all
+		for i, test := range iq.tests {
+			if test == nil || test(p) {
+				continue
+			}
+			if leftBit[i] == 0 {
+				continue performers
+			}
+			mask &^= leftBit[i]
+		}
+		if mask == all {
+			out.Total++
+		}
+		for i, t := range tallies {
+			if need := all &^ own[i]; mask&need == need {
+				t.add(&p.facets)
+			}
+		}
+	}
+	for i, t := range tallies {
+		out.Facets[i] = t.counts()
+	}
+	return out
+}
