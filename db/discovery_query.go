@@ -287,43 +287,48 @@ func (p *listPlan) fetchIndexed(ctx context.Context, idb bun.IDB, snap *discover
 			}
 		}
 	}
-	var candidates []indexCandidate
-	backing := []indexValue(nil)
+	// The page is the want first candidates in the direction of travel,
+	// kept in a heap whose root is the last of them: a match costs one
+	// comparison with the root unless it enters the page.
+	want := p.size + 1
+	travel := func(a, b *indexCandidate) int {
+		c := p.compare(a.values, b.values, a.performer.id, b.performer.id)
+		if p.backward {
+			c = -c
+		}
+		return c
+	}
+	candidates := make([]indexCandidate, 0, want)
+	next := indexCandidate{values: make([]indexValue, len(getters))}
 	for _, performer := range snap.performers {
 		if !iq.passes(performer) {
 			continue
 		}
 		total++
-		var tier int64
+		next.performer, next.tier = performer, 0
 		if iq.search != nil {
-			tier = iq.search.tier(performer)
+			next.tier = iq.search.tier(performer)
 		}
-		if len(backing) < len(getters) {
-			backing = make([]indexValue, 256*len(getters))
-		}
-		values := backing[:len(getters):len(getters)]
-		backing = backing[len(getters):]
 		for i, get := range getters {
-			values[i] = get(performer, tier)
+			next.values[i] = get(performer, next.tier)
 		}
 		if cursorValues != nil {
-			c := p.compare(values, cursorValues, performer.id, p.cursor.ID)
+			c := p.compare(next.values, cursorValues, performer.id, p.cursor.ID)
 			if (!p.backward && c <= 0) || (p.backward && c >= 0) {
 				continue
 			}
 		}
-		candidates = append(candidates, indexCandidate{performer, tier, values})
+		switch {
+		case len(candidates) < want:
+			candidates = append(candidates, next)
+			next = indexCandidate{values: make([]indexValue, len(getters))}
+			siftUp(candidates, len(candidates)-1, travel)
+		case travel(&next, &candidates[0]) < 0:
+			candidates[0], next = next, candidates[0]
+			siftDown(candidates, 0, travel)
+		}
 	}
-	slices.SortFunc(candidates, func(a, b indexCandidate) int {
-		return p.compare(a.values, b.values, a.performer.id, b.performer.id)
-	})
-	want := p.size + 1
-	if p.backward {
-		candidates = candidates[max(len(candidates)-want, 0):]
-		slices.Reverse(candidates)
-	} else {
-		candidates = candidates[:min(len(candidates), want)]
-	}
+	slices.SortFunc(candidates, func(a, b indexCandidate) int { return travel(&a, &b) })
 	if len(candidates) == 0 {
 		return nil, total, nil
 	}
@@ -401,4 +406,33 @@ performers:
 		out.Facets[i] = t.counts()
 	}
 	return out
+}
+
+// siftUp and siftDown keep h a heap whose root is the greatest element by
+// cmp.
+func siftUp[T any](h []T, i int, cmp func(a, b *T) int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if cmp(&h[i], &h[parent]) <= 0 {
+			return
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func siftDown[T any](h []T, i int, cmp func(a, b *T) int) {
+	for {
+		largest := i
+		for _, child := range []int{2*i + 1, 2*i + 2} {
+			if child < len(h) && cmp(&h[child], &h[largest]) > 0 {
+				largest = child
+			}
+		}
+		if largest == i {
+			return
+		}
+		h[i], h[largest] = h[largest], h[i]
+		i = largest
+	}
 }
