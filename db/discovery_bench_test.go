@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,12 +53,16 @@ func discoveryBench(b *testing.B, measure func(b *testing.B, s *db.Store, profil
 	}
 }
 
+// benchWrites numbers the writes of writeOne, so that each changes its
+// performer.
+var benchWrites atomic.Int64
+
 // writeOne changes the stats of one performer of profiles (the i-th,
 // cycling), as a feed run does: the write after which the benchmarks'
 // "cold" requests are measured.
 func writeOne(b *testing.B, s *db.Store, profiles []db.Profile, i int) {
 	p := profiles[i%len(profiles)]
-	p.Views = ptr(int64(1_000_000 + i))
+	p.Views = ptr(1_000_000 + benchWrites.Add(1))
 	hash, err := p.ComputeContentHash()
 	if err != nil {
 		b.Fatal(err)

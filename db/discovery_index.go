@@ -55,6 +55,60 @@ type indexedPerformer struct {
 	name    string
 	aliases []string
 	facets  facetRow
+	// codes[i] is, for FacetFields[i], the code of its value (a FacetValues
+	// facet of one value) or its bucket (a FacetHistogram), -1 when
+	// unknown; tagCodes holds the codes of the multi-valued facets by
+	// slot.
+	codes    []int32
+	tagCodes [][]int32
+}
+
+// facetDictionary numbers the values of each FacetValues facet, so that
+// counting is adding to an array. Codes are never reused: a snapshot keeps
+// the prefix of values it may meet.
+type facetDictionary struct {
+	codes  []map[string]int32 // by FacetFields index; used under the refresh lock
+	values [][]string         // by FacetFields index: the value of each code
+}
+
+// code returns the code of value for FacetFields[facet].
+func (d *facetDictionary) code(facet int, value string) int32 {
+	if d.codes == nil {
+		d.codes, d.values = make([]map[string]int32, len(FacetFields)), make([][]string, len(FacetFields))
+		for i := range d.codes {
+			d.codes[i] = map[string]int32{}
+		}
+	}
+	c, ok := d.codes[facet][value]
+	if !ok {
+		c = int32(len(d.values[facet]))
+		d.codes[facet][value] = c
+		d.values[facet] = append(d.values[facet], value)
+	}
+	return c
+}
+
+// encode sets p's codes from its facet values.
+func (d *facetDictionary) encode(p *indexedPerformer) {
+	p.codes = make([]int32, len(FacetFields))
+	p.tagCodes = make([][]int32, facetSlots.tags)
+	for i := range FacetFields {
+		ff := &FacetFields[i]
+		p.codes[i] = -1
+		if p.facets.known&(1<<i) == 0 {
+			continue
+		}
+		switch {
+		case ff.tag != "":
+			for _, v := range p.facets.tags[ff.slot] {
+				p.tagCodes[ff.slot] = append(p.tagCodes[ff.slot], d.code(i, v))
+			}
+		case ff.Kind == FacetValues:
+			p.codes[i] = d.code(i, p.facets.labels[ff.slot])
+		default:
+			p.codes[i] = int32(bucketOf(ff, p.facets.numbers[ff.slot]))
+		}
+	}
 }
 
 // discoverySnapshot is the index at one data version; never changed once
@@ -67,6 +121,8 @@ type discoverySnapshot struct {
 	// performers in id order, and the sum of their versions.
 	performers []*indexedPerformer
 	versionSum int64
+	// values[i][c] is the value of code c of FacetFields[i].
+	values [][]string
 }
 
 // discoveryIndex holds a Store's current snapshot.
@@ -74,6 +130,8 @@ type discoveryIndex struct {
 	off     atomic.Bool
 	refresh sync.Mutex // one refresh at a time
 	current atomic.Pointer[discoverySnapshot]
+	// dictionary is written under refresh only.
+	dictionary facetDictionary
 }
 
 // SetDiscoveryIndex turns the in-process discovery index on (the default)
@@ -171,6 +229,7 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 		}
 	}
 	snap.version = version
+	snap.values = slices.Clone(s.discovery.dictionary.values)
 	return snap, nil
 }
 
@@ -289,6 +348,7 @@ func (s *Store) loadIndexed(ctx context.Context, idb bun.IDB, ids []int64) (map[
 				removed: r.RemovedAt != nil, deleted: r.DeletedAt != nil,
 				name: lines[0], aliases: lines[1:], facets: facets[r.ID][0],
 			}
+			s.discovery.dictionary.encode(out[r.ID])
 		}
 		return nil
 	})

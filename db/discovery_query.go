@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -377,9 +378,9 @@ func countFacetsIndexed(snap *discoverySnapshot, f *Filter, iq *indexQuery, face
 	}
 	all := uint64(1)<<left - 1
 	out := &FacetResult{Facets: make([]FacetCounts, len(facets))}
-	tallies := make([]*facetTally, len(facets))
+	tallies := make([]*indexTally, len(facets))
 	for i, ff := range facets {
-		tallies[i] = newFacetTally(ff)
+		tallies[i] = newIndexTally(snap, ff)
 	}
 performers:
 	for _, p := range snap.performers {
@@ -398,12 +399,12 @@ performers:
 		}
 		for i, t := range tallies {
 			if need := all &^ own[i]; mask&need == need {
-				t.add(&p.facets)
+				t.add(p)
 			}
 		}
 	}
 	for i, t := range tallies {
-		out.Facets[i] = t.counts()
+		out.Facets[i] = t.result(snap)
 	}
 	return out
 }
@@ -435,4 +436,61 @@ func siftDown[T any](h []T, i int, cmp func(a, b *T) int) {
 		h[i], h[largest] = h[largest], h[i]
 		i = largest
 	}
+}
+
+// indexTally counts one facet over indexed performers by code.
+type indexTally struct {
+	field   *FacetField
+	bit     uint64
+	counts  []int64 // by value code, or by bucket
+	unknown int64
+	min     int64
+	max     int64
+	counted bool
+}
+
+func newIndexTally(snap *discoverySnapshot, ff *FacetField) *indexTally {
+	t := &indexTally{field: ff, bit: 1 << ff.index, min: math.MaxInt64, max: math.MinInt64}
+	if ff.Kind == FacetValues {
+		t.counts = make([]int64, len(snap.values[ff.index]))
+	} else {
+		t.counts = make([]int64, len(ff.Edges))
+	}
+	return t
+}
+
+func (t *indexTally) add(p *indexedPerformer) {
+	ff := t.field
+	if p.facets.known&t.bit == 0 {
+		t.unknown++
+		return
+	}
+	switch {
+	case ff.tag != "":
+		for _, c := range p.tagCodes[ff.slot] {
+			t.counts[c]++
+		}
+	case ff.Kind == FacetValues:
+		t.counts[p.codes[ff.index]]++
+	default:
+		t.counts[p.codes[ff.index]]++
+		v := p.facets.numbers[ff.slot]
+		t.min, t.max, t.counted = min(t.min, v), max(t.max, v), true
+	}
+}
+
+// result is the facet's counts, as facetTally.counts gives them.
+func (t *indexTally) result(snap *discoverySnapshot) FacetCounts {
+	ft := newFacetTally(t.field)
+	ft.unknown, ft.min, ft.max, ft.counted = t.unknown, t.min, t.max, t.counted
+	if t.field.Kind == FacetValues {
+		for c, n := range t.counts {
+			if n > 0 {
+				ft.values[snap.values[t.field.index][c]] = n
+			}
+		}
+	} else {
+		copy(ft.buckets, t.counts)
+	}
+	return ft.counts()
 }
