@@ -123,6 +123,28 @@ type discoverySnapshot struct {
 	versionSum int64
 	// values[i][c] is the value of code c of FacetFields[i].
 	values [][]string
+	// words is every performer's search_text in the order of performers,
+	// each word after a newline, so that the words a prefix starts are
+	// found by one scan of contiguous memory; starts[i] is where
+	// performers[i]'s begin.
+	words  string
+	starts []int
+}
+
+// indexWords builds a snapshot's words and starts.
+func (snap *discoverySnapshot) indexWords() {
+	var b strings.Builder
+	snap.starts = make([]int, len(snap.performers))
+	for i, p := range snap.performers {
+		snap.starts[i] = b.Len()
+		b.WriteByte('\n')
+		b.WriteString(strings.ReplaceAll(p.name, " ", "\n"))
+		for _, a := range p.aliases {
+			b.WriteByte('\n')
+			b.WriteString(strings.ReplaceAll(a, " ", "\n"))
+		}
+	}
+	snap.words = b.String()
 }
 
 // discoveryIndex holds a Store's current snapshot.
@@ -269,7 +291,7 @@ func (s *Store) applyChanges(ctx context.Context, idb bun.IDB, old *discoverySna
 	}
 	snap := &discoverySnapshot{version: old.version, newest: newest}
 	if len(reload) == 0 {
-		snap.performers, snap.versionSum = old.performers, old.versionSum
+		snap.performers, snap.versionSum, snap.words, snap.starts = old.performers, old.versionSum, old.words, old.starts
 		return snap, nil
 	}
 	loaded, err := s.loadIndexed(ctx, idb, reload)
@@ -292,6 +314,7 @@ func (s *Store) applyChanges(ctx context.Context, idb bun.IDB, old *discoverySna
 		slices.SortFunc(performers, func(a, b *indexedPerformer) int { return cmp.Compare(a.id, b.id) })
 	}
 	snap.performers = performers
+	snap.indexWords()
 	for _, p := range performers {
 		snap.versionSum += p.version
 		if p.updatedAt.After(snap.newest) {

@@ -91,8 +91,7 @@ func (s *Store) indexQueryOf(f *Filter) (*indexQuery, bool) {
 			for _, prefix := range sq.prefixes {
 				iq.search.wordStarts = append(iq.search.wordStarts, " "+prefix)
 			}
-			iq.tests[i] = iq.search.matches
-			continue
+			continue // each finds the performers q matches
 		}
 		facet := filterFacets[i]
 		if facet == nil {
@@ -155,7 +154,42 @@ func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 	panic(fmt.Sprintf("db: filter %s has no index test", ff.Name))
 }
 
-// passes reports whether p passes every filter.
+// each calls fn with every performer of snap that q (when there is one)
+// matches: those are found by scanning snap.words for the words q's
+// longest prefix starts, then checked by matches.
+func (iq *indexQuery) each(snap *discoverySnapshot, fn func(p *indexedPerformer)) {
+	if iq.search == nil {
+		for _, p := range snap.performers {
+			fn(p)
+		}
+		return
+	}
+	if len(iq.search.prefixes) == 0 {
+		return
+	}
+	pattern := "\n" + iq.search.prefixes[0]
+	for at := 0; at < len(snap.words); {
+		hit := strings.Index(snap.words[at:], pattern)
+		if hit < 0 {
+			return
+		}
+		// The performer whose words hold the hit: the last to start at or
+		// before it.
+		k, found := slices.BinarySearch(snap.starts, at+hit)
+		if !found {
+			k--
+		}
+		if p := snap.performers[k]; iq.search.matches(p) {
+			fn(p)
+		}
+		if k+1 == len(snap.starts) {
+			return
+		}
+		at = snap.starts[k+1]
+	}
+}
+
+// passes reports whether p passes every filter but q.
 func (iq *indexQuery) passes(p *indexedPerformer) bool {
 	for _, test := range iq.tests {
 		if test != nil && !test(p) {
@@ -204,11 +238,11 @@ func (q *indexSearch) tier(p *indexedPerformer) int64 {
 // count is how many performers of snap pass iq.
 func (iq *indexQuery) count(snap *discoverySnapshot) int64 {
 	var n int64
-	for _, p := range snap.performers {
+	iq.each(snap, func(p *indexedPerformer) {
 		if iq.passes(p) {
 			n++
 		}
-	}
+	})
 	return n
 }
 
@@ -301,9 +335,9 @@ func (p *listPlan) fetchIndexed(ctx context.Context, idb bun.IDB, snap *discover
 	}
 	candidates := make([]indexCandidate, 0, want)
 	next := indexCandidate{values: make([]indexValue, len(getters))}
-	for _, performer := range snap.performers {
+	iq.each(snap, func(performer *indexedPerformer) {
 		if !iq.passes(performer) {
-			continue
+			return
 		}
 		total++
 		next.performer, next.tier = performer, 0
@@ -316,7 +350,7 @@ func (p *listPlan) fetchIndexed(ctx context.Context, idb bun.IDB, snap *discover
 		if cursorValues != nil {
 			c := p.compare(next.values, cursorValues, performer.id, p.cursor.ID)
 			if (!p.backward && c <= 0) || (p.backward && c >= 0) {
-				continue
+				return
 			}
 		}
 		switch {
@@ -328,7 +362,7 @@ func (p *listPlan) fetchIndexed(ctx context.Context, idb bun.IDB, snap *discover
 			candidates[0], next = next, candidates[0]
 			siftDown(candidates, 0, travel)
 		}
-	}
+	})
 	slices.SortFunc(candidates, func(a, b indexCandidate) int { return travel(&a, &b) })
 	if len(candidates) == 0 {
 		return nil, total, nil
@@ -382,15 +416,14 @@ func countFacetsIndexed(snap *discoverySnapshot, f *Filter, iq *indexQuery, face
 	for i, ff := range facets {
 		tallies[i] = newIndexTally(snap, ff)
 	}
-performers:
-	for _, p := range snap.performers {
+	iq.each(snap, func(p *indexedPerformer) {
 		mask := all
 		for i, test := range iq.tests {
 			if test == nil || test(p) {
 				continue
 			}
 			if leftBit[i] == 0 {
-				continue performers
+				return
 			}
 			mask &^= leftBit[i]
 		}
@@ -402,7 +435,7 @@ performers:
 				t.add(p)
 			}
 		}
-	}
+	})
 	for i, t := range tallies {
 		out.Facets[i] = t.result(snap)
 	}
