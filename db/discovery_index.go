@@ -54,7 +54,10 @@ type indexedPerformer struct {
 	// each folded alias that has a word.
 	name    string
 	aliases []string
-	facets  facetRow
+	// words is search_text with a newline before every word, as
+	// discoverySnapshot.words holds it.
+	words  string
+	facets facetRow
 	// codes[i] is, for FacetFields[i], the code of its value (a FacetValues
 	// facet of one value) or its bucket (a FacetHistogram), -1 when
 	// unknown; tagCodes holds the codes of the multi-valued facets by
@@ -133,16 +136,16 @@ type discoverySnapshot struct {
 
 // indexWords builds a snapshot's words and starts.
 func (snap *discoverySnapshot) indexWords() {
+	size := 0
+	for _, p := range snap.performers {
+		size += len(p.words)
+	}
 	var b strings.Builder
+	b.Grow(size)
 	snap.starts = make([]int, len(snap.performers))
 	for i, p := range snap.performers {
 		snap.starts[i] = b.Len()
-		b.WriteByte('\n')
-		b.WriteString(strings.ReplaceAll(p.name, " ", "\n"))
-		for _, a := range p.aliases {
-			b.WriteByte('\n')
-			b.WriteString(strings.ReplaceAll(a, " ", "\n"))
-		}
+		b.WriteString(p.words)
 	}
 	snap.words = b.String()
 }
@@ -370,6 +373,7 @@ func (s *Store) loadIndexed(ctx context.Context, idb bun.IDB, ids []int64) (map[
 				id: r.ID, version: r.Version, updatedAt: r.UpdatedAt,
 				removed: r.RemovedAt != nil, deleted: r.DeletedAt != nil,
 				name: lines[0], aliases: lines[1:], facets: facets[r.ID][0],
+				words: "\n" + strings.ReplaceAll(r.SearchText, " ", "\n"),
 			}
 			s.discovery.dictionary.encode(out[r.ID])
 		}
