@@ -126,28 +126,47 @@ type discoverySnapshot struct {
 	versionSum int64
 	// values[i][c] is the value of code c of FacetFields[i].
 	values [][]string
-	// words is every performer's search_text in the order of performers,
-	// each word after a newline, so that the words a prefix starts are
-	// found by one scan of contiguous memory; starts[i] is where
-	// performers[i]'s begin.
-	words  string
-	starts []int
+	// chunks hold every performer's search_text, in the order of
+	// performers, each word after a newline, so that the words a prefix
+	// starts are found by scanning contiguous memory; a refresh rebuilds
+	// only the chunks whose performers changed.
+	chunks []wordChunk
 }
 
-// indexWords builds a snapshot's words and starts.
-func (snap *discoverySnapshot) indexWords() {
-	size := 0
-	for _, p := range snap.performers {
-		size += len(p.words)
+// wordChunkSize is the performers of one wordChunk.
+const wordChunkSize = 512
+
+// wordChunk holds the words of performers[first:first+len(members)].
+type wordChunk struct {
+	first   int
+	members []*indexedPerformer
+	words   string
+	starts  []int // starts[i] is where members[i]'s words begin
+}
+
+// indexWords builds a snapshot's chunks, reusing those of old whose
+// performers are the same.
+func (snap *discoverySnapshot) indexWords(old *discoverySnapshot) {
+	for first := 0; first < len(snap.performers); first += wordChunkSize {
+		members := snap.performers[first:min(first+wordChunkSize, len(snap.performers))]
+		if k := first / wordChunkSize; k < len(old.chunks) && slices.Equal(old.chunks[k].members, members) {
+			snap.chunks = append(snap.chunks, old.chunks[k])
+			continue
+		}
+		c := wordChunk{first: first, members: members, starts: make([]int, len(members))}
+		size := 0
+		for _, p := range members {
+			size += len(p.words)
+		}
+		var b strings.Builder
+		b.Grow(size)
+		for i, p := range members {
+			c.starts[i] = b.Len()
+			b.WriteString(p.words)
+		}
+		c.words = b.String()
+		snap.chunks = append(snap.chunks, c)
 	}
-	var b strings.Builder
-	b.Grow(size)
-	snap.starts = make([]int, len(snap.performers))
-	for i, p := range snap.performers {
-		snap.starts[i] = b.Len()
-		b.WriteString(p.words)
-	}
-	snap.words = b.String()
 }
 
 // discoveryIndex holds a Store's current snapshot.
@@ -294,7 +313,7 @@ func (s *Store) applyChanges(ctx context.Context, idb bun.IDB, old *discoverySna
 	}
 	snap := &discoverySnapshot{version: old.version, newest: newest}
 	if len(reload) == 0 {
-		snap.performers, snap.versionSum, snap.words, snap.starts = old.performers, old.versionSum, old.words, old.starts
+		snap.performers, snap.versionSum, snap.chunks = old.performers, old.versionSum, old.chunks
 		return snap, nil
 	}
 	loaded, err := s.loadIndexed(ctx, idb, reload)
@@ -317,12 +336,9 @@ func (s *Store) applyChanges(ctx context.Context, idb bun.IDB, old *discoverySna
 		slices.SortFunc(performers, func(a, b *indexedPerformer) int { return cmp.Compare(a.id, b.id) })
 	}
 	snap.performers = performers
-	snap.indexWords()
+	snap.indexWords(old)
 	for _, p := range performers {
 		snap.versionSum += p.version
-		if p.updatedAt.After(snap.newest) {
-			snap.newest = p.updatedAt
-		}
 	}
 	return snap, nil
 }

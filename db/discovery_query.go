@@ -155,8 +155,8 @@ func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 }
 
 // each calls fn with every performer of snap that q (when there is one)
-// matches: those are found by scanning snap.words for the words q's
-// longest prefix starts, then checked by matches.
+// matches: those are found by scanning the words of snap's chunks for the
+// words q's longest prefix starts, then checked by matches.
 func (iq *indexQuery) each(snap *discoverySnapshot, fn func(p *indexedPerformer)) {
 	if iq.search == nil {
 		for _, p := range snap.performers {
@@ -168,24 +168,26 @@ func (iq *indexQuery) each(snap *discoverySnapshot, fn func(p *indexedPerformer)
 		return
 	}
 	pattern := "\n" + iq.search.prefixes[0]
-	for at := 0; at < len(snap.words); {
-		hit := strings.Index(snap.words[at:], pattern)
-		if hit < 0 {
-			return
+	for _, c := range snap.chunks {
+		for at := 0; at < len(c.words); {
+			hit := strings.Index(c.words[at:], pattern)
+			if hit < 0 {
+				break
+			}
+			// The performer whose words hold the hit: the last to start
+			// at or before it.
+			k, found := slices.BinarySearch(c.starts, at+hit)
+			if !found {
+				k--
+			}
+			if p := c.members[k]; iq.search.matches(p) {
+				fn(p)
+			}
+			if k+1 == len(c.starts) {
+				break
+			}
+			at = c.starts[k+1]
 		}
-		// The performer whose words hold the hit: the last to start at or
-		// before it.
-		k, found := slices.BinarySearch(snap.starts, at+hit)
-		if !found {
-			k--
-		}
-		if p := snap.performers[k]; iq.search.matches(p) {
-			fn(p)
-		}
-		if k+1 == len(snap.starts) {
-			return
-		}
-		at = snap.starts[k+1]
 	}
 }
 
