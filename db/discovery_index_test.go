@@ -102,6 +102,29 @@ func TestDiscoveryIndexAnswersAsTheDatabase(t *testing.T) {
 				compareFacets(t, indexed, plain, ft.filter)
 			})
 		}
+		t.Run("after writes to the first and the last performers", func(t *testing.T) {
+			first, last := profiles[100], profiles[len(profiles)-1]
+			first.Name, last.Name = "Quentin Firstchunk", "Quentin Lastchunk"
+			first.Aliases = []string{"Zora Quell"}
+			for _, p := range []*db.Profile{&first, &last} {
+				var err error
+				if p.ContentHash, err = p.ComputeContentHash(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustUpsert(t, indexed, first, last)
+			for _, q := range []string{"quentin", "qu", "zora", "a", strings.Fields(profiles[101].Name)[0]} {
+				comparePages(t, indexed, plain, db.Filter{Q: q}, nil)
+			}
+			page, err := indexed.List(ctx, db.Filter{Q: "quentin"}, nil, db.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := searchNames(page.Items); !slices.Equal(got, []string{"Quentin Firstchunk", "Quentin Lastchunk"}) &&
+				!slices.Equal(got, []string{"Quentin Lastchunk", "Quentin Firstchunk"}) {
+				t.Errorf("q=quentin finds %q after the writes", got)
+			}
+		})
 		t.Run("count", func(t *testing.T) {
 			for _, q := range queries {
 				got, err := indexed.Count(ctx, db.Filter{Q: q})

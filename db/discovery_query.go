@@ -22,8 +22,10 @@ type indexTest func(p *indexedPerformer) bool
 type indexQuery struct {
 	// search is the parsed q; nil without one.
 	search *indexSearch
-	// tests[i] is FilterFields[i]'s test, nil where it does not narrow.
-	tests []indexTest
+	// tests[i] is FilterFields[i]'s test, nil where it does not narrow;
+	// narrowing lists the i of those that do.
+	tests     []indexTest
+	narrowing []int
 }
 
 // indexSearch is a q as the index compares it with search_text's lines.
@@ -98,6 +100,11 @@ func (s *Store) indexQueryOf(f *Filter) (*indexQuery, bool) {
 			return nil, false
 		}
 		iq.tests[i] = facetTest(ff, facet, f)
+	}
+	for i, test := range iq.tests {
+		if test != nil {
+			iq.narrowing = append(iq.narrowing, i)
+		}
 	}
 	return iq, true
 }
@@ -193,8 +200,8 @@ func (iq *indexQuery) each(snap *discoverySnapshot, fn func(p *indexedPerformer)
 
 // passes reports whether p passes every filter but q.
 func (iq *indexQuery) passes(p *indexedPerformer) bool {
-	for _, test := range iq.tests {
-		if test != nil && !test(p) {
+	for _, i := range iq.narrowing {
+		if !iq.tests[i](p) {
 			return false
 		}
 	}
@@ -420,8 +427,8 @@ func countFacetsIndexed(snap *discoverySnapshot, f *Filter, iq *indexQuery, face
 	}
 	iq.each(snap, func(p *indexedPerformer) {
 		mask := all
-		for i, test := range iq.tests {
-			if test == nil || test(p) {
+		for _, i := range iq.narrowing {
+			if iq.tests[i](p) {
 				continue
 			}
 			if leftBit[i] == 0 {
