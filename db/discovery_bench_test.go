@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +51,47 @@ func discoveryBench(b *testing.B, measure func(b *testing.B, s *db.Store, profil
 			})
 		}
 	}
+}
+
+// benchWrites numbers the writes of writeOne, so that each changes its
+// performer.
+var benchWrites atomic.Int64
+
+// writeOne changes the stats of one performer of profiles (the i-th,
+// cycling), as a feed run does: the write after which the benchmarks'
+// "cold" requests are measured.
+func writeOne(b *testing.B, s *db.Store, profiles []db.Profile, i int) {
+	p := profiles[i%len(profiles)]
+	p.Views = ptr(1_000_000 + benchWrites.Add(1))
+	hash, err := p.ComputeContentHash()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.ContentHash = hash
+	if _, err := s.UpsertProfiles(context.Background(), []db.Profile{p}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// measureCold calls fn b.N times, each after writeOne, and reports calls/s
+// and the 99th percentile latency of fn alone.
+func measureCold(b *testing.B, s *db.Store, profiles []db.Profile, fn func(i int) error) {
+	latencies := make([]time.Duration, b.N)
+	var spent time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		writeOne(b, s, profiles, i)
+		b.StartTimer()
+		start := time.Now()
+		if err := fn(i); err != nil {
+			b.Fatal(err)
+		}
+		latencies[i] = time.Since(start)
+		spent += latencies[i]
+	}
+	b.StopTimer()
+	reportLatencies(b, float64(b.N)/spent.Seconds(), latencies)
 }
 
 // reportLatencies reports requests/s over the benchmark's elapsed time and

@@ -229,6 +229,13 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 // countFacets answers Facets for valid facets and filter from the
 // database and the cache of facet values.
 func (s *Store) countFacets(ctx context.Context, f Filter, facets []*FacetField) (*FacetResult, error) {
+	if iq, ok := s.indexQueryOf(&f); ok {
+		snap, err := s.discoveryNow(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return countFacetsIndexed(snap, &f, iq, facets), nil
+	}
 	// own[i] is the filter facets[i] leaves out, as a bit of each row's
 	// mask; the rows are read under every other filter.
 	base := f
@@ -461,11 +468,15 @@ func (t *facetTally) add(row *facetRow) {
 		t.values[row.labels[ff.slot]]++
 	default:
 		v := row.numbers[ff.slot]
-		// The bucket of v is the last whose edge is at most v.
-		at := max(sort.Search(len(ff.Edges), func(i int) bool { return ff.Edges[i] > v })-1, 0)
-		t.buckets[at]++
+		t.buckets[bucketOf(ff, v)]++
 		t.min, t.max, t.counted = min(t.min, v), max(t.max, v), true
 	}
+}
+
+// bucketOf is the bucket of a histogram facet that holds v: the last whose
+// edge is at most v.
+func bucketOf(ff *FacetField, v int64) int {
+	return max(sort.Search(len(ff.Edges), func(i int) bool { return ff.Edges[i] > v })-1, 0)
 }
 
 func (t *facetTally) counts() FacetCounts {

@@ -190,16 +190,23 @@ func (s *Store) List(ctx context.Context, f Filter, order []OrderKey, page Page)
 		return nil, s.fail(op, err)
 	}
 	out := &PornstarPage{Total: -1}
-	if page.WithTotal {
-		total, err := s.Count(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		out.Total = total
-	}
-	rows, err := plan.fetch(ctx, s.db.R)
-	if err != nil {
+	rows, total, err := s.fetchFromIndex(ctx, plan)
+	switch {
+	case err != nil:
 		return nil, s.fail(op, err)
+	case total >= 0:
+		if page.WithTotal {
+			out.Total = total
+		}
+	default:
+		if page.WithTotal {
+			if out.Total, err = s.Count(ctx, f); err != nil {
+				return nil, err
+			}
+		}
+		if rows, err = plan.fetch(ctx, s.db.R); err != nil {
+			return nil, s.fail(op, err)
+		}
 	}
 	more := len(rows) > plan.size
 	if more {
@@ -224,10 +231,42 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	if err := validateFilter(&f); err != nil {
 		return 0, s.fail("count pornstars", err)
 	}
+	if _, searching := parseSearch(f.Q); searching {
+		if iq, ok := s.indexQueryOf(&f); ok {
+			snap, err := s.discoveryNow(ctx)
+			if err != nil {
+				return 0, s.fail("count pornstars", err)
+			}
+			return iq.count(snap), nil
+		}
+	}
 	q := s.db.R.NewSelect().Model((*Pornstar)(nil))
 	applyFilter(q, &f)
 	n, err := q.Count(ctx)
 	return n, s.fail("count pornstars", err)
+}
+
+// fetchFromIndex answers a search (a list with q) from the discovery
+// index: the page's rows, as fetch reads them, and how many rows match.
+// total is -1 when the index cannot answer the plan (a filter or sort key
+// whose values it does not hold, or no q): the database answers it.
+func (s *Store) fetchFromIndex(ctx context.Context, plan *listPlan) (rows []Pornstar, total int64, err error) {
+	if _, searching := parseSearch(plan.filter.Q); !searching {
+		return nil, -1, nil
+	}
+	iq, ok := s.indexQueryOf(&plan.filter)
+	if !ok {
+		return nil, -1, nil
+	}
+	getters, ok := plan.indexedKeys()
+	if !ok {
+		return nil, -1, nil
+	}
+	snap, err := s.discoveryNow(ctx)
+	if err != nil {
+		return nil, -1, err
+	}
+	return plan.fetchIndexed(ctx, s.db.R, snap, iq, getters)
 }
 
 type listPlan struct {

@@ -31,6 +31,8 @@ type Store struct {
 	stats        sqliteStats // when to ANALYZE (SQLite only)
 	// The data version (data_version.go).
 	version dataVersionState
+	// The in-process index of search and facets (discovery_index.go).
+	discovery discoveryIndex
 }
 
 // NewStore returns a Store over d. The Store does not own d: close d yourself.

@@ -1,0 +1,1 @@
+DROP INDEX pornstars_version{{call .OnTable "pornstars"}}
