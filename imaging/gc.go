@@ -43,6 +43,8 @@ type GCStore interface {
 type GC struct {
 	Store GCStore
 	Files *FileStore
+	// Variants, when set, removes the variants rendered from deleted files.
+	Variants VariantRemover
 	// Grace is how long unused bytes are kept.
 	Grace time.Duration
 	// Apply deletes; without it the collector only reports (it still notes
@@ -213,6 +215,15 @@ func (g *GC) delete(ctx context.Context, report *GCReport, cutoff time.Time) err
 				continue
 			}
 			f.Deleted = true
+			if g.Variants != nil {
+				if err := g.Variants.RemoveVariants(ctx, f.ContentSHA256); err != nil {
+					logger := g.Logger
+					if logger == nil {
+						logger = slog.Default()
+					}
+					logger.Error("imaging gc: could not delete the variants of a file", "content_sha256", f.ContentSHA256, "err", err)
+				}
+			}
 			continue
 		}
 		if putErr := g.putBack(f.ContentSHA256); putErr != nil {

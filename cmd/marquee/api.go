@@ -39,6 +39,7 @@ func apiCommand(ctx context.Context, args []string, env environment) int {
 	f.String(&cfg.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers`, only reported by /readyz")
 	cfg.declareKafkaSecurity(f)
 	cfg.declareAPI(f)
+	cfg.declareVariants(f, true)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
@@ -101,6 +102,10 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		return err
 	}
 	limiter := auth.NewLimiter(cfg.APIRateLimit)
+	variants, err := variantCache(cfg, store, files)
+	if err != nil {
+		return err
+	}
 	// CORS outside the tokens and the rate limit, which must never refuse
 	// a preflight: the browser would hide the refusal from the page. Both
 	// APIs' answers are compressed when the client asks; the playground
@@ -125,13 +130,13 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		Store: store,
 		// The API deletes taken-down files where it may write the image
 		// store, and reports the files it could not delete otherwise.
-		Takedowns: &imaging.Takedowns{Store: store, Files: files, Logger: logger},
+		Takedowns: &imaging.Takedowns{Store: store, Files: files, Variants: variants, Logger: logger},
 		Logger:    logger,
 		Limiter:   limiter,
 		PublicURL: string(cfg.PublicURL),
 		ImagesURL: cfg.imagesBase(),
 	})), responsecache.REST, 0))))
-	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Logger: logger})
+	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Variants: variants, Widths: cfg.ImagesWidths.ints(), Logger: logger})
 	if err != nil {
 		return err
 	}

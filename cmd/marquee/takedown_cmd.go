@@ -76,7 +76,7 @@ func takedownsOf(ctx context.Context, cfg Config) (*imaging.Takedowns, func(), e
 	}
 	store := db.NewStore(database)
 	files := imaging.ReadFileStore(filepath.Join(cfg.DataDir, "images"))
-	return &imaging.Takedowns{Store: store, Files: files}, func() { database.Close() }, nil
+	return &imaging.Takedowns{Store: store, Files: files, Variants: variantRemover(store, files)}, func() { database.Close() }, nil
 }
 
 func takedownPerformerCommand(ctx context.Context, args []string, env environment) int {

@@ -286,42 +286,60 @@ func (c *Cache) evict(ctx context.Context) error {
 			keys = append(keys, r.Key)
 			total -= r.Bytes
 		}
-		if err := c.forget(ctx, keys); err != nil {
+		if err := c.remover().forget(ctx, keys); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// Remover removes stored variants. A Cache removes through one; a process
+// that only deletes originals (takedown, garbage collection) needs no more.
+type Remover struct {
+	Index Index
+	Blobs Blobs
+}
+
 // forget removes variants from the index, then their blobs: a blob whose
 // row is gone is never served, and a row never outlives its blob for long.
-func (c *Cache) forget(ctx context.Context, keys []string) error {
-	if err := c.cfg.Index.DeleteImageVariants(ctx, keys); err != nil {
+func (r Remover) forget(ctx context.Context, keys []string) error {
+	if err := r.Index.DeleteImageVariants(ctx, keys); err != nil {
 		return err
 	}
 	var errs []error
 	for _, k := range keys {
-		errs = append(errs, c.cfg.Blobs.Remove(k))
+		errs = append(errs, r.Blobs.Remove(k))
 	}
 	return errors.Join(errs...)
 }
 
 // RemoveVariants removes every variant of the original with this content
-// hash, for a takedown or the garbage collection of the original.
-func (c *Cache) RemoveVariants(ctx context.Context, contentSHA256 string) error {
-	rows, err := c.cfg.Index.ImageVariantsOf(ctx, contentSHA256)
+// hash, for a takedown or the garbage collection of the original. A render
+// of the original that finishes afterwards stores its variant again; no
+// route serves it (the original's URL hashes are gone or taken down), and
+// eviction takes it in time.
+func (r Remover) RemoveVariants(ctx context.Context, contentSHA256 string) error {
+	rows, err := r.Index.ImageVariantsOf(ctx, contentSHA256)
 	if err != nil {
 		return err
 	}
 	keys := make([]string, 0, len(rows))
-	for _, r := range rows {
-		keys = append(keys, r.Key)
+	for _, row := range rows {
+		keys = append(keys, row.Key)
 	}
 	if len(keys) == 0 {
 		return nil
 	}
-	return c.forget(ctx, keys)
+	return r.forget(ctx, keys)
 }
+
+// RemoveVariants removes every variant of the original with this content
+// hash (Remover.RemoveVariants).
+func (c *Cache) RemoveVariants(ctx context.Context, contentSHA256 string) error {
+	return c.remover().RemoveVariants(ctx, contentSHA256)
+}
+
+func (c *Cache) remover() Remover { return Remover{Index: c.cfg.Index, Blobs: c.cfg.Blobs} }
 
 // touch records a use of key, at most once per TouchEvery in this process.
 // A failed write costs only eviction precision.
