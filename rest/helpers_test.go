@@ -24,6 +24,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/imaging"
+	"marquee/imaging/variant"
 	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
@@ -53,6 +54,10 @@ type apiOptions struct {
 	maxBody int64
 	// publicURL and imagesURL are Options.PublicURL and ImagesURL.
 	publicURL, imagesURL string
+	// renderBudget is the variant cache's Budget (default its default).
+	renderBudget time.Duration
+	// files is the image store (default a new one).
+	files *imaging.FileStore
 }
 
 // testCORS is the CORS policy in front of every test API, as mountAPI puts
@@ -84,9 +89,12 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 	}
 	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))
-	if err != nil {
-		t.Fatal(err)
+	files := o.files
+	if files == nil {
+		var err error
+		if files, err = imaging.OpenFileStore(filepath.Join(t.TempDir(), "images")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h := New(Options{
 		Store:        store,
@@ -97,7 +105,12 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		PublicURL:    o.publicURL,
 		ImagesURL:    o.imagesURL,
 	})
-	images, err := NewFilesHandler(FilesOptions{Store: store, Content: files, Logger: logger})
+	variants, err := variant.NewCache(variant.Config{Index: store, Blobs: variant.NewDirBlobs(filepath.Join(files.Dir(), "variants")),
+		Originals: func(c string) (io.ReadCloser, error) { return files.Open(c) }, MaxPixels: 50_000_000, Budget: o.renderBudget, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := NewFilesHandler(FilesOptions{Store: store, Content: files, Variants: variants, Widths: []int{64, 128, 256, 512, 1024}, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
