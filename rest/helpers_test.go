@@ -66,6 +66,10 @@ var testCORS, _ = server.ParseCORSOrigins(testOrigin)
 
 const testOrigin = "https://www.example.test"
 
+// testWidths are the widths of image variants of every test API: the
+// default of MARQUEE_IMAGES_WIDTHS.
+var testWidths = []int{64, 128, 256, 512, 1024}
+
 // forEachBackend runs fn on SQLite and on MySQL, each in a parallel subtest
 // with a fresh migrated database.
 func forEachBackend(t *testing.T, fn func(t *testing.T, api *testAPI)) {
@@ -104,13 +108,14 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		MaxBodyBytes: o.maxBody,
 		PublicURL:    o.publicURL,
 		ImagesURL:    o.imagesURL,
+		ImageWidths:  testWidths,
 	})
 	variants, err := variant.NewCache(variant.Config{Index: store, Blobs: variant.NewDirBlobs(filepath.Join(files.Dir(), "variants")),
 		Originals: func(c string) (io.ReadCloser, error) { return files.Open(c) }, MaxPixels: 50_000_000, Budget: o.renderBudget, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, err := NewFilesHandler(FilesOptions{Store: store, Content: files, Variants: variants, Widths: []int{64, 128, 256, 512, 1024}, Logger: logger})
+	images, err := NewFilesHandler(FilesOptions{Store: store, Content: files, Variants: variants, Widths: testWidths, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,8 +301,10 @@ type pornstarDoc struct {
 		URL     string `json:"url"`
 		URLHash string `json:"url_hash"`
 		Image   struct {
-			Status string  `json:"status"`
-			URL    *string `json:"url"`
+			Status      string  `json:"status"`
+			URL         *string `json:"url"`
+			Srcset      *string `json:"srcset"`
+			Placeholder *string `json:"placeholder"`
 		} `json:"image"`
 	} `json:"thumbnails"`
 	Version   int64      `json:"version"`

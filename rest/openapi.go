@@ -859,7 +859,7 @@ func openAPISchemas() obj {
 		"ThumbnailUpdate": obj{"type": "object", "additionalProperties": false, "required": []string{"type", "url"},
 			"properties": thumbnailUpdateProps, "description": "A thumbnail as PUT and PATCH take it: image, as GET shows it, is ignored."},
 		"Image": obj{"type": "object", "additionalProperties": false,
-			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at"},
+			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at", "srcset", "placeholder"},
 			"properties": obj{
 				"url_hash":       obj{"type": "string", "pattern": sha256HexPattern},
 				"status":         obj{"type": "string", "enum": []string{db.ImagePending, db.ImageCached, db.ImageFailed}},
@@ -873,6 +873,11 @@ func openAPISchemas() obj {
 				"attempts":       obj{"type": "integer", "format": "int32"},
 				"error":          obj{"type": nullable("string"), "description": "Why the image failed."},
 				"fetched_at":     nullTimestamp,
+				"srcset": obj{"type": nullable("string"), "description": "For an img element's srcset, once cached: the variants at the " +
+					"server's allowed widths below the image's own (url?w=N Nw), then url at its width. Each variant's format follows " +
+					"the browser's Accept (AVIF, WebP, else the original's). Null while pending or failed, or when the server renders no variants."},
+				"placeholder": obj{"type": nullable("string"), "description": "A BlurHash of the cached image (docs/images.md, " +
+					"\"Placeholders\") to paint while it loads; null while pending or failed, and for images cached before placeholders."},
 			}},
 		"PornstarPage":   page("Pornstar"),
 		"PornstarFacets": facetsSchema(),

@@ -135,6 +135,8 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		Limiter:   limiter,
 		PublicURL: string(cfg.PublicURL),
 		ImagesURL: cfg.imagesBase(),
+		// Variants exist only where this process serves /images.
+		ImageWidths: cfg.ImagesWidths.ints(),
 	})), responsecache.REST, 0))))
 	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: files, Variants: variants, Widths: cfg.ImagesWidths.ints(), Logger: logger})
 	if err != nil {
