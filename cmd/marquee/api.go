@@ -120,6 +120,7 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files *imaging.Fi
 		Logger:        logger,
 		Introspection: cfg.GraphQLIntrospection,
 		ImagesURL:     cfg.imagesBase(),
+		ImageWidths:   cfg.ImagesWidths.ints(),
 		Limiter:       limiter,
 		Registerer:    srv.Registerer(),
 	})), responsecache.GraphQL, graph.DefaultMaxBodyBytes))))
