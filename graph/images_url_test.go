@@ -79,6 +79,7 @@ func TestImageVariantURLs(t *testing.T) {
 				`"` + base + `?w=64 64w, ` + base + `?w=128 128w, ` + base + ` 234w"`, ""},
 			{"srcset in a format: the original's size as a variant", `srcset(format: JPEG)`, nil,
 				`"` + base + `?w=64&format=jpeg 64w, ` + base + `?w=128&format=jpeg 128w, ` + base + `?w=256&format=jpeg 234w"`, ""},
+			{"the placeholder", `placeholder`, nil, `"` + fixturePlaceholder + `"`, ""},
 			{"a width not allowed", `url(width: 100)`, nil, "", "BAD_USER_INPUT"},
 			{"a format without a width", `url(format: PNG)`, nil, "", "BAD_USER_INPUT"},
 			{"an unknown format", `url(width: 64, format: TIFF)`, nil, "", "GRAPHQL_VALIDATION_FAILED"},

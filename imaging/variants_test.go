@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"marquee/bus"
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/demo"
 	"marquee/imaging"
+	"marquee/imaging/imagingtest"
 	"marquee/imaging/variant"
+	"marquee/internal/testkit"
 )
 
 // variantsOf renders a WebP and a JPEG variant of the stored bytes of
@@ -118,5 +121,57 @@ func TestVariantsGoWithTheirOriginal(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCompactorStoresPlaceholders: an image the compactor caches carries
+// its placeholder in the outcome it publishes and the loader writes, once
+// computed from the stored bytes; an image whose pixels cannot be decoded
+// (a header alone) is cached without one.
+func TestCompactorStoresPlaceholders(t *testing.T) {
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			ctx := context.Background()
+			server := imagingtest.NewServer(t)
+			server.Handle("/demo.jpg", imagingtest.Bytes("image/jpeg", demo.Image("/demo.jpg")))
+			server.Handle("/header-only.webp", imagingtest.Bytes("image/webp", webpVP8(234, 344)))
+			store := testkit.OpenStore(t, backend.URL(t))
+			pub := &recordingPublisher{}
+			cfg := fastConfig(store, openFiles(t), pub, server)
+			cfg.Placeholder = func(original []byte) (string, error) { return variant.Placeholder(original, 50_000_000) }
+			c := newCompactor(t, cfg)
+			tests := []struct {
+				path            string
+				wantPlaceholder bool
+			}{
+				{"/demo.jpg", true},
+				{"/header-only.webp", false},
+			}
+			for _, tt := range tests {
+				url := server.URL + tt.path
+				dead, err := c.Handle(ctx, []bus.Message{requestMessage(t, url, time.Now())})
+				if err != nil || len(dead) != 0 {
+					t.Fatalf("handle %s: %v, %d dead letters", url, err, len(dead))
+				}
+				outcomes := pub.outcomes(t)
+				last := outcomes[len(outcomes)-1]
+				if last.Status != db.ImageCached || (last.Placeholder != nil) != tt.wantPlaceholder {
+					t.Fatalf("%s: status %s, placeholder %v; want cached with a placeholder: %v", tt.path, last.Status, last.Placeholder, tt.wantPlaceholder)
+				}
+				if err := store.UpsertImages(ctx, []db.ImageState{last}); err != nil {
+					t.Fatal(err)
+				}
+				row, err := store.Image(ctx, db.URLHash(url))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.wantPlaceholder && (row.Placeholder == nil || *row.Placeholder != *last.Placeholder || len(*row.Placeholder) != 28) {
+					t.Fatalf("%s: stored placeholder %v, want the published %q", tt.path, row.Placeholder, *last.Placeholder)
+				}
+				if !tt.wantPlaceholder && row.Placeholder != nil {
+					t.Fatalf("%s: stored placeholder %q, want none", tt.path, *row.Placeholder)
+				}
+			}
+		})
 	}
 }

@@ -66,6 +66,9 @@ var testCORS, _ = server.ParseCORSOrigins(testOrigin)
 
 const testOrigin = "https://www.example.test"
 
+// testPlaceholder is the placeholder of every image setImage caches.
+var testPlaceholder = "TEHV6nWB2yk8pyo0adR*.7kCMdnj"
+
 // testWidths are the widths of image variants of every test API: the
 // default of MARQUEE_IMAGES_WIDTHS.
 var testWidths = []int{64, 128, 256, 512, 1024}
@@ -340,6 +343,7 @@ func (api *testAPI) setImage(url, status string) {
 		ct, size, w, h := "image/jpeg", int64(12345), int32(234), int32(344)
 		sum := strings.Repeat("ab", 32)
 		st.ContentType, st.Bytes, st.Width, st.Height, st.ContentSHA256 = &ct, &size, &w, &h, &sum
+		st.Placeholder = &testPlaceholder
 	} else {
 		msg := "HTTP 404"
 		st.Error = &msg

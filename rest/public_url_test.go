@@ -56,6 +56,9 @@ func TestPublicURLs(t *testing.T) {
 					if got := again.Thumbnails[0].Image.Srcset; got == nil || *got != wantSrcset {
 						t.Errorf("srcset = %v, want %q", got, wantSrcset)
 					}
+					if got := again.Thumbnails[0].Image.Placeholder; got == nil || *got != testPlaceholder {
+						t.Errorf("placeholder = %v, want %q", got, testPlaceholder)
+					}
 					for _, path := range []string{fmt.Sprintf("/api/v1/pornstars/%d/thumbnails", p.ID), "/api/v1/images/" + hash, "/api/v1/pornstars/export"} {
 						body := string(api.get(path).wantStatus(t, http.StatusOK).body)
 						if !strings.Contains(body, `"url":"`+wantImage+`"`) {

@@ -15,6 +15,7 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/imaging"
+	"marquee/imaging/variant"
 	"marquee/ingest"
 )
 
@@ -238,16 +239,19 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 		return nil, err
 	}
 	icfg := imaging.Config{
-		Store:                store,
-		Publisher:            k.writer,
-		Files:                files,
-		Kafka:                k.cluster,
-		Logger:               logger,
-		UserAgent:            "Marquee/" + readBuildInfo().Version,
-		Workers:              cfg.ImagesWorkers,
-		PerHost:              cfg.ImagesPerHost,
-		MaxBytes:             int64(cfg.ImagesMaxBytes),
-		MaxPixels:            int64(cfg.ImagesMaxPixels),
+		Store:     store,
+		Publisher: k.writer,
+		Files:     files,
+		Kafka:     k.cluster,
+		Logger:    logger,
+		UserAgent: "Marquee/" + readBuildInfo().Version,
+		Workers:   cfg.ImagesWorkers,
+		PerHost:   cfg.ImagesPerHost,
+		MaxBytes:  int64(cfg.ImagesMaxBytes),
+		MaxPixels: int64(cfg.ImagesMaxPixels),
+		Placeholder: func(original []byte) (string, error) {
+			return variant.Placeholder(original, int64(cfg.ImagesMaxPixels))
+		},
 		RetryCooldown:        cfg.ImagesRetryCooldown,
 		AllowNetworks:        cfg.ImagesAllowNetworks.prefixes(),
 		AllowPrivateNetworks: cfg.ImagesAllowPrivateNetworks,
