@@ -32,12 +32,12 @@ type fixture struct {
 	originals string
 }
 
-func newFixture(t *testing.T, url string) *fixture {
+func newFixture(t testing.TB, url string) *fixture {
 	dir := t.TempDir()
 	return &fixture{store: testkit.OpenStore(t, url), blobs: variant.NewDirBlobs(filepath.Join(dir, "variants")), originals: dir}
 }
 
-func (f *fixture) cache(t *testing.T, cfg variant.Config) *variant.Cache {
+func (f *fixture) cache(t testing.TB, cfg variant.Config) *variant.Cache {
 	cfg.Index, cfg.Blobs = f.store, f.blobs
 	cfg.Originals = func(content string) (io.ReadCloser, error) { return os.Open(filepath.Join(f.originals, content)) }
 	cfg.MaxPixels = 50_000_000
@@ -49,7 +49,7 @@ func (f *fixture) cache(t *testing.T, cfg variant.Config) *variant.Cache {
 }
 
 // add stores an original and returns it.
-func (f *fixture) add(t *testing.T, data []byte) variant.Original {
+func (f *fixture) add(t testing.TB, data []byte) variant.Original {
 	sum := sha256.Sum256(data)
 	content := hex.EncodeToString(sum[:])
 	if err := os.WriteFile(filepath.Join(f.originals, content), data, 0o644); err != nil {

@@ -195,7 +195,7 @@ func TestRenderRefusals(t *testing.T) {
 	}
 }
 
-func jpegOf(t *testing.T, pngBytes []byte) []byte {
+func jpegOf(t testing.TB, pngBytes []byte) []byte {
 	img, err := png.Decode(bytes.NewReader(pngBytes))
 	if err != nil {
 		t.Fatal(err)
@@ -208,3 +208,11 @@ func jpegOf(t *testing.T, pngBytes []byte) []byte {
 func near(got uint32, want uint8) bool { return got+40 >= uint32(want) && got <= uint32(want)+40 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func mustDecodePNG(t testing.TB, b []byte) image.Image {
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
