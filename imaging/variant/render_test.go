@@ -99,26 +99,28 @@ func TestRenderEveryWidthAndFormat(t *testing.T) {
 		{"another demo JPEG", demo.Image("/thumbs/b.jpg"), 234, 344},
 		{"PNG 2000x1000", pngOf(2000, 1000), 2000, 1000},
 	}
-	for _, orig := range originals {
-		for _, format := range variant.Formats {
-			for _, width := range widths {
-				t.Run(orig.name+"/"+string(format)+"/"+itoa(width), func(t *testing.T) {
-					got, err := variant.GoEngine{}.Render(orig.bytes, variant.Spec{Width: width, Format: format}, variant.DefaultQuality, 50_000_000)
-					if err != nil {
-						t.Fatal(err)
-					}
-					wantW, wantH := variant.Fit(orig.width, orig.height, variant.Spec{Width: width})
-					if wantW > orig.width {
-						t.Fatalf("Fit upscaled: %d > %d", wantW, orig.width)
-					}
-					img := decoded(t, format, got.Bytes)
-					if b := img.Bounds(); b.Dx() != wantW || b.Dy() != wantH || got.Width != wantW || got.Height != wantH {
-						t.Fatalf("size %dx%d (reported %dx%d), want %dx%d", b.Dx(), b.Dy(), got.Width, got.Height, wantW, wantH)
-					}
-					if got.ContentType != format.ContentType() {
-						t.Fatalf("content type %q, want %q", got.ContentType, format.ContentType())
-					}
-				})
+	for _, engine := range variant.Engines() {
+		for _, orig := range originals {
+			for _, format := range variant.Formats {
+				for _, width := range widths {
+					t.Run(engine.Name()+"/"+orig.name+"/"+string(format)+"/"+itoa(width), func(t *testing.T) {
+						got, err := engine.Render(orig.bytes, variant.Spec{Width: width, Format: format}, variant.DefaultQuality, 50_000_000)
+						if err != nil {
+							t.Fatal(err)
+						}
+						wantW, wantH := variant.Fit(orig.width, orig.height, variant.Spec{Width: width})
+						if wantW > orig.width {
+							t.Fatalf("Fit upscaled: %d > %d", wantW, orig.width)
+						}
+						img := decoded(t, format, got.Bytes)
+						if b := img.Bounds(); b.Dx() != wantW || b.Dy() != wantH || got.Width != wantW || got.Height != wantH {
+							t.Fatalf("size %dx%d (reported %dx%d), want %dx%d", b.Dx(), b.Dy(), got.Width, got.Height, wantW, wantH)
+						}
+						if got.ContentType != format.ContentType() {
+							t.Fatalf("content type %q, want %q", got.ContentType, format.ContentType())
+						}
+					})
+				}
 			}
 		}
 	}
