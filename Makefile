@@ -91,8 +91,14 @@ lint:
 # run whatever BENCHTIME says, and the discovery benchmarks (db/) load
 # 21,000 and 100,000 performers into each for every one of them: some
 # minutes in all, more on a busy machine, hence the timeout.
+# Where libvips is installed (pkg-config finds vips), BenchmarkVariants runs
+# once more built with the vips tag: both engines, and the SSIM of the
+# pure-Go output against libvips's.
 bench:
 	scripts/test-mysql.sh $(GO) test -count=1 -timeout 60m -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+	@if pkg-config --exists vips 2>/dev/null; then \
+		$(GO) test -tags vips -count=1 -timeout 30m -run '^$$' -bench BenchmarkVariants -benchtime $(BENCHTIME) ./imaging/variant; \
+	else echo "bench: libvips not installed (libvips-dev): BenchmarkVariants measured the pure-Go engine only"; fi
 
 clean:
 	rm -rf bin

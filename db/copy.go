@@ -42,6 +42,9 @@ var CopyTables = []CopyTable{
 	{Name: "image_gc_marks", Key: []string{"content_sha256"}},
 	{Name: "takedowns", Key: []string{"id"}},
 	{Name: "takedown_hashes", Key: []string{"url_hash", "takedown_id"}},
+	// The variant cache's index names files of the image store, which a
+	// copy does not move: a variant whose file is missing is rendered anew.
+	{Name: "image_variants", Key: []string{"variant_key"}},
 	{Name: "data_version", Key: []string{"id"}, Own: true},
 }
 

@@ -336,7 +336,7 @@ func (s *Store) FinishImageFetches(ctx context.Context, owner string, outcomes [
 				Set("status = ?", o.Status).
 				Set("content_sha256 = ?", o.ContentSHA256).Set("content_type = ?", o.ContentType).
 				Set("bytes = ?", o.Bytes).Set("width = ?", o.Width).Set("height = ?", o.Height).
-				Set("attempts = ?", o.Attempts).Set("error = ?", o.Error).
+				Set("attempts = ?", o.Attempts).Set("error = ?", o.Error).Set("placeholder = ?", o.Placeholder).
 				Set("fetched_at = ?", *o.FetchedAt).Set("lease_until = NULL").
 				Set("version = version + 1").Set("updated_at = ?", now).
 				Where("url_hash = ?", o.URLHash).Where("owner = ?", owner).Where("status = ?", FetchClaimed).Exec(ctx)

@@ -155,13 +155,18 @@ func (s *Store) touchPornstarsOfImages(ctx context.Context, tx bun.Tx, rows []Im
 }
 
 var imageUpdateColumns = []string{
-	"url", "status", "content_sha256", "content_type", "bytes", "width", "height", "attempts", "error", "fetched_at", "updated_at",
+	"url", "status", "content_sha256", "content_type", "bytes", "width", "height", "attempts", "error", "fetched_at", "placeholder", "updated_at",
 }
 
 func (s *Store) upsertImageRows(ctx context.Context, tx bun.Tx, rows []Image) error {
 	_, err := s.upsert(tx.NewInsert().Model(&rows), "i", "url_hash", imageUpdateColumns, true).Exec(ctx)
 	return err
 }
+
+// maxPlaceholderLen is the longest placeholder stored: room for a BlurHash
+// (4 + 2 characters per component) of far more components than a
+// placeholder needs.
+const maxPlaceholderLen = 128
 
 // ValidateImageState reports what UpsertImages would refuse in st, as a
 // *FieldError, and normalises fetched_at to UTC microseconds; the loader uses
@@ -181,6 +186,11 @@ func ValidateImageState(st *ImageState) error {
 	}
 	if st.ContentType != nil {
 		if err := checkText("content_type", *st.ContentType, 64); err != nil {
+			return err
+		}
+	}
+	if st.Placeholder != nil {
+		if err := checkText("placeholder", *st.Placeholder, maxPlaceholderLen); err != nil {
 			return err
 		}
 	}
@@ -208,7 +218,7 @@ func sameImageState(a, b ImageState) bool {
 	return a.URL == b.URL && a.Status == b.Status && eqPtr(a.ContentSHA256, b.ContentSHA256) &&
 		eqPtr(a.ContentType, b.ContentType) && eqPtr(a.Bytes, b.Bytes) && eqPtr(a.Width, b.Width) &&
 		eqPtr(a.Height, b.Height) && a.Attempts == b.Attempts && eqPtr(a.Error, b.Error) &&
-		fetchedAt(a).Equal(fetchedAt(b))
+		fetchedAt(a).Equal(fetchedAt(b)) && eqPtr(a.Placeholder, b.Placeholder)
 }
 
 func eqPtr[T comparable](a, b *T) bool {

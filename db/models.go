@@ -134,6 +134,9 @@ type ImageState struct {
 	Attempts      int32      `bun:"attempts" json:"attempts"`
 	Error         *string    `bun:"error" json:"error"`
 	FetchedAt     *time.Time `bun:"fetched_at" json:"fetched_at"`
+	// Placeholder is the BlurHash of a cached image (docs/images.md), nil
+	// for a failed one and for outcomes published before placeholders.
+	Placeholder *string `bun:"placeholder" json:"placeholder,omitempty"`
 }
 
 // Image is one row of images.

@@ -137,8 +137,13 @@ func (s *Store) fail(op string, err error) error {
 		fieldErr   *FieldError
 		profileErr *ProfileError
 		runErr     *ActiveRunError
+		dbErr      *DatabaseError
 	)
 	switch {
+	case errors.As(err, &dbErr):
+		// A failure an inner operation reported already: one error naming
+		// both operations, with the driver's cause kept for the logs.
+		return &DatabaseError{Op: op + ": " + dbErr.Op, cause: dbErr.cause}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrTakenDown), errors.Is(err, ErrConflict), errors.Is(err, ErrVersionMismatch),
 		errors.Is(err, ErrInvalid), errors.As(err, &fieldErr), errors.As(err, &profileErr), errors.As(err, &runErr):
 		return fmt.Errorf("store: %s: %w", op, err)

@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"strconv"
 	"sync"
@@ -382,7 +383,26 @@ func (w *writer) image(sel ast.SelectionSet, img *model.Image) {
 			}
 			w.string(img.Status.String())
 		case "url":
-			w.optString(img.URL)
+			width, format, ok := w.imageArgs(f)
+			if !ok {
+				w.failed = true
+				return
+			}
+			url, err := img.URL(width, format)
+			if err != nil {
+				w.failed = true // the executor reports it
+				return
+			}
+			w.optString(url)
+		case "srcset":
+			_, format, ok := w.imageArgs(f)
+			if !ok {
+				w.failed = true
+				return
+			}
+			w.optString(img.Srcset(format))
+		case "placeholder":
+			w.optString(img.Placeholder)
 		case "contentType":
 			w.optString(img.ContentType)
 		case "contentSha256":
@@ -407,6 +427,42 @@ func (w *writer) image(sel ast.SelectionSet, img *model.Image) {
 			w.failed = true
 		}
 	})
+}
+
+// imageArgs reads the width and format arguments of Image.url and srcset,
+// literal or from variables; ok is false for a value the executor should
+// judge (it reports what is wrong with it).
+func (w *writer) imageArgs(f graphql.CollectedField) (width *int, format *model.ImageFormat, ok bool) {
+	if len(f.Arguments) == 0 {
+		return nil, nil, true
+	}
+	args := f.ArgumentMap(w.oc.Variables)
+	switch v := args["width"].(type) {
+	case nil:
+	case int64:
+		n := int(v)
+		width = &n
+	case json.Number:
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			return nil, nil, false
+		}
+		width = &n
+	default:
+		return nil, nil, false
+	}
+	switch v := args["format"].(type) {
+	case nil:
+	case string:
+		f := model.ImageFormat(v)
+		if !f.IsValid() {
+			return nil, nil, false
+		}
+		format = &f
+	default:
+		return nil, nil, false
+	}
+	return width, format, true
 }
 
 // Scalars, written as gqlgen's marshalers write them.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"marquee/auth"
 	"marquee/db"
 	"marquee/graph/generated"
+	"marquee/graph/model"
 	"marquee/internal/responsecache"
 )
 
@@ -41,6 +43,10 @@ type Options struct {
 	// https://cdn.example.test/images (default: the relative /images, where
 	// the image bytes handler is mounted).
 	ImagesURL string
+	// ImageWidths are the widths of image variants the image bytes handler
+	// renders: Image.url(width:) takes them, Image.srcset lists them.
+	// Empty: no variants.
+	ImageWidths []int
 	// Limiter is the per-client rate limit; nil turns it off. A refused
 	// request gets 429 with Retry-After and the code RATE_LIMITED.
 	Limiter *auth.Limiter
@@ -138,6 +144,11 @@ func (o *Options) withDefaults() {
 	}
 }
 
+// imageLinks are where Image.url and srcset point.
+func (o Options) imageLinks() model.ImageLinks {
+	return model.ImageLinks{Base: o.ImagesURL, Widths: slices.Sorted(slices.Values(o.ImageWidths))}
+}
+
 // NewHandler returns the GraphQL endpoint: GET for queries, POST with a JSON
 // body for queries and mutations. It reads the caller from the request
 // context (auth.Tokens.Middleware puts it there; without it every caller is
@@ -147,7 +158,7 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Store == nil {
 		panic("graph: NewHandler needs a Store")
 	}
-	cfg := generated.Config{Resolvers: &Resolver{store: opts.Store, logger: opts.Logger, imagesURL: opts.ImagesURL}}
+	cfg := generated.Config{Resolvers: &Resolver{store: opts.Store, logger: opts.Logger, imageLinks: opts.imageLinks()}}
 	setComplexity(&cfg.Complexity)
 	schema := generated.NewExecutableSchema(cfg)
 	srv := handler.New(schema)
@@ -240,6 +251,6 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), e.opts.Timeout)
 	defer cancel()
-	ctx = withLoaders(ctx, newLoaders(ctx, e.opts.Store, e.opts.ImagesURL))
+	ctx = withLoaders(ctx, newLoaders(ctx, e.opts.Store, e.opts.imageLinks()))
 	e.srv.ServeHTTP(w, r.WithContext(ctx))
 }

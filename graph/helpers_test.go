@@ -172,13 +172,15 @@ func decode[T any](t testing.TB, raw json.RawMessage) T {
 // Fixture: hand-made performers whose every filter and order has a known
 // answer. Feed ids are the names' positions in the NATO alphabet.
 var (
-	urlAlpha   = "https://ei.phncdn.com/pics/pornstars/000/000/001/(m=a)thumb_1.jpg"
-	urlBravo   = "https://ei.phncdn.com/pics/pornstars/000/000/002/(m=b)thumb_2.jpg"
-	urlDelta   = "https://ei.phncdn.com/pics/pornstars/000/000/004/(m=d)thumb_4.jpg"
-	hashAlpha  = db.URLHash(urlAlpha)
-	hashBravo  = db.URLHash(urlBravo)
-	hashDelta  = db.URLHash(urlDelta)
-	fixedEpoch = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	urlAlpha  = "https://ei.phncdn.com/pics/pornstars/000/000/001/(m=a)thumb_1.jpg"
+	urlBravo  = "https://ei.phncdn.com/pics/pornstars/000/000/002/(m=b)thumb_2.jpg"
+	urlDelta  = "https://ei.phncdn.com/pics/pornstars/000/000/004/(m=d)thumb_4.jpg"
+	hashAlpha = db.URLHash(urlAlpha)
+	// fixturePlaceholder is the BlurHash of the cached fixture image.
+	fixturePlaceholder = "TEHV6nWB2yk8pyo0adR*.7kCMdnj"
+	hashBravo          = db.URLHash(urlBravo)
+	hashDelta          = db.URLHash(urlDelta)
+	fixedEpoch         = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -243,7 +245,7 @@ func loadFixture(t testing.TB, s *db.Store) int64 {
 	err := s.UpsertImages(ctx, []db.ImageState{
 		{URLHash: hashAlpha, URL: urlAlpha, Status: db.ImageCached, ContentSHA256: ptr(strings.Repeat("ab", 32)),
 			ContentType: ptr("image/jpeg"), Bytes: ptr(int64(12345)), Width: ptr(int32(234)), Height: ptr(int32(344)),
-			Attempts: 1, FetchedAt: &fetched},
+			Attempts: 1, FetchedAt: &fetched, Placeholder: ptr(fixturePlaceholder)},
 		{URLHash: hashBravo, URL: urlBravo, Status: db.ImageFailed, Attempts: 5, Error: ptr("HTTP 404"), FetchedAt: &fetched},
 	})
 	if err != nil {

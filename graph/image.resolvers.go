@@ -19,7 +19,7 @@ func (r *queryResolver) Image(ctx context.Context, urlHash string) (*model.Image
 	}
 	row, err := r.store.Image(ctx, hash)
 	if err == nil {
-		return model.NewImage(r.imagesURL, hash, row.URL, &row.ImageState), nil
+		return model.NewImage(r.imageLinks, hash, row.URL, &row.ImageState), nil
 	}
 	if !errors.Is(err, db.ErrNotFound) {
 		return nil, err
@@ -32,5 +32,5 @@ func (r *queryResolver) Image(ctx context.Context, urlHash string) (*model.Image
 	if err != nil {
 		return nil, err
 	}
-	return model.NewImage(r.imagesURL, hash, url, nil), nil
+	return model.NewImage(r.imageLinks, hash, url, nil), nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"marquee/db"
+	"marquee/graph/model"
 )
 
 // loaders are the batch loaders of one request. A page of performers primes
@@ -28,11 +29,11 @@ type loaders struct {
 	mu   sync.Mutex
 	rows map[int64]*db.Pornstar // the performers primed, by id
 
-	imagesURL string
+	links model.ImageLinks
 }
 
-func newLoaders(ctx context.Context, store *db.Store, imagesURL string) *loaders {
-	l := &loaders{ctx: ctx, rows: make(map[int64]*db.Pornstar), imagesURL: imagesURL}
+func newLoaders(ctx context.Context, store *db.Store, links model.ImageLinks) *loaders {
+	l := &loaders{ctx: ctx, rows: make(map[int64]*db.Pornstar), links: links}
 	l.aliases = newBatch(func(ctx context.Context, ids []int64) (map[int64][]string, error) {
 		var rows map[int64][]db.Alias
 		var err error
@@ -104,7 +105,7 @@ func (l *loaders) Image(urlHash string) (*db.Image, error) {
 }
 
 // ImagesURL implements model.Relations.
-func (l *loaders) ImagesURL() string { return l.imagesURL }
+func (l *loaders) ImageLinks() model.ImageLinks { return l.links }
 
 // primePornstars tells the loaders about performers the response will show.
 func (l *loaders) primePornstars(rows ...*db.Pornstar) {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"marquee/db"
+	"marquee/graph/model"
 )
 
 // Resolver is the root of the resolvers: each one decodes its arguments,
@@ -12,6 +13,7 @@ import (
 type Resolver struct {
 	store  *db.Store
 	logger *slog.Logger
-	// imagesURL is the base of image URLs (Options.ImagesURL).
-	imagesURL string
+	// imageLinks are where images and their variants are served
+	// (Options.ImagesURL and ImageWidths).
+	imageLinks model.ImageLinks
 }

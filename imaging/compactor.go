@@ -93,6 +93,10 @@ type Config struct {
 	// (MARQUEE_IMAGES_MAX_PIXELS). Default 50,000,000: any real photo, but
 	// not a decompression bomb that claims 100,000 x 100,000.
 	MaxPixels int64
+	// Placeholder computes the placeholder of an image's bytes
+	// (variant.Placeholder, a BlurHash) once, when they are stored, for its
+	// outcome; an image it fails on is cached without one. Nil: none.
+	Placeholder func(original []byte) (string, error)
 	// MaxAttempts bounds the attempts at a URL that fails in a retried
 	// class (docs/images.md). Default 5.
 	MaxAttempts int

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"io"
 	"time"
 
 	"marquee/db"
@@ -42,7 +43,34 @@ func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db
 	outcome.Bytes = &got.bytes
 	width, height := int32(got.width), int32(got.height)
 	outcome.Width, outcome.Height = &width, &height
+	outcome.Placeholder = c.placeholder(contentSHA256)
 	return duplicate, nil
+}
+
+// placeholder is the placeholder of the stored bytes with this content
+// hash, or nil when there is no Config.Placeholder or it fails on them (a
+// page then paints its fallback, docs/images.md).
+func (c *Compactor) placeholder(contentSHA256 string) *string {
+	if c.cfg.Placeholder == nil {
+		return nil
+	}
+	file, err := Contents{Store: c.cfg.Files}.Open(context.Background(), contentSHA256)
+	if err != nil {
+		c.cfg.Logger.Warn("imaging: read stored bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
+		return nil
+	}
+	data, err := io.ReadAll(io.LimitReader(file, c.cfg.MaxBytes))
+	file.Close()
+	if err != nil {
+		c.cfg.Logger.Warn("imaging: read stored bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
+		return nil
+	}
+	placeholder, err := c.cfg.Placeholder(data)
+	if err != nil {
+		c.cfg.Logger.Info("imaging: no placeholder for an image", "content_sha256", contentSHA256, "err", err)
+		return nil
+	}
+	return &placeholder
 }
 
 // recorder writes the outcomes of fetches, group-committed:

@@ -14,6 +14,12 @@ type TakedownStore interface {
 	Takedowns(ctx context.Context) ([]db.Takedown, error)
 }
 
+// VariantRemover removes every variant rendered from the stored bytes with
+// one content hash (variant.Cache), when those bytes go.
+type VariantRemover interface {
+	RemoveVariants(ctx context.Context, contentSHA256 string) error
+}
+
 // Takedowns carries out operators' takedowns (docs/operations.md,
 // "Takedowns"): the store's record, which takes effect in every read path
 // and every later feed run at once, then the deletion of the stored bytes
@@ -22,6 +28,8 @@ type TakedownStore interface {
 type Takedowns struct {
 	Store TakedownStore
 	Files ObjectStore
+	// Variants, when set, removes the variants rendered from deleted files.
+	Variants VariantRemover
 	// Logger receives files that could not be deleted. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -39,6 +47,11 @@ func (t *Takedowns) TakeDown(ctx context.Context, in db.TakedownInput) (*db.Take
 		if err := removeContent(ctx, t.Files, content); err != nil {
 			t.logger().Error("imaging: takedown could not delete a file", "takedown", td.ID, "content_sha256", content, "error", err)
 			td.FilesNotDeleted = append(td.FilesNotDeleted, content)
+		}
+		if t.Variants != nil {
+			if err := t.Variants.RemoveVariants(ctx, content); err != nil {
+				t.logger().Error("imaging: takedown could not delete the variants of a file", "takedown", td.ID, "content_sha256", content, "error", err)
+			}
 		}
 	}
 	return td, nil

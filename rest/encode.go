@@ -152,6 +152,10 @@ func appendImage(dst []byte, img *imageJSON) []byte {
 	dst = appendOptString(dst, img.Error)
 	dst = append(dst, `,"fetched_at":`...)
 	dst = appendOptTime(dst, img.FetchedAt)
+	dst = append(dst, `,"srcset":`...)
+	dst = appendOptString(dst, img.Srcset)
+	dst = append(dst, `,"placeholder":`...)
+	dst = appendOptString(dst, img.Placeholder)
 	return append(dst, '}')
 }
 

@@ -48,6 +48,11 @@ type FilesOptions struct {
 	// Store and Content are required.
 	Store   FilesImageStore
 	Content FilesContent
+	// Variants renders the variants asked for with ?w= (and h=, format=)
+	// in the sizes of Widths; without it, or with no widths, every such
+	// request is refused with 400.
+	Variants FilesVariants
+	Widths   []int
 	// Logger receives internal errors (default: discarded).
 	Logger *slog.Logger
 }
@@ -65,7 +70,8 @@ const filesCacheControl = "public, max-age=31536000, immutable"
 // Content-Range: bytes */SIZE, a Range of another unit or invalid syntax is
 // ignored). Every refusal is a problem document. A hash that is not 64
 // lowercase hex digits is 400; an image that is unknown, pending or failed is
-// 404; one taken down is 451. The file read is chosen by the content hash recorded for the URL hash,
+// 404; one taken down is 451. With ?w= it serves a variant instead
+// (serveVariant). The file read is chosen by the content hash recorded for the URL hash,
 // never by anything in the request, so no request can read any other file.
 func NewFilesHandler(opts FilesOptions) (http.Handler, error) {
 	if opts.Store == nil || opts.Content == nil {
@@ -74,13 +80,19 @@ func NewFilesHandler(opts FilesOptions) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &filesHandler{store: opts.Store, content: opts.Content, log: opts.Logger}, nil
+	widths := opts.Widths
+	if opts.Variants == nil {
+		widths = nil
+	}
+	return &filesHandler{store: opts.Store, content: opts.Content, variants: opts.Variants, widths: widths, log: opts.Logger}, nil
 }
 
 type filesHandler struct {
-	store   FilesImageStore
-	content FilesContent
-	log     *slog.Logger
+	store    FilesImageStore
+	content  FilesContent
+	variants FilesVariants
+	widths   []int
+	log      *slog.Logger
 }
 
 func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -92,6 +104,11 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	urlHash := r.PathValue("url_hash")
 	if !db.IsSHA256Hex(urlHash) {
 		failParameters(w, r, []problemError{urlHashError})
+		return
+	}
+	variantReq, errs := readVariantRequest(r, h.widths)
+	if len(errs) > 0 {
+		failParameters(w, r, errs)
 		return
 	}
 	img, err := h.store.Image(r.Context(), urlHash)
@@ -108,6 +125,10 @@ func (h *filesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if img.Status != db.ImageCached || img.ContentSHA256 == nil || img.ContentType == nil {
 		fail(w, r, kindNotFound, "the image of this URL hash is "+img.Status+", not cached")
+		return
+	}
+	if variantReq.width > 0 {
+		h.serveVariant(w, r, img, variantReq)
 		return
 	}
 	file, err := h.content.Open(r.Context(), *img.ContentSHA256)

@@ -5,6 +5,7 @@ package rest
 // OpenAPI document, see contract_test.go), and real-format fixtures.
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,6 +25,7 @@ import (
 	"marquee/db"
 	"marquee/db/dbtest"
 	"marquee/imaging"
+	"marquee/imaging/variant"
 	"marquee/ingest/ingesttest"
 	"marquee/internal/samples"
 	"marquee/internal/testkit"
@@ -53,6 +55,10 @@ type apiOptions struct {
 	maxBody int64
 	// publicURL and imagesURL are Options.PublicURL and ImagesURL.
 	publicURL, imagesURL string
+	// renderBudget is the variant cache's Budget (default testRenderBudget).
+	renderBudget time.Duration
+	// files is the image store (default a new one).
+	files *imaging.FileStore
 }
 
 // testCORS is the CORS policy in front of every test API, as mountAPI puts
@@ -60,6 +66,13 @@ type apiOptions struct {
 var testCORS, _ = server.ParseCORSOrigins(testOrigin)
 
 const testOrigin = "https://www.example.test"
+
+// testPlaceholder is the placeholder of every image setImage caches.
+var testPlaceholder = "TEHV6nWB2yk8pyo0adR*.7kCMdnj"
+
+// testWidths are the widths of image variants of every test API: the
+// default of MARQUEE_IMAGES_WIDTHS.
+var testWidths = []int{64, 128, 256, 512, 1024}
 
 // forEachBackend runs fn on SQLite and on MySQL, each in a parallel subtest
 // with a fresh migrated database.
@@ -84,9 +97,12 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 	}
 	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	files, err := imaging.OpenFileStore(filepath.Join(t.TempDir(), "images"))
-	if err != nil {
-		t.Fatal(err)
+	files := o.files
+	if files == nil {
+		var err error
+		if files, err = imaging.OpenFileStore(filepath.Join(t.TempDir(), "images")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h := New(Options{
 		Store:        store,
@@ -96,8 +112,16 @@ func newTestAPI(t testing.TB, store *db.Store, o apiOptions) *testAPI {
 		MaxBodyBytes: o.maxBody,
 		PublicURL:    o.publicURL,
 		ImagesURL:    o.imagesURL,
+		ImageWidths:  testWidths,
 	})
-	images, err := NewFilesHandler(FilesOptions{Store: store, Content: imaging.Contents{Store: files}, Logger: logger})
+	variants, err := variant.NewCache(variant.Config{Index: store, Blobs: imaging.VariantObjects{Store: files},
+		Originals: func(c string) (io.ReadCloser, error) {
+			return imaging.Contents{Store: files}.Open(context.Background(), c)
+		}, MaxPixels: 50_000_000, Budget: cmp.Or(o.renderBudget, testRenderBudget), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := NewFilesHandler(FilesOptions{Store: store, Content: imaging.Contents{Store: files}, Variants: variants, Widths: testWidths, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +307,10 @@ type pornstarDoc struct {
 		URL     string `json:"url"`
 		URLHash string `json:"url_hash"`
 		Image   struct {
-			Status string  `json:"status"`
-			URL    *string `json:"url"`
+			Status      string  `json:"status"`
+			URL         *string `json:"url"`
+			Srcset      *string `json:"srcset"`
+			Placeholder *string `json:"placeholder"`
 		} `json:"image"`
 	} `json:"thumbnails"`
 	Version   int64      `json:"version"`
@@ -320,6 +346,7 @@ func (api *testAPI) setImage(url, status string) {
 		ct, size, w, h := "image/jpeg", int64(12345), int32(234), int32(344)
 		sum := strings.Repeat("ab", 32)
 		st.ContentType, st.Bytes, st.Width, st.Height, st.ContentSHA256 = &ct, &size, &w, &h, &sum
+		st.Placeholder = &testPlaceholder
 	} else {
 		msg := "HTTP 404"
 		st.Error = &msg
@@ -364,3 +391,8 @@ func (api *testAPI) create(body string) pornstarDoc {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testRenderBudget is the variant cache's budget in the tests: far above a
+// render on a machine busy with the whole suite, where an encoder's first
+// use (compiling it) alone can take seconds.
+const testRenderBudget = 2 * time.Minute

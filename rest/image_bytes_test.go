@@ -9,8 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"marquee/db"
+	"marquee/db/dbtest"
+	"marquee/demo"
+	"marquee/internal/testkit"
 )
 
 // TestImageBytes asks for image bytes as clients do, through the server's
@@ -124,4 +128,62 @@ func TestImageBytes(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestImageVariantBytes asks for variants as pages do, checked against the
+// OpenAPI document like TestImageBytes: a demo JPEG at an allowed width, its
+// conditional and range forms, a width not allowed, an original that does
+// not decode, and a render past its budget.
+func TestImageVariantBytes(t *testing.T) {
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			api := newTestAPI(t, testkit.OpenStore(t, b.URL(t)), apiOptions{})
+			photo := api.cacheImageBytes("https://ei.phncdn.com/pics/photo.jpg", "image/jpeg", demo.Image("/pics/photo.jpg"))
+			fake := api.cacheImageBytes("https://ei.phncdn.com/pics/fake.png", "image/png", []byte("\x89PNG\r\n\x1a\n not really a PNG"))
+			first := api.do(req{method: http.MethodGet, path: "/images/" + photo + "?w=64", headers: map[string]string{"Accept": "image/webp"}}).wantStatus(t, 200)
+			etag := first.header.Get("ETag")
+			for _, tc := range []struct {
+				name     string
+				method   string
+				path     string
+				headers  map[string]string
+				status   int
+				wantType string
+				problem  string
+			}{
+				{name: "negotiated", path: "/images/" + photo + "?w=64", headers: map[string]string{"Accept": "image/webp"}, status: 200, wantType: "image/webp"},
+				{name: "explicit AVIF", path: "/images/" + photo + "?w=128&format=avif", status: 200, wantType: "image/avif"},
+				{name: "HEAD", method: http.MethodHead, path: "/images/" + photo + "?w=64", headers: map[string]string{"Accept": "image/webp"}, status: 200, wantType: "image/webp"},
+				{name: "If-None-Match with the variant's ETag", path: "/images/" + photo + "?w=64", headers: map[string]string{"Accept": "image/webp", "If-None-Match": etag}, status: 304},
+				{name: "a range", path: "/images/" + photo + "?w=64", headers: map[string]string{"Accept": "image/webp", "Range": "bytes=0-3"}, status: 206, wantType: "image/webp"},
+				{name: "a width not allowed", path: "/images/" + photo + "?w=65", status: 400, problem: "invalid-parameter"},
+				{name: "an original that does not decode", path: "/images/" + fake + "?w=64", status: 422, problem: "unrenderable-image"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					method := tc.method
+					if method == "" {
+						method = http.MethodGet
+					}
+					r := api.do(req{method: method, path: tc.path, headers: tc.headers}).wantStatus(t, tc.status)
+					if tc.problem != "" {
+						r.wantProblem(t, tc.status, tc.problem)
+						return
+					}
+					if tc.status == 200 || tc.status == 206 {
+						if got := r.header.Get("Content-Type"); tc.status == 200 && got != tc.wantType {
+							t.Errorf("Content-Type %q, want %q", got, tc.wantType)
+						}
+					}
+				})
+			}
+
+			busy := newTestAPI(t, api.store, apiOptions{renderBudget: time.Nanosecond, files: api.files})
+			r := busy.do(req{method: http.MethodGet, path: "/images/" + photo + "?w=512&format=png"})
+			r.wantProblem(t, http.StatusServiceUnavailable, "render-busy")
+			if r.header.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After")
+			}
+		})
+	}
 }

@@ -26,7 +26,7 @@ func (a *api) getImage(w http.ResponseWriter, r *http.Request) {
 	img, err := a.store.Image(r.Context(), urlHash)
 	switch {
 	case err == nil:
-		a.writeJSON(w, r, http.StatusOK, newImageJSON(a.imagesURL, urlHash, img.URL, img), imageETag(img))
+		a.writeJSON(w, r, http.StatusOK, newImageJSON(a.imageLinks(), urlHash, img.URL, img), imageETag(img))
 	case errors.Is(err, db.ErrTakenDown):
 		fail(w, r, kindUnavailableLegal, "this image was taken down")
 	case errors.Is(err, db.ErrNotFound):
@@ -35,7 +35,7 @@ func (a *api) getImage(w http.ResponseWriter, r *http.Request) {
 			a.failStore(w, r, err)
 			return
 		}
-		a.writeJSON(w, r, http.StatusOK, newImageJSON(a.imagesURL, urlHash, sourceURL, nil), imageETag(nil))
+		a.writeJSON(w, r, http.StatusOK, newImageJSON(a.imageLinks(), urlHash, sourceURL, nil), imageETag(nil))
 	default:
 		a.failStore(w, r, err)
 	}

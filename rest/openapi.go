@@ -364,7 +364,8 @@ func filesPath() string {
 func imageBytesOp() obj {
 	cached := obj{"ETag": headerRef("ImageETag"), "Cache-Control": headerRef("ImageCacheControl")}
 	withBytes := func(extra obj) obj {
-		headers := obj{"Accept-Ranges": headerRef("AcceptRanges"), "X-Content-Type-Options": headerRef("NoSniff")}
+		headers := obj{"Accept-Ranges": headerRef("AcceptRanges"), "X-Content-Type-Options": headerRef("NoSniff"),
+			"Vary": obj{"description": "`Accept` on a variant whose format the Accept header chose.", "schema": obj{"type": "string"}}}
 		for k, v := range cached {
 			headers[k] = v
 		}
@@ -384,9 +385,24 @@ func imageBytesOp() obj {
 			"another is 412. `Range: bytes=...` is 206 with the ranges that overlap the image (several as " +
 			"multipart/byteranges), 416 with `Content-Range: bytes */SIZE` when none does; a Range of another unit " +
 			"or invalid syntax is ignored (200). An image that is unknown, pending or failed, or whose bytes are " +
-			"gone, is 404; one taken down is 451; its state is at " + BasePath + "/images/{url_hash}.",
-		"security":   []obj{{}},
-		"parameters": []obj{paramRef("IfNoneMatch"), paramRef("ImageIfMatch"), paramRef("Range"), paramRef("IfRange")},
+			"gone, is 404; one taken down is 451; its state is at " + BasePath + "/images/{url_hash}.\n\n" +
+			"With `w` it is a variant instead: the image resized to that width (or less, to fit `h`; never larger " +
+			"than the original), upright by its EXIF orientation, without metadata, the first frame of an animation, " +
+			"encoded as `format` or, without it, as the `Accept` header prefers (`image/avif`, then `image/webp`, " +
+			"else the original's format; GIF becomes PNG), with `Vary: Accept`. A variant is rendered once and " +
+			"kept; its ETag is the SHA-256 of its own bytes, with the same caching, conditional and range rules. " +
+			"A render that takes longer than its budget is 503 with `Retry-After`; an original that cannot be " +
+			"decoded is 422.",
+		"security": []obj{{}},
+		"parameters": []obj{
+			obj{"name": "w", "in": "query", "description": "Width of a variant, in pixels: one of the server's allowed widths " +
+				"(`MARQUEE_IMAGES_WIDTHS`, by default 64, 128, 256, 512, 1024); any other is 400.", "schema": obj{"type": "integer", "minimum": 1}},
+			obj{"name": "h", "in": "query", "description": "Bounding height of a variant, from the same list; needs `w`. The aspect ratio is kept.",
+				"schema": obj{"type": "integer", "minimum": 1}},
+			obj{"name": "format", "in": "query", "description": "Format of a variant; needs `w`. Without it, `Accept` decides.",
+				"schema": obj{"type": "string", "enum": []string{"avif", "webp", "jpeg", "png"}}},
+			paramRef("IfNoneMatch"), paramRef("ImageIfMatch"), paramRef("Range"), paramRef("IfRange"),
+		},
 		"responses": obj{
 			"200": obj{"description": "The image.", "headers": withBytes(nil), "content": image},
 			"206": obj{"description": "The ranges asked for: one part with Content-Range, or several as multipart/byteranges.",
@@ -398,7 +414,9 @@ func imageBytesOp() obj {
 			"412": respRef("PreconditionFailed"),
 			"451": respRef("UnavailableForLegalReasons"),
 			"416": respRef("RangeNotSatisfiable"),
+			"422": respRef("Unrenderable"),
 			"500": respRef("Internal"),
+			"503": respRef("RenderBusy"),
 		},
 	}
 }
@@ -630,8 +648,11 @@ func openAPIResponses() obj {
 		"UnsupportedMediaType": problem("The Content-Type is not accepted (unsupported-media-type).", obj{"Accept-Patch": obj{"schema": obj{"type": "string"}, "description": "On PATCH: the accepted media types."}}),
 		"ValidationFailed": problem("Well-formed JSON with wrong types, unknown or read-only members or invalid values "+
 			"(validation-failed); errors[].pointer names each member.", nil),
-		"RateLimited": problem("The caller's rate limit is spent (rate-limited).", obj{"Retry-After": headerRef("RetryAfter")}),
-		"Internal":    problem("The server failed (internal); the failure is logged, never described.", nil),
+		"RateLimited":  problem("The caller's rate limit is spent (rate-limited).", obj{"Retry-After": headerRef("RetryAfter")}),
+		"Internal":     problem("The server failed (internal); the failure is logged, never described.", nil),
+		"Unrenderable": problem("The original cannot be decoded for a variant (unrenderable-image); it is served without `w`.", nil),
+		"RenderBusy": problem("The variant was not rendered within its budget (render-busy); the render goes on, so a retry "+
+			"after Retry-After usually finds it.", obj{"Retry-After": headerRef("RetryAfter")}),
 	}
 }
 
@@ -838,7 +859,7 @@ func openAPISchemas() obj {
 		"ThumbnailUpdate": obj{"type": "object", "additionalProperties": false, "required": []string{"type", "url"},
 			"properties": thumbnailUpdateProps, "description": "A thumbnail as PUT and PATCH take it: image, as GET shows it, is ignored."},
 		"Image": obj{"type": "object", "additionalProperties": false,
-			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at"},
+			"required": []string{"url_hash", "status", "url", "source_url", "content_type", "content_sha256", "bytes", "width", "height", "attempts", "error", "fetched_at", "srcset", "placeholder"},
 			"properties": obj{
 				"url_hash":       obj{"type": "string", "pattern": sha256HexPattern},
 				"status":         obj{"type": "string", "enum": []string{db.ImagePending, db.ImageCached, db.ImageFailed}},
@@ -852,6 +873,11 @@ func openAPISchemas() obj {
 				"attempts":       obj{"type": "integer", "format": "int32"},
 				"error":          obj{"type": nullable("string"), "description": "Why the image failed."},
 				"fetched_at":     nullTimestamp,
+				"srcset": obj{"type": nullable("string"), "description": "For an img element's srcset, once cached: the variants at the " +
+					"server's allowed widths below the image's own (url?w=N Nw), then url at its width. Each variant's format follows " +
+					"the browser's Accept (AVIF, WebP, else the original's). Null while pending or failed, or when the server renders no variants."},
+				"placeholder": obj{"type": nullable("string"), "description": "A BlurHash of the cached image (docs/images.md, " +
+					"\"Placeholders\") to paint while it loads; null while pending or failed, and for images cached before placeholders."},
 			}},
 		"PornstarPage":   page("Pornstar"),
 		"PornstarFacets": facetsSchema(),

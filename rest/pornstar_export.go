@@ -67,7 +67,7 @@ func (a *api) exportPornstars(w http.ResponseWriter, r *http.Request) {
 			setExportHeaders(w)
 			w.WriteHeader(http.StatusOK)
 		}
-		children := &pornstarChildren{aliases: batch.Aliases, thumbs: batch.Thumbnails, images: batch.Images, imagesURL: a.imagesURL}
+		children := &pornstarChildren{aliases: batch.Aliases, thumbs: batch.Thumbnails, images: batch.Images, links: a.imageLinks()}
 		lines = lines[:0]
 		for i := range batch.Items {
 			p := newPornstarJSON(&batch.Items[i], children)

@@ -193,7 +193,7 @@ func (a *api) listThumbnails(w http.ResponseWriter, r *http.Request) {
 	}
 	body := thumbnailsJSON{Data: make([]thumbnailJSON, 0, len(thumbs[id]))}
 	for _, t := range thumbs[id] {
-		body.Data = append(body.Data, newThumbnailJSON(t, images, a.imagesURL))
+		body.Data = append(body.Data, newThumbnailJSON(t, images, a.imageLinks()))
 	}
 	a.writeJSON(w, r, http.StatusOK, body, "")
 }

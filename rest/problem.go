@@ -49,6 +49,8 @@ var (
 	kindValidation          = problemKind{"validation-failed", "Validation failed", http.StatusUnprocessableEntity}
 	kindRateLimited         = problemKind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
 	kindInternal            = problemKind{"internal", "Internal server error", http.StatusInternalServerError}
+	kindUnrenderable        = problemKind{"unrenderable-image", "The image cannot be rendered at another size", http.StatusUnprocessableEntity}
+	kindRenderBusy          = problemKind{"render-busy", "The image variant is not rendered yet", http.StatusServiceUnavailable}
 )
 
 // problemKinds lists every kind, for the OpenAPI document.
@@ -56,6 +58,7 @@ var problemKinds = []problemKind{
 	kindInvalidParameter, kindMalformedBody, kindUnauthenticated, kindForbidden, kindNotFound, kindTakenDown, kindUnavailableLegal,
 	kindMethodNotAllowed, kindConflict, kindFeedManaged, kindFeedRunActive, kindPrecondition,
 	kindBodyTooLarge, kindUnsupportedMedia, kindRangeNotSatisfiable, kindValidation, kindRateLimited, kindInternal,
+	kindUnrenderable, kindRenderBusy,
 }
 
 func (k problemKind) typeURI() string { return problemTypePrefix + k.slug }

@@ -51,6 +51,14 @@ func TestPublicURLs(t *testing.T) {
 					if len(again.Thumbnails) != 1 || again.Thumbnails[0].Image.URL == nil || *again.Thumbnails[0].Image.URL != wantImage {
 						t.Errorf("performer's image: %+v, want url %q", again.Thumbnails, wantImage)
 					}
+					// The 234-pixel-wide image: the allowed widths below it, then itself.
+					wantSrcset := wantImage + "?w=64 64w, " + wantImage + "?w=128 128w, " + wantImage + " 234w"
+					if got := again.Thumbnails[0].Image.Srcset; got == nil || *got != wantSrcset {
+						t.Errorf("srcset = %v, want %q", got, wantSrcset)
+					}
+					if got := again.Thumbnails[0].Image.Placeholder; got == nil || *got != testPlaceholder {
+						t.Errorf("placeholder = %v, want %q", got, testPlaceholder)
+					}
 					for _, path := range []string{fmt.Sprintf("/api/v1/pornstars/%d/thumbnails", p.ID), "/api/v1/images/" + hash, "/api/v1/pornstars/export"} {
 						body := string(api.get(path).wantStatus(t, http.StatusOK).body)
 						if !strings.Contains(body, `"url":"`+wantImage+`"`) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"marquee/db"
@@ -54,6 +55,11 @@ type imageJSON struct {
 	Attempts      int32      `json:"attempts"`
 	Error         *string    `json:"error"`
 	FetchedAt     *time.Time `json:"fetched_at"`
+	// Srcset lists the image's variants for an img element's srcset, null
+	// until it is cached.
+	Srcset *string `json:"srcset"`
+	// Placeholder is the BlurHash of a cached image (docs/images.md).
+	Placeholder *string `json:"placeholder"`
 }
 
 // aliasesJSON is the body of GET /pornstars/{id}/aliases.
@@ -86,17 +92,50 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
+// imageLinks are where image bytes and their variants are served.
+type imageLinks struct {
+	// base is the base of image URLs (Options.ImagesURL).
+	base string
+	// widths are the allowed widths of variants, ascending.
+	widths []int
+}
+
+func (a *api) imageLinks() imageLinks { return imageLinks{base: a.imagesURL, widths: a.imageWidths} }
+
+// srcset is the srcset of a cached image width pixels wide: its variants at
+// the allowed widths below its own, then the original at its width (no
+// variant is larger than the original). Each variant's format follows the
+// browser's Accept.
+func (l imageLinks) srcset(urlHash string, width *int32) *string {
+	if len(l.widths) == 0 || width == nil || *width <= 0 {
+		return nil
+	}
+	url := l.base + "/" + urlHash
+	var b strings.Builder
+	for _, w := range l.widths {
+		if w >= int(*width) {
+			break
+		}
+		b.WriteString(url + "?w=" + strconv.Itoa(w) + " " + strconv.Itoa(w) + "w, ")
+	}
+	b.WriteString(url + " " + strconv.Itoa(int(*width)) + "w")
+	out := b.String()
+	return &out
+}
+
 // newImageJSON shows the image of urlHash: img is its row, nil while the
-// image is pending; the bytes of a cached one are at imagesURL/urlHash.
-func newImageJSON(imagesURL, urlHash, sourceURL string, img *db.Image) imageJSON {
+// image is pending; the bytes of a cached one are at links.base/urlHash.
+func newImageJSON(links imageLinks, urlHash, sourceURL string, img *db.Image) imageJSON {
 	out := imageJSON{URLHash: urlHash, Status: db.ImagePending, SourceURL: sourceURL}
 	if img == nil {
 		return out
 	}
 	out.Status = img.Status
 	if img.Status == db.ImageCached {
-		url := imagesURL + "/" + urlHash
+		url := links.base + "/" + urlHash
 		out.URL = &url
+		out.Srcset = links.srcset(urlHash, img.Width)
+		out.Placeholder = img.Placeholder
 	}
 	out.ContentType, out.ContentSHA256, out.Bytes = img.ContentType, img.ContentSHA256, img.Bytes
 	out.Width, out.Height, out.Attempts, out.Error = img.Width, img.Height, img.Attempts, img.Error
@@ -104,14 +143,14 @@ func newImageJSON(imagesURL, urlHash, sourceURL string, img *db.Image) imageJSON
 	return out
 }
 
-func newThumbnailJSON(t db.Thumbnail, images map[string]db.Image, imagesURL string) thumbnailJSON {
+func newThumbnailJSON(t db.Thumbnail, images map[string]db.Image, links imageLinks) thumbnailJSON {
 	var img *db.Image
 	if row, ok := images[t.URLHash]; ok {
 		img = &row
 	}
 	return thumbnailJSON{
 		Type: t.Type, Width: t.Width, Height: t.Height, URL: t.URL, URLHash: t.URLHash,
-		Image: newImageJSON(imagesURL, t.URLHash, t.URL, img),
+		Image: newImageJSON(links, t.URLHash, t.URL, img),
 	}
 }
 
@@ -121,8 +160,8 @@ type pornstarChildren struct {
 	aliases map[int64][]db.Alias
 	thumbs  map[int64][]db.Thumbnail
 	images  map[string]db.Image
-	// imagesURL is the base of the image URLs (Options.ImagesURL).
-	imagesURL string
+	// links are where the images are served.
+	links imageLinks
 }
 
 // childrenReader loads the aliases and thumbnails of performers: through
@@ -161,7 +200,7 @@ func idsOf(rows []*db.Pornstar) []int64 {
 // children cache has the rows' versions); image states always fresh, with
 // one query (they change without a write to the performer).
 func (a *api) loadChildren(ctx context.Context, from childrenReader, rows []*db.Pornstar) (*pornstarChildren, error) {
-	c := &pornstarChildren{imagesURL: a.imagesURL}
+	c := &pornstarChildren{links: a.imageLinks()}
 	if len(rows) == 0 {
 		c.aliases, c.thumbs, c.images = map[int64][]db.Alias{}, map[int64][]db.Thumbnail{}, map[string]db.Image{}
 		return c, nil
@@ -208,7 +247,7 @@ func newPornstarJSON(p *db.Pornstar, c *pornstarChildren) pornstarJSON {
 		out.Aliases = append(out.Aliases, al.Alias)
 	}
 	for _, t := range c.thumbs[p.ID] {
-		out.Thumbnails = append(out.Thumbnails, newThumbnailJSON(t, c.images, c.imagesURL))
+		out.Thumbnails = append(out.Thumbnails, newThumbnailJSON(t, c.images, c.links))
 	}
 	return out
 }

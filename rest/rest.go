@@ -51,6 +51,10 @@ type Options struct {
 	// a slash, such as a CDN's https://cdn.example.test/images. Empty:
 	// /images, where NewFilesHandler is mounted, below PublicURL.
 	ImagesURL string
+	// ImageWidths are the widths of image variants the files handler
+	// renders (FilesOptions.Widths): cached images list them, up to their
+	// own width, in srcset. Empty: no srcset.
+	ImageWidths []int
 	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes); larger
 	// ones are answered 413.
 	MaxBodyBytes int64
@@ -77,6 +81,8 @@ type api struct {
 	// publicURL prefixes the paths of Location and Link ("" keeps them
 	// paths); imagesURL is the base of image URLs.
 	publicURL, imagesURL string
+	// imageWidths are Options.ImageWidths.
+	imageWidths []int
 
 	totals *totalCache
 }
@@ -104,7 +110,8 @@ func New(opts Options) http.Handler {
 		panic("rest: Options.Store and Options.Takedowns are required")
 	}
 	a := &api{store: opts.Store, takedowns: opts.Takedowns, log: opts.Logger, limiter: opts.Limiter, maxBody: opts.MaxBodyBytes,
-		publicURL: strings.TrimSuffix(opts.PublicURL, "/"), imagesURL: strings.TrimSuffix(opts.ImagesURL, "/")}
+		publicURL: strings.TrimSuffix(opts.PublicURL, "/"), imagesURL: strings.TrimSuffix(opts.ImagesURL, "/"),
+		imageWidths: slices.Clone(opts.ImageWidths)}
 	if a.imagesURL == "" {
 		a.imagesURL = a.publicURL + filesBase
 	}

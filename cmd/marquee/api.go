@@ -40,6 +40,7 @@ func apiCommand(ctx context.Context, args []string, env environment) int {
 	f.String(&cfg.KafkaBrokers, "kafka-brokers", "comma-separated Kafka `brokers`, only reported by /readyz")
 	cfg.declareKafkaSecurity(f)
 	cfg.declareAPI(f)
+	cfg.declareVariants(f, true)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
@@ -105,6 +106,10 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files imaging.Obj
 		return err
 	}
 	limiter := auth.NewLimiter(cfg.APIRateLimit)
+	variants, err := variantCache(cfg, store, files)
+	if err != nil {
+		return err
+	}
 	// CORS outside the tokens and the rate limit, which must never refuse
 	// a preflight: the browser would hide the refusal from the page. Both
 	// APIs' answers are compressed when the client asks; the playground
@@ -119,6 +124,7 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files imaging.Obj
 		Logger:        logger,
 		Introspection: cfg.GraphQLIntrospection,
 		ImagesURL:     cfg.imagesBase(),
+		ImageWidths:   cfg.ImagesWidths.ints(),
 		Limiter:       limiter,
 		Registerer:    srv.Registerer(),
 	})), responsecache.GraphQL, graph.DefaultMaxBodyBytes))))
@@ -129,13 +135,15 @@ func mountAPI(srv *server.Server, cfg Config, store *db.Store, files imaging.Obj
 		Store: store,
 		// The API deletes taken-down files where it may write the image
 		// store, and reports the files it could not delete otherwise.
-		Takedowns: &imaging.Takedowns{Store: store, Files: files, Logger: logger},
+		Takedowns: &imaging.Takedowns{Store: store, Files: files, Variants: variants, Logger: logger},
 		Logger:    logger,
 		Limiter:   limiter,
 		PublicURL: string(cfg.PublicURL),
 		ImagesURL: cfg.imagesBase(),
+		// Variants exist only where this process serves /images.
+		ImageWidths: cfg.ImagesWidths.ints(),
 	})), responsecache.REST, 0))))
-	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: imaging.Contents{Store: files}, Logger: logger})
+	images, err := rest.NewFilesHandler(rest.FilesOptions{Store: store, Content: imaging.Contents{Store: files}, Variants: variants, Widths: cfg.ImagesWidths.ints(), Logger: logger})
 	if err != nil {
 		return err
 	}

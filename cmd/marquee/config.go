@@ -145,6 +145,12 @@ type Config struct {
 	S3Endpoint, S3Region, S3AccessKeyID, S3SecretAccessKey string
 	S3PathStyle                                            bool
 	S3TLSCAFile                                            string
+	// ImagesWidths are the widths of image variants the API renders.
+	ImagesWidths widthList
+	// ImagesVariantsMaxBytes caps the stored variants' bytes.
+	ImagesVariantsMaxBytes byteSize
+	// ImagesRenders bounds the concurrent renders of one API process.
+	ImagesRenders int
 	// LogLevel is the least severe level logged.
 	LogLevel slog.Level
 	// LogFormat is text, json, or auto (text on a terminal, json otherwise).
@@ -215,6 +221,13 @@ func defaultConfig() Config {
 		ImagesMaxBytes: 10 << 20,
 		// 50 megapixels: any camera's photo, not a decompression bomb.
 		ImagesMaxPixels: 50_000_000,
+		// A list thumbnail, a card, and their 2x and 4x for retina
+		// screens: few enough that every variant of an image is cacheable.
+		ImagesWidths: "64,128,256,512,1024",
+		// 2 GiB: every allowed width in two formats for tens of thousands
+		// of thumbnails, a small share of a disk.
+		ImagesVariantsMaxBytes: 2 << 30,
+		ImagesRenders:          defaultImagesRenders(),
 		// None: the image URLs are third-party input, and non-public
 		// addresses are where the metadata service and the database live.
 		ImagesAllowNetworks:        "",

@@ -92,6 +92,7 @@ func newImageGC(cfg Config, store *db.Store, files imaging.ObjectStore, logger *
 	return &imaging.GC{
 		Store:     store,
 		Files:     files,
+		Variants:  variantRemover(store, files),
 		Grace:     time.Duration(cfg.ImagesGCGrace),
 		ClaimWait: gcClaimWait,
 		Poll:      time.Second,

@@ -15,6 +15,7 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/imaging"
+	"marquee/imaging/variant"
 	"marquee/ingest"
 )
 
@@ -253,6 +254,9 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 		PerHost:              cfg.ImagesPerHost,
 		MaxBytes:             int64(cfg.ImagesMaxBytes),
 		MaxPixels:            int64(cfg.ImagesMaxPixels),
+		Placeholder: func(original []byte) (string, error) {
+			return variant.Placeholder(original, int64(cfg.ImagesMaxPixels))
+		},
 		RetryCooldown:        cfg.ImagesRetryCooldown,
 		AllowNetworks:        cfg.ImagesAllowNetworks.prefixes(),
 		AllowPrivateNetworks: cfg.ImagesAllowPrivateNetworks,

@@ -72,6 +72,7 @@ func runFlags(cfg *Config) *flags {
 	cfg.declareImaging(f)
 	cfg.declareImagesGC(f, true)
 	cfg.declareAPI(f)
+	cfg.declareVariants(f, false)
 	cfg.declareHTTP(f)
 	cfg.declareLogging(f)
 	return f

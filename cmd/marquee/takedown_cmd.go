@@ -80,7 +80,7 @@ func takedownsOf(ctx context.Context, cfg Config) (*imaging.Takedowns, func(), e
 		database.Close()
 		return nil, nil, err
 	}
-	return &imaging.Takedowns{Store: store, Files: files}, func() { database.Close() }, nil
+	return &imaging.Takedowns{Store: store, Files: files, Variants: variantRemover(store, files)}, func() { database.Close() }, nil
 }
 
 func takedownPerformerCommand(ctx context.Context, args []string, env environment) int {

@@ -124,9 +124,11 @@ type ComplexityRoot struct {
 		Error         func(childComplexity int) int
 		FetchedAt     func(childComplexity int) int
 		Height        func(childComplexity int) int
+		Placeholder   func(childComplexity int) int
 		SourceURL     func(childComplexity int) int
+		Srcset        func(childComplexity int, format *model.ImageFormat) int
 		Status        func(childComplexity int) int
-		URL           func(childComplexity int) int
+		URL           func(childComplexity int, width *int, format *model.ImageFormat) int
 		URLHash       func(childComplexity int) int
 		Width         func(childComplexity int) int
 	}
@@ -652,12 +654,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Image.Height(childComplexity), true
+	case "Image.placeholder":
+		if e.ComplexityRoot.Image.Placeholder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Image.Placeholder(childComplexity), true
 	case "Image.sourceUrl":
 		if e.ComplexityRoot.Image.SourceURL == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Image.SourceURL(childComplexity), true
+	case "Image.srcset":
+		if e.ComplexityRoot.Image.Srcset == nil {
+			break
+		}
+
+		args, err := ec.field_Image_srcset_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Image.Srcset(childComplexity, args["format"].(*model.ImageFormat)), true
 	case "Image.status":
 		if e.ComplexityRoot.Image.Status == nil {
 			break
@@ -669,7 +688,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Image.URL(childComplexity), true
+		args, err := ec.field_Image_url_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Image.URL(childComplexity, args["width"].(*int), args["format"].(*model.ImageFormat)), true
 	case "Image.urlHash":
 		if e.ComplexityRoot.Image.URLHash == nil {
 			break
@@ -1373,8 +1397,25 @@ type Image {
   "Where the image comes from."
   sourceUrl: String!
   status: ImageStatus!
-  "Where Marquee serves the cached bytes (` + "`" + `/images/{urlHash}` + "`" + `); null unless CACHED."
-  url: String
+  """
+  Where Marquee serves the cached bytes (` + "`" + `/images/{urlHash}` + "`" + `); null unless CACHED. With ` + "`" + `width` + "`" + `, a variant
+  resized to that width (one of the server's allowed widths, ` + "`" + `MARQUEE_IMAGES_WIDTHS` + "`" + `; another is BAD_USER_INPUT;
+  never larger than the original) in ` + "`" + `format` + "`" + `, or without ` + "`" + `format` + "`" + ` in the format the browser's ` + "`" + `Accept` + "`" + ` prefers
+  (AVIF, WebP, else the original's). ` + "`" + `format` + "`" + ` needs ` + "`" + `width` + "`" + `.
+  """
+  url(width: Int, format: ImageFormat): String
+  """
+  For an img element's ` + "`" + `srcset` + "`" + `: the variants at the allowed widths below the image's own (` + "`" + `url?w=N Nw` + "`" + `), then
+  the original at its width; in ` + "`" + `format` + "`" + `, or without it as the browser's ` + "`" + `Accept` + "`" + ` prefers. Null unless CACHED,
+  or when the server renders no variants.
+  """
+  srcset(format: ImageFormat): String
+  """
+  A BlurHash (https://blurha.sh) of the cached image, to paint while the image loads: a few dozen characters that
+  decode to a blurred likeness. Null unless CACHED, and for images cached before placeholders; a performer with no
+  thumbnail has none either (docs/images.md says what to show then).
+  """
+  placeholder: String
   "The media type of the cached bytes, such as ` + "`" + `image/jpeg` + "`" + `."
   contentType: String
   "The lowercase hex SHA-256 of the cached bytes."
@@ -1406,6 +1447,14 @@ extend type Query {
   it has not been fetched yet; null when no thumbnail names it.
   """
   image(urlHash: String!): Image
+}
+
+"The formats of image variants."
+enum ImageFormat {
+  AVIF
+  WEBP
+  JPEG
+  PNG
 }
 `, BuiltIn: false},
 	{Name: "../pornstar.graphqls", Input: `"""
@@ -2077,6 +2126,10 @@ func (ec *executionContext) childFields_Image(ctx context.Context, field graphql
 		return ec.fieldContext_Image_status(ctx, field)
 	case "url":
 		return ec.fieldContext_Image_url(ctx, field)
+	case "srcset":
+		return ec.fieldContext_Image_srcset(ctx, field)
+	case "placeholder":
+		return ec.fieldContext_Image_placeholder(ctx, field)
 	case "contentType":
 		return ec.fieldContext_Image_contentType(ctx, field)
 	case "contentSha256":
@@ -2388,6 +2441,42 @@ func (ec *executionContext) field_FeedRun_rejects_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Image_srcset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "format",
+		func(ctx context.Context, v any) (*model.ImageFormat, error) {
+			return ec.unmarshalOImageFormat2ᚖmarqueeᚋgraphᚋmodelᚐImageFormat(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["format"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Image_url_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "width",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["width"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "format",
+		func(ctx context.Context, v any) (*model.ImageFormat, error) {
+			return ec.unmarshalOImageFormat2ᚖmarqueeᚋgraphᚋmodelᚐImageFormat(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["format"] = arg1
 	return args, nil
 }
 
@@ -4125,7 +4214,8 @@ func (ec *executionContext) _Image_url(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_Image_url(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.URL, nil
+			fc := graphql.GetFieldContext(ctx)
+			return obj.URL(fc.Args["width"].(*int), fc.Args["format"].(*model.ImageFormat))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4135,7 +4225,94 @@ func (ec *executionContext) _Image_url(ctx context.Context, field graphql.Collec
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Image_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Image_url(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Image",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Image_url_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Image_srcset(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Image_srcset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Srcset(fc.Args["format"].(*model.ImageFormat)), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Image_srcset(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Image",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Image_srcset_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Image_placeholder(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Image_placeholder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Placeholder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Image_placeholder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Image", field, false, false, "String")
 }
 
@@ -8749,6 +8926,16 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "srcset":
+			out.Values[i] = ec._Image_srcset(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "placeholder":
+			out.Values[i] = ec._Image_placeholder(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "contentType":
 			out.Values[i] = ec._Image_contentType(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -10536,6 +10723,22 @@ func (ec *executionContext) marshalOImage2ᚖmarqueeᚋgraphᚋmodelᚐImage(ctx
 		return graphql.Null
 	}
 	return ec._Image(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOImageFormat2ᚖmarqueeᚋgraphᚋmodelᚐImageFormat(ctx context.Context, v any) (*model.ImageFormat, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ImageFormat)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOImageFormat2ᚖmarqueeᚋgraphᚋmodelᚐImageFormat(ctx context.Context, sel ast.SelectionSet, v *model.ImageFormat) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {

@@ -185,31 +185,6 @@ type HistogramFacet struct {
 	Buckets []*HistogramBucket `json:"buckets"`
 }
 
-// An image URL and what Marquee knows of it.
-type Image struct {
-	// The lowercase hex SHA-256 of the source URL.
-	URLHash string `json:"urlHash"`
-	// Where the image comes from.
-	SourceURL string      `json:"sourceUrl"`
-	Status    ImageStatus `json:"status"`
-	// Where Marquee serves the cached bytes (`/images/{urlHash}`); null unless CACHED.
-	URL *string `json:"url,omitempty"`
-	// The media type of the cached bytes, such as `image/jpeg`.
-	ContentType *string `json:"contentType,omitempty"`
-	// The lowercase hex SHA-256 of the cached bytes.
-	ContentSha256 *string `json:"contentSha256,omitempty"`
-	// The size of the cached bytes.
-	Bytes  *int64 `json:"bytes,omitempty"`
-	Width  *int   `json:"width,omitempty"`
-	Height *int   `json:"height,omitempty"`
-	// How many fetches were made.
-	Attempts int `json:"attempts"`
-	// Why the image FAILED.
-	Error *string `json:"error,omitempty"`
-	// When the last fetch ended.
-	FetchedAt *time.Time `json:"fetchedAt,omitempty"`
-}
-
 // Writes. Every mutation needs `Authorization: Bearer <token>` with a write
 // token: without a valid token it fails with `UNAUTHENTICATED`, with a
 // read-only token with `FORBIDDEN`.
@@ -438,6 +413,66 @@ func (e *FeedRunStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e FeedRunStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The formats of image variants.
+type ImageFormat string
+
+const (
+	ImageFormatAvif ImageFormat = "AVIF"
+	ImageFormatWebp ImageFormat = "WEBP"
+	ImageFormatJpeg ImageFormat = "JPEG"
+	ImageFormatPng  ImageFormat = "PNG"
+)
+
+var AllImageFormat = []ImageFormat{
+	ImageFormatAvif,
+	ImageFormatWebp,
+	ImageFormatJpeg,
+	ImageFormatPng,
+}
+
+func (e ImageFormat) IsValid() bool {
+	switch e {
+	case ImageFormatAvif, ImageFormatWebp, ImageFormatJpeg, ImageFormatPng:
+		return true
+	}
+	return false
+}
+
+func (e ImageFormat) String() string {
+	return string(e)
+}
+
+func (e *ImageFormat) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ImageFormat(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ImageFormat", str)
+	}
+	return nil
+}
+
+func (e ImageFormat) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ImageFormat) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ImageFormat) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -17,8 +17,8 @@ type Relations interface {
 	Thumbnails(pornstarID int64) ([]db.Thumbnail, error)
 	// Image returns the image row of a URL hash, nil while it is pending.
 	Image(urlHash string) (*db.Image, error)
-	// ImagesURL is the base of the URLs of cached images (NewImage).
-	ImagesURL() string
+	// ImageLinks are where cached images and their variants are served (NewImage).
+	ImageLinks() ImageLinks
 }
 
 // Pornstar is a performer as the schema shows it: the store's row, with the
@@ -86,29 +86,27 @@ func (t *Thumbnail) Image() (*Image, error) {
 		return nil, err
 	}
 	if row == nil {
-		return NewImage(t.rel.ImagesURL(), t.URLHash, t.URL, nil), nil
+		return NewImage(t.rel.ImageLinks(), t.URLHash, t.URL, nil), nil
 	}
-	return NewImage(t.rel.ImagesURL(), t.URLHash, t.URL, &row.ImageState), nil
+	return NewImage(t.rel.ImageLinks(), t.URLHash, t.URL, &row.ImageState), nil
 }
 
 // NewImage translates an image row, or a pending image (row nil) known only
-// by its thumbnail's URL. The bytes of a cached image are at
-// imagesURL/urlHash: imagesURL is the relative /images where the image
-// handler serves them, or an absolute base in front of it (a CDN's).
-func NewImage(imagesURL, urlHash, sourceURL string, row *db.ImageState) *Image {
+// by its thumbnail's URL. The bytes of a cached image and its variants are
+// below links.Base.
+func NewImage(links ImageLinks, urlHash, sourceURL string, row *db.ImageState) *Image {
 	if row == nil {
-		return &Image{URLHash: urlHash, SourceURL: sourceURL, Status: ImageStatusPending}
+		return &Image{URLHash: urlHash, SourceURL: sourceURL, Status: ImageStatusPending, links: links}
 	}
 	img := &Image{
 		URLHash: row.URLHash, SourceURL: row.URL, ContentType: row.ContentType, ContentSha256: row.ContentSHA256,
 		Bytes: row.Bytes, Width: intPtr(row.Width), Height: intPtr(row.Height), Attempts: int(row.Attempts),
-		Error: row.Error, FetchedAt: row.FetchedAt,
+		Error: row.Error, FetchedAt: row.FetchedAt, links: links,
 	}
 	switch row.Status {
 	case db.ImageCached:
 		img.Status = ImageStatusCached
-		url := imagesURL + "/" + row.URLHash
-		img.URL = &url
+		img.Placeholder = row.Placeholder
 	case db.ImageFailed:
 		img.Status = ImageStatusFailed
 	default:
