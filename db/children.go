@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // pornstarChildren are the rows a performer owns besides its own.
@@ -249,9 +251,31 @@ func insertRows[T any](ctx context.Context, tx bun.Tx, rows []T, exclude ...stri
 		if len(exclude) > 0 {
 			q = q.ExcludeColumn(exclude...)
 		}
+		return execBulkInsert(ctx, tx, q)
+	})
+}
+
+// execBulkInsert runs q, an insert of many rows inside tx, whose failure
+// fails the whole transaction. On SQLite it runs as INSERT OR FAIL: a row
+// that breaks a constraint ends the statement and leaves the rows before it
+// to the transaction's rollback, which spares SQLite the statement journal
+// (a copy of every page the statement changes) it keeps to undo a
+// multi-row statement alone. Elsewhere q runs as it is.
+func execBulkInsert(ctx context.Context, tx bun.Tx, q *bun.InsertQuery) error {
+	if tx.Dialect().Name() != dialect.SQLite {
 		_, err := q.Exec(ctx)
 		return err
-	})
+	}
+	query, err := q.AppendQuery(q.DB().QueryGen(), nil)
+	if err != nil {
+		return err
+	}
+	rest, ok := bytes.CutPrefix(query, []byte("INSERT INTO "))
+	if !ok {
+		return fmt.Errorf("not a plain insert: %.40s", query)
+	}
+	_, err = tx.ExecContext(ctx, "INSERT OR FAIL INTO ?", bun.Safe(rest))
+	return err
 }
 
 func optInt(v *int32) string {
