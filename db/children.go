@@ -133,7 +133,7 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 		return a.PornstarID, strconv.Itoa(int(a.Position)) + "\x00" + a.Alias
 	})
 	delThumbs, insThumbs := diffRows(haveThumbs, wantThumbs, inWant, func(t Thumbnail) (int64, string) {
-		return t.PornstarID, fmt.Sprintf("%d\x00%s\x00%s\x00%s\x00%s\x00%s", t.Position, t.Type, optInt(t.Width), optInt(t.Height), t.URL, t.URLHash)
+		return t.PornstarID, strconv.Itoa(int(t.Position)) + "\x00" + t.Type + "\x00" + optInt(t.Width) + "\x00" + optInt(t.Height) + "\x00" + t.URL + "\x00" + t.URLHash
 	})
 	delTags, insTags := diffRows(haveTags, wantTags, inWant, func(t pornstarTag) (int64, string) {
 		return t.PornstarID, t.Attribute + "\x00" + t.Value
@@ -196,6 +196,9 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 // owners in want, by a content key: it returns the rows to delete and the
 // rows to insert. Rows that are equal are left alone.
 func diffRows[T any](have, want []T, owned func(int64) bool, key func(T) (int64, string)) (del, ins []T) {
+	if len(have) == 0 {
+		return nil, want // new performers: nothing to compare
+	}
 	type ownerKey struct {
 		owner int64
 		key   string
