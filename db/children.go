@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // pornstarChildren are the rows a performer owns besides its own.
@@ -131,7 +133,7 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 		return a.PornstarID, strconv.Itoa(int(a.Position)) + "\x00" + a.Alias
 	})
 	delThumbs, insThumbs := diffRows(haveThumbs, wantThumbs, inWant, func(t Thumbnail) (int64, string) {
-		return t.PornstarID, fmt.Sprintf("%d\x00%s\x00%s\x00%s\x00%s\x00%s", t.Position, t.Type, optInt(t.Width), optInt(t.Height), t.URL, t.URLHash)
+		return t.PornstarID, strconv.Itoa(int(t.Position)) + "\x00" + t.Type + "\x00" + optInt(t.Width) + "\x00" + optInt(t.Height) + "\x00" + t.URL + "\x00" + t.URLHash
 	})
 	delTags, insTags := diffRows(haveTags, wantTags, inWant, func(t pornstarTag) (int64, string) {
 		return t.PornstarID, t.Attribute + "\x00" + t.Value
@@ -194,6 +196,9 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 // owners in want, by a content key: it returns the rows to delete and the
 // rows to insert. Rows that are equal are left alone.
 func diffRows[T any](have, want []T, owned func(int64) bool, key func(T) (int64, string)) (del, ins []T) {
+	if len(have) == 0 {
+		return nil, want // new performers: nothing to compare
+	}
 	type ownerKey struct {
 		owner int64
 		key   string
@@ -249,9 +254,31 @@ func insertRows[T any](ctx context.Context, tx bun.Tx, rows []T, exclude ...stri
 		if len(exclude) > 0 {
 			q = q.ExcludeColumn(exclude...)
 		}
+		return execBulkInsert(ctx, tx, q)
+	})
+}
+
+// execBulkInsert runs q, an insert of many rows inside tx, whose failure
+// fails the whole transaction. On SQLite it runs as INSERT OR FAIL: a row
+// that breaks a constraint ends the statement and leaves the rows before it
+// to the transaction's rollback, which spares SQLite the statement journal
+// (a copy of every page the statement changes) it keeps to undo a
+// multi-row statement alone. Elsewhere q runs as it is.
+func execBulkInsert(ctx context.Context, tx bun.Tx, q *bun.InsertQuery) error {
+	if tx.Dialect().Name() != dialect.SQLite {
 		_, err := q.Exec(ctx)
 		return err
-	})
+	}
+	query, err := q.AppendQuery(q.DB().QueryGen(), nil)
+	if err != nil {
+		return err
+	}
+	rest, ok := bytes.CutPrefix(query, []byte("INSERT INTO "))
+	if !ok {
+		return fmt.Errorf("not a plain insert: %.40s", query)
+	}
+	_, err = tx.ExecContext(ctx, "INSERT OR FAIL INTO ?", bun.Safe(rest))
+	return err
 }
 
 func optInt(v *int32) string {

@@ -212,9 +212,14 @@ func openSQLite(opts Options) (*DB, error) {
 	// to the WAL and read them back before its commit; readers keep the
 	// default, as there may be many of them. The writer checkpoints once
 	// the WAL holds several batches, so that the index pages every batch
-	// touches are copied into the database once for several commits.
+	// touches are copied into the database once for several commits. Its
+	// temporary files live in memory: the statement journal of a multi-row
+	// insert into a table with a foreign key (the pages that statement
+	// changes, kept to undo it alone) is written and dropped within the
+	// statement, and through a file each of its pages cost a system call.
 	writePragmas := url.Values{"_pragma": append(slices.Clone(pragmas["_pragma"]),
-		fmt.Sprintf("cache_size(-%d)", sqliteWriterCacheKiB), fmt.Sprintf("wal_autocheckpoint(%d)", sqliteCheckpointPages))}
+		fmt.Sprintf("cache_size(-%d)", sqliteWriterCacheKiB), fmt.Sprintf("wal_autocheckpoint(%d)", sqliteCheckpointPages),
+		"temp_store(MEMORY)")}
 	writeDSN := "file:" + path + "?" + writePragmas.Encode() + "&_txlock=immediate&_time_format=sqlite&_timezone=UTC"
 	readDSN := "file:" + path + "?" + pragmas.Encode() + "&_query_only=1&_time_format=sqlite&_timezone=UTC"
 

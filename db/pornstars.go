@@ -114,8 +114,7 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 		// since they were read fails it (and the transaction runs again),
 		// where an upsert on MySQL would overwrite that writer's row.
 		if err := chunks(inserts, func(part []Pornstar) error {
-			_, err := tx.NewInsert().Model(&part).ExcludeColumn("id").Returning("NULL").Exec(ctx)
-			return err
+			return execBulkInsert(ctx, tx, tx.NewInsert().Model(&part).ExcludeColumn("id").Returning("NULL"))
 		}); err != nil {
 			return fmt.Errorf("insert pornstars: %w", err)
 		}

@@ -1,12 +1,11 @@
 package db
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ProfileSchemaVersion is the schema_version of the profiles this code writes.
@@ -34,28 +33,186 @@ type ProfileThumbnail struct {
 }
 
 // ComputeContentHash returns the lowercase hex SHA-256 of the canonical JSON
-// (sorted keys, no spaces, no HTML escaping) of p without content_hash.
+// (sorted keys at every level, no spaces, no HTML escaping, 64-bit numbers
+// exact, unknown as null) of p without content_hash: the bytes that
+// marshalling p, decoding it into maps and marshalling those again with
+// HTML escaping off would give, written directly.
 func (p Profile) ComputeContentHash() (string, error) {
-	p.ContentHash = ""
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return "", fmt.Errorf("db: content hash: %w", err)
-	}
-	var generic map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // 64-bit stats must not pass through float64
-	if err := dec.Decode(&generic); err != nil {
-		return "", fmt.Errorf("db: content hash: %w", err)
-	}
-	delete(generic, "content_hash")
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(generic); err != nil { // maps encode with sorted keys
-		return "", fmt.Errorf("db: content hash: %w", err)
-	}
-	sum := sha256.Sum256(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	buf := make([]byte, 0, 1024)
+	buf = appendCanonicalProfile(buf, &p)
+	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// appendCanonicalProfile appends the canonical JSON of p without
+// content_hash; its keys are written in sorted order.
+func appendCanonicalProfile(b []byte, p *Profile) []byte {
+	f := &p.PornstarFields
+	b = append(b, `{"age":`...)
+	b = appendOptInt(b, f.Age)
+	b = append(b, `,"aliases":`...)
+	b = appendStrings(b, p.Aliases)
+	b = append(b, `,"breast_size":`...)
+	b = appendOptInt(b, f.BreastSize)
+	b = append(b, `,"breast_type":`...)
+	b = appendOptString(b, f.BreastType)
+	b = append(b, `,"ethnicities":`...)
+	b = appendStrings(b, f.Ethnicities)
+	b = append(b, `,"feed_id":`...)
+	b = strconv.AppendInt(b, p.FeedID, 10)
+	b = append(b, `,"gender":`...)
+	b = appendOptString(b, f.Gender)
+	b = append(b, `,"hair_colors":`...)
+	b = appendStrings(b, f.HairColors)
+	b = append(b, `,"license":`...)
+	b = appendOptString(b, f.License)
+	b = append(b, `,"link":`...)
+	b = appendOptString(b, f.Link)
+	b = append(b, `,"monthly_searches":`...)
+	b = appendOptInt(b, f.MonthlySearches)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, f.Name)
+	b = append(b, `,"orientation":`...)
+	b = appendOptString(b, f.Orientation)
+	b = append(b, `,"piercings":`...)
+	b = appendOptBool(b, f.Piercings)
+	b = append(b, `,"premium_videos_count":`...)
+	b = appendOptInt(b, f.PremiumVideosCount)
+	b = append(b, `,"rank":`...)
+	b = appendOptInt(b, f.Rank)
+	b = append(b, `,"rank_premium":`...)
+	b = appendOptInt(b, f.RankPremium)
+	b = append(b, `,"rank_wl":`...)
+	b = appendOptInt(b, f.RankWL)
+	b = append(b, `,"schema_version":`...)
+	b = strconv.AppendInt(b, int64(p.SchemaVersion), 10)
+	b = append(b, `,"subscriptions":`...)
+	b = appendOptInt(b, f.Subscriptions)
+	b = append(b, `,"tattoos":`...)
+	b = appendOptBool(b, f.Tattoos)
+	b = append(b, `,"thumbnails":`...)
+	if p.Thumbnails == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range p.Thumbnails {
+			t := &p.Thumbnails[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"height":`...)
+			b = appendOptInt(b, t.Height)
+			b = append(b, `,"type":`...)
+			b = appendJSONString(b, t.Type)
+			b = append(b, `,"url":`...)
+			b = appendJSONString(b, t.URL)
+			b = append(b, `,"url_hash":`...)
+			b = appendJSONString(b, t.URLHash)
+			b = append(b, `,"width":`...)
+			b = appendOptInt(b, t.Width)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"videos_count":`...)
+	b = appendOptInt(b, f.VideosCount)
+	b = append(b, `,"views":`...)
+	b = appendOptInt(b, f.Views)
+	b = append(b, `,"white_label_video_count":`...)
+	b = appendOptInt(b, f.WhiteLabelVideoCount)
+	b = append(b, `,"wl_status":`...)
+	b = appendOptBool(b, f.WLStatus)
+	return append(b, '}')
+}
+
+func appendOptInt[T int32 | int64](b []byte, v *T) []byte {
+	if v == nil {
+		return append(b, "null"...)
+	}
+	return strconv.AppendInt(b, int64(*v), 10)
+}
+
+func appendOptBool(b []byte, v *bool) []byte {
+	if v == nil {
+		return append(b, "null"...)
+	}
+	return strconv.AppendBool(b, *v)
+}
+
+func appendOptString(b []byte, v *string) []byte {
+	if v == nil {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, *v)
+}
+
+func appendStrings[L ~[]string](b []byte, l L) []byte {
+	if l == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString appends s as encoding/json writes a string that went
+// through it twice (the second time without HTML escaping): quotes,
+// backslashes and control characters escaped, U+2028 and U+2029 escaped,
+// each invalid UTF-8 byte a literal U+FFFD, everything else as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, "\uFFFD"...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // URLHash is the key of an image URL everywhere in Marquee: the lowercase hex

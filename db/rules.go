@@ -218,8 +218,8 @@ func (r FieldRule) CheckList(path string, values []string) error {
 		return err
 	}
 	for i, v := range values {
-		if err := r.CheckItem(fmt.Sprintf("%s/%d", path, i), v); err != nil {
-			return err
+		if err := r.CheckItem(path, v); err != nil {
+			return atPath(err, fmt.Sprintf("%s/%d", path, i))
 		}
 	}
 	return nil
@@ -367,8 +367,8 @@ func ReplaceInvalid(p *Profile) []InvalidValue {
 		keep := true
 		for _, r := range ThumbnailRules {
 			slot := thumbnailSlot(&t, r.Name)
-			if err := r.checkSlot(fmt.Sprintf("%s/%d/%s", ThumbnailsRule.Name, i, r.Name), slot); err != nil {
-				note(err, valueOf(slot))
+			if err := r.checkSlot(r.Name, slot); err != nil {
+				note(atPath(err, fmt.Sprintf("%s/%d/%s", ThumbnailsRule.Name, i, r.Name)), valueOf(slot))
 				if r.Required {
 					keep = false
 					break
@@ -398,8 +398,8 @@ func replaceInvalidItems(r FieldRule, values []string, note func(error, any)) []
 	}
 	var kept []string
 	for i, v := range values {
-		if err := r.CheckItem(fmt.Sprintf("%s/%d", r.Name, i), v); err != nil {
-			note(err, v)
+		if err := r.CheckItem(r.Name, v); err != nil {
+			note(atPath(err, fmt.Sprintf("%s/%d", r.Name, i)), v)
 			if kept == nil {
 				kept = append(make([]string, 0, len(values)), values[:i]...)
 			}
@@ -465,17 +465,26 @@ func validateThumbnails(thumbs []ProfileThumbnail) error {
 	}
 	for i := range thumbs {
 		t := &thumbs[i]
-		at := fmt.Sprintf("%s/%d", ThumbnailsRule.Name, i)
 		for _, r := range ThumbnailRules {
-			if err := r.checkSlot(at+"/"+r.Name, thumbnailSlot(t, r.Name)); err != nil {
-				return err
+			if err := r.checkSlot(r.Name, thumbnailSlot(t, r.Name)); err != nil {
+				return atPath(err, fmt.Sprintf("%s/%d/%s", ThumbnailsRule.Name, i, r.Name))
 			}
 		}
 		if t.URLHash != "" && t.URLHash != URLHash(t.URL) {
-			return fieldError(at+"/url_hash", "does not match the URL")
+			return fieldError(fmt.Sprintf("%s/%d/url_hash", ThumbnailsRule.Name, i), "does not match the URL")
 		}
 	}
 	return nil
+}
+
+// atPath returns err, the *FieldError of a check made under a shorter
+// name, naming the value's full path instead: paths are built only for the
+// values refused.
+func atPath(err error, path string) error {
+	if fe, ok := err.(*FieldError); ok {
+		fe.Field = path
+	}
+	return err
 }
 
 func checkText(field, value string, max int) error {

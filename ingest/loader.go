@@ -126,11 +126,10 @@ func decodeProfileMessage(m bus.Message) (int64, *db.Profile, error) {
 	}
 	// A profile published before a field rule existed (a negative count)
 	// is loaded with that value unknown, as ingest publishes it today; the
-	// next feed run republishes it (its hash differs).
+	// next feed run republishes it (its hash differs). What is still
+	// invalid after that the store refuses (a *db.ProfileError), and
+	// HandleProfiles dead-letters it then: the profile is checked once.
 	db.ReplaceInvalid(&p)
-	if err := db.ValidateProfile(&p); err != nil {
-		return 0, nil, poison("invalid profile: %v", err)
-	}
 	return feedID, &p, nil
 }
 
