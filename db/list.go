@@ -231,14 +231,12 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	if err := validateFilter(&f); err != nil {
 		return 0, s.fail("count pornstars", err)
 	}
-	if _, searching := parseSearch(f.Q); searching {
-		if iq, ok := s.indexQueryOf(&f); ok {
-			snap, err := s.discoveryNow(ctx)
-			if err != nil {
-				return 0, s.fail("count pornstars", err)
-			}
-			return iq.count(snap), nil
+	if iq, ok := s.indexQueryOf(&f); ok {
+		snap, err := s.discoveryNow(ctx)
+		if err != nil {
+			return 0, s.fail("count pornstars", err)
 		}
+		return iq.count(snap), nil
 	}
 	q := s.db.R.NewSelect().Model((*Pornstar)(nil))
 	applyFilter(q, &f)
@@ -246,14 +244,11 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	return n, s.fail("count pornstars", err)
 }
 
-// fetchFromIndex answers a search (a list with q) from the discovery
-// index: the page's rows, as fetch reads them, and how many rows match.
-// total is -1 when the index cannot answer the plan (a filter or sort key
-// whose values it does not hold, or no q): the database answers it.
+// fetchFromIndex answers a list from the discovery index: the page's rows,
+// as fetch reads them, and how many rows match. total is -1 when the index
+// cannot answer the plan (a filter or sort key whose values it does not
+// hold): the database answers it.
 func (s *Store) fetchFromIndex(ctx context.Context, plan *listPlan) (rows []Pornstar, total int64, err error) {
-	if _, searching := parseSearch(plan.filter.Q); !searching {
-		return nil, -1, nil
-	}
 	iq, ok := s.indexQueryOf(&plan.filter)
 	if !ok {
 		return nil, -1, nil
