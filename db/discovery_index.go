@@ -218,6 +218,20 @@ func (s *Store) discoveryNow(ctx context.Context) (*discoverySnapshot, error) {
 	return s.discoveryAt(ctx, version)
 }
 
+// discoveryIfCurrent returns the index when it is at the data version a
+// read made now would see, nil when it would have to catch up first.
+func (s *Store) discoveryIfCurrent(ctx context.Context) (*discoverySnapshot, error) {
+	snap := s.discovery.current.Load()
+	if snap == nil {
+		return nil, nil
+	}
+	version, err := s.DataVersion(ctx)
+	if err != nil || snap.version < version {
+		return nil, err
+	}
+	return snap, nil
+}
+
 // refreshDiscovery reads the index at the data version of one read
 // transaction, starting from old (nil: from nothing).
 func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*discoverySnapshot, error) {

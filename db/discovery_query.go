@@ -26,6 +26,27 @@ type indexQuery struct {
 	// narrowing lists the i of those that do.
 	tests     []indexTest
 	narrowing []int
+	// filtered is whether a filter other than removed narrows.
+	filtered bool
+}
+
+// waitsForIndex reports whether the query is worth bringing the index up
+// to date for. A list without q or another filter than removed is walked
+// in order on an index of the database, which answers it about as fast as
+// the discovery index does: such a list uses the discovery index only when
+// it is current, so that it never waits for the index to catch up with a
+// feed run's writes.
+func (iq *indexQuery) waitsForIndex() bool {
+	return iq.search != nil || iq.filtered
+}
+
+// snapshotFor returns the index to answer iq from, nil when the database
+// answers it.
+func (s *Store) snapshotFor(ctx context.Context, iq *indexQuery) (*discoverySnapshot, error) {
+	if iq.waitsForIndex() {
+		return s.discoveryNow(ctx)
+	}
+	return s.discoveryIfCurrent(ctx)
 }
 
 // indexSearch is a q as the index compares it with search_text's lines.
@@ -104,6 +125,7 @@ func (s *Store) indexQueryOf(f *Filter) (*indexQuery, bool) {
 	for i, test := range iq.tests {
 		if test != nil {
 			iq.narrowing = append(iq.narrowing, i)
+			iq.filtered = iq.filtered || FilterFields[i].Kind != FilterRemoved
 		}
 	}
 	return iq, true
