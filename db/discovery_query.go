@@ -28,6 +28,29 @@ type indexQuery struct {
 	narrowing []int
 	// filtered is whether a filter other than removed narrows.
 	filtered bool
+	// tagValues are the tag filters' values, compared by code: each holds
+	// the codes of its values in the snapshot each reads.
+	tagValues []*tagValues
+}
+
+// tagValues are the values of one tag filter.
+type tagValues struct {
+	facet  int // FacetFields index
+	values []string
+	codes  []int32
+}
+
+// bind sets the codes of the tag filters' values in snap. Codes are never
+// reused, so a value without one in snap is held by none of its performers.
+func (iq *indexQuery) bind(snap *discoverySnapshot) {
+	for _, tv := range iq.tagValues {
+		tv.codes = tv.codes[:0]
+		for code, value := range snap.values[tv.facet] {
+			if slices.Contains(tv.values, value) {
+				tv.codes = append(tv.codes, int32(code))
+			}
+		}
+	}
 }
 
 // waitsForIndex reports whether the query is worth bringing the index up
@@ -120,7 +143,7 @@ func (s *Store) indexQueryOf(f *Filter) (*indexQuery, bool) {
 		if facet == nil {
 			return nil, false
 		}
-		iq.tests[i] = facetTest(ff, facet, f)
+		iq.tests[i] = iq.facetTest(ff, facet, f)
 	}
 	for i, test := range iq.tests {
 		if test != nil {
@@ -145,7 +168,7 @@ func removedTest(f *Filter) indexTest {
 }
 
 // facetTest is the filter ff of f over the values of its facet.
-func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
+func (iq *indexQuery) facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 	bit, slot := uint64(1)<<facet.index, facet.slot
 	switch ff.Kind {
 	case FilterTextList:
@@ -159,8 +182,15 @@ func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 			if len(keys) == 0 {
 				return nil // tagFilter does not narrow either
 			}
+			tv := &tagValues{facet: facet.index, values: keys}
+			iq.tagValues = append(iq.tagValues, tv)
 			return func(p *indexedPerformer) bool {
-				return p.facets.known&bit != 0 && slices.ContainsFunc(p.facets.tags[slot], func(v string) bool { return slices.Contains(keys, v) })
+				for _, code := range p.tagCodes[slot] {
+					if slices.Contains(tv.codes, code) {
+						return true
+					}
+				}
+				return false
 			}
 		}
 		values := *ff.texts(f)
@@ -187,6 +217,7 @@ func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 // matches: those are found by scanning the words of snap's chunks for the
 // words q's longest prefix starts, then checked by matches.
 func (iq *indexQuery) each(snap *discoverySnapshot, fn func(p *indexedPerformer)) {
+	iq.bind(snap)
 	if iq.search == nil {
 		for _, p := range snap.performers {
 			fn(p)
