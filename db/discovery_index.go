@@ -119,7 +119,7 @@ func (d *facetDictionary) encode(p *indexedPerformer) {
 type discoverySnapshot struct {
 	// version is the data version the snapshot shows (or a newer one).
 	version int64
-	// newest is the greatest updated_at read.
+	// newest is the greatest updated_at of the performers it shows.
 	newest time.Time
 	// performers in id order, and the sum of their versions.
 	performers []*indexedPerformer
@@ -218,6 +218,20 @@ func (s *Store) discoveryNow(ctx context.Context) (*discoverySnapshot, error) {
 	return s.discoveryAt(ctx, version)
 }
 
+// discoveryIfCurrent returns the index when it is at the data version a
+// read made now would see, nil when it would have to catch up first.
+func (s *Store) discoveryIfCurrent(ctx context.Context) (*discoverySnapshot, error) {
+	snap := s.discovery.current.Load()
+	if snap == nil {
+		return nil, nil
+	}
+	version, err := s.DataVersion(ctx)
+	if err != nil || snap.version < version {
+		return nil, err
+	}
+	return snap, nil
+}
+
 // refreshDiscovery reads the index at the data version of one read
 // transaction, starting from old (nil: from nothing).
 func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*discoverySnapshot, error) {
@@ -272,27 +286,47 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 			return nil, err
 		}
 	}
+	// The newest updated_at, one step of its index: the rows of the window
+	// are read without theirs.
+	var newest []time.Time
+	if err := tx.NewSelect().Table("pornstars").Column("updated_at").OrderExpr("updated_at DESC").Limit(1).
+		Scan(ctx, &newest); err != nil {
+		return nil, fmt.Errorf("read newest write: %w", err)
+	}
+	if len(newest) > 0 && newest[0].After(snap.newest) {
+		snap.newest = newest[0]
+	}
 	snap.version = version
 	snap.values = slices.Clone(s.discovery.dictionary.values)
 	return snap, nil
 }
 
-// versionedID is a row's id, version and updated_at.
+// versionedID is a row's id and version.
 type versionedID struct {
-	ID        int64     `bun:"id"`
-	Version   int64     `bun:"version"`
-	UpdatedAt time.Time `bun:"updated_at"`
+	ID, Version int64
 }
 
 // readVersions reads the version of every performer, or of those written
 // at or after since.
 func readVersions(ctx context.Context, idb bun.IDB, since *time.Time) ([]versionedID, error) {
-	var out []versionedID
-	q := idb.NewSelect().Table("pornstars").Column("id", "version", "updated_at")
+	q := idb.NewSelect().Table("pornstars").Column("id", "version")
 	if since != nil {
 		q.Where("updated_at >= ?", *since)
 	}
-	if err := q.Scan(ctx, &out); err != nil {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read versions: %w", err)
+	}
+	defer rows.Close()
+	var out []versionedID
+	for rows.Next() {
+		var r versionedID
+		if err := rows.Scan(&r.ID, &r.Version); err != nil {
+			return nil, fmt.Errorf("read versions: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read versions: %w", err)
 	}
 	return out, nil
@@ -301,17 +335,13 @@ func readVersions(ctx context.Context, idb bun.IDB, since *time.Time) ([]version
 // applyChanges returns old with the performers of rows whose version it
 // does not hold reloaded from idb.
 func (s *Store) applyChanges(ctx context.Context, idb bun.IDB, old *discoverySnapshot, rows []versionedID) (*discoverySnapshot, error) {
-	newest := old.newest
 	var reload []int64
 	for _, r := range rows {
-		if r.UpdatedAt.After(newest) {
-			newest = r.UpdatedAt
-		}
 		if p := old.find(r.ID); p == nil || p.version != r.Version {
 			reload = append(reload, r.ID)
 		}
 	}
-	snap := &discoverySnapshot{version: old.version, newest: newest}
+	snap := &discoverySnapshot{version: old.version, newest: old.newest}
 	if len(reload) == 0 {
 		snap.performers, snap.versionSum, snap.chunks = old.performers, old.versionSum, old.chunks
 		return snap, nil

@@ -102,10 +102,54 @@ func TestDiscoveryIndexAnswersAsTheDatabase(t *testing.T) {
 				compareFacets(t, indexed, plain, ft.filter)
 			})
 		}
+		// Lists without q: every sort key both ways, alone and before
+		// another, under each filter; the keys the index does not hold
+		// (name, times) and a filter it does not hold (updated_since) go
+		// to the database on both stores.
+		listFilters := append(filters[1:len(filters):len(filters)],
+			struct {
+				name   string
+				filter db.Filter
+			}{"no filter", db.Filter{}},
+			struct {
+				name   string
+				filter db.Filter
+			}{"updated since", db.Filter{HairColors: []string{"blonde"}, UpdatedSince: ptr(time.Now().Add(-time.Hour))}})
+		var listOrders [][]db.OrderKey
+		for _, field := range db.OrderFields {
+			if field == db.OrderRelevance {
+				continue
+			}
+			listOrders = append(listOrders, []db.OrderKey{{Field: field}}, []db.OrderKey{{Field: field, Desc: true}})
+		}
+		listOrders = append(listOrders, nil,
+			[]db.OrderKey{{Field: db.OrderBreastSize, Desc: true}, {Field: db.OrderAge}},
+			[]db.OrderKey{{Field: db.OrderAge}, {Field: db.OrderViews, Desc: true}, {Field: db.OrderRankWL}})
+		for _, ft := range listFilters {
+			for _, order := range listOrders {
+				t.Run(fmt.Sprintf("no q/%s/%v", ft.name, order), func(t *testing.T) {
+					comparePages(t, indexed, plain, ft.filter, order)
+				})
+			}
+			t.Run(ft.name+"/count without q", func(t *testing.T) {
+				got, err := indexed.Count(ctx, ft.filter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := plain.Count(ctx, ft.filter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("Count = %d, the database counts %d", got, want)
+				}
+			})
+		}
 		t.Run("after writes to the first and the last performers", func(t *testing.T) {
 			first, last := profiles[100], profiles[len(profiles)-1]
 			first.Name, last.Name = "Quentin Firstchunk", "Quentin Lastchunk"
 			first.Aliases = []string{"Zora Quell"}
+			first.Views, last.Views = ptr(int64(1<<40)), nil
 			for _, p := range []*db.Profile{&first, &last} {
 				var err error
 				if p.ContentHash, err = p.ComputeContentHash(); err != nil {
@@ -115,6 +159,9 @@ func TestDiscoveryIndexAnswersAsTheDatabase(t *testing.T) {
 			mustUpsert(t, indexed, first, last)
 			for _, q := range []string{"quentin", "qu", "zora", "a", strings.Fields(profiles[101].Name)[0]} {
 				comparePages(t, indexed, plain, db.Filter{Q: q}, nil)
+			}
+			for _, order := range [][]db.OrderKey{{{Field: db.OrderViews, Desc: true}}, {{Field: db.OrderViews}}} {
+				comparePages(t, indexed, plain, db.Filter{}, order)
 			}
 			page, err := indexed.List(ctx, db.Filter{Q: "quentin"}, nil, db.Page{})
 			if err != nil {

@@ -26,6 +26,50 @@ type indexQuery struct {
 	// narrowing lists the i of those that do.
 	tests     []indexTest
 	narrowing []int
+	// filtered is whether a filter other than removed narrows.
+	filtered bool
+	// tagValues are the tag filters' values, compared by code: each holds
+	// the codes of its values in the snapshot each reads.
+	tagValues []*tagValues
+}
+
+// tagValues are the values of one tag filter.
+type tagValues struct {
+	facet  int // FacetFields index
+	values []string
+	codes  []int32
+}
+
+// bind sets the codes of the tag filters' values in snap. Codes are never
+// reused, so a value without one in snap is held by none of its performers.
+func (iq *indexQuery) bind(snap *discoverySnapshot) {
+	for _, tv := range iq.tagValues {
+		tv.codes = tv.codes[:0]
+		for code, value := range snap.values[tv.facet] {
+			if slices.Contains(tv.values, value) {
+				tv.codes = append(tv.codes, int32(code))
+			}
+		}
+	}
+}
+
+// waitsForIndex reports whether the query is worth bringing the index up
+// to date for. A list without q or another filter than removed is walked
+// in order on an index of the database, which answers it about as fast as
+// the discovery index does: such a list uses the discovery index only when
+// it is current, so that it never waits for the index to catch up with a
+// feed run's writes.
+func (iq *indexQuery) waitsForIndex() bool {
+	return iq.search != nil || iq.filtered
+}
+
+// snapshotFor returns the index to answer iq from, nil when the database
+// answers it.
+func (s *Store) snapshotFor(ctx context.Context, iq *indexQuery) (*discoverySnapshot, error) {
+	if iq.waitsForIndex() {
+		return s.discoveryNow(ctx)
+	}
+	return s.discoveryIfCurrent(ctx)
 }
 
 // indexSearch is a q as the index compares it with search_text's lines.
@@ -99,11 +143,12 @@ func (s *Store) indexQueryOf(f *Filter) (*indexQuery, bool) {
 		if facet == nil {
 			return nil, false
 		}
-		iq.tests[i] = facetTest(ff, facet, f)
+		iq.tests[i] = iq.facetTest(ff, facet, f)
 	}
 	for i, test := range iq.tests {
 		if test != nil {
 			iq.narrowing = append(iq.narrowing, i)
+			iq.filtered = iq.filtered || FilterFields[i].Kind != FilterRemoved
 		}
 	}
 	return iq, true
@@ -123,7 +168,7 @@ func removedTest(f *Filter) indexTest {
 }
 
 // facetTest is the filter ff of f over the values of its facet.
-func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
+func (iq *indexQuery) facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 	bit, slot := uint64(1)<<facet.index, facet.slot
 	switch ff.Kind {
 	case FilterTextList:
@@ -137,8 +182,15 @@ func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 			if len(keys) == 0 {
 				return nil // tagFilter does not narrow either
 			}
+			tv := &tagValues{facet: facet.index, values: keys}
+			iq.tagValues = append(iq.tagValues, tv)
 			return func(p *indexedPerformer) bool {
-				return p.facets.known&bit != 0 && slices.ContainsFunc(p.facets.tags[slot], func(v string) bool { return slices.Contains(keys, v) })
+				for _, code := range p.tagCodes[slot] {
+					if slices.Contains(tv.codes, code) {
+						return true
+					}
+				}
+				return false
 			}
 		}
 		values := *ff.texts(f)
@@ -165,6 +217,7 @@ func facetTest(ff *FilterField, facet *FacetField, f *Filter) indexTest {
 // matches: those are found by scanning the words of snap's chunks for the
 // words q's longest prefix starts, then checked by matches.
 func (iq *indexQuery) each(snap *discoverySnapshot, fn func(p *indexedPerformer)) {
+	iq.bind(snap)
 	if iq.search == nil {
 		for _, p := range snap.performers {
 			fn(p)
