@@ -218,6 +218,14 @@ func (s *Store) discoveryNow(ctx context.Context) (*discoverySnapshot, error) {
 	return s.discoveryAt(ctx, version)
 }
 
+// WarmDiscovery builds the discovery index now, so that the first search,
+// facet request or filtered list after a start does not wait for it. The
+// APIs call it in the background when they start.
+func (s *Store) WarmDiscovery(ctx context.Context) error {
+	_, err := s.discoveryNow(ctx)
+	return err
+}
+
 // discoveryIfCurrent returns the index when it is at the data version a
 // read made now would see, nil when it would have to catch up first.
 func (s *Store) discoveryIfCurrent(ctx context.Context) (*discoverySnapshot, error) {

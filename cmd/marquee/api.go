@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"marquee/auth"
 	"marquee/db"
@@ -20,9 +21,10 @@ import (
 
 const apiAbout = `Serves the APIs: GraphQL at /graphql (and its playground at /playground
 while --graphql-introspection is on), REST at /api/v1 (its OpenAPI document at
-/api/v1/openapi.json), and the cached image bytes at /images/{url_hash} from
-DATA_DIR/images (the directory the compactors write, shared as a volume),
-next to /healthz, /readyz and /metrics.
+/api/v1/openapi.json), and the cached image bytes at /images/{url_hash} (and
+their variants) from the image store the compactors write (--images-store:
+DATA_DIR/images, another directory, or an S3 bucket), next to /healthz,
+/readyz and /metrics.
 Reads go to --db-replica while it keeps up with the primary, else to the
 primary; writes, and the answers of writes, use the primary. It needs no
 Kafka: a feed run triggered through the API is queued in the database for
@@ -84,9 +86,11 @@ func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environm
 	if err != nil {
 		return err
 	}
-	if err := mountAPI(srv, cfg, db.NewStore(database), files, logger, env, false); err != nil {
+	store := db.NewStore(database)
+	if err := mountAPI(srv, cfg, store, files, logger, env, false); err != nil {
 		return err
 	}
+	defer warmDiscovery(ctx, store, logger)()
 	if env.serverStarting != nil {
 		env.serverStarting(srv)
 	}
@@ -96,6 +100,29 @@ func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environm
 	}
 	logger.Info("marquee api stopped")
 	return nil
+}
+
+// warmDiscovery builds the store's discovery index in the background (see
+// db.Store.WarmDiscovery); the returned func stops the build and waits for
+// it, before the database closes.
+func warmDiscovery(ctx context.Context, store *db.Store, logger *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		started := time.Now()
+		if err := store.WarmDiscovery(ctx); err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("the discovery index was not built at start; the first search builds it", "err", err)
+			}
+			return
+		}
+		logger.Debug("discovery index built", "took", time.Since(started))
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // mountAPI mounts the GraphQL and REST APIs, the playground and the image

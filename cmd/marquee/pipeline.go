@@ -243,17 +243,17 @@ func startImaging(ctx context.Context, cfg Config, store *db.Store, k *kafkaSide
 		tempDir = cfg.imagesTempDir()
 	}
 	icfg := imaging.Config{
-		TempDir:              tempDir,
-		Store:                store,
-		Publisher:            k.writer,
-		Files:                files,
-		Kafka:                k.cluster,
-		Logger:               logger,
-		UserAgent:            "Marquee/" + readBuildInfo().Version,
-		Workers:              cfg.ImagesWorkers,
-		PerHost:              cfg.ImagesPerHost,
-		MaxBytes:             int64(cfg.ImagesMaxBytes),
-		MaxPixels:            int64(cfg.ImagesMaxPixels),
+		TempDir:   tempDir,
+		Store:     store,
+		Publisher: k.writer,
+		Files:     files,
+		Kafka:     k.cluster,
+		Logger:    logger,
+		UserAgent: "Marquee/" + readBuildInfo().Version,
+		Workers:   cfg.ImagesWorkers,
+		PerHost:   cfg.ImagesPerHost,
+		MaxBytes:  int64(cfg.ImagesMaxBytes),
+		MaxPixels: int64(cfg.ImagesMaxPixels),
 		Placeholder: func(original []byte) (string, error) {
 			return variant.Placeholder(original, int64(cfg.ImagesMaxPixels))
 		},

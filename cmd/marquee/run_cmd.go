@@ -152,6 +152,7 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 		stopWork()
 		return err
 	}
+	defer warmDiscovery(workCtx, store, logger)()
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(workCtx) }()
 	defer func() { err = errors.Join(err, <-schedDone) }()
