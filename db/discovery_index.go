@@ -309,6 +309,15 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 	return snap, nil
 }
 
+// valuesOf returns the values numbered for FacetFields[facet] (value i has
+// code i); none before the index met a value of any facet.
+func (snap *discoverySnapshot) valuesOf(facet int) []string {
+	if facet >= len(snap.values) {
+		return nil
+	}
+	return snap.values[facet]
+}
+
 // versionedID is a row's id and version.
 type versionedID struct {
 	ID, Version int64

@@ -386,3 +386,27 @@ func TestDiscoveryIndexSeesWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscoveryIndexWithoutTagValues: before any performer has a tag value
+// (hair colour, ethnicity...), a tag filter and the facets of tags answer
+// as for values nobody has: nothing matches, nothing is counted.
+func TestDiscoveryIndexWithoutTagValues(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		if _, err := s.Create(ctx, db.PornstarInput{PornstarFields: db.PornstarFields{Name: "No Tags Yet"}}); err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.List(ctx, db.Filter{HairColors: []string{"blonde", "red"}}, nil, db.Page{First: 20, WithTotal: true})
+		if err != nil || len(page.Items) != 0 || page.Total != 0 {
+			t.Fatalf("hair_color=blonde,red: %+v, %v; want no performer", page, err)
+		}
+		facets, err := s.Facets(ctx, db.Filter{}, []string{"hair_color", "ethnicity"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if facets.Total != 1 {
+			t.Errorf("facets total %d, want 1", facets.Total)
+		}
+	})
+}

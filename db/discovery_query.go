@@ -45,7 +45,7 @@ type tagValues struct {
 func (iq *indexQuery) bind(snap *discoverySnapshot) {
 	for _, tv := range iq.tagValues {
 		tv.codes = tv.codes[:0]
-		for code, value := range snap.values[tv.facet] {
+		for code, value := range snap.valuesOf(tv.facet) {
 			if slices.Contains(tv.values, value) {
 				tv.codes = append(tv.codes, int32(code))
 			}
@@ -547,7 +547,7 @@ type indexTally struct {
 func newIndexTally(snap *discoverySnapshot, ff *FacetField) *indexTally {
 	t := &indexTally{field: ff, bit: 1 << ff.index, min: math.MaxInt64, max: math.MinInt64}
 	if ff.Kind == FacetValues {
-		t.counts = make([]int64, len(snap.values[ff.index]))
+		t.counts = make([]int64, len(snap.valuesOf(ff.index)))
 	} else {
 		t.counts = make([]int64, len(ff.Edges))
 	}
