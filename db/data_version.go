@@ -32,7 +32,24 @@ type dataVersionState struct {
 	readAt  time.Time
 	atWrite int64 // writes when value was read
 	valid   bool
+
+	// Reads of the row are shared: next collects the callers that arrive
+	// while another read is in flight, and is read once that one ends.
+	readMu sync.Mutex
+	next   *versionRead
+	last   *versionRead // the read started last; nil or done when next starts
 }
+
+// versionRead is one read of the version row, shared by every caller that
+// arrived before it started.
+type versionRead struct {
+	done  chan struct{}
+	value int64
+	err   error
+}
+
+// versionReadTimeout bounds one shared read, whatever its callers' contexts.
+const versionReadTimeout = 30 * time.Second
 
 // SetDataVersionMaxAge lets DataVersion reuse a read of the version for up
 // to maxAge (default 0: every call reads it). This Store's own writes end
@@ -59,10 +76,9 @@ func (s *Store) DataVersion(ctx context.Context) (int64, error) {
 		v.mu.Unlock()
 	}
 	readAt := time.Now()
-	var value int64
-	err := s.db.R.NewSelect().Table("data_version").Column("version").Where("id = 1").Scan(ctx, &value)
+	value, err := s.sharedVersionRead(ctx)
 	if err != nil {
-		return 0, s.fail("read data version", err)
+		return 0, err
 	}
 	if v.maxAge > 0 {
 		v.mu.Lock()
@@ -72,6 +88,49 @@ func (s *Store) DataVersion(ctx context.Context) (int64, error) {
 		v.mu.Unlock()
 	}
 	return value, nil
+}
+
+// sharedVersionRead reads the version row, or joins a read that has not
+// started yet: many concurrent callers (every request of a busy API asks)
+// cost one read at a time instead of one each. A read shared this way
+// starts after every caller that shares it arrived, so it returns what a
+// read of the caller's own would: never a version older than one committed
+// before the call.
+func (s *Store) sharedVersionRead(ctx context.Context) (int64, error) {
+	v := &s.version
+	v.readMu.Lock()
+	r := v.next
+	if r == nil {
+		r = &versionRead{done: make(chan struct{})}
+		v.next = r
+		previous := v.last
+		v.last = r
+		go s.runVersionRead(r, previous)
+	}
+	v.readMu.Unlock()
+	select {
+	case <-r.done:
+		return r.value, r.err
+	case <-ctx.Done():
+		return 0, s.fail("read data version", ctx.Err())
+	}
+}
+
+// runVersionRead waits for the read before r to end, closes r to new
+// callers and reads.
+func (s *Store) runVersionRead(r, previous *versionRead) {
+	if previous != nil {
+		<-previous.done
+	}
+	v := &s.version
+	v.readMu.Lock()
+	v.next = nil
+	v.readMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), versionReadTimeout)
+	defer cancel()
+	err := s.db.R.NewSelect().Table("data_version").Column("version").Where("id = 1").Scan(ctx, &r.value)
+	r.err = s.fail("read data version", err)
+	close(r.done)
 }
 
 // bumpDataVersion increments the data version inside tx: the last statement

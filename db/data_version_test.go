@@ -2,6 +2,9 @@ package db_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +70,70 @@ func TestDataVersionFollowsWrites(t *testing.T) {
 				}
 				before, _ = reader.DataVersion(ctx)
 			}
+		})
+	}
+}
+
+// TestDataVersionSharedReadsAreFresh: concurrent callers share reads of
+// the version row, yet none is answered a version older than one committed
+// before its call began, while another process's store writes throughout.
+func TestDataVersionSharedReadsAreFresh(t *testing.T) {
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			url := b.URL(t)
+			writer, reader := testkit.OpenStore(t, url), testkit.OpenStore(t, url)
+			ctx := context.Background()
+			var committed atomic.Int64 // a version known committed
+			var writes atomic.Int64
+			const wantWrites = 30
+			stop := make(chan struct{})
+			var writing sync.WaitGroup
+			writing.Add(1)
+			go func() {
+				defer writing.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := writer.Create(ctx, db.PornstarInput{PornstarFields: db.PornstarFields{Name: fmt.Sprintf("Fresh %d", i)}}); err != nil {
+						t.Error(err)
+						return
+					}
+					v, err := writer.DataVersion(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					committed.Store(v)
+					writes.Add(1)
+				}
+			}()
+			var readers sync.WaitGroup
+			for range 16 {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					for writes.Load() < wantWrites {
+						floor := committed.Load()
+						got, err := reader.DataVersion(ctx)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if got < floor {
+							t.Errorf("DataVersion = %d after version %d was committed", got, floor)
+							return
+						}
+					}
+				}()
+			}
+			readers.Wait()
+			close(stop)
+			writing.Wait()
+
 		})
 	}
 }
