@@ -88,7 +88,8 @@ func FakeS3Behind(t testing.TB, wrap func(http.Handler) http.Handler) S3 {
 // MinIO starts a real MinIO server (the minio binary on the PATH) on
 // 127.0.0.1 with a fresh data directory and the bucket "marquee-images",
 // for the length of the test. Without the binary the test is skipped,
-// unless MARQUEE_TEST_MINIO=required (CI, where .ci/run installs it).
+// unless MARQUEE_TEST_MINIO=required (for a machine where MinIO must be
+// tested; .ci/run does not build it, README "Tests" says why).
 func MinIO(t testing.TB) S3 {
 	t.Helper()
 	bin, err := exec.LookPath("minio")
