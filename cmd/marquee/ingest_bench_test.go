@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -253,12 +252,48 @@ func runMarquee(ctx context.Context, tb testing.TB, binary string, args ...strin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	res := processResult{err: err, stdout: stdout.String(), stderr: stderr.String(), wall: time.Since(start)}
-	if cmd.ProcessState != nil {
-		if usage, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			res.maxRSS = usage.Maxrss // KiB on Linux
+	if err := cmd.Start(); err != nil {
+		return processResult{err: err}
+	}
+	// The peak is read from the process's own memory map (VmHWM), which
+	// starts at its exec: the rusage of a child started by vfork also counts
+	// the parent's pages it ran on before the exec, here the benchmark's own.
+	var peak atomic.Int64
+	polled := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(polled)
+		ticker := time.NewTicker(20 * time.Millisecond)
+		defer ticker.Stop()
+		for {
+			if kib, ok := peakRSS(cmd.Process.Pid); ok && kib > peak.Load() {
+				peak.Store(kib)
+			}
+			select {
+			case <-exited:
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(exited)
+	<-polled
+	res := processResult{err: err, stdout: stdout.String(), stderr: stderr.String(), wall: time.Since(start), maxRSS: peak.Load()}
+	return res
+}
+
+// peakRSS reads the peak resident set (KiB) of the running process pid.
+func peakRSS(pid int) (int64, bool) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kib, err == nil
 		}
 	}
-	return res
+	return 0, false
 }
