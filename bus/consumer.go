@@ -214,17 +214,39 @@ func (c *Consumer) Stats() ConsumerStats {
 // errAbandoned marks a batch dropped uncommitted at shutdown; the group delivers it again.
 var errAbandoned = errors.New("batch abandoned at shutdown")
 
+// begin starts the consumer's only run (Run or RunFlow): its logger, its
+// reader and dead-letter writer, and what closes them.
+func (c *Consumer) begin() (logger *slog.Logger, reader *kafka.Reader, deadLetters DeadLetterPublisher, closeAll func(), err error) {
+	if !c.started.CompareAndSwap(false, true) {
+		return nil, nil, nil, nil, errors.New("bus: consumer: Run called twice")
+	}
+	logger = c.cfg.Logger.With("topic", c.cfg.Topic, "group", c.cfg.GroupID)
+	reader, deadLetters, closeAll, err = c.open(logger)
+	return logger, reader, deadLetters, closeAll, err
+}
+
+// fetchFailed handles a fetch that brought nothing: a closed reader ends
+// the run with an error; any other failure is counted, logged and retried
+// after a back-off. retry is false when the run ends (fatal says why, nil
+// when ctx ended during the back-off).
+func (c *Consumer) fetchFailed(ctx context.Context, err error, failures *int, logger *slog.Logger) (retry bool, fatal error) {
+	if errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("bus: consumer of %s: reader closed", c.cfg.Topic)
+	}
+	c.fetchErrors.Add(1)
+	delay := c.backoff(*failures)
+	*failures++
+	logger.Warn("bus: fetch failed; retrying", "err", err, "in", delay)
+	return sleep(ctx, delay), nil
+}
+
 // Run joins the group and handles batches until ctx is cancelled. Then it stops fetching, lets
 // the in-flight Handler finish (for up to ShutdownGrace), commits what was applied, leaves the
 // group and returns nil. A batch whose Handler has not succeeded by then stays uncommitted and
 // is delivered again to the next member. Broker errors are logged, counted and retried, never
 // returned; Run returns an error only when called twice or when its reader was closed under it.
 func (c *Consumer) Run(ctx context.Context, handle Handler) error {
-	if !c.started.CompareAndSwap(false, true) {
-		return errors.New("bus: consumer: Run called twice")
-	}
-	logger := c.cfg.Logger.With("topic", c.cfg.Topic, "group", c.cfg.GroupID)
-	reader, deadLetters, closeAll, err := c.open(logger)
+	logger, reader, deadLetters, closeAll, err := c.begin()
 	if err != nil {
 		return err
 	}
@@ -239,15 +261,9 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 			return nil
 		}
 		if len(batch) == 0 {
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("bus: consumer of %s: reader closed", c.cfg.Topic)
-			}
-			c.fetchErrors.Add(1)
-			delay := c.backoff(fetchFailures)
-			fetchFailures++
-			logger.Warn("bus: fetch failed; retrying", "err", err, "in", delay)
-			if !sleep(ctx, delay) {
-				return nil
+			retry, fatal := c.fetchFailed(ctx, err, &fetchFailures, logger)
+			if !retry {
+				return fatal
 			}
 			continue
 		}

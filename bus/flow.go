@@ -2,9 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -40,11 +37,7 @@ type MessageHandler func(ctx context.Context, msg Message) (dead error, err erro
 // RunFlow returns an error only when called twice (or after Run) or when its reader was
 // closed under it.
 func (c *Consumer) RunFlow(ctx context.Context, handle MessageHandler) error {
-	if !c.started.CompareAndSwap(false, true) {
-		return errors.New("bus: consumer: Run called twice")
-	}
-	logger := c.cfg.Logger.With("topic", c.cfg.Topic, "group", c.cfg.GroupID)
-	reader, deadLetters, closeAll, err := c.open(logger)
+	logger, reader, deadLetters, closeAll, err := c.begin()
 	if err != nil {
 		return err
 	}
@@ -104,15 +97,9 @@ func (c *Consumer) dispatch(ctx context.Context, reader *kafka.Reader, tracker *
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("bus: consumer of %s: reader closed", c.cfg.Topic)
-			}
-			c.fetchErrors.Add(1)
-			delay := c.backoff(fetchFailures)
-			fetchFailures++
-			logger.Warn("bus: fetch failed; retrying", "err", err, "in", delay)
-			if !sleep(ctx, delay) {
-				return nil
+			retry, fatal := c.fetchFailed(ctx, err, &fetchFailures, logger)
+			if !retry {
+				return fatal
 			}
 			continue
 		}
