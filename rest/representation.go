@@ -6,10 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
-	"strings"
 	"time"
 
 	"marquee/db"
+	"marquee/imaging/variant"
 )
 
 // pornstarJSON is a performer as the API shows it: the profile fields of
@@ -110,16 +110,7 @@ func (l imageLinks) srcset(urlHash string, width *int32) *string {
 	if len(l.widths) == 0 || width == nil || *width <= 0 {
 		return nil
 	}
-	url := l.base + "/" + urlHash
-	var b strings.Builder
-	for _, w := range l.widths {
-		if w >= int(*width) {
-			break
-		}
-		b.WriteString(url + "?w=" + strconv.Itoa(w) + " " + strconv.Itoa(w) + "w, ")
-	}
-	b.WriteString(url + " " + strconv.Itoa(int(*width)) + "w")
-	out := b.String()
+	out := variant.Srcset(l.base+"/"+urlHash, int(*width), l.widths, "")
 	return &out
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"marquee/imaging/variant"
 )
 
 // Image is an image URL and what Marquee knows of it. url and srcset are
@@ -67,25 +69,11 @@ func (i *Image) Srcset(format *ImageFormat) *string {
 	if i.Status != ImageStatusCached || len(i.links.Widths) == 0 || i.Width == nil || *i.Width <= 0 {
 		return nil
 	}
-	url := i.links.Base + "/" + i.URLHash
-	var b strings.Builder
-	for _, w := range i.links.Widths {
-		if w >= *i.Width {
-			break
-		}
-		b.WriteString(url + "?w=" + strconv.Itoa(w) + formatParam(format) + " " + strconv.Itoa(w) + "w, ")
+	name := ""
+	if format != nil {
+		name = strings.ToLower(format.String())
 	}
-	switch {
-	case format == nil:
-		b.WriteString(url + " " + strconv.Itoa(*i.Width) + "w")
-	default:
-		// The smallest allowed width not below the original's renders the
-		// original's size; without one, the widths below are all there is.
-		if at := slices.IndexFunc(i.links.Widths, func(w int) bool { return w >= *i.Width }); at >= 0 {
-			b.WriteString(url + "?w=" + strconv.Itoa(i.links.Widths[at]) + formatParam(format) + " " + strconv.Itoa(*i.Width) + "w")
-		}
-	}
-	out := strings.TrimSuffix(b.String(), ", ")
+	out := variant.Srcset(i.links.Base+"/"+i.URLHash, *i.Width, i.links.Widths, name)
 	return &out
 }
 
