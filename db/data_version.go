@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -18,23 +17,10 @@ import (
 // cache of answers keyed by the version is never older than what a read on
 // that handle would return.
 
-// dataVersionState is the Store's last read of the version.
+// dataVersionState shares the Store's reads of the version: next collects
+// the callers that arrive while another read is in flight, and is read once
+// that one ends.
 type dataVersionState struct {
-	// maxAge is how long a read of the version is reused; 0 reads it on
-	// every call.
-	maxAge time.Duration
-	// writes counts the bumping transactions this Store committed: a read
-	// taken before the last of them is never reused.
-	writes atomic.Int64
-
-	mu      sync.Mutex
-	value   int64
-	readAt  time.Time
-	atWrite int64 // writes when value was read
-	valid   bool
-
-	// Reads of the row are shared: next collects the callers that arrive
-	// while another read is in flight, and is read once that one ends.
 	readMu sync.Mutex
 	next   *versionRead
 	last   *versionRead // the read started last; nil or done when next starts
@@ -51,52 +37,15 @@ type versionRead struct {
 // versionReadTimeout bounds one shared read, whatever its callers' contexts.
 const versionReadTimeout = 30 * time.Second
 
-// SetDataVersionMaxAge lets DataVersion reuse a read of the version for up
-// to maxAge (default 0: every call reads it). This Store's own writes end
-// the reuse at once; other processes' writes show after at most maxAge.
-// Call it before the Store is used.
-func (s *Store) SetDataVersionMaxAge(maxAge time.Duration) {
-	s.version.maxAge = maxAge
-}
-
 // DataVersion returns the version of the data behind the read handle: it
 // changes with every committed write of any Store on the database (see
 // above), and reads made after it returned see at least that version's
-// data. It is cheap: one read of one row by primary key.
+// data. It is cheap: one read of one row by primary key, shared with
+// concurrent callers: many callers (every request of a busy API asks) cost
+// one read at a time instead of one each. A shared read starts after every
+// caller that shares it arrived, so it returns what a read of the caller's
+// own would: never a version older than one committed before the call.
 func (s *Store) DataVersion(ctx context.Context) (int64, error) {
-	v := &s.version
-	writes := v.writes.Load()
-	if v.maxAge > 0 {
-		v.mu.Lock()
-		if v.valid && v.atWrite == writes && time.Since(v.readAt) < v.maxAge {
-			value := v.value
-			v.mu.Unlock()
-			return value, nil
-		}
-		v.mu.Unlock()
-	}
-	readAt := time.Now()
-	value, err := s.sharedVersionRead(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if v.maxAge > 0 {
-		v.mu.Lock()
-		if !v.valid || v.readAt.Before(readAt) {
-			v.value, v.readAt, v.atWrite, v.valid = value, readAt, writes, true
-		}
-		v.mu.Unlock()
-	}
-	return value, nil
-}
-
-// sharedVersionRead reads the version row, or joins a read that has not
-// started yet: many concurrent callers (every request of a busy API asks)
-// cost one read at a time instead of one each. A read shared this way
-// starts after every caller that shares it arrived, so it returns what a
-// read of the caller's own would: never a version older than one committed
-// before the call.
-func (s *Store) sharedVersionRead(ctx context.Context) (int64, error) {
 	v := &s.version
 	v.readMu.Lock()
 	r := v.next
