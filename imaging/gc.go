@@ -37,10 +37,10 @@ type GCStore interface {
 type GC struct {
 	Store GCStore
 	Files ObjectStore
-	// Variants, when set, removes the variants rendered from deleted
+	// Variants, when set, forgets the variants rendered from deleted
 	// files (their bookkeeping; their objects go with the original's
 	// variants prefix).
-	Variants VariantRemover
+	Variants VariantRecords
 	// Grace is how long unused bytes are kept.
 	Grace time.Duration
 	// Apply deletes; without it the collector only reports (it still notes
@@ -212,8 +212,8 @@ func (g *GC) delete(ctx context.Context, report *GCReport, cutoff time.Time) err
 				g.Logger.Error("imaging gc: could not delete the variants of deleted bytes", "content_sha256", f.ContentSHA256, "err", rmErr)
 			}
 			if g.Variants != nil {
-				if rmErr := g.Variants.RemoveVariants(ctx, f.ContentSHA256); rmErr != nil {
-					g.Logger.Error("imaging gc: could not delete the variants of deleted bytes", "content_sha256", f.ContentSHA256, "err", rmErr)
+				if rmErr := g.Variants.ForgetVariants(ctx, f.ContentSHA256); rmErr != nil {
+					g.Logger.Error("imaging gc: could not forget the variants of deleted bytes", "content_sha256", f.ContentSHA256, "err", rmErr)
 				}
 			}
 			continue

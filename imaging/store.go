@@ -31,6 +31,7 @@ func storeSlots(cfg Config) int {
 // most storeSlots at once, and makes outcome the cached outcome they
 // are. It reports whether identical bytes were stored already.
 func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db.ImageState) (duplicate bool, err error) {
+	placeholder := c.placeholder(got.file)
 	c.storing <- struct{}{}
 	contentSHA256, duplicate, err := got.file.commit(ctx, c.cfg.Files, got.contentType)
 	<-c.storing
@@ -43,26 +44,27 @@ func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db
 	outcome.Bytes = &got.bytes
 	width, height := int32(got.width), int32(got.height)
 	outcome.Width, outcome.Height = &width, &height
-	outcome.Placeholder = c.placeholder(contentSHA256)
+	outcome.Placeholder = placeholder
 	return duplicate, nil
 }
 
-// placeholder is the placeholder of the stored bytes with this content
-// hash, or nil when there is no Config.Placeholder or it fails on them (a
-// page then paints its fallback, docs/images.md).
-func (c *Compactor) placeholder(contentSHA256 string) *string {
+// placeholder is the placeholder of the downloaded bytes, read from their
+// temporary file before it is stored (the same bytes the store keeps), or
+// nil when there is no Config.Placeholder or it fails on them (a page then
+// paints its fallback, docs/images.md).
+func (c *Compactor) placeholder(file *pendingFile) *string {
 	if c.cfg.Placeholder == nil {
 		return nil
 	}
-	file, err := Contents{Store: c.cfg.Files}.Open(context.Background(), contentSHA256)
+	contentSHA256 := file.contentHash()
+	f, err := file.rewind()
 	if err != nil {
-		c.cfg.Logger.Warn("imaging: read stored bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
+		c.cfg.Logger.Warn("imaging: read downloaded bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
 		return nil
 	}
-	data, err := io.ReadAll(io.LimitReader(file, c.cfg.MaxBytes))
-	file.Close()
+	data, err := io.ReadAll(io.LimitReader(f, c.cfg.MaxBytes))
 	if err != nil {
-		c.cfg.Logger.Warn("imaging: read stored bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
+		c.cfg.Logger.Warn("imaging: read downloaded bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
 		return nil
 	}
 	placeholder, err := c.cfg.Placeholder(data)

@@ -14,10 +14,11 @@ type TakedownStore interface {
 	Takedowns(ctx context.Context) ([]db.Takedown, error)
 }
 
-// VariantRemover removes every variant rendered from the stored bytes with
-// one content hash (variant.Cache), when those bytes go.
-type VariantRemover interface {
-	RemoveVariants(ctx context.Context, contentSHA256 string) error
+// VariantRecords forgets the records of every variant rendered from the
+// stored bytes with one content hash (variant.Remover), when those bytes
+// go; their variants namespace goes with them.
+type VariantRecords interface {
+	ForgetVariants(ctx context.Context, contentSHA256 string) error
 }
 
 // Takedowns carries out operators' takedowns (docs/operations.md,
@@ -28,8 +29,8 @@ type VariantRemover interface {
 type Takedowns struct {
 	Store TakedownStore
 	Files ObjectStore
-	// Variants, when set, removes the variants rendered from deleted files.
-	Variants VariantRemover
+	// Variants, when set, forgets the variants rendered from deleted files.
+	Variants VariantRecords
 	// Logger receives files that could not be deleted. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -49,8 +50,8 @@ func (t *Takedowns) TakeDown(ctx context.Context, in db.TakedownInput) (*db.Take
 			td.FilesNotDeleted = append(td.FilesNotDeleted, content)
 		}
 		if t.Variants != nil {
-			if err := t.Variants.RemoveVariants(ctx, content); err != nil {
-				t.logger().Error("imaging: takedown could not delete the variants of a file", "takedown", td.ID, "content_sha256", content, "error", err)
+			if err := t.Variants.ForgetVariants(ctx, content); err != nil {
+				t.logger().Error("imaging: takedown could not forget the variants of a file", "takedown", td.ID, "content_sha256", content, "error", err)
 			}
 		}
 	}

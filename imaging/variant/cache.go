@@ -335,29 +335,54 @@ func (r Remover) forget(ctx context.Context, keys []string) error {
 }
 
 // RemoveVariants removes every variant of the original with this content
-// hash, for a takedown or the garbage collection of the original. A render
-// of the original that finishes afterwards stores its variant again; no
-// route serves it (the original's URL hashes are gone or taken down), and
-// eviction takes it in time.
+// hash. A render of the original that finishes afterwards stores its
+// variant again; no route serves it (the original's URL hashes are gone or
+// taken down), and eviction takes it in time.
 func (r Remover) RemoveVariants(ctx context.Context, contentSHA256 string) error {
+	keys, err := r.keysOf(ctx, contentSHA256)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	return r.forget(ctx, keys)
+}
+
+// ForgetVariants removes the records of every variant of the original with
+// this content hash, for a takedown or the garbage collection of the
+// original, which delete its variants' blobs with it (the variants
+// namespace of imaging.VariantPrefix). A render of the original that
+// finishes afterwards records its variant again, and eviction takes it in
+// time.
+func (r Remover) ForgetVariants(ctx context.Context, contentSHA256 string) error {
+	keys, err := r.keysOf(ctx, contentSHA256)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	return r.Index.DeleteImageVariants(ctx, keys)
+}
+
+// keysOf lists the keys of the recorded variants of an original.
+func (r Remover) keysOf(ctx context.Context, contentSHA256 string) ([]string, error) {
 	rows, err := r.Index.ImageVariantsOf(ctx, contentSHA256)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys := make([]string, 0, len(rows))
 	for _, row := range rows {
 		keys = append(keys, row.Key)
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	return r.forget(ctx, keys)
+	return keys, nil
 }
 
 // RemoveVariants removes every variant of the original with this content
 // hash (Remover.RemoveVariants).
 func (c *Cache) RemoveVariants(ctx context.Context, contentSHA256 string) error {
 	return c.remover().RemoveVariants(ctx, contentSHA256)
+}
+
+// ForgetVariants removes the records of every variant of the original with
+// this content hash (Remover.ForgetVariants).
+func (c *Cache) ForgetVariants(ctx context.Context, contentSHA256 string) error {
+	return c.remover().ForgetVariants(ctx, contentSHA256)
 }
 
 func (c *Cache) remover() Remover { return Remover{Index: c.cfg.Index, Blobs: c.cfg.Blobs} }
