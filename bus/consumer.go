@@ -372,28 +372,9 @@ func (c *Consumer) process(ctx context.Context, reader *kafka.Reader, deadLetter
 	}
 
 	if len(dead) > 0 {
-		letters := deadLetterMessages(dead, time.Now())
-		topic := DeadLetterTopic(c.cfg.Topic)
-		for attempt := 0; ; attempt++ {
-			err := deadLetters.PublishDeadLetters(handlerCtx, topic, letters...)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("%w: dead letters: %w", errAbandoned, err)
-			}
-			c.retries.Add(1)
-			delay := c.backoff(attempt)
-			logger.Warn("bus: dead-letter publish failed; retrying", "attempt", attempt+1, "in", delay, "err", err)
-			if !sleep(ctx, delay) {
-				return fmt.Errorf("%w: dead letters: %w", errAbandoned, err)
-			}
+		if err := c.publishDeadLetters(ctx, handlerCtx, deadLetters, dead, logger); err != nil {
+			return fmt.Errorf("%w: dead letters: %w", errAbandoned, err)
 		}
-		for _, letter := range dead {
-			logger.Warn("bus: dead-lettered", "partition", letter.Message.Partition,
-				"offset", letter.Message.Offset, "key", letter.Message.Key, "err", letter.Err)
-		}
-		c.deadLettered.Add(int64(len(dead)))
 	}
 
 	c.batches.Add(1)
@@ -407,6 +388,34 @@ func (c *Consumer) process(ctx context.Context, reader *kafka.Reader, deadLetter
 		logger.Error("bus: commit failed; the batch will be delivered again after a rebalance or restart",
 			"messages", len(batch), "first_offset", first.Offset, "last_offset", last.Offset, "err", err)
 	}
+	return nil
+}
+
+// publishDeadLetters publishes dead until it succeeds and counts them. It returns the last
+// publish error when ctx ended first: nothing counts as dead-lettered then.
+func (c *Consumer) publishDeadLetters(ctx, handlerCtx context.Context, deadLetters DeadLetterPublisher, dead []DeadLetter, logger *slog.Logger) error {
+	letters := deadLetterMessages(dead, time.Now())
+	topic := DeadLetterTopic(c.cfg.Topic)
+	for attempt := 0; ; attempt++ {
+		err := deadLetters.PublishDeadLetters(handlerCtx, topic, letters...)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		c.retries.Add(1)
+		delay := c.backoff(attempt)
+		logger.Warn("bus: dead-letter publish failed; retrying", "attempt", attempt+1, "in", delay, "err", err)
+		if !sleep(ctx, delay) {
+			return err
+		}
+	}
+	for _, letter := range dead {
+		logger.Warn("bus: dead-lettered", "partition", letter.Message.Partition,
+			"offset", letter.Message.Offset, "key", letter.Message.Key, "err", letter.Err)
+	}
+	c.deadLettered.Add(int64(len(dead)))
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -131,24 +130,9 @@ func (c *Consumer) applyOne(ctx, handlerCtx context.Context, deadLetters DeadLet
 		}
 	}
 	if dead != nil {
-		letters := deadLetterMessages([]DeadLetter{{Message: msg, Err: dead}}, time.Now())
-		for attempt := 0; ; attempt++ {
-			err := deadLetters.PublishDeadLetters(handlerCtx, DeadLetterTopic(c.cfg.Topic), letters...)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return false
-			}
-			c.retries.Add(1)
-			delay := c.backoff(attempt)
-			logger.Warn("bus: dead-letter publish failed; retrying", "attempt", attempt+1, "in", delay, "err", err)
-			if !sleep(ctx, delay) {
-				return false
-			}
+		if c.publishDeadLetters(ctx, handlerCtx, deadLetters, []DeadLetter{{Message: msg, Err: dead}}, logger) != nil {
+			return false
 		}
-		logger.Warn("bus: dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "key", msg.Key, "err", dead)
-		c.deadLettered.Add(1)
 	}
 	c.messages.Add(1)
 	return true

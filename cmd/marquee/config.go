@@ -269,6 +269,11 @@ func (c *Config) declareDatabase(f *flags) {
 	f.String(&c.DataDir, "data-dir", "data `directory`: embedded database, lock file")
 	f.String(&c.DB, "db", "database `URL`: sqlite://PATH or mysql://user:pass@host:3306/db (default sqlite://DATA_DIR/marquee.db)")
 	f.Duration(&c.MigrateLockWait, "migrate-lock-wait", "how long to wait for another process's migration lock")
+	c.declareDatabaseTLS(f)
+}
+
+// declareDatabaseTLS declares the settings of TLS to MySQL.
+func (c *Config) declareDatabaseTLS(f *flags) {
 	f.Text(&c.DBTLS, "db-tls", "MySQL over TLS, `mode`: false, true (required) or preferred (when the server offers it); certificates are always verified")
 	f.String(&c.DBTLSCAFile, "db-tls-ca-file", "PEM `file` of the CAs that sign the MySQL servers' certificates (default: the system's CAs)")
 	f.String(&c.DBTLSCertFile, "db-tls-cert-file", "PEM client certificate `file` offered to MySQL (mutual TLS)")

@@ -30,22 +30,40 @@ a date (2026-11-26, midnight UTC) or a Go duration meaning that long ago (36h).`
 
 // dlqCommand is `marquee dlq list|show|replay|purge`.
 func dlqCommand(ctx context.Context, args []string, env environment) int {
-	subcommands := map[string]func(context.Context, []string, environment) int{
-		"list": dlqListCommand, "show": dlqShowCommand, "replay": dlqReplayCommand, "purge": dlqPurgeCommand,
-	}
-	if len(args) > 0 {
-		if sub, ok := subcommands[args[0]]; ok {
-			return sub(ctx, args[1:], env)
+	return dispatchSubcommand(ctx, args, env, "dlq", dlqAbout, []subcommand{
+		{"list", dlqListCommand}, {"show", dlqShowCommand}, {"replay", dlqReplayCommand}, {"purge", dlqPurgeCommand},
+	})
+}
+
+// subcommand is one named subcommand of a command such as marquee dlq.
+type subcommand struct {
+	name string
+	run  func(context.Context, []string, environment) int
+}
+
+// dispatchSubcommand runs the subcommand args[0] names with the rest of args.
+// Without one, or with an unknown one, it answers the command's help to
+// --help and a usage error naming the subcommands otherwise.
+func dispatchSubcommand(ctx context.Context, args []string, env environment, command, about string, subs []subcommand) int {
+	names := make([]string, len(subs))
+	for i, sub := range subs {
+		if len(args) > 0 && args[0] == sub.name {
+			return sub.run(ctx, args[1:], env)
 		}
+		names[i] = sub.name
 	}
-	f := newFlags("marquee dlq list|show|replay|purge [flags]", dlqAbout)
+	f := newFlags("marquee "+command+" "+strings.Join(names, "|")+" [flags]", about)
 	if code, ok := f.parseOrExit(args, env); !ok {
 		return code
 	}
-	if len(args) == 0 {
-		return f.usageExit(&usageError{"name a subcommand: list, show, replay or purge"}, env)
+	want := names[len(names)-1]
+	if len(names) > 1 {
+		want = strings.Join(names[:len(names)-1], ", ") + " or " + want
 	}
-	return f.usageExit(&usageError{fmt.Sprintf("unknown subcommand %q: want list, show, replay or purge", args[0])}, env)
+	if len(args) == 0 {
+		return f.usageExit(&usageError{"name a subcommand: " + want}, env)
+	}
+	return f.usageExit(&usageError{fmt.Sprintf("unknown subcommand %q: want %s", args[0], want)}, env)
 }
 
 // dlqFlags declares what every dlq subcommand takes.

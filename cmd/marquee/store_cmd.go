@@ -19,17 +19,7 @@ See docs/operations.md for the runbook (stop, copy, point MARQUEE_DB, start).`
 
 // storeCommand is `marquee store copy`.
 func storeCommand(ctx context.Context, args []string, env environment) int {
-	if len(args) > 0 && args[0] == "copy" {
-		return storeCopyCommand(ctx, args[1:], env)
-	}
-	f := newFlags("marquee store copy [flags]", storeAbout)
-	if code, ok := f.parseOrExit(args, env); !ok {
-		return code
-	}
-	if len(args) == 0 {
-		return f.usageExit(&usageError{"name a subcommand: copy"}, env)
-	}
-	return f.usageExit(&usageError{fmt.Sprintf("unknown subcommand %q: want copy", args[0])}, env)
+	return dispatchSubcommand(ctx, args, env, "store", storeAbout, []subcommand{{"copy", storeCopyCommand}})
 }
 
 const storeCopyAbout = `Copies every table of the database --from into the database --to, each a
@@ -58,10 +48,7 @@ func storeCopyCommand(ctx context.Context, args []string, env environment) int {
 	f.set.StringVar(&to, "to", "", "database `URL` to copy into; it must be empty unless --resume")
 	f.set.BoolVar(&opts.Resume, "resume", false, "finish a copy that was cut off: keep the rows --to has")
 	f.set.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "rows per transaction on --to")
-	f.Text(&cfg.DBTLS, "db-tls", "MySQL over TLS, `mode`: false, true (required) or preferred (when the server offers it); certificates are always verified")
-	f.String(&cfg.DBTLSCAFile, "db-tls-ca-file", "PEM `file` of the CAs that sign the MySQL servers' certificates (default: the system's CAs)")
-	f.String(&cfg.DBTLSCertFile, "db-tls-cert-file", "PEM client certificate `file` offered to MySQL (mutual TLS)")
-	f.String(&cfg.DBTLSKeyFile, "db-tls-key-file", "PEM `file` of the client certificate's private key")
+	cfg.declareDatabaseTLS(f)
 	cfg.declareLogging(f)
 	if code, ok := f.parseFlagsOnly(args, env); !ok {
 		return code

@@ -32,23 +32,10 @@ or of the production services.`
 
 // takedownCommand is `marquee takedown performer|image|list|lift`.
 func takedownCommand(ctx context.Context, args []string, env environment) int {
-	subcommands := map[string]func(context.Context, []string, environment) int{
-		"performer": takedownPerformerCommand, "image": takedownImageCommand,
-		"list": takedownListCommand, "lift": takedownLiftCommand,
-	}
-	if len(args) > 0 {
-		if sub, ok := subcommands[args[0]]; ok {
-			return sub(ctx, args[1:], env)
-		}
-	}
-	f := newFlags("marquee takedown performer|image|list|lift [flags]", takedownAbout)
-	if code, ok := f.parseOrExit(args, env); !ok {
-		return code
-	}
-	if len(args) == 0 {
-		return f.usageExit(&usageError{"name a subcommand: performer, image, list or lift"}, env)
-	}
-	return f.usageExit(&usageError{fmt.Sprintf("unknown subcommand %q: want performer, image, list or lift", args[0])}, env)
+	return dispatchSubcommand(ctx, args, env, "takedown", takedownAbout, []subcommand{
+		{"performer", takedownPerformerCommand}, {"image", takedownImageCommand},
+		{"list", takedownListCommand}, {"lift", takedownLiftCommand},
+	})
 }
 
 // takedownFlags declares what every takedown subcommand takes.
