@@ -35,37 +35,6 @@ func dlqCommand(ctx context.Context, args []string, env environment) int {
 	})
 }
 
-// subcommand is one named subcommand of a command such as marquee dlq.
-type subcommand struct {
-	name string
-	run  func(context.Context, []string, environment) int
-}
-
-// dispatchSubcommand runs the subcommand args[0] names with the rest of args.
-// Without one, or with an unknown one, it answers the command's help to
-// --help and a usage error naming the subcommands otherwise.
-func dispatchSubcommand(ctx context.Context, args []string, env environment, command, about string, subs []subcommand) int {
-	names := make([]string, len(subs))
-	for i, sub := range subs {
-		if len(args) > 0 && args[0] == sub.name {
-			return sub.run(ctx, args[1:], env)
-		}
-		names[i] = sub.name
-	}
-	f := newFlags("marquee "+command+" "+strings.Join(names, "|")+" [flags]", about)
-	if code, ok := f.parseOrExit(args, env); !ok {
-		return code
-	}
-	want := names[len(names)-1]
-	if len(names) > 1 {
-		want = strings.Join(names[:len(names)-1], ", ") + " or " + want
-	}
-	if len(args) == 0 {
-		return f.usageExit(&usageError{"name a subcommand: " + want}, env)
-	}
-	return f.usageExit(&usageError{fmt.Sprintf("unknown subcommand %q: want %s", args[0], want)}, env)
-}
-
 // dlqFlags declares what every dlq subcommand takes.
 func dlqFlags(synopsis, about string, cfg *Config) *flags {
 	f := newFlags(synopsis, about)
