@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"marquee/auth"
+	"marquee/internal/priority"
 )
 
 // Options configure New. Zero values pick the defaults noted on each field.
@@ -36,6 +37,16 @@ type Options struct {
 	// of every request is read through them (auth.ClientFrom), for the rate
 	// limit and the log.
 	TrustedProxies auth.Proxies
+	// PprofAddr, when set, is a second listen address that serves Go's
+	// runtime profiles (net/http/pprof under /debug/pprof/) and nothing
+	// else (MARQUEE_PPROF_ADDR; default none). It is never the API's
+	// address: profiles show the process's internals, so it belongs on
+	// a loopback or otherwise private address.
+	PprofAddr string
+	// Foreground, when set, counts every request but the probes
+	// (/healthz, /readyz, /metrics) as foreground work of the gate, which
+	// the process's background work gives way to (package priority).
+	Foreground *priority.Gate
 	// StrictTransportSecurity sends HSTSHeader on every response: set it
 	// when browsers reach the server over HTTPS only (MARQUEE_PUBLIC_URL is
 	// https), also when TLS ends at a proxy in front.
@@ -81,7 +92,8 @@ type Server struct {
 	metrics  *httpMetrics
 	handler  http.Handler // mux, observed
 
-	listener net.Listener
+	listener      net.Listener
+	pprofListener net.Listener // Options.PprofAddr's
 	draining atomic.Bool // set once shutdown begins: /readyz answers 503
 
 	checksMu sync.Mutex
@@ -202,6 +214,10 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	if err := s.listenPprof(); err != nil {
+		listener.Close()
+		return err
+	}
 	s.listener = listener
 	return nil
 }
@@ -221,10 +237,16 @@ func (s *Server) Close() error {
 	if s.listener == nil {
 		return nil
 	}
-	if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("server: close: %w", err)
+	var errs []error
+	for _, l := range []net.Listener{s.listener, s.pprofListener} {
+		if l == nil {
+			continue
+		}
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("server: close: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Run listens (unless Listen already did) and serves until ctx ends. Then it
@@ -247,6 +269,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// Request contexts deliberately do not derive from ctx: a shutdown
 		// lets in-flight requests finish instead of cancelling them.
 	}
+	defer s.servePprof()()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- httpServer.Serve(s.listener) }()
 

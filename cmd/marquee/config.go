@@ -39,6 +39,9 @@ type Config struct {
 	DBTLSCertFile, DBTLSKeyFile string
 	// HTTPAddr is where long-running commands serve HTTP.
 	HTTPAddr string
+	// PprofAddr, when set, is where long-running commands serve Go's
+	// runtime profiles (/debug/pprof/), apart from the API.
+	PprofAddr string
 	// MigrateLockWait is how long to wait for another process's migration lock.
 	MigrateLockWait time.Duration
 	// ShutdownTimeout is how long in-flight HTTP requests may take to finish
@@ -475,4 +478,5 @@ func (c *Config) brokers() []string {
 func (c *Config) declareHTTP(f *flags) {
 	f.String(&c.HTTPAddr, "http-addr", "listen `address` for the API, /healthz, /readyz and /metrics")
 	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", "how long in-flight requests may take to finish after SIGINT or SIGTERM")
+	f.String(&c.PprofAddr, "pprof-addr", "listen `address` for Go's runtime profiles (/debug/pprof/); empty serves none. Keep it private: a loopback address")
 }

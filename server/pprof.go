@@ -1,0 +1,71 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+)
+
+// pprofHandler serves Go's runtime profiles under /debug/pprof/, as
+// `go tool pprof http://ADDR/debug/pprof/profile?seconds=30` expects.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// listenPprof binds Options.PprofAddr, when set.
+func (s *Server) listenPprof() error {
+	if s.opts.PprofAddr == "" || s.pprofListener != nil {
+		return nil
+	}
+	listener, err := net.Listen("tcp", s.opts.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("server: profiles: %w", err)
+	}
+	s.pprofListener = listener
+	return nil
+}
+
+// PprofAddr is the bound address of the profiles' listener, or nil when
+// Options.PprofAddr is empty or before Listen.
+func (s *Server) PprofAddr() net.Addr {
+	if s.pprofListener == nil {
+		return nil
+	}
+	return s.pprofListener.Addr()
+}
+
+// servePprof serves the profiles until the returned stop is called. A
+// profile or trace runs for as long as its request asks (seconds=N), so
+// there is no write deadline; stop cuts off one still running.
+func (s *Server) servePprof() (stop func()) {
+	if s.pprofListener == nil {
+		return func() {}
+	}
+	srv := &http.Server{
+		Handler:           pprofHandler(),
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(s.pprofListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Warn("profiles server stopped", "err", err)
+		}
+	}()
+	s.logger.Info("serving runtime profiles", "addr", s.pprofListener.Addr().String())
+	return func() {
+		srv.Close()
+		<-done
+	}
+}
