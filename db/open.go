@@ -25,6 +25,8 @@ import (
 	"github.com/uptrace/bun/dialect/mysqldialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+
+	"marquee/internal/priority"
 )
 
 // mysqlSQLMode is MySQL 8's default sql_mode. It is forced on every MySQL and
@@ -130,12 +132,29 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.W.AddQueryHook(yieldHook{})
+	if d.R != d.W {
+		d.R.AddQueryHook(yieldHook{})
+	}
 	if err := d.Ping(ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
+
+// yieldHook makes each statement of background work give way to the
+// foreground work of its gate first (priority.Background): a feed run's
+// load steps aside, statement by statement, while API requests run in the
+// same process.
+type yieldHook struct{}
+
+func (yieldHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	priority.Yield(ctx)
+	return ctx
+}
+
+func (yieldHook) AfterQuery(context.Context, *bun.QueryEvent) {}
 
 // Ping checks that both handles answer.
 func (d *DB) Ping(ctx context.Context) error {

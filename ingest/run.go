@@ -14,6 +14,7 @@ import (
 
 	"marquee/bus"
 	"marquee/db"
+	"marquee/internal/priority"
 )
 
 // ErrFeedIdentifiesNobody fails a run whose feed has items but none with a
@@ -268,7 +269,16 @@ func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, erro
 	return st.result, db.RunCompleted, nil
 }
 
+// yieldItems is how many items a feed run parses between two chances for
+// foreground work to go first: a small fraction of a request's time.
+const yieldItems = 32
+
 func (st *runState) onProfile(ctx context.Context, p db.Profile) error {
+	// A feed run is background work where it shares a process with the
+	// APIs: every so many items it gives way to their requests.
+	if st.result.ItemsValid%yieldItems == 0 {
+		priority.Yield(ctx)
+	}
 	st.progress.Items.Add(1)
 	st.result.ItemsValid++
 	st.seen[p.FeedID] = true

@@ -85,6 +85,12 @@ var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GE
 // headers, its client (read through the trusted proxies, see
 // auth.ClientFrom), a recovered panic answered 500, the metrics, and one log
 // line naming the client and, when one authenticated it, the token's name.
+// isProbe reports whether path is one of the server's own probes, which
+// monitoring asks for on a timer: they are not foreground work.
+func isProbe(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
+}
+
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -101,6 +107,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		ctx, caller := auth.RecordCaller(ctx)
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
+		if s.opts.Foreground != nil && !isProbe(r.URL.Path) {
+			defer s.opts.Foreground.Begin()()
+		}
 		s.metrics.inFlight.Inc()
 		defer func() {
 			s.metrics.inFlight.Dec()

@@ -59,7 +59,7 @@ func apiCommand(ctx context.Context, args []string, env environment) int {
 
 // serveAPI runs `marquee api` until ctx ends.
 func serveAPI(ctx context.Context, cfg Config, logger *slog.Logger, env environment) (err error) {
-	srv, err := listen(cfg, logger)
+	srv, err := listen(cfg, logger, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/imaging"
+	"marquee/internal/priority"
 )
 
 // registerDatabaseMetrics exports the connection pools of database (as
@@ -86,4 +87,25 @@ func tuneGCForAPI(lookupEnv func(string) (string, bool)) {
 	if _, set := lookupEnv("GOGC"); !set {
 		debug.SetGCPercent(apiGCPercent)
 	}
+}
+
+// registerForegroundMetrics exports how often and how long the process's
+// background work gave way to its API requests.
+func registerForegroundMetrics(reg prometheus.Registerer, gate *priority.Gate) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "marquee_background_yields_total",
+			Help: "Times background work (feed run, loader, compactor) waited for API requests in flight before going on.",
+		}, func() float64 {
+			yields, _ := gate.Stats()
+			return float64(yields)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "marquee_background_yield_seconds_total",
+			Help: "Time background work spent waiting for API requests in flight.",
+		}, func() float64 {
+			_, waited := gate.Stats()
+			return waited.Seconds()
+		}),
+	)
 }

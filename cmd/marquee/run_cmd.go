@@ -10,6 +10,7 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/ingest"
+	"marquee/internal/priority"
 )
 
 const runAbout = `Runs Marquee in one process: it takes the data dir's lock, opens the database
@@ -88,7 +89,10 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 	}
 	defer func() { err = errors.Join(err, lock.Release()) }()
 
-	srv, err := listen(cfg, logger)
+	// The APIs' requests are the foreground of this process: the feed run,
+	// the loader and the compactor give way to them (package priority).
+	foreground := priority.NewGate(0)
+	srv, err := listen(cfg, logger, foreground)
 	if err != nil {
 		return err
 	}
@@ -134,6 +138,9 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 	// The workers stop when ctx ends or when the server fails: stopWork runs
 	// first among the deferred calls, then they are waited for.
 	workCtx, stopWork := context.WithCancel(ctx)
+	defer warmDiscovery(workCtx, store, logger)()
+	registerForegroundMetrics(srv.Registerer(), foreground)
+	workCtx = priority.Background(workCtx, foreground)
 	loader, err := startLoader(workCtx, kafka.cluster, store, logger, 0)
 	if err != nil {
 		stopWork()
@@ -152,7 +159,6 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 		stopWork()
 		return err
 	}
-	defer warmDiscovery(workCtx, store, logger)()
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(workCtx) }()
 	defer func() { err = errors.Join(err, <-schedDone) }()

@@ -10,6 +10,7 @@ import (
 	"marquee/auth"
 	"marquee/bus"
 	"marquee/db"
+	"marquee/internal/priority"
 	"marquee/server"
 )
 
@@ -35,7 +36,7 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 		}
 		defer func() { err = errors.Join(err, lock.Release()) }()
 	}
-	srv, err := listen(cfg, logger)
+	srv, err := listen(cfg, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -77,9 +78,9 @@ func serveWorker(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 // address before the slow start-up, so that a taken port fails in
 // milliseconds. The caller defers Close, which gives the port back when
 // start-up fails.
-func listen(cfg Config, logger *slog.Logger) (*server.Server, error) {
+func listen(cfg Config, logger *slog.Logger, foreground *priority.Gate) (*server.Server, error) {
 	build := readBuildInfo()
-	srv := server.New(server.Options{Addr: cfg.HTTPAddr, Logger: logger, Version: build.Version,
+	srv := server.New(server.Options{Addr: cfg.HTTPAddr, PprofAddr: cfg.PprofAddr, Foreground: foreground, Logger: logger, Version: build.Version,
 		Revision: build.Revision, ShutdownTimeout: cfg.ShutdownTimeout,
 		TrustedProxies:          auth.NewProxies(cfg.TrustedProxies.prefixes()),
 		StrictTransportSecurity: cfg.PublicURL.https()})
