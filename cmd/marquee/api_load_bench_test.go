@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -68,14 +70,19 @@ type apiLoadMeasurement struct {
 
 func measureAPIDuringIngest(b *testing.B, binary string, feed *feedServer, dbURL string) apiLoadMeasurement {
 	addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(b))
+	pprofAddr := ""
+	if benchProfileDir != "" {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(b))
+	}
 	run := startProcess(b, binary, "run", "--db", dbURL, "--data-dir", filepath.Join(b.TempDir(), "data"),
 		"--feed-url", feed.URL(), "--http-addr", addr, "--kafka-addr", "127.0.0.1:0",
-		"--api-rate-limit", "0", "--log-format", "json", "--log-level", "warn")
+		"--api-rate-limit", "0", "--log-format", "json", "--log-level", "warn", "--pprof-addr", pprofAddr)
 	base := "http://" + addr
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	waitReady(b, client, base, run)
 
 	type result struct {
+		kind    string
 		latency time.Duration
 		err     error
 	}
@@ -110,10 +117,13 @@ func measureAPIDuringIngest(b *testing.B, binary string, feed *feedServer, dbURL
 			}
 		}
 		mu.Lock()
-		results = append(results, result{time.Since(start), err})
+		results = append(results, result{req.name, time.Since(start), err})
 		mu.Unlock()
 	}
 
+	if pprofAddr != "" {
+		go saveCPUProfile(b, pprofAddr, 30*time.Second, "api-during-ingest-"+dbScheme(dbURL)+".cpu")
+	}
 	start := time.Now()
 	ticker := time.NewTicker(time.Second / apiLoadRate)
 	defer ticker.Stop()
@@ -162,7 +172,52 @@ func measureAPIDuringIngest(b *testing.B, binary string, feed *feedServer, dbURL
 	for _, e := range firstErrs {
 		b.Logf("failed: %s", e)
 	}
+	for _, req := range apiLoadRequests {
+		var kind []time.Duration
+		for _, r := range results {
+			if r.kind == req.name {
+				kind = append(kind, r.latency)
+			}
+		}
+		slices.Sort(kind)
+		ms := func(q int) float64 { return float64(kind[(len(kind)-1)*q/100]) / float64(time.Millisecond) }
+		b.Logf("  %s: %d requests, p50 %.1f ms, p99 %.1f ms, max %.1f ms", req.name, len(kind), ms(50), ms(99), ms(100))
+	}
 	return m
+}
+
+// benchProfileDir, from MARQUEE_BENCH_PROFILE_DIR, is where benchmarks that
+// run marquee as a process save CPU profiles of it; empty saves none.
+var benchProfileDir = os.Getenv("MARQUEE_BENCH_PROFILE_DIR")
+
+// saveCPUProfile saves a CPU profile of the process serving runtime
+// profiles at addr, over the given duration, as name in benchProfileDir.
+func saveCPUProfile(b *testing.B, addr string, duration time.Duration, name string) {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(duration.Seconds()))
+	client := &http.Client{Timeout: duration + 30*time.Second}
+	res, err := client.Get(url)
+	if err != nil {
+		b.Logf("CPU profile: %v", err)
+		return
+	}
+	defer res.Body.Close()
+	path := filepath.Join(benchProfileDir, name)
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, res.Body)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		b.Logf("CPU profile: %v", err)
+		return
+	}
+	b.Logf("CPU profile of %s saved in %s", duration, path)
+}
+
+// dbScheme is the scheme of a database URL: sqlite or mysql.
+func dbScheme(dbURL string) string {
+	scheme, _, _ := strings.Cut(dbURL, "://")
+	return scheme
 }
 
 // feedLoaded reports whether the first feed run completed and every valid
