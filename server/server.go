@@ -94,7 +94,7 @@ type Server struct {
 
 	listener      net.Listener
 	pprofListener net.Listener // Options.PprofAddr's
-	draining atomic.Bool // set once shutdown begins: /readyz answers 503
+	draining      atomic.Bool  // set once shutdown begins: /readyz answers 503
 
 	checksMu sync.Mutex
 	checks   []readinessCheck
