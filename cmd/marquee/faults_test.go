@@ -22,6 +22,7 @@ import (
 	"marquee/imaging"
 	"marquee/imaging/imagingtest"
 	"marquee/ingest/feedgen"
+	"marquee/internal/testport"
 )
 
 // TestFaults runs Marquee as production does, one process per part -- a
@@ -417,14 +418,20 @@ func summaryField(t *testing.T, summary, field string) int {
 	return n
 }
 
+// freeTCPPort is a loopback port that is free now and outside the kernel's
+// ephemeral range (testport), so that nothing else is handed it before the
+// process under test binds it.
 func freeTCPPort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(testport.Addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // countingImages serves a valid image at every path, after latency, and
