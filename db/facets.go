@@ -203,7 +203,7 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 		key = facetAnswerKey(&f, names)
 	}
 	if key == "" {
-		out, err := s.countFacets(ctx, f, facets)
+		out, err := s.countFacets(ctx, f, facets, -1)
 		if err != nil {
 			return nil, s.fail(op, err)
 		}
@@ -218,7 +218,7 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 	}
 	// Counted after the version was read, the answer is at least as new
 	// as the version it is kept under.
-	out, err := s.countFacets(ctx, f, facets)
+	out, err := s.countFacets(ctx, f, facets, version)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -227,10 +227,18 @@ func (s *Store) Facets(ctx context.Context, f Filter, names []string) (*FacetRes
 }
 
 // countFacets answers Facets for valid facets and filter from the
-// database and the cache of facet values.
-func (s *Store) countFacets(ctx context.Context, f Filter, facets []*FacetField) (*FacetResult, error) {
+// database and the cache of facet values. version is the data version the
+// caller read just before, which the discovery index is brought to; -1
+// reads it.
+func (s *Store) countFacets(ctx context.Context, f Filter, facets []*FacetField, version int64) (*FacetResult, error) {
 	if iq, ok := s.indexQueryOf(&f); ok {
-		snap, err := s.discoveryNow(ctx)
+		var snap *discoverySnapshot
+		var err error
+		if version < 0 {
+			snap, err = s.discoveryNow(ctx)
+		} else {
+			snap, err = s.discoveryAt(ctx, version)
+		}
 		if err != nil {
 			return nil, err
 		}
