@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // pornstarChildren are the rows a performer owns besides its own.
@@ -177,16 +175,16 @@ func (s *Store) syncChildren(ctx context.Context, tx bun.Tx, want map[int64]*por
 	slices.SortFunc(insTokens, func(a, b searchToken) int {
 		return cmp.Or(strings.Compare(a.Token, b.Token), cmp.Compare(a.PornstarID, b.PornstarID), cmp.Compare(a.Source, b.Source))
 	})
-	if err := insertRows(ctx, tx, insAliases, "id"); err != nil {
+	if err := insertRows(ctx, tx, &s.db.inserts, insAliases, "id"); err != nil {
 		return fmt.Errorf("insert aliases: %w", err)
 	}
-	if err := insertRows(ctx, tx, insThumbs, "id"); err != nil {
+	if err := insertRows(ctx, tx, &s.db.inserts, insThumbs, "id"); err != nil {
 		return fmt.Errorf("insert thumbnails: %w", err)
 	}
-	if err := insertRows(ctx, tx, insTags); err != nil {
+	if err := insertRows(ctx, tx, &s.db.inserts, insTags); err != nil {
 		return fmt.Errorf("insert tags: %w", err)
 	}
-	if err := insertRows(ctx, tx, insTokens); err != nil {
+	if err := insertRows(ctx, tx, &s.db.inserts, insTokens); err != nil {
 		return fmt.Errorf("insert search tokens: %w", err)
 	}
 	return nil
@@ -243,42 +241,6 @@ func deleteByID[T any](ctx context.Context, tx bun.Tx, ids []int64) error {
 		_, err := tx.NewDelete().Model((*T)(nil)).Where("id IN (?)", bun.List(part)).Exec(ctx)
 		return err
 	})
-}
-
-// insertRows inserts rows in batches, leaving out the exclude columns (the
-// auto-increment id). Generated ids are not read back: after a bulk insert
-// they cannot be trusted, so callers that need them select by a natural key.
-func insertRows[T any](ctx context.Context, tx bun.Tx, rows []T, exclude ...string) error {
-	return chunks(rows, func(part []T) error {
-		q := tx.NewInsert().Model(&part).Returning("NULL")
-		if len(exclude) > 0 {
-			q = q.ExcludeColumn(exclude...)
-		}
-		return execBulkInsert(ctx, tx, q)
-	})
-}
-
-// execBulkInsert runs q, an insert of many rows inside tx, whose failure
-// fails the whole transaction. On SQLite it runs as INSERT OR FAIL: a row
-// that breaks a constraint ends the statement and leaves the rows before it
-// to the transaction's rollback, which spares SQLite the statement journal
-// (a copy of every page the statement changes) it keeps to undo a
-// multi-row statement alone. Elsewhere q runs as it is.
-func execBulkInsert(ctx context.Context, tx bun.Tx, q *bun.InsertQuery) error {
-	if tx.Dialect().Name() != dialect.SQLite {
-		_, err := q.Exec(ctx)
-		return err
-	}
-	query, err := q.AppendQuery(q.DB().QueryGen(), nil)
-	if err != nil {
-		return err
-	}
-	rest, ok := bytes.CutPrefix(query, []byte("INSERT INTO "))
-	if !ok {
-		return fmt.Errorf("not a plain insert: %.40s", query)
-	}
-	_, err = tx.ExecContext(ctx, "INSERT OR FAIL INTO ?", bun.Safe(rest))
-	return err
 }
 
 func optInt(v *int32) string {

@@ -199,7 +199,7 @@ func addCapped[T any](ctx context.Context, s *Store, op string, runID int64, max
 			prepare(&r)
 			batch = append(batch, r)
 		}
-		if err := insertRows(ctx, tx, batch, "id"); err != nil {
+		if err := insertRows(ctx, tx, &s.db.inserts, batch, "id"); err != nil {
 			return err
 		}
 		kept = len(batch)

@@ -76,6 +76,7 @@ type DB struct {
 
 	replica *replicaRouter  // nil without a replica
 	mysql   mysqlConnection // zero for SQLite
+	inserts insertStatements
 }
 
 // ReplicaStatus says whether reads go to a replica, and why not.
@@ -171,7 +172,7 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // Close closes both handles.
 func (d *DB) Close() error {
-	err := d.W.Close()
+	err := errors.Join(d.inserts.close(), d.W.Close())
 	if d.R != d.W {
 		err = errors.Join(err, d.R.Close())
 	}

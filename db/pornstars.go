@@ -113,9 +113,7 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 		// A plain insert: a feed id or slug that another writer claimed
 		// since they were read fails it (and the transaction runs again),
 		// where an upsert on MySQL would overwrite that writer's row.
-		if err := chunks(inserts, func(part []Pornstar) error {
-			return execBulkInsert(ctx, tx, tx.NewInsert().Model(&part).ExcludeColumn("id").Returning("NULL"))
-		}); err != nil {
+		if err := insertRows(ctx, tx, &s.db.inserts, inserts, "id"); err != nil {
 			return fmt.Errorf("insert pornstars: %w", err)
 		}
 		// Ids of new rows are read back by feed id, never guessed from the

@@ -224,6 +224,7 @@ func relevanceExpr(f *Filter) schema.QueryAppender {
 // performer from its name and aliases, in one transaction: the step of
 // the migration that introduced them.
 func reindexSearch(ctx context.Context, d *bun.DB) error {
+	var stmts insertStatements // none prepared: a migration runs once
 	return d.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewDelete().Model((*searchToken)(nil)).Where("1 = 1").Exec(ctx); err != nil {
 			return fmt.Errorf("clear search tokens: %w", err)
@@ -262,7 +263,7 @@ func reindexSearch(ctx context.Context, d *bun.DB) error {
 					return fmt.Errorf("write search text: %w", err)
 				}
 			}
-			if err := insertRows(ctx, tx, tokens); err != nil {
+			if err := insertRows(ctx, tx, &stmts, tokens); err != nil {
 				return fmt.Errorf("write search tokens: %w", err)
 			}
 			return nil

@@ -105,6 +105,7 @@ func (s *Store) runTx(ctx context.Context, op string, fn func(ctx context.Contex
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = s.db.W.RunInTx(ctx, nil, fn)
+		s.db.inserts.prepareWanted(ctx, s.db.W.DB)
 		if err == nil || !isRetryable(err) || ctx.Err() != nil {
 			break
 		}

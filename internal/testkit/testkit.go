@@ -87,8 +87,9 @@ func StartKafka(tb testing.TB, partitions int, logger *slog.Logger) *Kafka {
 	return &Kafka{Brokers: broker.Brokers(), Writer: writer}
 }
 
-// StatementLog records every statement a store's handles run while it is
-// attached (BEGIN, COMMIT and ROLLBACK included: bun reports them too).
+// StatementLog records every statement a store's handles run through bun
+// while it is attached (BEGIN, COMMIT and ROLLBACK included: bun reports
+// them too); the store's prepared bulk inserts bypass bun and are not seen.
 type StatementLog struct {
 	mu      sync.Mutex
 	queries []string
