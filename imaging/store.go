@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -49,7 +48,7 @@ func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db
 }
 
 // placeholder is the placeholder of the downloaded bytes, read from their
-// temporary file before it is stored (the same bytes the store keeps), or
+// download before it is stored (the same bytes the store keeps), or
 // nil when there is no Config.Placeholder or it fails on them (a page then
 // paints its fallback, docs/images.md).
 func (c *Compactor) placeholder(file *pendingFile) *string {
@@ -57,12 +56,7 @@ func (c *Compactor) placeholder(file *pendingFile) *string {
 		return nil
 	}
 	contentSHA256 := file.contentHash()
-	f, err := file.rewind()
-	if err != nil {
-		c.cfg.Logger.Warn("imaging: read downloaded bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
-		return nil
-	}
-	data, err := io.ReadAll(io.LimitReader(f, c.cfg.MaxBytes))
+	data, err := file.contents(c.cfg.MaxBytes)
 	if err != nil {
 		c.cfg.Logger.Warn("imaging: read downloaded bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
 		return nil
