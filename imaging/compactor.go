@@ -215,9 +215,11 @@ type Compactor struct {
 	workers chan struct{}
 	storing chan struct{}
 	hosts   hostLimiter
-	stats   stats
-	log     *slog.Logger
-	now     func() time.Time
+	// queue is the fetches claimed and waiting for a slot.
+	queue *fetchQueue
+	stats stats
+	log   *slog.Logger
+	now   func() time.Time
 	// stop is closed when Run's context ends: no new fetch or retry starts.
 	stop    <-chan struct{}
 	started atomic.Bool
@@ -254,6 +256,7 @@ func New(cfg Config) (*Compactor, error) {
 		workers: make(chan struct{}, cfg.Workers),
 		storing: make(chan struct{}, storeSlots(cfg)),
 		hosts:   hostLimiter{perHost: cfg.PerHost, hosts: map[string]*hostSlots{}},
+		queue:   newFetchQueue(),
 		log:     cfg.Logger,
 		now:     func() time.Time { return time.Now().UTC() },
 	}

@@ -124,8 +124,11 @@ func (f *flow) takeFailures() []string {
 }
 
 // claimer claims the hashes of the requests waiting for a claim together, in
-// one statement: requests arrive in bursts of a fetched batch, and one
-// statement per request would queue them behind each other on the database.
+// one statement: one statement per request would queue them behind each
+// other on the database, and cost a transaction each. It claims when the
+// fetches claimed and waiting for a slot run short (fewer than the workers),
+// so that requests arriving one by one as others settle gather meanwhile,
+// while the workers always find a claimed fetch waiting.
 type claimer struct {
 	c    *Compactor
 	ctx  context.Context
@@ -148,7 +151,7 @@ type claimResult struct {
 const maxClaimBatch = 500
 
 func (c *Compactor) startClaimer(ctx context.Context) *claimer {
-	cl := &claimer{c: c, ctx: ctx, in: make(chan claimCall), done: make(chan struct{})}
+	cl := &claimer{c: c, ctx: ctx, in: make(chan claimCall, maxClaimBatch), done: make(chan struct{})}
 	go cl.run()
 	return cl
 }
@@ -179,6 +182,7 @@ func (cl *claimer) claim(ctx context.Context, req request) (db.ImageFetch, error
 func (cl *claimer) run() {
 	defer close(cl.done)
 	for first := range cl.in {
+		cl.c.queue.waitBelow(cl.ctx, cl.c.cfg.Workers)
 		pending := []claimCall{first}
 	gather:
 		for len(pending) < maxClaimBatch {

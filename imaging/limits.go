@@ -31,6 +31,8 @@ func (c *Compactor) fetchClaimed(ctx context.Context, req request, rec db.ImageF
 // or the compactor stops first. Host first, so that no worker slot is held
 // while waiting for a busy host.
 func (c *Compactor) acquire(ctx context.Context, host string) (release func(), err error) {
+	c.queue.enter()
+	defer c.queue.leave()
 	slots := c.hosts.get(host)
 	select {
 	case slots.sem <- struct{}{}:
@@ -100,6 +102,48 @@ func (l *hostLimiter) put(host string) {
 	if s := l.hosts[host]; s != nil {
 		if s.users--; s.users == 0 {
 			delete(l.hosts, host)
+		}
+	}
+}
+
+// fetchQueue counts the fetches waiting for their slots, and tells whoever
+// waits for it to shrink when it does. Safe for concurrent use.
+type fetchQueue struct {
+	mu      sync.Mutex
+	waiting int
+	// shrunk is closed, and replaced, when a fetch stops waiting.
+	shrunk chan struct{}
+}
+
+func newFetchQueue() *fetchQueue { return &fetchQueue{shrunk: make(chan struct{})} }
+
+func (q *fetchQueue) enter() {
+	q.mu.Lock()
+	q.waiting++
+	q.mu.Unlock()
+}
+
+func (q *fetchQueue) leave() {
+	q.mu.Lock()
+	q.waiting--
+	close(q.shrunk)
+	q.shrunk = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// waitBelow returns once fewer than n fetches wait, or when ctx ends.
+func (q *fetchQueue) waitBelow(ctx context.Context, n int) {
+	for {
+		q.mu.Lock()
+		waiting, shrunk := q.waiting, q.shrunk
+		q.mu.Unlock()
+		if waiting < n {
+			return
+		}
+		select {
+		case <-shrunk:
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -89,6 +89,12 @@ type recording struct {
 	result  chan error
 }
 
+// recordLinger is how long the recorder waits for more outcomes while
+// fetches are in flight before it writes what it has: a stream of fetches
+// then commits in groups instead of a transaction each, for a delay that
+// holds no worker (only the request's offset, a little longer).
+const recordLinger = 5 * time.Millisecond
+
 // maxRecordBatch bounds the outcomes of one transaction.
 const maxRecordBatch = 500
 
@@ -129,6 +135,10 @@ func (r *recorder) run() {
 	defer close(r.done)
 	for first := range r.in {
 		pending := []recording{first}
+		var linger <-chan time.Time
+		if r.c.stats.inFlight.Load() > 0 {
+			linger = time.After(recordLinger)
+		}
 	gather:
 		for len(pending) < maxRecordBatch {
 			select {
@@ -137,7 +147,19 @@ func (r *recorder) run() {
 					break gather
 				}
 				pending = append(pending, next)
+				continue
 			default:
+			}
+			if linger == nil {
+				break
+			}
+			select {
+			case next, ok := <-r.in:
+				if !ok {
+					break gather
+				}
+				pending = append(pending, next)
+			case <-linger:
 				break gather
 			}
 		}

@@ -388,6 +388,41 @@ func TestPendingFile(t *testing.T) {
 	}
 }
 
+// TestFetchQueueWaitBelow: waitBelow returns once fewer fetches wait than
+// asked, or when its context ends, whichever comes first.
+func TestFetchQueueWaitBelow(t *testing.T) {
+	tests := []struct {
+		name    string
+		waiting int
+		below   int
+		// then runs in the background while waitBelow waits.
+		then func(q *fetchQueue, cancel context.CancelFunc)
+	}{
+		{"fewer waiting already", 1, 2, func(*fetchQueue, context.CancelFunc) {}},
+		{"one leaves", 2, 2, func(q *fetchQueue, _ context.CancelFunc) { q.leave() }},
+		{"two leave, one at a time", 3, 2, func(q *fetchQueue, _ context.CancelFunc) { q.leave(); q.leave() }},
+		{"the context ends", 2, 2, func(_ *fetchQueue, cancel context.CancelFunc) { cancel() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newFetchQueue()
+			for range tc.waiting {
+				q.enter()
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go tc.then(q, cancel)
+			q.waitBelow(ctx, tc.below)
+			q.mu.Lock()
+			waiting := q.waiting
+			q.mu.Unlock()
+			if waiting >= tc.below && ctx.Err() == nil {
+				t.Errorf("waitBelow(%d) returned with %d waiting and the context alive", tc.below, waiting)
+			}
+		})
+	}
+}
+
 func TestFileStore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "images")
 	store, err := OpenFileStore(dir)
