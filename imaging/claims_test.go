@@ -12,9 +12,10 @@ import (
 	"marquee/internal/testkit"
 )
 
-// TestClaimsWaitForTheWorkers: while as many claimed fetches wait for a
-// slot as there are workers, requests wait for their claims, and once one
-// fetch takes its slot they are all claimed in one statement.
+// TestClaimsWaitForTheWorkers: while twice as many claimed fetches are on
+// their way to the store as there are workers, requests wait for their
+// claims, and once one fetch is stored they are all claimed in one
+// statement.
 func TestClaimsWaitForTheWorkers(t *testing.T) {
 	const requests = 5
 	for _, backend := range dbtest.Backends() {
@@ -24,14 +25,17 @@ func TestClaimsWaitForTheWorkers(t *testing.T) {
 				cfg:   Config{Store: store, Workers: 1, ClaimLease: time.Minute},
 				owner: "test/claims",
 				queue: newFetchQueue(),
-				now:   func() time.Time { return time.Now().UTC() },
+				// Longer than the test: claims wait for the queue alone.
+				claimWait: time.Hour,
+				now:       func() time.Time { return time.Now().UTC() },
 			}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			claims := c.startClaimer(ctx)
 			defer claims.stop()
 
-			c.queue.enter() // a claimed fetch waits for the one worker
+			c.queue.enter() // the one worker fetches,
+			c.queue.enter() // and another claimed fetch waits for it
 			results := make(chan error, requests)
 			for i := range requests {
 				url := fmt.Sprintf("http://127.0.0.1/pics/waiting-%d.jpg", i)
@@ -51,7 +55,7 @@ func TestClaimsWaitForTheWorkers(t *testing.T) {
 			if n := store.count(); n != 0 {
 				t.Errorf("%d claim statements while the worker was busy, want none", n)
 			}
-			c.queue.leave() // the fetch takes its slot
+			c.queue.leave() // the first fetch is stored
 			for range requests {
 				if err := <-results; err != nil {
 					t.Error(err)

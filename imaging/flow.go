@@ -126,9 +126,12 @@ func (f *flow) takeFailures() []string {
 // claimer claims the hashes of the requests waiting for a claim together, in
 // one statement: one statement per request would queue them behind each
 // other on the database, and cost a transaction each. It claims when the
-// fetches claimed and waiting for a slot run short (fewer than the workers),
-// so that requests arriving one by one as others settle gather meanwhile,
-// while the workers always find a claimed fetch waiting.
+// claimed fetches on their way to the store run short (fewer than twice the
+// workers: theirs and as many waiting), so that requests arriving one by one
+// as others settle gather meanwhile, while the workers always find a claimed
+// fetch waiting and the downloads waiting for the disk stay few; or after
+// claimWait, so that fetches held up (a slow host, back-offs) delay the
+// requests that need no fetch (cached hashes) only that long.
 type claimer struct {
 	c    *Compactor
 	ctx  context.Context
@@ -146,6 +149,11 @@ type claimResult struct {
 	rec db.ImageFetch
 	err error
 }
+
+// claimWait is how long claims wait at most for the fetches on their way to
+// the store to run short: far longer than a claim statement, far shorter
+// than anything a reader of marquee.images would notice.
+const claimWait = 100 * time.Millisecond
 
 // maxClaimBatch bounds the hashes of one claim statement.
 const maxClaimBatch = 500
@@ -182,7 +190,9 @@ func (cl *claimer) claim(ctx context.Context, req request) (db.ImageFetch, error
 func (cl *claimer) run() {
 	defer close(cl.done)
 	for first := range cl.in {
-		cl.c.queue.waitBelow(cl.ctx, cl.c.cfg.Workers)
+		waitCtx, cancel := context.WithTimeout(cl.ctx, cl.c.claimWait)
+		cl.c.queue.waitBelow(waitCtx, 2*cl.c.cfg.Workers)
+		cancel()
 		pending := []claimCall{first}
 	gather:
 		for len(pending) < maxClaimBatch {

@@ -31,8 +31,6 @@ func (c *Compactor) fetchClaimed(ctx context.Context, req request, rec db.ImageF
 // or the compactor stops first. Host first, so that no worker slot is held
 // while waiting for a busy host.
 func (c *Compactor) acquire(ctx context.Context, host string) (release func(), err error) {
-	c.queue.enter()
-	defer c.queue.leave()
 	slots := c.hosts.get(host)
 	select {
 	case slots.sem <- struct{}{}:
@@ -106,8 +104,9 @@ func (l *hostLimiter) put(host string) {
 	}
 }
 
-// fetchQueue counts the fetches waiting for their slots, and tells whoever
-// waits for it to shrink when it does. Safe for concurrent use.
+// fetchQueue counts the claimed fetches on their way to the store: waiting
+// for their slots, fetching, or waiting to store their bytes. It tells
+// whoever waits for it to shrink when it does. Safe for concurrent use.
 type fetchQueue struct {
 	mu      sync.Mutex
 	waiting int
@@ -121,6 +120,19 @@ func (q *fetchQueue) enter() {
 	q.mu.Lock()
 	q.waiting++
 	q.mu.Unlock()
+}
+
+// join enters the queue and returns how to leave it, which does so once
+// however often it is called.
+func (q *fetchQueue) join() (leave func()) {
+	q.enter()
+	left := false
+	return func() {
+		if !left {
+			left = true
+			q.leave()
+		}
+	}
 }
 
 func (q *fetchQueue) leave() {

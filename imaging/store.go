@@ -28,10 +28,12 @@ func storeSlots(cfg Config) int {
 
 // storeDownload makes the bytes of got durable under their content key, at
 // most storeSlots at once, and makes outcome the cached outcome they
-// are. It reports whether identical bytes were stored already.
-func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db.ImageState) (duplicate bool, err error) {
+// are. It reports whether identical bytes were stored already. It calls
+// started once it has its slot.
+func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db.ImageState, started func()) (duplicate bool, err error) {
 	placeholder := c.placeholder(got.file)
 	c.storing <- struct{}{}
+	started()
 	contentSHA256, duplicate, err := got.file.commit(ctx, c.cfg.Files, got.contentType)
 	<-c.storing
 	if err != nil {
