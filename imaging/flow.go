@@ -12,8 +12,8 @@ import (
 )
 
 // flow settles image requests one by one as they come, many at once: the
-// claims of requests that arrive together go into one statement, outcomes are
-// recorded group-committed, and each URL hash is settled once at a time,
+// claims of requests waiting for one go into one statement (see claimer),
+// outcomes are recorded group-committed, and each URL hash is settled once at a time,
 // however many requests for it are in flight. Make it with startFlow and
 // stop it once no request is being settled.
 type flow struct {
