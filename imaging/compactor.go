@@ -215,9 +215,13 @@ type Compactor struct {
 	workers chan struct{}
 	storing chan struct{}
 	hosts   hostLimiter
-	stats   stats
-	log     *slog.Logger
-	now     func() time.Time
+	// queue is the claimed fetches on their way to the store; claims wait
+	// for it up to claimWait (see claimer).
+	queue     *fetchQueue
+	claimWait time.Duration
+	stats     stats
+	log       *slog.Logger
+	now       func() time.Time
 	// stop is closed when Run's context ends: no new fetch or retry starts.
 	stop    <-chan struct{}
 	started atomic.Bool
@@ -249,13 +253,15 @@ func New(cfg Config) (*Compactor, error) {
 			cfg.ClaimLease, cfg.AttemptTimeout)
 	}
 	c := &Compactor{
-		cfg:     cfg,
-		owner:   ownerName(),
-		workers: make(chan struct{}, cfg.Workers),
-		storing: make(chan struct{}, storeSlots(cfg)),
-		hosts:   hostLimiter{perHost: cfg.PerHost, hosts: map[string]*hostSlots{}},
-		log:     cfg.Logger,
-		now:     func() time.Time { return time.Now().UTC() },
+		cfg:       cfg,
+		owner:     ownerName(),
+		workers:   make(chan struct{}, cfg.Workers),
+		storing:   make(chan struct{}, storeSlots(cfg)),
+		hosts:     hostLimiter{perHost: cfg.PerHost, hosts: map[string]*hostSlots{}},
+		queue:     newFetchQueue(),
+		claimWait: claimWait,
+		log:       cfg.Logger,
+		now:       func() time.Time { return time.Now().UTC() },
 	}
 	networks := cfg.AllowNetworks
 	if cfg.AllowPrivateNetworks {

@@ -67,8 +67,8 @@ var (
 	errStopped = errors.New("imaging: stopping")
 )
 
-// download is a fetched image that passed every check, in a temporary
-// file: store it with commit, or discard it.
+// download is a fetched image that passed every check, in memory or a
+// temporary file: store it with commit, or discard it.
 type download struct {
 	file          *pendingFile
 	contentType   string
@@ -77,11 +77,13 @@ type download struct {
 }
 
 // fetcher downloads images: one GET per attempt through the guarded dialer,
-// retried as docs/images.md says, validated, and written to temporary files.
+// retried as docs/images.md says, validated, and kept in memory or
+// temporary files.
 type fetcher struct {
 	client      *http.Client
 	dialer      *guardedDialer // the client's
 	tempDir     string
+	memory      *memoryBudget
 	userAgent   string
 	timeout     time.Duration
 	maxBytes    int64
@@ -136,6 +138,7 @@ func newFetcher(cfg *Config, stats *stats, policy addressPolicy) *fetcher {
 		client:      client,
 		dialer:      dialer,
 		tempDir:     cfg.TempDir,
+		memory:      newMemoryBudget(downloadMemory),
 		userAgent:   cfg.UserAgent,
 		timeout:     cfg.AttemptTimeout,
 		maxBytes:    cfg.MaxBytes,
@@ -151,12 +154,12 @@ func newFetcher(cfg *Config, stats *stats, policy addressPolicy) *fetcher {
 // close releases idle connections.
 func (f *fetcher) close() { f.client.CloseIdleConnections() }
 
-// fetch downloads rawURL into a temporary file, with up to
+// fetch downloads rawURL (see createPending), with up to
 // maxAttempts attempts. beforeAttempt runs before each one (it keeps the
 // claim on the URL) and its error ends the fetch. It returns the download and
 // the attempts made, or a *FetchError once the image has failed for good, or
 // another error when the fetch was given up for a reason that is not the
-// image's: stop was closed or ctx ended (errStopped, ctx.Err()), the file
+// image's: stop was closed or ctx ended (errStopped, ctx.Err()), the
 // temporary file failed, or beforeAttempt failed.
 func (f *fetcher) fetch(ctx context.Context, stop <-chan struct{}, rawURL string, beforeAttempt func(context.Context) error) (download, int, error) {
 	if err := checkURL(rawURL); err != nil {
@@ -243,8 +246,9 @@ func checkURL(rawURL string) error {
 }
 
 // attempt is one GET of rawURL, bounded by timeout from request to the last
-// body byte. The body streams into a temporary file, hashed on the way, which
-// is returned only once its bytes proved to be an image within the caps.
+// body byte. The body streams into memory or a temporary file, hashed on the
+// way, which is returned only once its bytes proved to be an image within the
+// caps.
 func (f *fetcher) attempt(ctx context.Context, rawURL string) (download, error) {
 	attemptCtx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -267,10 +271,7 @@ func (f *fetcher) attempt(ctx context.Context, rawURL string) (download, error) 
 		return download{}, fail(ReasonTooLarge, "too large: Content-Length %d exceeds the cap of %d bytes", resp.ContentLength, f.maxBytes)
 	}
 
-	pending, err := createPending(f.tempDir)
-	if err != nil {
-		return download{}, err
-	}
+	pending := createPending(f.tempDir, f.memory)
 	body := &readTracker{r: io.LimitReader(resp.Body, f.maxBytes+1)}
 	n, err := io.Copy(pending, body)
 	f.stats.bytes.Add(n)

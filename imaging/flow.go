@@ -12,8 +12,8 @@ import (
 )
 
 // flow settles image requests one by one as they come, many at once: the
-// claims of requests that arrive together go into one statement, outcomes are
-// recorded group-committed, and each URL hash is settled once at a time,
+// claims of requests waiting for one go into one statement (see claimer),
+// outcomes are recorded group-committed, and each URL hash is settled once at a time,
 // however many requests for it are in flight. Make it with startFlow and
 // stop it once no request is being settled.
 type flow struct {
@@ -124,8 +124,14 @@ func (f *flow) takeFailures() []string {
 }
 
 // claimer claims the hashes of the requests waiting for a claim together, in
-// one statement: requests arrive in bursts of a fetched batch, and one
-// statement per request would queue them behind each other on the database.
+// one statement: one statement per request would queue them behind each
+// other on the database, and cost a transaction each. It claims when the
+// claimed fetches on their way to the store run short (fewer than twice the
+// workers: theirs and as many waiting), so that requests arriving one by one
+// as others settle gather meanwhile, while the workers always find a claimed
+// fetch waiting and the downloads waiting for the disk stay few; or after
+// claimWait, so that fetches held up (a slow host, back-offs) delay the
+// requests that need no fetch (cached hashes) only that long.
 type claimer struct {
 	c    *Compactor
 	ctx  context.Context
@@ -144,11 +150,16 @@ type claimResult struct {
 	err error
 }
 
+// claimWait is how long claims wait at most for the fetches on their way to
+// the store to run short: far longer than a claim statement, far shorter
+// than anything a reader of marquee.images would notice.
+const claimWait = 100 * time.Millisecond
+
 // maxClaimBatch bounds the hashes of one claim statement.
 const maxClaimBatch = 500
 
 func (c *Compactor) startClaimer(ctx context.Context) *claimer {
-	cl := &claimer{c: c, ctx: ctx, in: make(chan claimCall), done: make(chan struct{})}
+	cl := &claimer{c: c, ctx: ctx, in: make(chan claimCall, maxClaimBatch), done: make(chan struct{})}
 	go cl.run()
 	return cl
 }
@@ -179,6 +190,9 @@ func (cl *claimer) claim(ctx context.Context, req request) (db.ImageFetch, error
 func (cl *claimer) run() {
 	defer close(cl.done)
 	for first := range cl.in {
+		waitCtx, cancel := context.WithTimeout(cl.ctx, cl.c.claimWait)
+		cl.c.queue.waitBelow(waitCtx, 2*cl.c.cfg.Workers)
+		cancel()
 		pending := []claimCall{first}
 	gather:
 		for len(pending) < maxClaimBatch {

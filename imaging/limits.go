@@ -103,3 +103,59 @@ func (l *hostLimiter) put(host string) {
 		}
 	}
 }
+
+// fetchQueue counts the claimed fetches on their way to the store: waiting
+// for their slots, fetching, or waiting to store their bytes. It tells
+// whoever waits for it to shrink when it does. Safe for concurrent use.
+type fetchQueue struct {
+	mu      sync.Mutex
+	waiting int
+	// shrunk is closed, and replaced, when a fetch stops waiting.
+	shrunk chan struct{}
+}
+
+func newFetchQueue() *fetchQueue { return &fetchQueue{shrunk: make(chan struct{})} }
+
+func (q *fetchQueue) enter() {
+	q.mu.Lock()
+	q.waiting++
+	q.mu.Unlock()
+}
+
+// join enters the queue and returns how to leave it, which does so once
+// however often it is called.
+func (q *fetchQueue) join() (leave func()) {
+	q.enter()
+	left := false
+	return func() {
+		if !left {
+			left = true
+			q.leave()
+		}
+	}
+}
+
+func (q *fetchQueue) leave() {
+	q.mu.Lock()
+	q.waiting--
+	close(q.shrunk)
+	q.shrunk = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// waitBelow returns once fewer than n fetches wait, or when ctx ends.
+func (q *fetchQueue) waitBelow(ctx context.Context, n int) {
+	for {
+		q.mu.Lock()
+		waiting, shrunk := q.waiting, q.shrunk
+		q.mu.Unlock()
+		if waiting < n {
+			return
+		}
+		select {
+		case <-shrunk:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

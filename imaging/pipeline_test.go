@@ -227,6 +227,73 @@ func TestCompactorsAtOnce(t *testing.T) {
 	}
 }
 
+// TestClaimsGatheredWhileWorkersBusy runs two compactors in groups of their
+// own, so both get every request, with one worker each: the requests that
+// arrive while a claimed fetch waits for the worker are claimed together in
+// one statement, and still each URL is requested once between the two.
+func TestClaimsGatheredWhileWorkersBusy(t *testing.T) {
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			t.Parallel()
+			k := startKafka(t)
+			dbStore := testkit.OpenStore(t, backend.URL(t))
+			store := &claimCountingStore{Store: dbStore}
+			files := openFiles(t)
+			server := imagingtest.NewServer(t)
+			server.SetLatency(10 * time.Millisecond) // the worker stays busy while requests arrive
+			var urls []string
+			paths := map[string]bool{}
+			for i := range 40 {
+				path := fmt.Sprintf("/pics/gathered-%02d.jpg", i)
+				urls = append(urls, server.URL+path)
+				paths[path] = true
+			}
+			var compactors []*running
+			for _, group := range []string{"imaging-a", "imaging-b"} {
+				cfg := kafkaConfig(k, store, files, k.writer, server, group)
+				cfg.Workers = 1
+				compactors = append(compactors, runCompactor(t, newCompactor(t, cfg)))
+			}
+			k.request(t, urls)
+			k.waitSettled(t, "imaging-a")
+			k.waitSettled(t, "imaging-b")
+			checkOnePerURL(t, server, paths, "two compactors with one worker each")
+			checkAllCached(t, dbStore, urls)
+			var fetched int64
+			for _, r := range compactors {
+				fetched += r.compactor.Stats().Cached
+			}
+			if fetched != int64(len(urls)) {
+				t.Errorf("the compactors fetched %d images between them, want %d", fetched, len(urls))
+			}
+			if largest := store.largestClaim(); largest < 2 {
+				t.Errorf("the largest claim statement claimed %d hashes, want the requests waiting for the busy worker together", largest)
+			}
+		})
+	}
+}
+
+// claimCountingStore is a real store that remembers the most hashes one
+// ClaimImageFetches call claimed.
+type claimCountingStore struct {
+	imaging.Store
+	mu      sync.Mutex
+	largest int
+}
+
+func (s *claimCountingStore) ClaimImageFetches(ctx context.Context, owner string, now, leaseUntil time.Time, claims []db.ImageClaim) (map[string]db.ImageFetch, error) {
+	s.mu.Lock()
+	s.largest = max(s.largest, len(claims))
+	s.mu.Unlock()
+	return s.Store.ClaimImageFetches(ctx, owner, now, leaseUntil, claims)
+}
+
+func (s *claimCountingStore) largestClaim() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.largest
+}
+
 // TestStopDuringFetches stops a compactor while fetches hang in the server,
 // then starts another: the second settles everything, and no URL has more
 // than one complete response.

@@ -42,13 +42,15 @@ func (c *Compactor) settle(ctx context.Context, records *recorder, req request, 
 // the claim was taken over meanwhile; on any other error it gives the claim
 // up, so the next handler of the request can take it at once.
 func (c *Compactor) fetchAndRecord(ctx context.Context, records *recorder, req request, rec db.ImageFetch) (db.ImageState, error) {
+	queued := c.queue.join()
+	defer queued()
 	got, attempts, err := c.fetchClaimed(ctx, req, rec)
 	outcome := db.ImageState{URLHash: req.urlHash, URL: req.url, Attempts: int32(attempts)}
 	var fetchErr *FetchError
 	var duplicate bool
 	switch {
 	case err == nil:
-		if duplicate, err = c.storeDownload(ctx, got, &outcome); err != nil {
+		if duplicate, err = c.storeDownload(ctx, got, &outcome, queued); err != nil {
 			c.giveUp(req.urlHash)
 			return db.ImageState{}, fmt.Errorf("store %s: %w", req.url, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -29,10 +28,12 @@ func storeSlots(cfg Config) int {
 
 // storeDownload makes the bytes of got durable under their content key, at
 // most storeSlots at once, and makes outcome the cached outcome they
-// are. It reports whether identical bytes were stored already.
-func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db.ImageState) (duplicate bool, err error) {
+// are. It reports whether identical bytes were stored already. It calls
+// started once it has its slot.
+func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db.ImageState, started func()) (duplicate bool, err error) {
 	placeholder := c.placeholder(got.file)
 	c.storing <- struct{}{}
+	started()
 	contentSHA256, duplicate, err := got.file.commit(ctx, c.cfg.Files, got.contentType)
 	<-c.storing
 	if err != nil {
@@ -49,7 +50,7 @@ func (c *Compactor) storeDownload(ctx context.Context, got download, outcome *db
 }
 
 // placeholder is the placeholder of the downloaded bytes, read from their
-// temporary file before it is stored (the same bytes the store keeps), or
+// download before it is stored (the same bytes the store keeps), or
 // nil when there is no Config.Placeholder or it fails on them (a page then
 // paints its fallback, docs/images.md).
 func (c *Compactor) placeholder(file *pendingFile) *string {
@@ -57,12 +58,7 @@ func (c *Compactor) placeholder(file *pendingFile) *string {
 		return nil
 	}
 	contentSHA256 := file.contentHash()
-	f, err := file.rewind()
-	if err != nil {
-		c.cfg.Logger.Warn("imaging: read downloaded bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
-		return nil
-	}
-	data, err := io.ReadAll(io.LimitReader(f, c.cfg.MaxBytes))
+	data, err := file.contents(c.cfg.MaxBytes)
 	if err != nil {
 		c.cfg.Logger.Warn("imaging: read downloaded bytes for a placeholder", "content_sha256", contentSHA256, "err", err)
 		return nil
@@ -94,6 +90,12 @@ type recording struct {
 	outcome db.ImageState
 	result  chan error
 }
+
+// recordLinger is how long the recorder waits for more outcomes while
+// fetches are in flight before it writes what it has: a stream of fetches
+// then commits in groups instead of a transaction each, for a delay that
+// holds no worker (only the request's offset, a little longer).
+const recordLinger = 5 * time.Millisecond
 
 // maxRecordBatch bounds the outcomes of one transaction.
 const maxRecordBatch = 500
@@ -135,6 +137,10 @@ func (r *recorder) run() {
 	defer close(r.done)
 	for first := range r.in {
 		pending := []recording{first}
+		var linger <-chan time.Time
+		if r.c.stats.inFlight.Load() > 0 {
+			linger = time.After(recordLinger)
+		}
 	gather:
 		for len(pending) < maxRecordBatch {
 			select {
@@ -143,7 +149,19 @@ func (r *recorder) run() {
 					break gather
 				}
 				pending = append(pending, next)
+				continue
 			default:
+			}
+			if linger == nil {
+				break
+			}
+			select {
+			case next, ok := <-r.in:
+				if !ok {
+					break gather
+				}
+				pending = append(pending, next)
+			case <-linger:
 				break gather
 			}
 		}

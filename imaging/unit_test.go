@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -335,6 +336,93 @@ func TestGuardedDialerRefusesBeforeConnecting(t *testing.T) {
 	}
 }
 
+// TestPendingFile: a download stays in memory while it is within the limits,
+// else goes to a temporary file; either way commit stores the same bytes,
+// and no temporary file or memory is left afterwards.
+func TestPendingFile(t *testing.T) {
+	small := bytes.Repeat([]byte("small image "), 1000)
+	large := bytes.Repeat([]byte("large image "), maxDownloadInMemory/10)
+	tests := []struct {
+		name       string
+		budget     int64
+		body       []byte
+		wantInFile bool
+	}{
+		{"small, within the budget", downloadMemory, small, false},
+		{"larger than a download kept in memory", downloadMemory, large, true},
+		{"small, over what is left of the budget", int64(len(small)) - 1, small, true},
+		{"no budget", 0, small, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store, err := OpenFileStore(filepath.Join(t.TempDir(), "images"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			memory := newMemoryBudget(tc.budget)
+			p := createPending(store.tmp, memory)
+			for chunk := range slices.Chunk(tc.body, 4096) {
+				if _, err := p.Write(chunk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			entries, _ := os.ReadDir(store.tmp)
+			if inFile := len(entries) == 1; inFile != tc.wantInFile || len(entries) > 1 {
+				t.Errorf("%d temporary files while pending, want in a file: %v", len(entries), tc.wantInFile)
+			}
+			sum, _, err := p.commit(t.Context(), store, "image/png")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path, _ := store.Path(sum)
+			if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, tc.body) {
+				t.Errorf("stored %d bytes (%v), want the %d written", len(got), err, len(tc.body))
+			}
+			if entries, _ := os.ReadDir(store.tmp); len(entries) != 0 {
+				t.Errorf("temporary files left: %v", entries)
+			}
+			if left := memory.left.Load(); left != tc.budget {
+				t.Errorf("memory left after commit %d, want the whole budget %d", left, tc.budget)
+			}
+		})
+	}
+}
+
+// TestFetchQueueWaitBelow: waitBelow returns once fewer fetches wait than
+// asked, or when its context ends, whichever comes first.
+func TestFetchQueueWaitBelow(t *testing.T) {
+	tests := []struct {
+		name    string
+		waiting int
+		below   int
+		// then runs in the background while waitBelow waits.
+		then func(q *fetchQueue, cancel context.CancelFunc)
+	}{
+		{"fewer waiting already", 1, 2, func(*fetchQueue, context.CancelFunc) {}},
+		{"one leaves", 2, 2, func(q *fetchQueue, _ context.CancelFunc) { q.leave() }},
+		{"two leave, one at a time", 3, 2, func(q *fetchQueue, _ context.CancelFunc) { q.leave(); q.leave() }},
+		{"the context ends", 2, 2, func(_ *fetchQueue, cancel context.CancelFunc) { cancel() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newFetchQueue()
+			for range tc.waiting {
+				q.enter()
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go tc.then(q, cancel)
+			q.waitBelow(ctx, tc.below)
+			q.mu.Lock()
+			waiting := q.waiting
+			q.mu.Unlock()
+			if waiting >= tc.below && ctx.Err() == nil {
+				t.Errorf("waitBelow(%d) returned with %d waiting and the context alive", tc.below, waiting)
+			}
+		})
+	}
+}
+
 func TestFileStore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "images")
 	store, err := OpenFileStore(dir)
@@ -343,10 +431,7 @@ func TestFileStore(t *testing.T) {
 	}
 	write := func(body []byte) (string, bool) {
 		t.Helper()
-		p, err := createPending(store.tmp)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := createPending(store.tmp, nil)
 		if _, err := p.Write(body); err != nil {
 			t.Fatal(err)
 		}
