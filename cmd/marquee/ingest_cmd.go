@@ -122,7 +122,7 @@ func ingestOnce(ctx context.Context, cfg Config, source string, force, images bo
 
 	if embedded {
 		loadCtx, stopLoading := context.WithCancel(ctx)
-		loader, err := startLoader(loadCtx, kafka.cluster, store, logger, onceFetchWait)
+		loader, err := startLoader(loadCtx, kafka.cluster, store, logger, loaderBatch, onceFetchWait)
 		if err != nil {
 			stopLoading()
 			return summary, err
@@ -191,7 +191,7 @@ func serveIngest(ctx context.Context, cfg Config, logger *slog.Logger, env envir
 		// The workers stop when ctx ends or the schedule fails: stopWork runs
 		// first among the deferred calls, then they are waited for.
 		workCtx, stopWork := context.WithCancel(ctx)
-		loader, err := startLoader(workCtx, w.kafka.cluster, w.store, logger, 0)
+		loader, err := startLoader(workCtx, w.kafka.cluster, w.store, logger, loaderBatch, 0)
 		if err != nil {
 			stopWork()
 			return err

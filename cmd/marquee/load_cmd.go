@@ -30,7 +30,7 @@ func loadCommand(ctx context.Context, args []string, env environment) int {
 	cfg.resolve()
 	logger := newLogger(env.stderr, cfg)
 	err := serveWorker(ctx, cfg, logger, env, "load", func(ctx context.Context, w *worker) error {
-		loader, err := startLoader(ctx, w.kafka.cluster, w.store, logger, 0)
+		loader, err := startLoader(ctx, w.kafka.cluster, w.store, logger, loaderBatch, 0)
 		if err != nil {
 			return err
 		}

@@ -116,6 +116,13 @@ const (
 	ingestBatch = 1000
 )
 
+// servingLoaderBatch is loaderBatch in `run`, where the APIs read while the
+// loader writes: each transaction of the loader is a step the discovery
+// index catches up with before a filtered list or search can answer, so
+// smaller ones keep those requests short, at some cost to the load's speed
+// (the README's "Speed layer" has the measurements).
+const servingLoaderBatch = 500
+
 // onceFetchWait is how long the broker holds an idle fetch of the loader
 // that `ingest --once` runs, instead of the consumers' 500ms: stopping a
 // consumer waits for its fetches in flight, so this is most of the time an
@@ -124,9 +131,10 @@ const (
 const onceFetchWait = 100 * time.Millisecond
 
 // startLoader starts one consumer per topic the loader reads; Wait returns
-// once ctx ends and they made their final commit. fetchWait is the
-// consumers' FetchWait; 0 keeps bus's default.
-func startLoader(ctx context.Context, cluster bus.Cluster, store *db.Store, logger *slog.Logger, fetchWait time.Duration) (*loader, error) {
+// once ctx ends and they made their final commit. batch is how many
+// messages a transaction applies at most; fetchWait is the consumers'
+// FetchWait; 0 keeps bus's default.
+func startLoader(ctx context.Context, cluster bus.Cluster, store *db.Store, logger *slog.Logger, batch int, fetchWait time.Duration) (*loader, error) {
 	l := &loader{errs: make(chan error, 2)}
 	handler := &ingest.Loader{Store: store, Logger: logger}
 	for _, t := range []struct {
@@ -137,7 +145,7 @@ func startLoader(ctx context.Context, cluster bus.Cluster, store *db.Store, logg
 		{bus.TopicImages, handler.HandleImages},
 	} {
 		c, err := bus.NewConsumer(bus.ConsumerConfig{Cluster: cluster, GroupID: loaderGroup(t.topic), Topic: t.topic,
-			MaxBatch: loaderBatch, FetchWait: fetchWait, Logger: logger})
+			MaxBatch: batch, FetchWait: fetchWait, Logger: logger})
 		if err != nil {
 			return nil, err
 		}

@@ -141,7 +141,7 @@ func runEmbedded(ctx context.Context, cfg Config, demoMode bool, logger *slog.Lo
 	defer warmDiscovery(workCtx, store, logger)()
 	registerForegroundMetrics(srv.Registerer(), foreground)
 	workCtx = priority.Background(workCtx, foreground)
-	loader, err := startLoader(workCtx, kafka.cluster, store, logger, 0)
+	loader, err := startLoader(workCtx, kafka.cluster, store, logger, servingLoaderBatch, 0)
 	if err != nil {
 		stopWork()
 		return err
