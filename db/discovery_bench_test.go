@@ -63,11 +63,7 @@ var benchWrites atomic.Int64
 func writeOne(b *testing.B, s *db.Store, profiles []db.Profile, i int) {
 	p := profiles[i%len(profiles)]
 	p.Views = ptr(1_000_000 + benchWrites.Add(1))
-	hash, err := p.ComputeContentHash()
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.ContentHash = hash
+	p.ContentHash = p.ComputeContentHash()
 	if _, err := s.UpsertProfiles(context.Background(), []db.Profile{p}); err != nil {
 		b.Fatal(err)
 	}

@@ -181,11 +181,7 @@ func prepareProfile(p *Profile) error {
 		return err
 	}
 	if p.ContentHash == "" {
-		hash, err := p.ComputeContentHash()
-		if err != nil {
-			return err
-		}
-		p.ContentHash = hash
+		p.ContentHash = p.ComputeContentHash()
 	} else if len(p.ContentHash) != urlHashHexChars {
 		return fieldError("content_hash", "must be 64 hex digits")
 	}

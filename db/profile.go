@@ -37,11 +37,11 @@ type ProfileThumbnail struct {
 // exact, unknown as null) of p without content_hash: the bytes that
 // marshalling p, decoding it into maps and marshalling those again with
 // HTML escaping off would give, written directly.
-func (p Profile) ComputeContentHash() (string, error) {
+func (p *Profile) ComputeContentHash() string {
 	buf := make([]byte, 0, 1024)
-	buf = appendCanonicalProfile(buf, &p)
+	buf = appendCanonicalProfile(buf, p)
 	sum := sha256.Sum256(buf)
-	return hex.EncodeToString(sum[:]), nil
+	return hex.EncodeToString(sum[:])
 }
 
 // appendCanonicalProfile appends the canonical JSON of p without

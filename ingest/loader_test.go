@@ -27,11 +27,7 @@ func testProfile(t testing.TB, feedID int64, name string) db.Profile {
 	p.Aliases = []string{name + " Alias"}
 	url := fmt.Sprintf("https://ei.phncdn.com/pics/pornstars/000/000/%03d/(m=lciuhScOb_c)thumb_%d.jpg", feedID%1000, feedID)
 	p.Thumbnails = []db.ProfileThumbnail{{Type: "pc", Width: ptr(int32(234)), Height: ptr(int32(344)), URL: url, URLHash: db.URLHash(url)}}
-	hash, err := p.ComputeContentHash()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.ContentHash = hash
+	p.ContentHash = p.ComputeContentHash()
 	return p
 }
 

@@ -204,11 +204,7 @@ func normalizeItem(item []byte) (db.Profile, []db.InvalidValue, error) {
 	if err := db.ValidateProfile(&p); err != nil {
 		return p, nil, &itemError{path: "profile", reason: "the store would refuse it: " + err.Error()}
 	}
-	hash, err := p.ComputeContentHash()
-	if err != nil {
-		return p, nil, &itemError{path: "profile", reason: err.Error()}
-	}
-	p.ContentHash = hash
+	p.ContentHash = p.ComputeContentHash()
 	return p, replaced, nil
 }
 
