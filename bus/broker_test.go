@@ -3,6 +3,7 @@ package bus
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -37,14 +38,23 @@ func TestBusExternal(t *testing.T) {
 
 func startTestBroker(t *testing.T, addr, dataDir string) *Broker {
 	t.Helper()
+	broker, err := tryStartTestBroker(t, addr, dataDir)
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	return broker
+}
+
+// tryStartTestBroker is startTestBroker returning the error.
+func tryStartTestBroker(t *testing.T, addr, dataDir string) (*Broker, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	broker, err := StartBroker(ctx, BrokerConfig{Addr: addr, DataDir: dataDir, Partitions: 3, Logger: testLogger()})
 	if err != nil {
-		t.Fatalf("start broker: %v", err)
+		return nil, err
 	}
 	t.Cleanup(func() { broker.Close() })
-	return broker
+	return broker, nil
 }
 
 func TestMurmur2MatchesJavaClient(t *testing.T) {
@@ -106,24 +116,42 @@ func TestStartBrokerAddress(t *testing.T) {
 func TestEmbeddedBrokerPersists(t *testing.T) {
 	tests := []struct {
 		name  string
-		start func(t *testing.T, addr, dataDir string) (stop func())
+		start func(t *testing.T, addr, dataDir string) (stop func(), err error)
 	}{
-		{"Close", func(t *testing.T, addr, dataDir string) func() {
-			broker := startTestBroker(t, addr, dataDir)
-			return func() { broker.Close() }
+		{"Close", func(t *testing.T, addr, dataDir string) (func(), error) {
+			broker, err := tryStartTestBroker(t, addr, dataDir)
+			if err != nil {
+				return nil, err
+			}
+			return func() { broker.Close() }, nil
 		}},
-		{"kill -9", func(t *testing.T, addr, dataDir string) func() {
+		{"kill -9", func(t *testing.T, addr, dataDir string) (func(), error) {
 			helper := startHelper(t, "broker", "BUS_ADDR="+addr, "BUS_DATA_DIR="+dataDir)
 			helper.waitLine(t, "ready")
-			return helper.kill
+			return helper.kill, nil
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dataDir, addr := t.TempDir(), testport.Addr(t)
+			// The address the broker restarts on. Another process may take
+			// the port between testport's check and the first start (it
+			// happened, rarely, in full suite runs): then another is tried.
+			// The restart below is what must find it free again.
+			dataDir := t.TempDir()
+			var addr string
+			var stop func()
+			var err error
+			for range 5 {
+				addr = testport.Addr(t)
+				if stop, err = tt.start(t, addr, dataDir); !errors.Is(err, syscall.EADDRINUSE) {
+					break
+				}
+			}
+			if err != nil {
+				t.Fatalf("start broker: %v", err)
+			}
 			brokers := []string{addr}
-			stop := tt.start(t, addr, dataDir)
 
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()

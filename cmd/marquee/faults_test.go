@@ -423,15 +423,7 @@ func summaryField(t *testing.T, summary, field string) int {
 // process under test binds it.
 func freeTCPPort(t testing.TB) int {
 	t.Helper()
-	_, port, err := net.SplitHostPort(testport.Addr(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return testport.Port(t)
 }
 
 // countingImages serves a valid image at every path, after latency, and
