@@ -216,15 +216,21 @@ func TestCompactorsAtOnce(t *testing.T) {
 			k.waitSettled(t, "imaging-b")
 			checkOnePerURL(t, server, paths, "three compactors")
 			checkAllCached(t, store, urls)
-			var fetched int64
-			for _, r := range compactors {
-				fetched += r.compactor.Stats().Cached
-			}
-			if fetched != int64(len(paths)) {
+			if fetched := totalCached(compactors); fetched != int64(len(paths)) {
 				t.Errorf("the compactors fetched %d images between them, want %d", fetched, len(paths))
 			}
 		})
 	}
+}
+
+// totalCached is how many images the compactors fetched and stored between
+// them.
+func totalCached(compactors []*running) int64 {
+	var n int64
+	for _, r := range compactors {
+		n += r.compactor.Stats().Cached
+	}
+	return n
 }
 
 // TestClaimsGatheredWhileWorkersBusy runs two compactors in groups of their
@@ -259,11 +265,7 @@ func TestClaimsGatheredWhileWorkersBusy(t *testing.T) {
 			k.waitSettled(t, "imaging-b")
 			checkOnePerURL(t, server, paths, "two compactors with one worker each")
 			checkAllCached(t, dbStore, urls)
-			var fetched int64
-			for _, r := range compactors {
-				fetched += r.compactor.Stats().Cached
-			}
-			if fetched != int64(len(urls)) {
+			if fetched := totalCached(compactors); fetched != int64(len(urls)) {
 				t.Errorf("the compactors fetched %d images between them, want %d", fetched, len(urls))
 			}
 			if largest := store.largestClaim(); largest < 2 {
