@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"time"
 )
 
 // pprofHandler serves Go's runtime profiles under /debug/pprof/, as
@@ -44,26 +45,42 @@ func (s *Server) PprofAddr() net.Addr {
 	return s.pprofListener.Addr()
 }
 
-// servePprof serves the profiles until the returned stop is called. A
-// profile or trace runs for as long as its request asks (seconds=N), so
-// there is no write deadline; stop cuts off one still running.
+// servePprof serves the profiles until the returned stop is called.
 func (s *Server) servePprof() (stop func()) {
 	if s.pprofListener == nil {
 		return func() {}
 	}
+	return servePprofOn(s.pprofListener, s.opts.ReadHeaderTimeout, s.logger)
+}
+
+// StartPprof serves Go's runtime profiles on addr, for a command that has no
+// Server of its own (`ingest --once`), until the returned stop is called.
+func StartPprof(addr string, logger *slog.Logger) (bound net.Addr, stop func(), err error) {
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: profiles: %w", err)
+	}
+	return listener.Addr(), servePprofOn(listener, 10*time.Second, logger), nil
+}
+
+// servePprofOn serves the profiles on listener until the returned stop is
+// called. A profile or trace runs for as long as its request asks
+// (seconds=N), so there is no write deadline; stop cuts off one still
+// running.
+func servePprofOn(listener net.Listener, readHeaderTimeout time.Duration, logger *slog.Logger) (stop func()) {
 	srv := &http.Server{
 		Handler:           pprofHandler(),
-		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(s.pprofListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Warn("profiles server stopped", "err", err)
+		if err := srv.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("profiles server stopped", "err", err)
 		}
 	}()
-	s.logger.Info("serving runtime profiles", "addr", s.pprofListener.Addr().String())
+	logger.Info("serving runtime profiles", "addr", listener.Addr().String())
 	return func() {
 		srv.Close()
 		<-done

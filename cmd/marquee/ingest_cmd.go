@@ -10,6 +10,7 @@ import (
 	"marquee/bus"
 	"marquee/db"
 	"marquee/ingest"
+	"marquee/server"
 )
 
 const ingestAbout = `Ingests the feed. With --once it carries out one feed run and exits: with the
@@ -61,6 +62,7 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 		env.stderr = newStatusLine(env.stderr)
 	}
 	logger := newLogger(env.stderr, cfg)
+	limitMemoryForIngest(env.lookupEnv)
 	if !once {
 		if err := serveIngest(ctx, cfg, logger, env); err != nil {
 			return failed(logger, "marquee ingest", err, f, env)
@@ -96,6 +98,14 @@ func failed(logger *slog.Logger, what string, err error, f *flags, env environme
 // its image requests have settled.
 func ingestOnce(ctx context.Context, cfg Config, source string, force, images bool, logger *slog.Logger, env environment) (summary ingest.Summary, err error) {
 	embedded := len(cfg.brokers()) == 0
+	if cfg.PprofAddr != "" {
+		// No HTTP server runs for one feed run, but its profiles may.
+		_, stopPprof, err := server.StartPprof(cfg.PprofAddr, logger)
+		if err != nil {
+			return summary, err
+		}
+		defer stopPprof()
+	}
 	if embedded {
 		// The embedded broker keeps its log in the data dir.
 		lock, err := lockDataDir(cfg.DataDir)
