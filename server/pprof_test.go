@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -70,5 +71,28 @@ func TestPprofOff(t *testing.T) {
 	defer srv.Close()
 	if addr := srv.PprofAddr(); addr != nil {
 		t.Fatalf("PprofAddr = %v, want nil", addr)
+	}
+}
+
+// TestStartPprof checks the profiles' server of a command without a Server
+// of its own: it answers until stopped.
+func TestStartPprof(t *testing.T) {
+	addr, stop, err := StartPprof("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + addr.String() + "/debug/pprof/goroutine?debug=1"
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("GET %s = %d %.200q, want the goroutine profile", url, res.StatusCode, body)
+	}
+	stop()
+	if _, err := http.Get(url); err == nil {
+		t.Fatal("the profiles still answer after stop")
 	}
 }
