@@ -62,7 +62,6 @@ func ingestCommand(ctx context.Context, args []string, env environment) int {
 		env.stderr = newStatusLine(env.stderr)
 	}
 	logger := newLogger(env.stderr, cfg)
-	limitMemoryForIngest(env.lookupEnv)
 	if !once {
 		if err := serveIngest(ctx, cfg, logger, env); err != nil {
 			return failed(logger, "marquee ingest", err, f, env)

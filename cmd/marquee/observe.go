@@ -109,20 +109,3 @@ func registerForegroundMetrics(reg prometheus.Registerer, gate *priority.Gate) {
 		}),
 	)
 }
-
-// ingestMemoryLimit is the Go runtime's soft memory limit in `ingest`,
-// unless GOMEMLIMIT is set. A feed run's memory is mostly short-lived
-// garbage (parsed items, Kafka batches): at the default GOGC the heap grew to
-// twice what was live before a collection, which took a 100,000-item run
-// past its memory budget (README, "Speed layer"). Near the limit the
-// collector runs more often; it is soft, so a larger live heap only costs
-// more collection (at most half the CPU, Go's own bound), never a failure.
-const ingestMemoryLimit = 64 << 20
-
-// limitMemoryForIngest applies ingestMemoryLimit unless the environment
-// sets GOMEMLIMIT.
-func limitMemoryForIngest(lookupEnv func(string) (string, bool)) {
-	if _, set := lookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(ingestMemoryLimit)
-	}
-}
