@@ -497,36 +497,14 @@ func TestCompactorsShareABucket(t *testing.T) {
 			k.request(t, urls)
 			k.waitSettled(t, imaging.GroupID)
 			checkOnePerURL(t, server, paths, "two compactors sharing a bucket")
-			checkAllCached(t, store, urls)
-
 			bucket := openS3(t, srv, prefix)
-			hashes := make([]string, len(urls))
-			for i, u := range urls {
-				hashes[i] = db.URLHash(u)
-			}
-			records, err := store.ImageFetches(t.Context(), hashes)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, u := range urls {
-				r := records[db.URLHash(u)]
-				if r.ContentSHA256 == nil {
-					continue // reported by checkAllCached
-				}
+			for u, r := range checkAllStored(t, store, bucket, urls) {
 				key, _ := imaging.ContentKey(*r.ContentSHA256)
-				parsed, _ := url.Parse(u)
-				if got := readAll(t, bucket, key); !bytes.Equal(got, imagingtest.Image(parsed.Path)) {
-					t.Errorf("%s: the bucket's %d bytes are not the image served", u, len(got))
-				}
 				if info, err := bucket.Stat(t.Context(), key); err != nil || info.ContentType != *r.ContentType {
 					t.Errorf("%s: object type %q (%v), want %s", u, info.ContentType, err, *r.ContentType)
 				}
 			}
-			var fetched int64
-			for _, r := range compactors {
-				fetched += r.compactor.Stats().Cached
-			}
-			if fetched != int64(len(paths)) {
+			if fetched := totalCached(compactors); fetched != int64(len(paths)) {
 				t.Errorf("the compactors fetched %d images between them, want %d", fetched, len(paths))
 			}
 		})
@@ -592,8 +570,8 @@ func TestStopDuringUploads(t *testing.T) {
 }
 
 // checkAllStored fails unless every URL is cached and its bytes are in
-// objects whole.
-func checkAllStored(t *testing.T, store *db.Store, objects imaging.ObjectStore, urls []string) {
+// objects whole. It returns the records of the URLs that are, by URL.
+func checkAllStored(t *testing.T, store *db.Store, objects imaging.ObjectStore, urls []string) map[string]db.ImageFetch {
 	t.Helper()
 	hashes := make([]string, len(urls))
 	for i, u := range urls {
@@ -603,6 +581,7 @@ func checkAllStored(t *testing.T, store *db.Store, objects imaging.ObjectStore, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	stored := map[string]db.ImageFetch{}
 	for _, u := range urls {
 		r := records[db.URLHash(u)]
 		if r.Status != db.ImageCached || r.ContentSHA256 == nil {
@@ -613,8 +592,11 @@ func checkAllStored(t *testing.T, store *db.Store, objects imaging.ObjectStore, 
 		parsed, _ := url.Parse(u)
 		if got := readAll(t, objects, key); !bytes.Equal(got, imagingtest.Image(parsed.Path)) {
 			t.Errorf("%s: the store's %d bytes are not the image served", u, len(got))
+			continue
 		}
+		stored[u] = r
 	}
+	return stored
 }
 
 // hangingBody gives what r gives, then blocks until ctx ends and fails.
