@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -77,20 +78,28 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// quietRoutes are logged at debug level only: probes and scrapes come every
-// few seconds and say nothing about the API's use.
-var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
+// probePaths are the server's own probes and scrapes, which monitoring asks
+// for every few seconds: they say nothing about the API's use, so they are
+// logged at debug level only (quietRoutes), and they are not foreground work
+// (Options.Foreground).
+var probePaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// quietRoutes are the route patterns of probePaths.
+var quietRoutes = func() map[string]bool {
+	routes := map[string]bool{}
+	for _, path := range probePaths {
+		routes["GET "+path] = true
+	}
+	return routes
+}()
+
+// isProbe reports whether path is one of probePaths.
+func isProbe(path string) bool { return slices.Contains(probePaths, path) }
 
 // observe wraps next with what every request gets: its id, the security
 // headers, its client (read through the trusted proxies, see
 // auth.ClientFrom), a recovered panic answered 500, the metrics, and one log
 // line naming the client and, when one authenticated it, the token's name.
-// isProbe reports whether path is one of the server's own probes, which
-// monitoring asks for on a timer: they are not foreground work.
-func isProbe(path string) bool {
-	return path == "/healthz" || path == "/readyz" || path == "/metrics"
-}
-
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
