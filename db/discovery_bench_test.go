@@ -11,6 +11,7 @@ import (
 
 	"marquee/db"
 	"marquee/db/dbtest"
+	"marquee/internal/benchload"
 )
 
 // discoveryBenchSizes are the directory sizes the discovery benchmarks
@@ -119,14 +120,14 @@ func BenchmarkSortedList(b *testing.B) {
 	discoveryBench(b, func(b *testing.B, s *db.Store, _ []db.Profile) {
 		for _, f := range filters {
 			b.Run(f.name, func(b *testing.B) {
-				rate, latencies := callConcurrently(b, func(int) error {
+				r := benchload.Run(b, searchBenchClients, func(int) error {
 					page, err := s.List(ctx, f.filter, order, db.Page{First: db.DefaultPageSize, WithTotal: true})
 					if err == nil && len(page.Items) == 0 {
 						err = fmt.Errorf("an empty page")
 					}
 					return err
 				})
-				reportLatencies(b, rate, latencies)
+				reportLatencies(b, r.PerSecond, r.Latencies)
 			})
 		}
 	})

@@ -3,18 +3,15 @@ package db_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"marquee/db"
 	"marquee/ingest"
 	"marquee/ingest/feedgen"
+	"marquee/internal/benchload"
 )
 
 // searchBenchClients call the store at once, as API requests would.
@@ -65,8 +62,8 @@ func BenchmarkSearch(b *testing.B) {
 				return err
 			}
 			b.Run(kind+"/warm", func(b *testing.B) {
-				rate, latencies := callConcurrently(b, search)
-				reportLatencies(b, rate, latencies)
+				r := benchload.Run(b, searchBenchClients, search)
+				reportLatencies(b, r.PerSecond, r.Latencies)
 			})
 			b.Run(kind+"/cold", func(b *testing.B) {
 				measureCold(b, s, profiles, search)
@@ -89,40 +86,4 @@ func searchBenchQueries(profiles []db.Profile) map[string][]string {
 		kinds["two words, reversed"] = append(kinds["two words, reversed"], words[len(words)-1]+" "+words[0])
 	}
 	return kinds
-}
-
-// callConcurrently calls fn b.N times from searchBenchClients goroutines
-// and returns calls/s and the latency of every call.
-func callConcurrently(b *testing.B, fn func(i int) error) (float64, []time.Duration) {
-	var next atomic.Int64
-	latencies := make([][]time.Duration, searchBenchClients)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	b.ResetTimer()
-	start := time.Now()
-	for c := range searchBenchClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				t0 := time.Now()
-				if err := fn(int(i)); err != nil {
-					failed.Store(fmt.Errorf("call %d: %w", i, err))
-					return
-				}
-				latencies[c] = append(latencies[c], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-	return float64(b.N) / elapsed.Seconds(), slices.Concat(latencies...)
 }
