@@ -212,6 +212,11 @@ func (c *Cache) Get(ctx context.Context, original Original, spec Spec) (*Served,
 	// for it, and a finished render is worth keeping), within the budget
 	// of a render slot plus the render itself.
 	flight := c.flights.DoChan(key, func() (any, error) {
+		// A flight that ended between this request's look-up and now
+		// stored the variant: serve that one instead of rendering twice.
+		if v := c.stored(key); v != nil {
+			return v, nil
+		}
 		return c.render(key, original, spec)
 	})
 	select {
@@ -233,6 +238,27 @@ type renderedVariant struct {
 	bytes       []byte
 	contentType string
 	etag        string
+}
+
+// stored returns the recorded variant under key with its bytes, nil when
+// there is none (or it cannot be read: then it is rendered again).
+func (c *Cache) stored(key string) *renderedVariant {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Budget)
+	defer cancel()
+	row, err := c.cfg.Index.ImageVariant(ctx, key)
+	if err != nil {
+		return nil
+	}
+	body, _, err := c.cfg.Blobs.Open(key)
+	if err != nil {
+		return nil
+	}
+	defer body.Close()
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil
+	}
+	return &renderedVariant{bytes: data, contentType: row.ContentType, etag: row.VariantSHA256}
 }
 
 // render renders, stores and records one variant, then evicts past the cap.
