@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,7 +150,7 @@ func (s Summary) String() string {
 // an error only when the outcome could not be recorded; a failed run is a
 // Summary with Status failed and Err set.
 func (r *Runner) Run(ctx context.Context, run *db.FeedRun) (Summary, error) {
-	st := &runState{runConfig: r.withDefaults(), progress: &r.Progress, run: run, requested: map[string]bool{}}
+	st := &runState{runConfig: r.withDefaults(), progress: &r.Progress, run: run, requested: map[urlHashKey]struct{}{}}
 	result, status, runErr := st.execute(ctx)
 	if runErr != nil {
 		msg := runErr.Error()
@@ -180,10 +181,44 @@ type runState struct {
 	pending   []db.Profile     // changed profiles not yet published
 	hashes    []string         // image URL hashes of the current batch
 	urls      map[string]string
-	requested map[string]bool // image URL hashes requested in this run
-	takedowns db.TakedownSet  // what operators took down: never published nor requested
+	requested map[urlHashKey]struct{} // image URL hashes requested in this run
+	takedowns db.TakedownSet          // what operators took down: never published nor requested
 	rejects   []db.FeedRunReject
 	warnings  []db.FeedRunWarning
+}
+
+// urlHashKey is an image URL hash as its 32 bytes rather than its 64 hex
+// digits: a run remembers every hash it requested, one per distinct
+// thumbnail URL of the feed, and this halves what each costs to remember.
+type urlHashKey [sha256.Size]byte
+
+// keyOf returns the bytes of a URL hash (db.URLHash). A string that is not
+// 64 lowercase hex digits, which db.URLHash never returns, gets its SHA-256
+// as its key instead, so that no two strings share one.
+func keyOf(hash string) urlHashKey {
+	var k urlHashKey
+	if len(hash) != 2*len(k) {
+		return sha256.Sum256([]byte(hash))
+	}
+	for i := range k {
+		hi, ok1 := fromHexDigit(hash[2*i])
+		lo, ok2 := fromHexDigit(hash[2*i+1])
+		if !ok1 || !ok2 {
+			return sha256.Sum256([]byte(hash))
+		}
+		k[i] = hi<<4 | lo
+	}
+	return k
+}
+
+func fromHexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 func (st *runState) execute(ctx context.Context) (db.FeedRunResult, string, error) {
@@ -291,7 +326,7 @@ func (st *runState) onProfile(ctx context.Context, p db.Profile) error {
 		st.pending = append(st.pending, p)
 	}
 	for _, t := range p.Thumbnails {
-		if !st.requested[t.URLHash] && !st.takedowns.URLHashes[t.URLHash] {
+		if _, done := st.requested[keyOf(t.URLHash)]; !done && !st.takedowns.URLHashes[t.URLHash] {
 			if _, dup := st.urls[t.URLHash]; !dup {
 				st.hashes = append(st.hashes, t.URLHash)
 				st.urls[t.URLHash] = t.URL
@@ -384,7 +419,7 @@ func (st *runState) requestImages(ctx context.Context) error {
 			}
 			msgs = append(msgs, bus.Message{Key: hash, Value: value})
 		}
-		st.requested[hash] = true
+		st.requested[keyOf(hash)] = struct{}{}
 		delete(st.urls, hash)
 	}
 	if len(msgs) > 0 {

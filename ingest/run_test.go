@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -842,5 +843,22 @@ func TestRunFieldWarnings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestKeyOf(t *testing.T) {
+	const url = "https://img.example.test/a/b.jpg"
+	if got, want := keyOf(db.URLHash(url)), urlHashKey(sha256.Sum256([]byte(url))); got != want {
+		t.Errorf("keyOf(URLHash(%q)) = %x, want the URL's SHA-256 %x", url, got, want)
+	}
+	// Strings that are not a URL hash still get keys of their own.
+	odd := []string{"", "abc", strings.Repeat("g", 64), strings.Repeat("A", 64), strings.Repeat("a", 64)}
+	seen := map[urlHashKey]string{}
+	for _, s := range odd {
+		k := keyOf(s)
+		if prev, dup := seen[k]; dup {
+			t.Errorf("keyOf(%q) = keyOf(%q)", s, prev)
+		}
+		seen[k] = s
 	}
 }
