@@ -23,20 +23,32 @@ const staleTempAge = time.Hour
 // FileStore is the ObjectStore in one directory (DATA_DIR/images by
 // default): the object under key a/b/c is the file a/b/c, so the original
 // bytes whose SHA-256 is abcdef... live in ab/cd/abcdef.... A file is
-// written to tmp/, fsynced, renamed into place and its directory fsynced, so
-// a reader never sees part of a file and a crash never leaves one under a
-// key. Paths are built only from checked keys, never from URL text. A
+// written to tmp/, made durable, renamed into place and its new name made
+// durable, so a reader never sees part of a file and a crash never leaves
+// one under a key. On Linux, files stored at the same time share each of
+// those two steps: one syncfs(2) of the file system per round (groupSync)
+// instead of an fsync of each file and of each directory that gained an
+// entry. Paths are built only from checked keys, never from URL text. A
 // FileStore is safe for concurrent use, also by several processes sharing
 // the directory.
 type FileStore struct {
-	dir string
-	tmp string
+	dir     string
+	tmp     string
+	durable *groupSync // nil: fsync each file and directory instead
+}
+
+func newFileStore(dir string) *FileStore {
+	s := &FileStore{dir: dir, tmp: filepath.Join(dir, tempDirName)}
+	if haveSyncFileSystem {
+		s.durable = newGroupSync(func() error { return syncFileSystem(dir) })
+	}
+	return s
 }
 
 // OpenFileStore opens (creating it if need be) the store in dir and removes
 // temporary files that a crashed writer left there.
 func OpenFileStore(dir string) (*FileStore, error) {
-	s := &FileStore{dir: dir, tmp: filepath.Join(dir, tempDirName)}
+	s := newFileStore(dir)
 	if err := os.MkdirAll(s.tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("imaging: open file store: %w", err)
 	}
@@ -57,7 +69,7 @@ func OpenFileStore(dir string) (*FileStore, error) {
 // as the API serves it from a volume it may not write. It creates and
 // cleans nothing; the directory need not exist yet.
 func ReadFileStore(dir string) *FileStore {
-	return &FileStore{dir: dir, tmp: filepath.Join(dir, tempDirName)}
+	return newFileStore(dir)
 }
 
 // Dir is the store's directory.
@@ -150,13 +162,18 @@ func (s *FileStore) Put(ctx context.Context, key string, body io.Reader, size in
 			os.Remove(file.Name())
 		}
 	}()
-	if err := file.Sync(); err != nil {
-		return fmt.Errorf("imaging: fsync: %w", err)
+	if s.durable != nil {
+		err = s.durable.wait(ctx)
+	} else {
+		err = file.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("imaging: put %s: %w", key, err)
 	}
 	if err := file.Close(); err != nil {
 		return fmt.Errorf("imaging: close: %w", err)
 	}
-	return s.rename(file.Name(), s.path(key))
+	return s.rename(ctx, file.Name(), s.path(key))
 }
 
 // reserved reports whether key lies in the store's temporary directory.
@@ -164,11 +181,12 @@ func (s *FileStore) reserved(key string) bool {
 	return key == tempDirName || strings.HasPrefix(key, tempDirName+"/")
 }
 
-// rename moves a file into place and makes the new name durable: the
-// target's directory, and each directory above that gained an entry, are
-// fsynced. Rename is atomic: readers see no file or the whole file; two
-// writers of the same key replace identical bytes.
-func (s *FileStore) rename(from, to string) error {
+// rename moves a file into place and makes the new name durable: a round
+// of the group sync, or an fsync of the target's directory and of each
+// directory above that gained an entry. Rename is atomic: readers see no
+// file or the whole file; two writers of the same key replace identical
+// bytes.
+func (s *FileStore) rename(ctx context.Context, from, to string) error {
 	dir := filepath.Dir(to)
 	created, err := mkdirAll(dir, s.dir)
 	if err != nil {
@@ -176,6 +194,12 @@ func (s *FileStore) rename(from, to string) error {
 	}
 	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("imaging: store file: %w", err)
+	}
+	if s.durable != nil {
+		if err := s.durable.wait(ctx); err != nil {
+			return fmt.Errorf("imaging: store file: %w", err)
+		}
+		return nil
 	}
 	for _, d := range append([]string{dir}, created...) {
 		if err := syncDir(d); err != nil {
@@ -198,7 +222,7 @@ func (s *FileStore) Move(ctx context.Context, from, to string) error {
 	if _, err := s.Stat(ctx, from); err != nil {
 		return err
 	}
-	return s.rename(s.path(from), s.path(to))
+	return s.rename(ctx, s.path(from), s.path(to))
 }
 
 // List walks the directory below prefix, leaving out the temporary files

@@ -11,11 +11,13 @@ import (
 )
 
 // storeConcurrency bounds the downloads being made durable at once in a
-// directory store (fsync of the file and its directories, rename). Every
-// fsync commits the file system's journal, and many at once slow each other
-// and every other file operation down (README, "Speed layer", has
-// BenchmarkCompactor's figures). Uploads to a bucket wait on the network
-// instead: as many run at once as there are fetch workers.
+// directory store (written, made durable, renamed, the name made durable).
+// Each of those syncs commits the file system's journal; on Linux the
+// downloads stored at once share them (FileStore), elsewhere each pays its
+// own, and many at once slow each other and every other file operation down
+// (README, "Speed layer", has BenchmarkCompactor's figures). Uploads to a
+// bucket wait on the network instead: as many run at once as there are
+// fetch workers.
 const storeConcurrency = 8
 
 // storeSlots is how many downloads cfg's store takes at once.
