@@ -176,48 +176,6 @@ type discoveryIndex struct {
 	current atomic.Pointer[discoverySnapshot]
 	// dictionary is written under refresh only.
 	dictionary facetDictionary
-	// following is set while followWrites' goroutine runs; again asks it
-	// for one more refresh.
-	following, again atomic.Bool
-}
-
-// followTimeout bounds one refresh that followWrites starts.
-const followTimeout = time.Minute
-
-// followWrites brings an index that exists up to date in the background
-// once a write of this Store has committed, so that the request that comes
-// next finds the catch-up done or under way instead of starting it. Writes
-// that commit while it runs make it run once more. Writers in other
-// processes are caught up with when a request needs it, as before.
-func (s *Store) followWrites() {
-	d := &s.discovery
-	if d.off.Load() || d.current.Load() == nil {
-		return
-	}
-	d.again.Store(true)
-	if !d.following.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		for {
-			for d.again.Swap(false) {
-				ctx, cancel := context.WithTimeout(context.Background(), followTimeout)
-				_, err := s.discoveryNow(ctx)
-				cancel()
-				if err != nil {
-					// The next request that needs the index tries again
-					// and reports the failure.
-					d.again.Store(false)
-				}
-			}
-			d.following.Store(false)
-			// A write that set again after the last Swap and found
-			// following still set is followed here.
-			if !d.again.Load() || !d.following.CompareAndSwap(false, true) {
-				return
-			}
-		}
-	}()
 }
 
 // SetDiscoveryIndex turns the in-process discovery index on (the default)

@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -60,51 +59,6 @@ func TestStatementsOfBackgroundWorkYield(t *testing.T) {
 			}
 			if yields, _ := gate.Stats(); yields == 0 {
 				t.Fatal("no statement waited")
-			}
-		})
-	}
-}
-
-// TestIndexFollowsWrites checks that once the discovery index exists, a
-// committed write brings it to the new data version without any read
-// asking for it; and that without an index, writes build none.
-func TestIndexFollowsWrites(t *testing.T) {
-	for _, backend := range dbtest.Backends() {
-		t.Run(backend.Name, func(t *testing.T) {
-			ctx := t.Context()
-			s := openInternalStore(t, backend)
-			if _, err := s.Create(ctx, PornstarInput{PornstarFields: PornstarFields{Name: "Before The Index"}}); err != nil {
-				t.Fatal(err)
-			}
-			if snap := s.discovery.current.Load(); snap != nil {
-				t.Fatal("a write built the index, which no read asked for")
-			}
-			if err := s.WarmDiscovery(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for _, name := range []string{"First Follower", "Second Follower"} {
-				folded := strings.ToLower(name) // as the index holds names
-				if _, err := s.Create(ctx, PornstarInput{PornstarFields: PornstarFields{Name: name}}); err != nil {
-					t.Fatal(err)
-				}
-				var version int64
-				if err := s.db.W.NewSelect().Table("data_version").Column("version").Where("id = 1").Scan(ctx, &version); err != nil {
-					t.Fatal(err)
-				}
-				deadline := time.Now().Add(30 * time.Second)
-				for {
-					snap := s.discovery.current.Load()
-					if snap.version >= version {
-						if len(snap.performers) == 0 || snap.performers[len(snap.performers)-1].name != folded {
-							t.Fatalf("index at version %d ends with %q, want %q", snap.version, snap.performers[len(snap.performers)-1].name, folded)
-						}
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("the index stayed at version %d after the write of version %d", snap.version, version)
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
 			}
 		})
 	}

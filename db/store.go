@@ -82,16 +82,12 @@ const maxTxAttempts = 5
 // transaction increments the data version: every write an API answer may
 // show goes through inTx.
 func (s *Store) inTx(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
-	err := s.runTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
+	return s.runTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 		return bumpDataVersion(ctx, tx)
 	})
-	if err == nil {
-		s.followWrites()
-	}
-	return err
 }
 
 // inLedgerTx is inTx for transactions that write only the workers' own
