@@ -5,7 +5,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"marquee/internal/jsontext"
 )
 
 // ProfileSchemaVersion is the schema_version of the profiles this code writes.
@@ -71,7 +72,7 @@ func appendCanonicalProfile(b []byte, p *Profile) []byte {
 	b = append(b, `,"monthly_searches":`...)
 	b = appendOptInt(b, f.MonthlySearches)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, f.Name)
+	b = jsontext.AppendReencodedString(b, f.Name)
 	b = append(b, `,"orientation":`...)
 	b = appendOptString(b, f.Orientation)
 	b = append(b, `,"piercings":`...)
@@ -103,11 +104,11 @@ func appendCanonicalProfile(b []byte, p *Profile) []byte {
 			b = append(b, `{"height":`...)
 			b = appendOptInt(b, t.Height)
 			b = append(b, `,"type":`...)
-			b = appendJSONString(b, t.Type)
+			b = jsontext.AppendReencodedString(b, t.Type)
 			b = append(b, `,"url":`...)
-			b = appendJSONString(b, t.URL)
+			b = jsontext.AppendReencodedString(b, t.URL)
 			b = append(b, `,"url_hash":`...)
-			b = appendJSONString(b, t.URLHash)
+			b = jsontext.AppendReencodedString(b, t.URLHash)
 			b = append(b, `,"width":`...)
 			b = appendOptInt(b, t.Width)
 			b = append(b, '}')
@@ -143,7 +144,7 @@ func appendOptString(b []byte, v *string) []byte {
 	if v == nil {
 		return append(b, "null"...)
 	}
-	return appendJSONString(b, *v)
+	return jsontext.AppendReencodedString(b, *v)
 }
 
 func appendStrings[L ~[]string](b []byte, l L) []byte {
@@ -155,64 +156,9 @@ func appendStrings[L ~[]string](b []byte, l L) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = jsontext.AppendReencodedString(b, s)
 	}
 	return append(b, ']')
-}
-
-// appendJSONString appends s as encoding/json writes a string that went
-// through it twice (the second time without HTML escaping): quotes,
-// backslashes and control characters escaped, U+2028 and U+2029 escaped,
-// each invalid UTF-8 byte a literal U+FFFD, everything else as it is.
-func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, "\uFFFD"...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // URLHash is the key of an image URL everywhere in Marquee: the lowercase hex

@@ -3,7 +3,8 @@ package rest
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"marquee/internal/jsontext"
 )
 
 // The hot answers (a page of performers, one performer) are encoded by hand:
@@ -38,9 +39,9 @@ func appendPornstar(dst []byte, p *pornstarJSON) []byte {
 	dst = append(dst, `,"feed_id":`...)
 	dst = appendOptInt64(dst, p.FeedID)
 	dst = append(dst, `,"slug":`...)
-	dst = appendString(dst, p.Slug)
+	dst = jsontext.AppendString(dst, p.Slug)
 	dst = append(dst, `,"name":`...)
-	dst = appendString(dst, f.Name)
+	dst = jsontext.AppendString(dst, f.Name)
 	dst = append(dst, `,"license":`...)
 	dst = appendOptString(dst, f.License)
 	dst = append(dst, `,"wl_status":`...)
@@ -113,15 +114,15 @@ func appendPornstar(dst []byte, p *pornstarJSON) []byte {
 
 func appendThumbnail(dst []byte, t *thumbnailJSON) []byte {
 	dst = append(dst, `{"type":`...)
-	dst = appendString(dst, t.Type)
+	dst = jsontext.AppendString(dst, t.Type)
 	dst = append(dst, `,"width":`...)
 	dst = appendOptInt32(dst, t.Width)
 	dst = append(dst, `,"height":`...)
 	dst = appendOptInt32(dst, t.Height)
 	dst = append(dst, `,"url":`...)
-	dst = appendString(dst, t.URL)
+	dst = jsontext.AppendString(dst, t.URL)
 	dst = append(dst, `,"url_hash":`...)
-	dst = appendString(dst, t.URLHash)
+	dst = jsontext.AppendString(dst, t.URLHash)
 	dst = append(dst, `,"image":`...)
 	dst = appendImage(dst, &t.Image)
 	return append(dst, '}')
@@ -129,13 +130,13 @@ func appendThumbnail(dst []byte, t *thumbnailJSON) []byte {
 
 func appendImage(dst []byte, img *imageJSON) []byte {
 	dst = append(dst, `{"url_hash":`...)
-	dst = appendString(dst, img.URLHash)
+	dst = jsontext.AppendString(dst, img.URLHash)
 	dst = append(dst, `,"status":`...)
-	dst = appendString(dst, img.Status)
+	dst = jsontext.AppendString(dst, img.Status)
 	dst = append(dst, `,"url":`...)
 	dst = appendOptString(dst, img.URL)
 	dst = append(dst, `,"source_url":`...)
-	dst = appendString(dst, img.SourceURL)
+	dst = jsontext.AppendString(dst, img.SourceURL)
 	dst = append(dst, `,"content_type":`...)
 	dst = appendOptString(dst, img.ContentType)
 	dst = append(dst, `,"content_sha256":`...)
@@ -163,7 +164,7 @@ func appendOptString(dst []byte, s *string) []byte {
 	if s == nil {
 		return append(dst, "null"...)
 	}
-	return appendString(dst, *s)
+	return jsontext.AppendString(dst, *s)
 }
 
 func appendOptInt64(dst []byte, v *int64) []byte {
@@ -196,7 +197,7 @@ func appendStrings(dst []byte, list []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, s)
+		dst = jsontext.AppendString(dst, s)
 	}
 	return append(dst, ']')
 }
@@ -214,60 +215,4 @@ func appendOptTime(dst []byte, t *time.Time) []byte {
 		return append(dst, "null"...)
 	}
 	return appendTime(dst, *t)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string exactly as encoding/json does
-// with HTML escaping off: invalid UTF-8 becomes U+FFFD, control characters
-// and U+2028 / U+2029 are escaped.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -360,18 +360,6 @@ func (r Remover) forget(ctx context.Context, keys []string) error {
 	return errors.Join(errs...)
 }
 
-// RemoveVariants removes every variant of the original with this content
-// hash. A render of the original that finishes afterwards stores its
-// variant again; no route serves it (the original's URL hashes are gone or
-// taken down), and eviction takes it in time.
-func (r Remover) RemoveVariants(ctx context.Context, contentSHA256 string) error {
-	keys, err := r.keysOf(ctx, contentSHA256)
-	if err != nil || len(keys) == 0 {
-		return err
-	}
-	return r.forget(ctx, keys)
-}
-
 // ForgetVariants removes the records of every variant of the original with
 // this content hash, for a takedown or the garbage collection of the
 // original, which delete its variants' blobs with it (the variants
@@ -397,12 +385,6 @@ func (r Remover) keysOf(ctx context.Context, contentSHA256 string) ([]string, er
 		keys = append(keys, row.Key)
 	}
 	return keys, nil
-}
-
-// RemoveVariants removes every variant of the original with this content
-// hash (Remover.RemoveVariants).
-func (c *Cache) RemoveVariants(ctx context.Context, contentSHA256 string) error {
-	return c.remover().RemoveVariants(ctx, contentSHA256)
 }
 
 // ForgetVariants removes the records of every variant of the original with

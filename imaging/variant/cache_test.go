@@ -141,8 +141,14 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 			sizes[w] = s.Size
 			readServed(t, s)
 		}
-		if err := probe.RemoveVariants(ctx, original.ContentSHA256); err != nil {
+		// Start again from none, as a takedown of the original would leave it.
+		if err := probe.ForgetVariants(ctx, original.ContentSHA256); err != nil {
 			t.Fatal(err)
+		}
+		for w := range sizes {
+			if err := f.blobs.Remove(variant.Key(original.ContentSHA256, variant.Spec{Width: w, Format: variant.PNG}, variant.DefaultQuality)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		// Room for the two largest: rendering the third evicts the least
 		// recently used, 64, which 128 and 256 were used after.
@@ -182,7 +188,10 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	})
 }
 
-func TestCacheRemoveVariants(t *testing.T) {
+// TestCacheForgetVariants: forgetting an original's variants removes their
+// records and no other original's; their bytes stay for the caller, which
+// removes them with the original's (imaging.VariantPrefix).
+func TestCacheForgetVariants(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		c := f.cache(t, variant.Config{})
@@ -200,19 +209,21 @@ func TestCacheRemoveVariants(t *testing.T) {
 				}
 			}
 		}
-		if err := c.RemoveVariants(ctx, gone.ContentSHA256); err != nil {
+		if err := c.ForgetVariants(ctx, gone.ContentSHA256); err != nil {
 			t.Fatal(err)
 		}
-		for _, key := range goneKeys {
-			if _, _, err := f.blobs.Open(key); !errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("%s is still stored: %v", key, err)
-			}
-		}
 		if rows, _ := f.store.ImageVariantsOf(ctx, gone.ContentSHA256); len(rows) != 0 {
-			t.Fatalf("%d variants of the removed original are still recorded", len(rows))
+			t.Fatalf("%d variants of the forgotten original are still recorded", len(rows))
 		}
 		if rows, _ := f.store.ImageVariantsOf(ctx, kept.ContentSHA256); len(rows) != 2 {
 			t.Fatalf("the other original has %d variants, want 2", len(rows))
+		}
+		for _, key := range goneKeys {
+			r, _, err := f.blobs.Open(key)
+			if err != nil {
+				t.Fatalf("%s: its bytes are the caller's to remove, but: %v", key, err)
+			}
+			r.Close()
 		}
 	})
 }
