@@ -25,8 +25,9 @@ type Result struct {
 
 // Run makes b.N calls of call, numbered from 0, from clients concurrent
 // callers, each starting its next call as soon as its last returned. The
-// benchmark's timer covers the calls only. The first error stops the load
-// and fails the benchmark.
+// benchmark's timer covers these calls only, whatever ran before them (a
+// Run before it included), so that b.N and ns/op follow the last Run of a
+// benchmark. The first error stops the load and fails the benchmark.
 func Run(b *testing.B, clients int, call func(i int) error) Result {
 	b.Helper()
 	var (
@@ -35,6 +36,10 @@ func Run(b *testing.B, clients int, call func(i int) error) Result {
 		wg        sync.WaitGroup
 		latencies = make([][]time.Duration, clients)
 	)
+	// A Run before this one stopped the timer, which ResetTimer alone would
+	// leave stopped: these calls would go untimed, and b.N would grow a
+	// hundredfold each round.
+	b.StartTimer()
 	b.ResetTimer()
 	start := time.Now()
 	for c := range clients {
