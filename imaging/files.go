@@ -38,11 +38,7 @@ type FileStore struct {
 }
 
 func newFileStore(dir string) *FileStore {
-	s := &FileStore{dir: dir, tmp: filepath.Join(dir, tempDirName)}
-	if haveSyncFileSystem {
-		s.durable = newGroupSync(func() error { return syncFileSystem(dir) })
-	}
-	return s
+	return &FileStore{dir: dir, tmp: filepath.Join(dir, tempDirName), durable: fileSystemSync(dir)}
 }
 
 // OpenFileStore opens (creating it if need be) the store in dir and removes

@@ -7,6 +7,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// fileSystemSync returns the group sync of the file system that holds dir.
+func fileSystemSync(dir string) *groupSync {
+	return newGroupSync(func() error { return syncFileSystem(dir) })
+}
+
 // syncFileSystem commits the file system that holds dir: every file
 // written and every name created or renamed on it so far is durable
 // afterwards (syncfs(2)). It writes back the other dirty files of that file
@@ -22,6 +27,3 @@ func syncFileSystem(dir string) error {
 	}
 	return nil
 }
-
-// haveSyncFileSystem tells whether syncFileSystem works here.
-const haveSyncFileSystem = true

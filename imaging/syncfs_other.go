@@ -2,11 +2,6 @@
 
 package imaging
 
-import "errors"
-
-// syncFileSystem is syncfs(2), which only Linux has; elsewhere a FileStore
-// fsyncs each file and directory instead.
-func syncFileSystem(dir string) error { return errors.ErrUnsupported }
-
-// haveSyncFileSystem tells whether syncFileSystem works here.
-const haveSyncFileSystem = false
+// fileSystemSync is nil where there is no syncfs(2), which only Linux has:
+// a FileStore then fsyncs each file and directory instead.
+func fileSystemSync(dir string) *groupSync { return nil }

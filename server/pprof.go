@@ -60,7 +60,7 @@ func StartPprof(addr string, logger *slog.Logger) (bound net.Addr, stop func(), 
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: profiles: %w", err)
 	}
-	return listener.Addr(), servePprofOn(listener, 10*time.Second, logger), nil
+	return listener.Addr(), servePprofOn(listener, defaultReadHeaderTimeout, logger), nil
 }
 
 // servePprofOn serves the profiles on listener until the returned stop is

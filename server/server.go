@@ -24,6 +24,10 @@ import (
 	"marquee/internal/priority"
 )
 
+// defaultReadHeaderTimeout is Options.ReadHeaderTimeout's default, also
+// that of the profiles' server of a command without a Server (StartPprof).
+const defaultReadHeaderTimeout = 10 * time.Second
+
 // Options configure New. Zero values pick the defaults noted on each field.
 type Options struct {
 	// Addr is the listen address, e.g. ":8080" or "127.0.0.1:0" (default ":8080").
@@ -110,7 +114,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.ReadHeaderTimeout <= 0 {
-		opts.ReadHeaderTimeout = 10 * time.Second
+		opts.ReadHeaderTimeout = defaultReadHeaderTimeout
 	}
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = 30 * time.Second

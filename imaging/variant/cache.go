@@ -190,20 +190,13 @@ func Key(contentSHA256 string, spec Spec, q Quality) string {
 // and ErrUndecodable when the original cannot be rendered.
 func (c *Cache) Get(ctx context.Context, original Original, spec Spec) (*Served, error) {
 	key := Key(original.ContentSHA256, spec, c.cfg.Quality)
-	row, err := c.cfg.Index.ImageVariant(ctx, key)
-	switch {
-	case err == nil:
-		body, size, openErr := c.cfg.Blobs.Open(key)
-		if openErr == nil {
-			c.touch(ctx, key)
-			return &Served{Body: body, Size: size, ContentType: row.ContentType, ETag: row.VariantSHA256}, nil
-		}
-		if !errors.Is(openErr, fs.ErrNotExist) {
-			return nil, fmt.Errorf("variant: open %s: %w", key, openErr)
-		}
-		// Evicted by another process between the two reads: render again.
-	case !errors.Is(err, db.ErrNotFound):
-		return nil, fmt.Errorf("variant: look up %s: %w", key, err)
+	served, err := c.open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if served != nil {
+		c.touch(ctx, key)
+		return served, nil
 	}
 
 	budget := time.NewTimer(c.cfg.Budget)
@@ -240,25 +233,41 @@ type renderedVariant struct {
 	etag        string
 }
 
-// stored returns the recorded variant under key with its bytes, nil when
+// open opens the stored variant under key; nil, nil when there is none,
+// also when another process evicted its bytes after it was looked up.
+func (c *Cache) open(ctx context.Context, key string) (*Served, error) {
+	row, err := c.cfg.Index.ImageVariant(ctx, key)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("variant: look up %s: %w", key, err)
+	}
+	body, size, err := c.cfg.Blobs.Open(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("variant: open %s: %w", key, err)
+	}
+	return &Served{Body: body, Size: size, ContentType: row.ContentType, ETag: row.VariantSHA256}, nil
+}
+
+// stored returns the stored variant under key with its bytes, nil when
 // there is none (or it cannot be read: then it is rendered again).
 func (c *Cache) stored(key string) *renderedVariant {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Budget)
 	defer cancel()
-	row, err := c.cfg.Index.ImageVariant(ctx, key)
+	served, err := c.open(ctx, key)
+	if err != nil || served == nil {
+		return nil
+	}
+	defer served.Body.Close()
+	data, err := io.ReadAll(served.Body)
 	if err != nil {
 		return nil
 	}
-	body, _, err := c.cfg.Blobs.Open(key)
-	if err != nil {
-		return nil
-	}
-	defer body.Close()
-	data, err := io.ReadAll(body)
-	if err != nil {
-		return nil
-	}
-	return &renderedVariant{bytes: data, contentType: row.ContentType, etag: row.VariantSHA256}
+	return &renderedVariant{bytes: data, contentType: served.ContentType, etag: served.ETag}
 }
 
 // render renders, stores and records one variant, then evicts past the cap.

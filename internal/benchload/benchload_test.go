@@ -2,6 +2,7 @@ package benchload
 
 import (
 	"errors"
+	"flag"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +13,16 @@ import (
 // load's calls: untimed, b.N grows a hundredfold each round, past any
 // bound.
 func TestRunTimesEachLoad(t *testing.T) {
-	const limit = 500_000 // calls over every round; a timed 20 µs call needs about 100,000
+	// Rounds of 50 ms, not the default second, keep the test short: a timed
+	// 20 µs call then needs some 5,000 calls in all.
+	benchtime := flag.Lookup("test.benchtime")
+	was := benchtime.Value.String()
+	if err := benchtime.Value.Set("50ms"); err != nil {
+		t.Fatal(err)
+	}
+	defer benchtime.Value.Set(was)
+
+	const limit = 100_000 // calls over every round
 	var calls atomic.Int64
 	call := func(int) error {
 		if calls.Add(1) > limit {
