@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -45,7 +46,11 @@ func (m *compactorMeasurement) rate() float64 { return benchImages / m.wall.Seco
 // claims in the database, HTTP from a local server answering at once and
 // with 20 ms latency, validation, content-addressed files, outcomes
 // published, offsets committed. Each database backend runs with the
-// directory store and with a bucket of the in-process S3 fake (-s3). It
+// directory store and with a bucket of the in-process S3 fake (-s3). The
+// directory store runs with GOMAXPROCS raised by
+// imaging.ExtraProcsForFileStore, as 'marquee imaging' runs it, and again
+// at the CPUs (-cpu-procs), as in 'marquee run', whose APIs share the
+// process. It
 // reports images/s beside its bound from the same run (workers / latency;
 // at zero latency, for the directory, the disk's own rate of small files
 // written and fsynced one after another in the same directory) and the
@@ -58,11 +63,13 @@ func BenchmarkCompactor(b *testing.B) {
 	}
 	measured := map[string]*compactorMeasurement{}
 	stores := []struct {
-		suffix string
-		open   func(b *testing.B) imaging.ObjectStore
+		suffix     string
+		open       func(b *testing.B) imaging.ObjectStore
+		extraProcs int
 	}{
-		{"", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }},
-		{"-s3", func(b *testing.B) imaging.ObjectStore { return openS3(b, imagingtest.FakeS3(b), "bench") }},
+		{"", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }, imaging.ExtraProcsForFileStore},
+		{"-cpu-procs", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }, 0},
+		{"-s3", func(b *testing.B) imaging.ObjectStore { return openS3(b, imagingtest.FakeS3(b), "bench") }, 0},
 	}
 	for _, backend := range dbtest.Backends() {
 		for _, store := range stores {
@@ -71,6 +78,7 @@ func BenchmarkCompactor(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					m := measured[name]
 					if m == nil {
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + store.extraProcs))
 						m = measureCompactor(b, backend.URL(b), store.open(b), latency)
 						measured[name] = m
 					}

@@ -10,22 +10,41 @@ import (
 	"marquee/db"
 )
 
-// storeConcurrency bounds the downloads being made durable at once in a
-// directory store (written, made durable, renamed, the name made durable).
-// Each of those syncs commits the file system's journal; on Linux the
-// downloads stored at once share them (FileStore), elsewhere each pays its
-// own, and many at once slow each other and every other file operation down
-// (README, "Speed layer", has BenchmarkCompactor's figures). Uploads to a
-// bucket wait on the network instead: as many run at once as there are
-// fetch workers.
-const storeConcurrency = 8
+// A directory store bounds the downloads being made durable at once
+// (written, made durable, renamed, the name made durable). Where the files
+// stored at the same moment share each sync (FileStore on Linux), more of
+// them at once means more files per sync for the same number of syncs
+// (README, "Speed layer", has BenchmarkCompactor's figures for both
+// numbers). Where each file pays its own fsyncs, many at once slow each
+// other and every other file operation down. Uploads to a bucket wait on
+// the network instead: as many run at once as there are fetch workers.
+const (
+	groupSyncedStores = 32
+	fsyncedStores     = 8
+)
+
+// ExtraProcsForFileStore is how many more Ps (GOMAXPROCS) than CPUs a
+// process whose work is a compactor storing into a directory should run
+// with. Go hands the P of a goroutine blocked in a system call to another
+// thread only once its monitor notices, up to milliseconds later, and the
+// directory store's syncs, creates and renames block: on two CPUs the
+// fetches then wait for a P while a CPU is idle. Two more Ps let the
+// fetches run meanwhile. Processes that also serve the APIs keep
+// GOMAXPROCS at the CPUs, as extra Ps slow the requests down (README,
+// "Speed layer", has both measurements).
+const ExtraProcsForFileStore = 2
 
 // storeSlots is how many downloads cfg's store takes at once.
 func storeSlots(cfg Config) int {
-	if _, isDir := cfg.Files.(*FileStore); isDir {
-		return storeConcurrency
+	files, isDir := cfg.Files.(*FileStore)
+	switch {
+	case !isDir:
+		return cfg.Workers
+	case files.durable != nil:
+		return groupSyncedStores
+	default:
+		return fsyncedStores
 	}
-	return cfg.Workers
 }
 
 // storeDownload makes the bytes of got durable under their content key, at

@@ -497,6 +497,28 @@ func TestFileStore(t *testing.T) {
 	}
 }
 
+// TestStoreSlots: a directory store whose syncs are shared takes more
+// downloads at once than one that fsyncs each file; a bucket takes one per
+// worker.
+func TestStoreSlots(t *testing.T) {
+	dir := t.TempDir()
+	grouped := &FileStore{dir: dir, durable: newGroupSync(func() error { return nil })}
+	perFile := &FileStore{dir: dir}
+	for _, tc := range []struct {
+		name  string
+		files ObjectStore
+		want  int
+	}{
+		{"grouped syncs", grouped, groupSyncedStores},
+		{"an fsync per file", perFile, fsyncedStores},
+		{"a bucket", &S3Store{}, 16},
+	} {
+		if got := storeSlots(Config{Files: tc.files, Workers: 16}); got != tc.want {
+			t.Errorf("%s: %d downloads stored at once, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	f := &fetcher{backoffBase: time.Second, backoffMax: 60 * time.Second}
 	f.jitter = func(n time.Duration) time.Duration { return n } // the ceiling

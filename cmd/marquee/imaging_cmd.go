@@ -65,6 +65,9 @@ func imagingCommand(ctx context.Context, args []string, env environment) int {
 		if err != nil {
 			return err
 		}
+		if _, isDir := compactor.files.(*imaging.FileStore); isDir {
+			addProcsForBlockingIO(env.lookupEnv, imaging.ExtraProcsForFileStore, logger)
+		}
 		logger.Info("image compactor running", "group", imaging.GroupID, "images", filepath.Join(cfg.DataDir, "images"),
 			"owner", compactor.compactor.Owner())
 		waitGC := startImageGC(ctx, cfg, w.store, compactor.files, logger)
