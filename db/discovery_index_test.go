@@ -407,3 +407,42 @@ func TestDiscoveryIndexWithoutTagValues(t *testing.T) {
 		}
 	})
 }
+
+// TestCountInFeed: the count of every performer in the feed (SQLite takes
+// it as all rows less the removed ones) equals the rows not removed, with
+// removed performers and a deleted tombstone present, and after a removal
+// and a return, on both backends.
+func TestCountInFeed(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		profiles := discoveryData(t, s, 60)
+		s.SetDiscoveryIndex(false) // the database counts
+		check := func(when string) {
+			t.Helper()
+			var want int64
+			if err := s.DB().R.NewSelect().Table("pornstars").ColumnExpr("COUNT(*)").Where("removed_at IS NULL").
+				Scan(ctx, &want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Count(ctx, db.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want || want == 0 {
+				t.Errorf("%s: Count = %d, want the %d rows not removed", when, got, want)
+			}
+		}
+		check("seeded")
+		if _, err := s.MarkRemoved(ctx, []int64{profiles[1].FeedID}); err != nil {
+			t.Fatal(err)
+		}
+		check("after a removal")
+		back := profiles[0] // removed by discoveryData
+		back.ContentHash = ""
+		if _, err := s.UpsertProfiles(ctx, []db.Profile{back}); err != nil {
+			t.Fatal(err)
+		}
+		check("after a return")
+	})
+}

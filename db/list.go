@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/schema"
 )
 
@@ -240,10 +241,35 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 			return iq.count(snap), nil
 		}
 	}
+	if s.db.Dialect == dialect.SQLite && inFeedOnly(&f) {
+		// SQLite counts all of a table's rows from the pages of its
+		// narrowest index, where counting those whose removed_at is NULL
+		// steps through each of their index entries: the rows less the
+		// few removed ones is the same number, in one statement (one
+		// snapshot), at a fraction of the cost.
+		var n int64
+		err := s.db.R.NewRaw("SELECT (SELECT COUNT(*) FROM pornstars) - "+
+			"(SELECT COUNT(*) FROM pornstars WHERE removed_at IS NOT NULL)").Scan(ctx, &n)
+		return n, s.fail("count pornstars", err)
+	}
 	q := s.db.R.NewSelect().Model((*Pornstar)(nil))
 	applyFilter(q, &f)
 	n, err := q.Count(ctx)
 	return n, s.fail("count pornstars", err)
+}
+
+// inFeedOnly reports whether f (validated) selects exactly the performers
+// that have not left the feed: no filter but removed, at its default.
+func inFeedOnly(f *Filter) bool {
+	if f.Removed != RemovedExclude {
+		return false
+	}
+	for i := range FilterFields {
+		if ff := &FilterFields[i]; ff.Kind != FilterRemoved && ff.isSet(f) {
+			return false
+		}
+	}
+	return true
 }
 
 // fetchFromIndex answers a list from the discovery index: the page's rows,
