@@ -50,11 +50,10 @@ func (m *compactorMeasurement) rate() float64 { return benchImages / m.wall.Seco
 // directory store runs with GOMAXPROCS raised by
 // imaging.ExtraProcsForFileStore, as 'marquee imaging' runs it, and again
 // at the CPUs (-cpu-procs), as in 'marquee run', whose APIs share the
-// process. It
-// reports images/s beside its bound from the same run (workers / latency;
-// at zero latency, for the directory, the disk's own rate of small files
-// written and fsynced one after another in the same directory) and the
-// share of the bound reached, and the HTTP requests made, which must equal
+// process. It reports images/s beside its bound from the same run
+// (workers / latency; at zero latency, for the directory, the disk's own
+// rate of small files written and fsynced one after another in the same
+// directory) and the share of the bound reached, and the HTTP requests made, which must equal
 // the distinct URLs. Each is measured once per call of the benchmark,
 // whatever b.N is.
 func BenchmarkCompactor(b *testing.B) {
@@ -78,7 +77,8 @@ func BenchmarkCompactor(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					m := measured[name]
 					if m == nil {
-						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + store.extraProcs))
+						procs := runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + store.extraProcs)
+						defer runtime.GOMAXPROCS(procs)
 						m = measureCompactor(b, backend.URL(b), store.open(b), latency)
 						measured[name] = m
 					}
