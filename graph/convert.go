@@ -5,6 +5,7 @@ package graph
 // argument path, as badInput does.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -208,6 +209,17 @@ func toPatch(in model.UpdatePornstarInput) (db.PornstarPatch, error) {
 		return p, err
 	}
 	return p, nil
+}
+
+// selectsTotalCount reports whether the query asks the pornstars field
+// being resolved in ctx for its totalCount.
+func selectsTotalCount(ctx context.Context) bool {
+	for _, f := range graphql.CollectFieldsCtx(ctx, []string{"PornstarConnection"}) {
+		if f.Name == "totalCount" {
+			return true
+		}
+	}
+	return false
 }
 
 // toConnection builds a page of the pornstars connection and primes the

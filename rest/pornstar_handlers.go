@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"marquee/db"
+	"marquee/internal/async"
 )
 
 // listPornstars answers GET /pornstars: one page of performers matching the
@@ -22,12 +24,19 @@ func (a *api) listPornstars(w http.ResponseWriter, r *http.Request) {
 		failParameters(w, r, errs)
 		return
 	}
-	page, err := a.store.List(r.Context(), q.filter, q.order, db.Page{First: q.limit, After: q.cursor})
+	// The total is counted beside the page, not after it: after a write
+	// it is counted again, and a count can take as long as the page.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	total := async.Go(ctx, func(ctx context.Context) (int64, error) {
+		return a.totals.get(ctx, q.filter, a.store.Count)
+	})
+	page, err := a.store.List(ctx, q.filter, q.order, db.Page{First: q.limit, After: q.cursor})
 	if err != nil {
 		a.failListError(w, r, err)
 		return
 	}
-	total, err := a.totals.get(r.Context(), q.filter, a.store.Count)
+	n, err := total.Wait()
 	if err != nil {
 		a.failStore(w, r, err)
 		return
@@ -41,7 +50,7 @@ func (a *api) listPornstars(w http.ResponseWriter, r *http.Request) {
 		a.failStore(w, r, err)
 		return
 	}
-	body := pageJSON[pornstarJSON]{Data: make([]pornstarJSON, len(page.Items)), Total: total}
+	body := pageJSON[pornstarJSON]{Data: make([]pornstarJSON, len(page.Items)), Total: n}
 	for i := range page.Items {
 		body.Data[i] = newPornstarJSON(&page.Items[i], children)
 	}

@@ -5,6 +5,7 @@ package model
 
 import (
 	"marquee/db"
+	"marquee/internal/async"
 )
 
 // Relations loads what a performer's fields need beyond its own row. The
@@ -123,11 +124,13 @@ func intPtr(v *int32) *int {
 	return &n
 }
 
-// PornstarConnection is one page of performers. Filter is kept for
-// totalCount, which is counted only when asked for.
+// PornstarConnection is one page of performers. totalCount is counted
+// only when asked for: Total, started beside the page when the query
+// selects it, else from Filter.
 type PornstarConnection struct {
 	Edges    []*PornstarEdge
 	Nodes    []*Pornstar
 	PageInfo *PageInfo
 	Filter   db.Filter
+	Total    *async.Value[int64]
 }
