@@ -19,7 +19,8 @@ type CopyTable struct {
 	Key  []string
 	// Own marks a table each database keeps for itself, which Copy neither
 	// moves nor requires empty: the data version counts one database's
-	// writes, and its caches start afresh with the target.
+	// writes, and its caches start afresh with the target; its count of the
+	// performers in the feed is counted on the target once the rows are in.
 	Own bool
 }
 
@@ -161,7 +162,13 @@ func Copy(ctx context.Context, src, dst *DB, opts CopyOptions) (CopyResult, erro
 			return result, fmt.Errorf("db: copy %s: %w", t.Name, err)
 		}
 	}
+	// The rows came in without a Store's transactions, which keep the
+	// count of performers in the feed.
+	err = recountInFeed(ctx, dst)
 	result.Elapsed = time.Since(start)
+	if err != nil {
+		return result, fmt.Errorf("db: copy: count the performers in the feed: %w", err)
+	}
 	return result, nil
 }
 

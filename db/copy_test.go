@@ -236,6 +236,14 @@ func TestCopyKilledAndResumed(t *testing.T) {
 			}
 
 			dst := db.NewStore(dstDB)
+			dst.SetDiscoveryIndex(false) // nothing mends the count
+			inFeed, err := src.Count(t.Context(), db.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := dst.Count(t.Context(), db.Filter{}); got != inFeed || err != nil {
+				t.Errorf("the target counts %d performers in the feed (%v), the source %d", got, err, inFeed)
+			}
 			made, err := dst.Create(t.Context(), db.PornstarInput{PornstarFields: db.PornstarFields{Name: "After The Copy"}})
 			if err != nil {
 				t.Fatal(err)

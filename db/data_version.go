@@ -82,10 +82,82 @@ func (s *Store) runVersionRead(r, previous *versionRead) {
 	close(r.done)
 }
 
-// bumpDataVersion increments the data version inside tx: the last statement
-// of every bumping transaction, so that the row lock it takes on MySQL is
-// held only until the commit.
-func bumpDataVersion(ctx context.Context, tx bun.Tx) error {
-	_, err := tx.NewUpdate().Table("data_version").Set("version = version + 1").Where("id = 1").Exec(ctx)
+// The same row holds in_feed, how many performers are in the feed
+// (removed_at IS NULL): the total of every list at its default filter,
+// which counting would cost a walk of an index per data version (MySQL
+// has no cheaper count). A write transaction that brings performers into
+// the feed or takes them out says so (addInFeed), and the statement that
+// increments the version adds it, so in_feed is exact at every version. A
+// count that drifted anyway (a writer that forgot, or a binary older than
+// the column writing during an upgrade) is found and mended by the
+// discovery index, which counts the performers of the snapshot it read at
+// the same version (mendInFeed).
+
+// txEffects is what a write transaction changed that bumpDataVersion
+// records beside the version.
+type txEffects struct {
+	inFeed int64
+}
+
+type txEffectsKey struct{}
+
+// addInFeed records, in the write transaction (inTx) of ctx, that n
+// performers joined the feed (n < 0: left it). It panics outside one: a
+// change it could not record would leave in_feed wrong.
+func addInFeed(ctx context.Context, n int64) {
+	e, ok := ctx.Value(txEffectsKey{}).(*txEffects)
+	if !ok {
+		panic("db: addInFeed outside a write transaction")
+	}
+	e.inFeed += n
+}
+
+// bumpDataVersion increments the data version inside tx and adds what the
+// transaction changed: the last statement of every bumping transaction, so
+// that the row lock it takes on MySQL is held only until the commit.
+func bumpDataVersion(ctx context.Context, tx bun.Tx, e *txEffects) error {
+	q := tx.NewUpdate().Table("data_version").Set("version = version + 1").Where("id = 1")
+	if e.inFeed != 0 {
+		q.Set("in_feed = in_feed + ?", e.inFeed)
+	}
+	_, err := q.Exec(ctx)
+	return err
+}
+
+// countInFeed reads in_feed from the read handle.
+func (s *Store) countInFeed(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.R.NewSelect().Table("data_version").Column("in_feed").Where("id = 1").Scan(ctx, &n)
+	return n, err
+}
+
+// mendInFeed sets in_feed right when a read at data version version saw
+// it differ from counted, the performers in the feed at that version: it
+// adds the difference, on the primary, only while the version is still
+// the one read (a later writer's own change is then added to a right
+// count), and increments the version, so that answers kept with the wrong
+// total are not served again.
+func (s *Store) mendInFeed(ctx context.Context, version, recorded, counted int64) {
+	res, err := s.db.W.NewUpdate().Table("data_version").
+		Set("in_feed = in_feed + ?", counted-recorded).Set("version = version + 1").
+		Where("id = 1").Where("version = ?", version).Exec(ctx)
+	if err != nil {
+		s.db.logger.Warn("the count of performers in the feed is wrong and could not be mended",
+			"recorded", recorded, "counted", counted, "data_version", version, "err", err)
+		return
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		s.db.logger.Warn("the count of performers in the feed was wrong: mended",
+			"recorded", recorded, "counted", counted, "data_version", version)
+	}
+}
+
+// recountInFeed sets in_feed to a count of the performers in the feed, in
+// one statement, and increments the version: after Copy, which writes rows
+// without transactions of a Store.
+func recountInFeed(ctx context.Context, d *DB) error {
+	_, err := d.W.NewUpdate().Table("data_version").
+		Set("in_feed = (SELECT COUNT(*) FROM pornstars WHERE removed_at IS NULL)").Set("version = version + 1").
+		Where("id = 1").Exec(ctx)
 	return err
 }

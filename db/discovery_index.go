@@ -253,8 +253,8 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 		return nil, err
 	}
 	defer tx.Rollback() // read-only: ending it keeps and loses nothing
-	var version int64
-	if err := tx.NewSelect().Table("data_version").Column("version").Where("id = 1").Scan(ctx, &version); err != nil {
+	var version, inFeed int64
+	if err := tx.NewSelect().Table("data_version").Column("version", "in_feed").Where("id = 1").Scan(ctx, &version, &inFeed); err != nil {
 		return nil, fmt.Errorf("read data version: %w", err)
 	}
 	if old != nil && old.version == version {
@@ -306,7 +306,21 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 	}
 	snap.version = version
 	snap.values = slices.Clone(s.discovery.dictionary.values)
+	if counted := snap.inFeed(); counted != inFeed {
+		s.mendInFeed(ctx, version, inFeed, counted)
+	}
 	return snap, nil
+}
+
+// inFeed counts the performers of snap that are in the feed.
+func (snap *discoverySnapshot) inFeed() int64 {
+	var n int64
+	for _, p := range snap.performers {
+		if !p.removed {
+			n++
+		}
+	}
+	return n
 }
 
 // valuesOf returns the values numbered for FacetFields[facet] (value i has

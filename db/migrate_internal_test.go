@@ -188,3 +188,48 @@ func TestSearchTokensMigration(t *testing.T) {
 		})
 	}
 }
+
+// TestInFeedCountMigration: migration 000019, applied over performers
+// written before it, counts those in the feed.
+func TestInFeedCountMigration(t *testing.T) {
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			ctx := context.Background()
+			d, err := Open(ctx, Options{URL: backend.URL(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, err := d.Migrate(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			for i, removed := range []bool{false, true, false, false, true} {
+				row := Pornstar{PornstarFields: PornstarFields{Name: "Before " + string(rune('A'+i))}, Version: 1, CreatedAt: now, UpdatedAt: now}
+				if removed {
+					row.RemovedAt = &now
+				}
+				if _, err := d.W.NewInsert().Model(&row).ExcludeColumn("id").Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Undo 000019 by its down file and apply it again, over the rows.
+			for _, q := range []string{
+				"ALTER TABLE data_version DROP COLUMN in_feed",
+				"DELETE FROM bun_migrations WHERE name = '20261126000019'",
+			} {
+				if _, err := d.W.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != 1 {
+				t.Fatalf("migrating again: %v, %v", applied, err)
+			}
+			s := NewStore(d)
+			s.SetDiscoveryIndex(false) // nothing mends the count
+			if n, err := s.Count(ctx, Filter{}); n != 3 || err != nil {
+				t.Errorf("Count after the migration = %d, %v; want the 3 performers not removed", n, err)
+			}
+		})
+	}
+}

@@ -77,6 +77,7 @@ type DB struct {
 	replica *replicaRouter  // nil without a replica
 	mysql   mysqlConnection // zero for SQLite
 	inserts insertStatements
+	logger  *slog.Logger
 }
 
 // ReplicaStatus says whether reads go to a replica, and why not.
@@ -133,6 +134,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.logger = opts.Logger
 	d.W.AddQueryHook(yieldHook{})
 	if d.R != d.W {
 		d.R.AddQueryHook(yieldHook{})

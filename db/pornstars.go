@@ -116,6 +116,9 @@ func (s *Store) UpsertProfiles(ctx context.Context, profiles []Profile) (UpsertR
 		if err := insertRows(ctx, tx, &s.db.inserts, inserts, "id"); err != nil {
 			return fmt.Errorf("insert pornstars: %w", err)
 		}
+		// Every row written is in the feed now: the new ones, and the
+		// removed ones that came back (read under their locks).
+		addInFeed(ctx, int64(res.Inserted+res.Restored))
 		// Ids of new rows are read back by feed id, never guessed from the
 		// last insert id of a bulk insert.
 		inserted, err := s.currentByFeedID(ctx, tx, fresh, false)
@@ -276,6 +279,7 @@ func (s *Store) MarkRemoved(ctx context.Context, feedIDs []int64) (int64, error)
 			}
 			n, err := res.RowsAffected()
 			marked += n
+			addInFeed(ctx, -n)
 			return err
 		})
 	})
@@ -352,6 +356,7 @@ func (s *Store) Create(ctx context.Context, in PornstarInput) (*Pornstar, error)
 		if row.ID == 0 {
 			return errors.New("insert returned no id")
 		}
+		addInFeed(ctx, 1)
 		c.setOwner(row.ID)
 		if err := s.syncChildren(ctx, tx, map[int64]*pornstarChildren{row.ID: c}, nil); err != nil {
 			return err
@@ -528,7 +533,7 @@ func (s *Store) Delete(ctx context.Context, id int64, ifVersion *int64) error {
 	const op = "delete pornstar"
 	return s.inTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
 		row := new(Pornstar)
-		q := tx.NewSelect().Model(row).Column("id", "external_id", "version").Where("p.id = ?", id).Where("p.deleted_at IS NULL")
+		q := tx.NewSelect().Model(row).Column("id", "external_id", "version", "removed_at").Where("p.id = ?", id).Where("p.deleted_at IS NULL")
 		if err := s.forUpdate(q).Scan(ctx); err != nil {
 			return err
 		}
@@ -549,6 +554,9 @@ func (s *Store) Delete(ctx context.Context, id int64, ifVersion *int64) error {
 			Set("version = version + 1").
 			Where("id = ?", id).
 			Exec(ctx)
+		if err == nil && row.RemovedAt == nil {
+			addInFeed(ctx, -1)
+		}
 		return err
 	})
 }

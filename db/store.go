@@ -80,13 +80,15 @@ const maxTxAttempts = 5
 // inTx runs fn in a transaction on the primary, retrying it when the server
 // chose it as a deadlock victim or it timed out waiting for a lock. The
 // transaction increments the data version: every write an API answer may
-// show goes through inTx.
+// show goes through inTx. fn reports the performers it brought into the
+// feed or took out of it with addInFeed.
 func (s *Store) inTx(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
 	return s.runTx(ctx, op, func(ctx context.Context, tx bun.Tx) error {
-		if err := fn(ctx, tx); err != nil {
+		effects := new(txEffects)
+		if err := fn(context.WithValue(ctx, txEffectsKey{}, effects), tx); err != nil {
 			return err
 		}
-		return bumpDataVersion(ctx, tx)
+		return bumpDataVersion(ctx, tx, effects)
 	})
 }
 

@@ -156,7 +156,7 @@ func (s *Store) TakeDown(ctx context.Context, in TakedownInput) (*Takedown, erro
 // collects its thumbnails' URL hashes and turns it into a tombstone.
 func (s *Store) takeDownPerformer(ctx context.Context, tx bun.Tx, td *Takedown) error {
 	row := new(Pornstar)
-	q := tx.NewSelect().Model(row).Column("id", "external_id", "deleted_at")
+	q := tx.NewSelect().Model(row).Column("id", "external_id", "removed_at", "deleted_at")
 	if td.PornstarID != nil {
 		q.Where("p.id = ?", *td.PornstarID)
 	} else {
@@ -219,6 +219,9 @@ func (s *Store) takeDownPerformer(ctx context.Context, tx bun.Tx, td *Takedown) 
 		Where("id = ?", row.ID).
 		Exec(ctx); err != nil {
 		return err
+	}
+	if row.RemovedAt == nil {
+		addInFeed(ctx, -1)
 	}
 	if row.ExternalID != nil {
 		return forgetPublished(ctx, tx, *row.ExternalID)
