@@ -34,6 +34,16 @@ const (
 // "Speed layer", has both measurements).
 const ExtraProcsForFileStore = 2
 
+// ExtraProcs is how many more Ps than CPUs a compactor process storing
+// into files should run with: ExtraProcsForFileStore for a directory, none
+// for a bucket, whose calls wait on the network without holding a P.
+func ExtraProcs(files ObjectStore) int {
+	if _, isDir := files.(*FileStore); isDir {
+		return ExtraProcsForFileStore
+	}
+	return 0
+}
+
 // storeSlots is how many downloads cfg's store takes at once.
 func storeSlots(cfg Config) int {
 	files, isDir := cfg.Files.(*FileStore)

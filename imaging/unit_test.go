@@ -505,16 +505,20 @@ func TestStoreSlots(t *testing.T) {
 	grouped := &FileStore{dir: dir, durable: newGroupSync(func() error { return nil })}
 	perFile := &FileStore{dir: dir}
 	for _, tc := range []struct {
-		name  string
-		files ObjectStore
-		want  int
+		name       string
+		files      ObjectStore
+		want       int
+		extraProcs int
 	}{
-		{"grouped syncs", grouped, groupSyncedStores},
-		{"an fsync per file", perFile, fsyncedStores},
-		{"a bucket", &S3Store{}, 16},
+		{"grouped syncs", grouped, groupSyncedStores, ExtraProcsForFileStore},
+		{"an fsync per file", perFile, fsyncedStores, ExtraProcsForFileStore},
+		{"a bucket", &S3Store{}, 16, 0},
 	} {
 		if got := storeSlots(Config{Files: tc.files, Workers: 16}); got != tc.want {
 			t.Errorf("%s: %d downloads stored at once, want %d", tc.name, got, tc.want)
+		}
+		if got := ExtraProcs(tc.files); got != tc.extraProcs {
+			t.Errorf("%s: %d more Ps, want %d", tc.name, got, tc.extraProcs)
 		}
 	}
 }

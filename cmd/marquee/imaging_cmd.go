@@ -65,8 +65,8 @@ func imagingCommand(ctx context.Context, args []string, env environment) int {
 		if err != nil {
 			return err
 		}
-		if _, isDir := compactor.files.(*imaging.FileStore); isDir {
-			addProcsForBlockingIO(env.lookupEnv, imaging.ExtraProcsForFileStore, logger)
+		if extra := imaging.ExtraProcs(compactor.files); extra > 0 {
+			addProcsForBlockingIO(env.lookupEnv, extra, logger)
 		}
 		logger.Info("image compactor running", "group", imaging.GroupID, "images", filepath.Join(cfg.DataDir, "images"),
 			"owner", compactor.compactor.Owner())
