@@ -126,14 +126,7 @@ func TestSearchTokensMigration(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			ctx := context.Background()
-			d, err := Open(ctx, Options{URL: backend.URL(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			if _, err := d.Migrate(ctx, time.Minute); err != nil {
-				t.Fatal(err)
-			}
+			d := openMigrated(t, backend)
 			now := time.Now().UTC().Truncate(time.Second)
 			rows := []Pornstar{
 				{PornstarFields: PornstarFields{Name: "Aaliyah Jolie"}, NameKey: "aaliyah jolie", SearchText: "aaliyah jolie\njolie baby", Version: 1, CreatedAt: now, UpdatedAt: now},
@@ -152,18 +145,7 @@ func TestSearchTokensMigration(t *testing.T) {
 			if _, err := d.W.NewInsert().Model(&aliases).ExcludeColumn("id").Returning("NULL").Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			// Undo 000009 by its down file and apply it again, over the rows.
-			for _, q := range []string{
-				"DROP TABLE pornstar_search_tokens",
-				"DELETE FROM bun_migrations WHERE name = '20261126000009'",
-			} {
-				if _, err := d.W.ExecContext(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != 1 {
-				t.Fatalf("migrating again: %v, %v", applied, err)
-			}
+			reapplyMigration(t, d, searchTokensMigration, "DROP TABLE pornstar_search_tokens")
 			s := NewStore(d)
 			for q, want := range map[string][]string{
 				"jolie":         {"Jolie", "Aaliyah Jolie"},
@@ -195,14 +177,7 @@ func TestInFeedCountMigration(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
 			ctx := context.Background()
-			d, err := Open(ctx, Options{URL: backend.URL(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			if _, err := d.Migrate(ctx, time.Minute); err != nil {
-				t.Fatal(err)
-			}
+			d := openMigrated(t, backend)
 			now := time.Now().UTC().Truncate(time.Second)
 			for i, removed := range []bool{false, true, false, false, true} {
 				row := Pornstar{PornstarFields: PornstarFields{Name: "Before " + string(rune('A'+i))}, Version: 1, CreatedAt: now, UpdatedAt: now}
@@ -213,23 +188,41 @@ func TestInFeedCountMigration(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Undo 000019 by its down file and apply it again, over the rows.
-			for _, q := range []string{
-				"ALTER TABLE data_version DROP COLUMN in_feed",
-				"DELETE FROM bun_migrations WHERE name = '20261126000019'",
-			} {
-				if _, err := d.W.ExecContext(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != 1 {
-				t.Fatalf("migrating again: %v, %v", applied, err)
-			}
+			reapplyMigration(t, d, "20261126000019", "ALTER TABLE data_version DROP COLUMN in_feed")
 			s := NewStore(d)
 			s.SetDiscoveryIndex(false) // nothing mends the count
 			if n, err := s.Count(ctx, Filter{}); n != 3 || err != nil {
 				t.Errorf("Count after the migration = %d, %v; want the 3 performers not removed", n, err)
 			}
 		})
+	}
+}
+
+// openMigrated opens the backend's database and applies every migration.
+func openMigrated(t *testing.T, backend dbtest.Backend) *DB {
+	t.Helper()
+	d, err := Open(context.Background(), Options{URL: backend.URL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.Migrate(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// reapplyMigration undoes migration name with undo (its down file) and
+// applies it again, over the rows the database holds.
+func reapplyMigration(t *testing.T, d *DB, name, undo string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{undo, "DELETE FROM bun_migrations WHERE name = '" + name + "'"} {
+		if _, err := d.W.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != 1 {
+		t.Fatalf("migrating again: %v, %v", applied, err)
 	}
 }
