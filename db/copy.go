@@ -164,7 +164,7 @@ func Copy(ctx context.Context, src, dst *DB, opts CopyOptions) (CopyResult, erro
 	}
 	// The rows came in without a Store's transactions, which keep the
 	// count of performers in the feed.
-	err = recountInFeed(ctx, dst)
+	_, err = recountInFeed(dst).Exec(ctx)
 	result.Elapsed = time.Since(start)
 	if err != nil {
 		return result, fmt.Errorf("db: copy: count the performers in the feed: %w", err)

@@ -87,11 +87,11 @@ func (s *Store) runVersionRead(r, previous *versionRead) {
 // which counting would cost a walk of an index per data version (MySQL
 // has no cheaper count). A write transaction that brings performers into
 // the feed or takes them out says so (addInFeed), and the statement that
-// increments the version adds it, so in_feed is exact at every version. A
-// count that drifted anyway (a writer that forgot, or a binary older than
-// the column writing during an upgrade) is found and mended by the
-// discovery index, which counts the performers of the snapshot it read at
-// the same version (mendInFeed).
+// increments the version adds it, so every version this binary writes
+// carries its count. A count that drifted anyway (a binary older than the
+// column writing during an upgrade, a change made by hand) is found when
+// the discovery index next catches up, which counts the performers of the
+// snapshot it read at the same version, and is counted again (mendInFeed).
 
 // txEffects is what a write transaction changed that bumpDataVersion
 // records beside the version.
@@ -131,33 +131,32 @@ func (s *Store) countInFeed(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// mendInFeed sets in_feed right when a read at data version version saw
-// it differ from counted, the performers in the feed at that version: it
-// adds the difference, on the primary, only while the version is still
-// the one read (a later writer's own change is then added to a right
-// count), and increments the version, so that answers kept with the wrong
-// total are not served again.
-func (s *Store) mendInFeed(ctx context.Context, version, recorded, counted int64) {
-	res, err := s.db.W.NewUpdate().Table("data_version").
-		Set("in_feed = in_feed + ?", counted-recorded).Set("version = version + 1").
-		Where("id = 1").Where("version = ?", version).Exec(ctx)
+// mendInFeed counts in_feed again on the primary after a read at data
+// version version found recorded where its snapshot counted counted, and
+// reports whether it did: only while the version is still the one read,
+// so that the count is never replaced by one of another state, and two
+// processes that found the same drift count once.
+func (s *Store) mendInFeed(ctx context.Context, version, recorded, counted int64) bool {
+	res, err := recountInFeed(s.db).Where("version = ?", version).Exec(ctx)
 	if err != nil {
-		s.db.logger.Warn("the count of performers in the feed is wrong and could not be mended",
+		s.db.logger.Warn("the count of performers in the feed is wrong and could not be counted again",
 			"recorded", recorded, "counted", counted, "data_version", version, "err", err)
-		return
+		return false
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		s.db.logger.Warn("the count of performers in the feed was wrong: mended",
-			"recorded", recorded, "counted", counted, "data_version", version)
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false // written since: the next catch-up looks again
 	}
+	s.db.logger.Warn("the count of performers in the feed was wrong: counted again",
+		"recorded", recorded, "counted", counted, "data_version", version)
+	return true
 }
 
-// recountInFeed sets in_feed to a count of the performers in the feed, in
-// one statement, and increments the version: after Copy, which writes rows
-// without transactions of a Store.
-func recountInFeed(ctx context.Context, d *DB) error {
-	_, err := d.W.NewUpdate().Table("data_version").
-		Set("in_feed = (SELECT COUNT(*) FROM pornstars WHERE removed_at IS NULL)").Set("version = version + 1").
-		Where("id = 1").Exec(ctx)
-	return err
+// recountInFeed is the statement that sets in_feed to a count of the
+// performers in the feed and increments the version: after Copy, which
+// writes rows without a Store's transactions, and in mendInFeed.
+func recountInFeed(d *DB) *bun.UpdateQuery {
+	return d.W.NewUpdate().Table("data_version").
+		Set("in_feed = (SELECT COUNT(*) FROM pornstars WHERE removed_at IS NULL)").
+		Set("version = version + 1").
+		Where("id = 1")
 }

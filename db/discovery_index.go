@@ -200,9 +200,16 @@ func (s *Store) discoveryAt(ctx context.Context, version int64) (*discoverySnaps
 	if old != nil && old.version >= version {
 		return old, nil
 	}
-	snap, err := s.refreshDiscovery(ctx, old)
+	snap, recorded, err := s.refreshDiscovery(ctx, old)
 	if err != nil {
 		return nil, fmt.Errorf("refresh discovery index: %w", err)
+	}
+	if snap != old {
+		if counted := snap.inFeed(); counted != recorded && s.mendInFeed(ctx, snap.version, recorded, counted) {
+			// The count was the only write since: the snapshot shows
+			// the version the mend made as well.
+			snap.version++
+		}
 	}
 	d.current.Store(snap)
 	return snap, nil
@@ -241,8 +248,9 @@ func (s *Store) discoveryIfCurrent(ctx context.Context) (*discoverySnapshot, err
 }
 
 // refreshDiscovery reads the index at the data version of one read
-// transaction, starting from old (nil: from nothing).
-func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*discoverySnapshot, error) {
+// transaction, starting from old (nil: from nothing), and the count of
+// performers in the feed that version records.
+func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*discoverySnapshot, int64, error) {
 	opts := &sql.TxOptions{}
 	if s.db.Dialect == dialect.MySQL {
 		// Consistent reads of one REPEATABLE READ transaction see one snapshot.
@@ -250,31 +258,31 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 	}
 	tx, err := s.db.R.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer tx.Rollback() // read-only: ending it keeps and loses nothing
 	var version, inFeed int64
 	if err := tx.NewSelect().Table("data_version").Column("version", "in_feed").Where("id = 1").Scan(ctx, &version, &inFeed); err != nil {
-		return nil, fmt.Errorf("read data version: %w", err)
+		return nil, 0, fmt.Errorf("read data version: %w", err)
 	}
 	if old != nil && old.version == version {
-		return old, nil
+		return old, inFeed, nil
 	}
 	var changed []versionedID
 	if old == nil {
 		old = &discoverySnapshot{}
 		if changed, err = readVersions(ctx, tx, nil); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	} else {
 		since := old.newest.Add(-indexRereadWindow)
 		if changed, err = readVersions(ctx, tx, &since); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	snap, err := s.applyChanges(ctx, tx, old, changed)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var total struct {
 		Count int64 `bun:"n"`
@@ -282,16 +290,16 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 	}
 	if err := tx.NewSelect().Table("pornstars").ColumnExpr("COUNT(*) AS n, COALESCE(SUM(version), 0) AS versions").
 		Scan(ctx, &total); err != nil {
-		return nil, fmt.Errorf("count versions: %w", err)
+		return nil, 0, fmt.Errorf("count versions: %w", err)
 	}
 	if total.Count != int64(len(snap.performers)) || total.Sum != snap.versionSum {
 		// A write committed behind the window: compare every row.
 		all, err := readVersions(ctx, tx, nil)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if snap, err = s.applyChanges(ctx, tx, snap, all); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	// The newest updated_at, one step of its index: the rows of the window
@@ -299,17 +307,14 @@ func (s *Store) refreshDiscovery(ctx context.Context, old *discoverySnapshot) (*
 	var newest []time.Time
 	if err := tx.NewSelect().Table("pornstars").Column("updated_at").OrderExpr("updated_at DESC").Limit(1).
 		Scan(ctx, &newest); err != nil {
-		return nil, fmt.Errorf("read newest write: %w", err)
+		return nil, 0, fmt.Errorf("read newest write: %w", err)
 	}
 	if len(newest) > 0 && newest[0].After(snap.newest) {
 		snap.newest = newest[0]
 	}
 	snap.version = version
 	snap.values = slices.Clone(s.discovery.dictionary.values)
-	if counted := snap.inFeed(); counted != inFeed {
-		s.mendInFeed(ctx, version, inFeed, counted)
-	}
-	return snap, nil
+	return snap, inFeed, nil
 }
 
 // inFeed counts the performers of snap that are in the feed.

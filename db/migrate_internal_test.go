@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
 	"marquee/db/dbtest"
@@ -145,7 +146,7 @@ func TestSearchTokensMigration(t *testing.T) {
 			if _, err := d.W.NewInsert().Model(&aliases).ExcludeColumn("id").Returning("NULL").Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			reapplyMigration(t, d, searchTokensMigration, "DROP TABLE pornstar_search_tokens")
+			reapplyMigrations(t, d, "DROP TABLE pornstar_search_tokens", searchTokensMigration)
 			s := NewStore(d)
 			for q, want := range map[string][]string{
 				"jolie":         {"Jolie", "Aaliyah Jolie"},
@@ -171,8 +172,8 @@ func TestSearchTokensMigration(t *testing.T) {
 	}
 }
 
-// TestInFeedCountMigration: migration 000019, applied over performers
-// written before it, counts those in the feed.
+// TestInFeedCountMigration: migrations 000019 and 000020, applied over
+// performers written before them, count those in the feed.
 func TestInFeedCountMigration(t *testing.T) {
 	for _, backend := range dbtest.Backends() {
 		t.Run(backend.Name, func(t *testing.T) {
@@ -188,7 +189,7 @@ func TestInFeedCountMigration(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			reapplyMigration(t, d, "20261126000019", "ALTER TABLE data_version DROP COLUMN in_feed")
+			reapplyMigrations(t, d, "ALTER TABLE data_version DROP COLUMN in_feed", "20261126000019", "20261126000020")
 			s := NewStore(d)
 			s.SetDiscoveryIndex(false) // nothing mends the count
 			if n, err := s.Count(ctx, Filter{}); n != 3 || err != nil {
@@ -212,17 +213,18 @@ func openMigrated(t *testing.T, backend dbtest.Backend) *DB {
 	return d
 }
 
-// reapplyMigration undoes migration name with undo (its down file) and
-// applies it again, over the rows the database holds.
-func reapplyMigration(t *testing.T, d *DB, name, undo string) {
+// reapplyMigrations undoes the migrations names with undo (their down
+// files) and applies them again, over the rows the database holds.
+func reapplyMigrations(t *testing.T, d *DB, undo string, names ...string) {
 	t.Helper()
 	ctx := context.Background()
-	for _, q := range []string{undo, "DELETE FROM bun_migrations WHERE name = '" + name + "'"} {
-		if _, err := d.W.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+	if _, err := d.W.ExecContext(ctx, undo); err != nil {
+		t.Fatalf("%s: %v", undo, err)
 	}
-	if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != 1 {
-		t.Fatalf("migrating again: %v, %v", applied, err)
+	if _, err := d.W.NewDelete().Table("bun_migrations").Where("name IN (?)", bun.List(names)).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := d.Migrate(ctx, time.Minute); err != nil || len(applied) != len(names) {
+		t.Fatalf("migrating again: %v, %v; want %d applied", applied, err, len(names))
 	}
 }

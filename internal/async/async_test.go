@@ -3,6 +3,7 @@ package async_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"marquee/internal/async"
@@ -40,8 +41,9 @@ func TestValuePanicReachesTheWaiter(t *testing.T) {
 		panic("count failed")
 	})
 	defer func() {
-		if got := recover(); got != "count failed" {
-			t.Fatalf("Wait panicked with %v; want fn's panic", got)
+		p, ok := recover().(*async.Panic)
+		if !ok || p.Value != "count failed" || !strings.Contains(p.Error(), "async_test.go") {
+			t.Fatalf("Wait panicked with %v; want fn's panic and the stack where fn panicked", p)
 		}
 	}()
 	v.Wait()
