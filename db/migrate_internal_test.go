@@ -124,93 +124,91 @@ func TestFieldRulesMigration(t *testing.T) {
 // exist when it runs (their search_text in the earlier lower-case form, no
 // tokens), so that search finds them by their names and aliases at once.
 func TestSearchTokensMigration(t *testing.T) {
-	for _, backend := range dbtest.Backends() {
-		t.Run(backend.Name, func(t *testing.T) {
-			ctx := context.Background()
-			d := openMigrated(t, backend)
-			now := time.Now().UTC().Truncate(time.Second)
-			rows := []Pornstar{
-				{PornstarFields: PornstarFields{Name: "Aaliyah Jolie"}, NameKey: "aaliyah jolie", SearchText: "aaliyah jolie\njolie baby", Version: 1, CreatedAt: now, UpdatedAt: now},
-				{PornstarFields: PornstarFields{Name: "Jolie"}, NameKey: "jolie", SearchText: "jolie", Version: 1, CreatedAt: now, UpdatedAt: now},
-				{PornstarFields: PornstarFields{Name: "Zoë"}, NameKey: "zoë", SearchText: "zoë\nélodie", Version: 1, CreatedAt: now, UpdatedAt: now},
-			}
-			for i := range rows {
-				if _, err := d.W.NewInsert().Model(&rows[i]).ExcludeColumn("id").Returning("id").Exec(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-			aliases := []Alias{
-				{PornstarID: rows[0].ID, Position: 0, Alias: "Jolie Baby", AliasKey: "jolie baby"},
-				{PornstarID: rows[2].ID, Position: 0, Alias: "Élodie", AliasKey: "élodie"},
-			}
-			if _, err := d.W.NewInsert().Model(&aliases).ExcludeColumn("id").Returning("NULL").Exec(ctx); err != nil {
+	forEachMigrated(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		rows := []Pornstar{
+			{PornstarFields: PornstarFields{Name: "Aaliyah Jolie"}, NameKey: "aaliyah jolie", SearchText: "aaliyah jolie\njolie baby", Version: 1, CreatedAt: now, UpdatedAt: now},
+			{PornstarFields: PornstarFields{Name: "Jolie"}, NameKey: "jolie", SearchText: "jolie", Version: 1, CreatedAt: now, UpdatedAt: now},
+			{PornstarFields: PornstarFields{Name: "Zoë"}, NameKey: "zoë", SearchText: "zoë\nélodie", Version: 1, CreatedAt: now, UpdatedAt: now},
+		}
+		for i := range rows {
+			if _, err := d.W.NewInsert().Model(&rows[i]).ExcludeColumn("id").Returning("id").Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			reapplyMigrations(t, d, "DROP TABLE pornstar_search_tokens", searchTokensMigration)
-			s := NewStore(d)
-			for q, want := range map[string][]string{
-				"jolie":         {"Jolie", "Aaliyah Jolie"},
-				"baby jolie":    {"Aaliyah Jolie"},
-				"elodie":        {"Zoë"},
-				"zoe":           {"Zoë"},
-				"aaliyah baby":  nil,
-				"jolie aaliyah": {"Aaliyah Jolie"},
-			} {
-				page, err := s.List(ctx, Filter{Q: q}, nil, Page{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []string
-				for _, p := range page.Items {
-					got = append(got, p.Name)
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("q=%q after the migration finds %q, want %q", q, got, want)
-				}
+		}
+		aliases := []Alias{
+			{PornstarID: rows[0].ID, Position: 0, Alias: "Jolie Baby", AliasKey: "jolie baby"},
+			{PornstarID: rows[2].ID, Position: 0, Alias: "Élodie", AliasKey: "élodie"},
+		}
+		if _, err := d.W.NewInsert().Model(&aliases).ExcludeColumn("id").Returning("NULL").Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reapplyMigrations(t, d, "DROP TABLE pornstar_search_tokens", searchTokensMigration)
+		s := NewStore(d)
+		for q, want := range map[string][]string{
+			"jolie":         {"Jolie", "Aaliyah Jolie"},
+			"baby jolie":    {"Aaliyah Jolie"},
+			"elodie":        {"Zoë"},
+			"zoe":           {"Zoë"},
+			"aaliyah baby":  nil,
+			"jolie aaliyah": {"Aaliyah Jolie"},
+		} {
+			page, err := s.List(ctx, Filter{Q: q}, nil, Page{})
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			var got []string
+			for _, p := range page.Items {
+				got = append(got, p.Name)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("q=%q after the migration finds %q, want %q", q, got, want)
+			}
+		}
+	})
 }
 
 // TestInFeedCountMigration: migrations 000019 and 000020, applied over
 // performers written before them, count those in the feed.
 func TestInFeedCountMigration(t *testing.T) {
-	for _, backend := range dbtest.Backends() {
-		t.Run(backend.Name, func(t *testing.T) {
-			ctx := context.Background()
-			d := openMigrated(t, backend)
-			now := time.Now().UTC().Truncate(time.Second)
-			for i, removed := range []bool{false, true, false, false, true} {
-				row := Pornstar{PornstarFields: PornstarFields{Name: "Before " + string(rune('A'+i))}, Version: 1, CreatedAt: now, UpdatedAt: now}
-				if removed {
-					row.RemovedAt = &now
-				}
-				if _, err := d.W.NewInsert().Model(&row).ExcludeColumn("id").Exec(ctx); err != nil {
-					t.Fatal(err)
-				}
+	forEachMigrated(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		for i, removed := range []bool{false, true, false, false, true} {
+			row := Pornstar{PornstarFields: PornstarFields{Name: "Before " + string(rune('A'+i))}, Version: 1, CreatedAt: now, UpdatedAt: now}
+			if removed {
+				row.RemovedAt = &now
 			}
-			reapplyMigrations(t, d, "ALTER TABLE data_version DROP COLUMN in_feed", "20261126000019", "20261126000020")
-			s := NewStore(d)
-			s.SetDiscoveryIndex(false) // nothing mends the count
-			if n, err := s.Count(ctx, Filter{}); n != 3 || err != nil {
-				t.Errorf("Count after the migration = %d, %v; want the 3 performers not removed", n, err)
+			if _, err := d.W.NewInsert().Model(&row).ExcludeColumn("id").Exec(ctx); err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+		}
+		reapplyMigrations(t, d, "ALTER TABLE data_version DROP COLUMN in_feed", "20261126000019", "20261126000020")
+		s := NewStore(d)
+		s.SetDiscoveryIndex(false) // nothing mends the count
+		if n, err := s.Count(ctx, Filter{}); n != 3 || err != nil {
+			t.Errorf("Count after the migration = %d, %v; want the 3 performers not removed", n, err)
+		}
+	})
 }
 
-// openMigrated opens the backend's database and applies every migration.
-func openMigrated(t *testing.T, backend dbtest.Backend) *DB {
-	t.Helper()
-	d, err := Open(context.Background(), Options{URL: backend.URL(t)})
-	if err != nil {
-		t.Fatal(err)
+// forEachMigrated runs test on a database of each backend with every
+// migration applied.
+func forEachMigrated(t *testing.T, test func(t *testing.T, d *DB)) {
+	for _, backend := range dbtest.Backends() {
+		t.Run(backend.Name, func(t *testing.T) {
+			d, err := Open(t.Context(), Options{URL: backend.URL(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			if _, err := d.Migrate(t.Context(), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			test(t, d)
+		})
 	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.Migrate(context.Background(), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 // reapplyMigrations undoes the migrations names with undo (their down
