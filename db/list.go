@@ -17,6 +17,8 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/schema"
+
+	"marquee/internal/async"
 )
 
 // Page sizes of every list.
@@ -199,13 +201,21 @@ func (s *Store) List(ctx context.Context, f Filter, order []OrderKey, page Page)
 			out.Total = total
 		}
 	default:
+		// The total is counted beside the page, not before it: after a
+		// write a filtered count can take as long as the page.
+		var counted *async.Value[int64]
 		if page.WithTotal {
-			if out.Total, err = s.Count(ctx, f); err != nil {
-				return nil, err
-			}
+			countCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			counted = async.Go(countCtx, func(ctx context.Context) (int64, error) { return s.Count(ctx, f) })
 		}
 		if rows, err = plan.fetch(ctx, s.db.R); err != nil {
 			return nil, s.fail(op, err)
+		}
+		if counted != nil {
+			if out.Total, err = counted.Wait(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	more := len(rows) > plan.size

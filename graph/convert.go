@@ -230,6 +230,7 @@ func toConnection(l *loaders, page *db.PornstarPage, filter db.Filter) *model.Po
 		Nodes:    make([]*model.Pornstar, len(page.Items)),
 		PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage},
 		Filter:   filter,
+		Total:    page.Total,
 	}
 	rows := make([]*db.Pornstar, len(page.Items))
 	for i := range page.Items {

@@ -12,7 +12,6 @@ import (
 	"marquee/db"
 	"marquee/graph/generated"
 	"marquee/graph/model"
-	"marquee/internal/async"
 )
 
 func (r *mutationResolver) CreatePornstar(ctx context.Context, input model.CreatePornstarInput) (*model.Pornstar, error) {
@@ -71,9 +70,8 @@ func (r *mutationResolver) DeletePornstar(ctx context.Context, id string, ifVers
 }
 
 func (r *pornstarConnectionResolver) TotalCount(ctx context.Context, obj *model.PornstarConnection) (int, error) {
-	if obj.Total != nil {
-		n, err := obj.Total.Wait()
-		return int(n), err
+	if obj.Total >= 0 {
+		return int(obj.Total), nil
 	}
 	n, err := r.store.Count(ctx, obj.Filter)
 	return int(n), err
@@ -110,18 +108,12 @@ func (r *queryResolver) Pornstars(ctx context.Context, first *int, after *string
 	if err != nil {
 		return nil, err
 	}
-	var total *async.Value[int64]
-	if selectsTotalCount(ctx) {
-		// Counted beside the page, not after it: a count can take as long.
-		total = async.Go(ctx, func(ctx context.Context) (int64, error) { return r.store.Count(ctx, f) })
-	}
+	page.WithTotal = selectsTotalCount(ctx)
 	res, err := r.store.List(ctx, f, order, page)
 	if err != nil {
 		return nil, listError(page, err)
 	}
-	conn := toConnection(loadersFrom(ctx), res, f)
-	conn.Total = total
-	return conn, nil
+	return toConnection(loadersFrom(ctx), res, f), nil
 }
 
 func (r *queryResolver) PornstarFacets(ctx context.Context, filter *model.PornstarFilter, facets []model.PornstarFacet) (*model.PornstarFacets, error) {

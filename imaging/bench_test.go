@@ -47,10 +47,10 @@ func (m *compactorMeasurement) rate() float64 { return benchImages / m.wall.Seco
 // with 20 ms latency, validation, content-addressed files, outcomes
 // published, offsets committed. Each database backend runs with the
 // directory store and with a bucket of the in-process S3 fake (-s3). The
-// directory store runs with GOMAXPROCS raised by
-// imaging.ExtraProcsForFileStore (unless the environment sets it), as
-// 'marquee imaging' runs it, and again at the CPUs (-cpu-procs), as in
-// 'marquee run', whose APIs share the process. It reports images/s beside
+// directory store runs with GOMAXPROCS raised by imaging.RaiseProcs
+// (unless the environment sets it), as 'marquee imaging' runs it, and
+// again at the CPUs (-cpu-procs), as in 'marquee run', whose APIs share
+// the process. It reports images/s beside
 // its bound from the same run (workers / latency; at zero latency, for the
 // directory, the disk's own rate of small files written and fsynced one
 // after another in the same directory) and the share of the bound reached,
@@ -62,13 +62,13 @@ func BenchmarkCompactor(b *testing.B) {
 	}
 	measured := map[string]*compactorMeasurement{}
 	stores := []struct {
-		suffix     string
-		open       func(b *testing.B) imaging.ObjectStore
-		extraProcs int
+		suffix string
+		open   func(b *testing.B) imaging.ObjectStore
+		atCPUs bool // GOMAXPROCS left as it is
 	}{
-		{"", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }, imaging.ExtraProcsForFileStore},
-		{"-cpu-procs", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }, 0},
-		{"-s3", func(b *testing.B) imaging.ObjectStore { return openS3(b, imagingtest.FakeS3(b), "bench") }, 0},
+		{"", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }, false},
+		{"-cpu-procs", func(b *testing.B) imaging.ObjectStore { return openFiles(b) }, true},
+		{"-s3", func(b *testing.B) imaging.ObjectStore { return openS3(b, imagingtest.FakeS3(b), "bench") }, false},
 	}
 	for _, backend := range dbtest.Backends() {
 		for _, store := range stores {
@@ -77,11 +77,13 @@ func BenchmarkCompactor(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					m := measured[name]
 					if m == nil {
-						if _, set := os.LookupEnv("GOMAXPROCS"); !set { // as the command
-							procs := runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + store.extraProcs)
-							defer runtime.GOMAXPROCS(procs)
+						files := store.open(b)
+						if !store.atCPUs {
+							if before, raised := imaging.RaiseProcs(files, os.LookupEnv); raised { // as the command
+								defer runtime.GOMAXPROCS(before)
+							}
 						}
-						m = measureCompactor(b, backend.URL(b), store.open(b), latency)
+						m = measureCompactor(b, backend.URL(b), files, latency)
 						measured[name] = m
 					}
 					b.ReportMetric(float64(m.wall.Nanoseconds()), "ns/op")

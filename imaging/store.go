@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -23,7 +24,7 @@ const (
 	fsyncedStores     = 8
 )
 
-// ExtraProcsForFileStore is how many more Ps (GOMAXPROCS) than CPUs a
+// extraProcsForFileStore is how many more Ps (GOMAXPROCS) than CPUs a
 // process whose work is a compactor storing into a directory should run
 // with. Go hands the P of a goroutine blocked in a system call to another
 // thread only once its monitor notices, up to milliseconds later, and the
@@ -32,16 +33,23 @@ const (
 // fetches run meanwhile. Processes that also serve the APIs keep
 // GOMAXPROCS at the CPUs, as extra Ps slow the requests down (README,
 // "Speed layer", has both measurements).
-const ExtraProcsForFileStore = 2
+const extraProcsForFileStore = 2
 
-// ExtraProcs is how many more Ps than CPUs a compactor process storing
-// into files should run with: ExtraProcsForFileStore for a directory, none
-// for a bucket, whose calls wait on the network without holding a P.
-func ExtraProcs(files ObjectStore) int {
-	if _, isDir := files.(*FileStore); isDir {
-		return ExtraProcsForFileStore
+// RaiseProcs raises GOMAXPROCS for a process whose work is a compactor
+// storing into files: by extraProcsForFileStore for a directory, not for a
+// bucket, whose calls wait on the network without holding a P, and not
+// when lookupEnv finds GOMAXPROCS set, the operator's choice. It returns
+// the Ps before, and whether it raised them.
+func RaiseProcs(files ObjectStore, lookupEnv func(string) (string, bool)) (before int, raised bool) {
+	before = runtime.GOMAXPROCS(0)
+	if _, isDir := files.(*FileStore); !isDir {
+		return before, false
 	}
-	return 0
+	if _, set := lookupEnv("GOMAXPROCS"); set {
+		return before, false
+	}
+	runtime.GOMAXPROCS(before + extraProcsForFileStore)
+	return before, true
 }
 
 // storeSlots is how many downloads cfg's store takes at once.

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -505,21 +506,38 @@ func TestStoreSlots(t *testing.T) {
 	grouped := &FileStore{dir: dir, durable: newGroupSync(func() error { return nil })}
 	perFile := &FileStore{dir: dir}
 	for _, tc := range []struct {
-		name       string
-		files      ObjectStore
-		want       int
-		extraProcs int
+		name  string
+		files ObjectStore
+		want  int
 	}{
-		{"grouped syncs", grouped, groupSyncedStores, ExtraProcsForFileStore},
-		{"an fsync per file", perFile, fsyncedStores, ExtraProcsForFileStore},
-		{"a bucket", &S3Store{}, 16, 0},
+		{"grouped syncs", grouped, groupSyncedStores},
+		{"an fsync per file", perFile, fsyncedStores},
+		{"a bucket", &S3Store{}, 16},
 	} {
 		if got := storeSlots(Config{Files: tc.files, Workers: 16}); got != tc.want {
 			t.Errorf("%s: %d downloads stored at once, want %d", tc.name, got, tc.want)
 		}
-		if got := ExtraProcs(tc.files); got != tc.extraProcs {
-			t.Errorf("%s: %d more Ps, want %d", tc.name, got, tc.extraProcs)
-		}
+	}
+}
+
+// TestRaiseProcs: GOMAXPROCS grows by the extra Ps for a directory store
+// unless the environment sets it, which the operator's choice then stays,
+// and never for a bucket.
+func TestRaiseProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
+	dir := &FileStore{dir: t.TempDir()}
+	set := func(string) (string, bool) { return "3", true }
+	unset := func(string) (string, bool) { return "", false }
+
+	if _, raised := RaiseProcs(dir, set); raised || runtime.GOMAXPROCS(0) != before {
+		t.Fatalf("GOMAXPROCS set in the environment: %d Ps, want the %d it had", runtime.GOMAXPROCS(0), before)
+	}
+	if _, raised := RaiseProcs(&S3Store{}, unset); raised || runtime.GOMAXPROCS(0) != before {
+		t.Fatalf("a bucket: %d Ps, want the %d it had", runtime.GOMAXPROCS(0), before)
+	}
+	if was, raised := RaiseProcs(dir, unset); !raised || was != before || runtime.GOMAXPROCS(0) != before+extraProcsForFileStore {
+		t.Fatalf("GOMAXPROCS unset: %d Ps (raised %v from %d), want %d", runtime.GOMAXPROCS(0), raised, was, before+extraProcsForFileStore)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 
 	"marquee/imaging"
 )
@@ -65,8 +66,8 @@ func imagingCommand(ctx context.Context, args []string, env environment) int {
 		if err != nil {
 			return err
 		}
-		if extra := imaging.ExtraProcs(compactor.files); extra > 0 {
-			addProcsForBlockingIO(env.lookupEnv, extra, logger)
+		if before, raised := imaging.RaiseProcs(compactor.files, env.lookupEnv); raised {
+			logger.Info("GOMAXPROCS raised for blocking file system calls", "from", before, "to", runtime.GOMAXPROCS(0))
 		}
 		logger.Info("image compactor running", "group", imaging.GroupID, "images", filepath.Join(cfg.DataDir, "images"),
 			"owner", compactor.compactor.Owner())

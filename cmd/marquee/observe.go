@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"runtime"
 	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,17 +87,6 @@ func tuneGCForAPI(lookupEnv func(string) (string, bool)) {
 	if _, set := lookupEnv("GOGC"); !set {
 		debug.SetGCPercent(apiGCPercent)
 	}
-}
-
-// addProcsForBlockingIO raises GOMAXPROCS by extra unless the environment
-// sets GOMAXPROCS (imaging.ExtraProcsForFileStore says why).
-func addProcsForBlockingIO(lookupEnv func(string) (string, bool), extra int, logger *slog.Logger) {
-	if _, set := lookupEnv("GOMAXPROCS"); set {
-		return
-	}
-	before := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(before + extra)
-	logger.Info("GOMAXPROCS raised for blocking file system calls", "from", before, "to", before+extra)
 }
 
 // registerForegroundMetrics exports how often and how long the process's

@@ -5,7 +5,6 @@ package model
 
 import (
 	"marquee/db"
-	"marquee/internal/async"
 )
 
 // Relations loads what a performer's fields need beyond its own row. The
@@ -125,12 +124,12 @@ func intPtr(v *int32) *int {
 }
 
 // PornstarConnection is one page of performers. totalCount is counted
-// only when asked for: Total, started beside the page when the query
-// selects it, else from Filter.
+// only when asked for: Total, counted with the page when the query selects
+// it (-1 when it did not), else from Filter.
 type PornstarConnection struct {
 	Edges    []*PornstarEdge
 	Nodes    []*Pornstar
 	PageInfo *PageInfo
 	Filter   db.Filter
-	Total    *async.Value[int64]
+	Total    int64
 }
